@@ -1,0 +1,30 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+    { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.certs/**'] },
+    js.configs.recommended,
+    ...tseslint.configs.recommended,
+    {
+        rules: {
+            '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+            eqeqeq: ['error', 'always'],
+            'no-console': 'off',
+        },
+    },
+    {
+        files: ['src/domain/**/*.ts'],
+        rules: {
+            // The domain is pure: it may not reach for an SDK, the network or the clock's side effects.
+            'no-restricted-imports': [
+                'error',
+                { patterns: ['@azure/*', '@microsoft/*', 'node:*', 'zod', 'jose', '../arm/*', '../storage/*', '../teams/*'] },
+            ],
+        },
+    },
+    {
+        files: ['scripts/**/*.js', '*.js'],
+        languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', __dirname: 'readonly', process: 'readonly', console: 'readonly' } },
+        rules: { '@typescript-eslint/no-require-imports': 'off' },
+    },
+);
