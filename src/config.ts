@@ -1,0 +1,191 @@
+import { z } from 'zod';
+import { ConfigError } from './domain/errors';
+
+/**
+ * Every setting the app reads, validated once at start-up. A missing or malformed setting stops the app with a message
+ * that names it and says what is expected, instead of failing later on the first event. Endpoints are settings so that
+ * sovereign clouds and the local emulators work through the same code path as Azure public cloud.
+ */
+
+const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const guid = (what: string) =>
+    z.string({ error: `required: ${what} (a GUID)` }).trim().regex(guidPattern, `expected ${what} as a GUID`);
+
+const guidList = (what: string, options: { required: boolean }) =>
+    z
+        .string({ error: `required: comma-separated ${what} (GUIDs)` })
+        .optional()
+        .transform((value, ctx) => {
+            const items = (value ?? '')
+                .split(/[,;\s]+/)
+                .map((s) => s.trim())
+                .filter(Boolean);
+            const bad = items.filter((s) => !guidPattern.test(s));
+            if (bad.length > 0) {
+                ctx.addIssue({ code: 'custom', message: `expected comma-separated ${what} (GUIDs); bad: ${bad.join(', ')}` });
+            } else if (options.required && items.length === 0) {
+                ctx.addIssue({ code: 'custom', message: `required: at least one of ${what} (GUIDs, comma-separated)` });
+            }
+            return [...new Set(items.map((s) => s.toLowerCase()))];
+        });
+
+const httpsUrl = (fallback?: string) => {
+    const base = z
+        .string()
+        .trim()
+        .refine((value) => {
+            try {
+                return new URL(value).protocol === 'https:';
+            } catch {
+                return false;
+            }
+        }, 'expected an absolute https:// URL');
+    return fallback === undefined ? base : base.default(fallback);
+};
+
+const positiveInt = (fallback: number, max: number) =>
+    z.coerce
+        .number({ error: 'expected a whole number' })
+        .int('expected a whole number')
+        .min(0, 'expected 0 or more')
+        .max(max, `expected at most ${max}`)
+        .default(fallback);
+
+const bool = (fallback: boolean) =>
+    z
+        .string()
+        .trim()
+        .toLowerCase()
+        .refine((v) => ['true', 'false', '1', '0', 'yes', 'no'].includes(v), 'expected true or false')
+        .transform((v) => ['true', '1', 'yes'].includes(v))
+        .default(fallback);
+
+const tableName = (fallback: string) =>
+    z
+        .string()
+        .trim()
+        .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'expected a table name: 3-63 letters and digits, starting with a letter')
+        .default(fallback);
+
+const queueName = (fallback: string) =>
+    z
+        .string()
+        .trim()
+        .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'expected a queue name: 3-63 lower-case letters, digits, -')
+        .default(fallback);
+
+const schema = z.object({
+    WATCHED_SUBSCRIPTION_IDS: guidList('subscription ids', { required: true }),
+    TRUSTED_SUBSCRIPTION_IDS: guidList('subscription ids', { required: false }),
+    AZURE_TENANT_ID: guid('tenant id'),
+    AZURE_CLIENT_ID: guid('client id of the user-assigned managed identity'),
+    ARM_ENDPOINT: httpsUrl('https://management.azure.com'),
+    GRAPH_ENDPOINT: httpsUrl('https://graph.microsoft.com'),
+    BOT_OPENID_METADATA_URL: httpsUrl('https://login.botframework.com/v1/.well-known/openidconfiguration'),
+    BOT_TOKEN_SCOPE: z.string().trim().min(1).default('https://api.botframework.com/.default'),
+    TEAMS_SERVICE_URL: httpsUrl('https://smba.trafficmanager.net/teams/'),
+    TEAMS_TEAM_ID: z.string().trim().min(1, 'expected the team id (19:…@thread.tacv2 or a GUID)').optional(),
+    TEAMS_CHANNEL_ID: z.string().trim().min(1, 'expected the channel id (19:…@thread.tacv2)').optional(),
+    WORKFLOWS_WEBHOOK_URL: httpsUrl().optional(),
+    APPROVER_GROUP_IDS: guidList('Entra group ids', { required: true }),
+    PUBLIC_BASE_URL: httpsUrl(),
+    PORTAL_URL: httpsUrl('https://portal.azure.com'),
+    AZURE_AUTHORITY_HOST: httpsUrl('https://login.microsoftonline.com'),
+    ARM_MAX_RETRIES: positiveInt(4, 10),
+    ARM_RETRY_DELAY_MS: positiveInt(1000, 60_000),
+    ARM_LRO_DEADLINE_SECONDS: positiveInt(120, 3600),
+    REQUESTS_TABLE: tableName('pecrequests'),
+    AUDIT_TABLE: tableName('pecaudit'),
+    ALLOW_SELF_APPROVAL: bool(false),
+});
+
+export interface StorageSettings {
+    /** A connection string (Azurite locally), or undefined for identity-based access. */
+    connectionString?: string;
+    tableServiceUri?: string;
+    queueServiceUri?: string;
+}
+
+export type Config = Omit<z.output<typeof schema>, 'TEAMS_TEAM_ID' | 'TEAMS_CHANNEL_ID' | 'WORKFLOWS_WEBHOOK_URL'> & {
+    TEAMS_TEAM_ID?: string;
+    TEAMS_CHANNEL_ID?: string;
+    WORKFLOWS_WEBHOOK_URL?: string;
+    storage: StorageSettings;
+};
+
+/**
+ * Storage follows the Functions host's own conventions: `AzureWebJobsStorage` as a connection string, or the
+ * identity-based `AzureWebJobsStorage__accountName` (or `__tableServiceUri` and `__queueServiceUri`).
+ */
+function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageSettings {
+    const connectionString = env.AzureWebJobsStorage?.trim();
+    if (connectionString) {
+        if (connectionString !== 'UseDevelopmentStorage=true' && !/AccountName=|TableEndpoint=/i.test(connectionString)) {
+            problems.push(
+                'AzureWebJobsStorage: expected a storage connection string (or UseDevelopmentStorage=true for Azurite)',
+            );
+        }
+        return { connectionString };
+    }
+    const account = env.AzureWebJobsStorage__accountName?.trim();
+    const tableServiceUri = env.AzureWebJobsStorage__tableServiceUri?.trim();
+    const queueServiceUri = env.AzureWebJobsStorage__queueServiceUri?.trim();
+    if (account) {
+        if (!/^[a-z0-9]{3,24}$/.test(account)) {
+            problems.push('AzureWebJobsStorage__accountName: expected a storage account name (3-24 lower-case letters and digits)');
+        }
+        return {
+            tableServiceUri: tableServiceUri ?? `https://${account}.table.core.windows.net`,
+            queueServiceUri: queueServiceUri ?? `https://${account}.queue.core.windows.net`,
+        };
+    }
+    if (tableServiceUri && queueServiceUri) {
+        return { tableServiceUri, queueServiceUri };
+    }
+    problems.push(
+        'AzureWebJobsStorage: required: a connection string, or AzureWebJobsStorage__accountName for identity-based access',
+    );
+    return {};
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+    const problems: string[] = [];
+    const input: Record<string, string | undefined> = {};
+    for (const key of Object.keys(schema.shape)) {
+        const value = env[key];
+        // An empty setting in local.settings.json means "not set": let the default or the "required" message apply.
+        input[key] = value === undefined || value.trim() === '' ? undefined : value;
+    }
+    const parsed = schema.safeParse(input);
+    if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+            const name = String(issue.path[0] ?? '(settings)');
+            const message = input[name] === undefined && issue.code === 'invalid_type' ? 'required' : issue.message;
+            problems.push(`${name}: ${message}`);
+        }
+    }
+    const storage = readStorage(env, problems);
+    if (parsed.success && !parsed.data.TEAMS_CHANNEL_ID && !parsed.data.WORKFLOWS_WEBHOOK_URL) {
+        problems.push(
+            'TEAMS_CHANNEL_ID: required: the Teams channel that receives approval cards (or set WORKFLOWS_WEBHOOK_URL)',
+        );
+    }
+    if (problems.length > 0 || !parsed.success) {
+        throw new ConfigError(`Invalid settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    }
+    return { ...parsed.data, storage };
+}
+
+let cached: Config | undefined;
+
+/** The validated settings of this process, read on first use. */
+export function getConfig(): Config {
+    cached ??= loadConfig();
+    return cached;
+}
+
+/** For tests and the demo, which change settings between runs in one process. */
+export function resetConfig(): void {
+    cached = undefined;
+}

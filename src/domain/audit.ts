@@ -1,0 +1,60 @@
+/**
+ * Audit entries: one per step of a request, append-only, chained by hash per request so that `verify` can detect an
+ * entry that was edited, deleted or reordered.
+ */
+
+export type AuditAction =
+    | 'requested'
+    | 'card-posted'
+    | 'card-fallback'
+    | 'card-failed'
+    | 'decided'
+    | 'refused'
+    | 'applied'
+    | 'superseded'
+    | 'failed'
+    | 'expired';
+
+export interface AuditActor {
+    kind: 'system' | 'approver' | 'requester' | 'policy';
+    id?: string;
+    name?: string;
+}
+
+export interface AuditInput {
+    requestId: string;
+    action: AuditAction;
+    actor: AuditActor;
+    correlationId: string;
+    before?: unknown;
+    after?: unknown;
+    text?: string;
+    detail?: string;
+}
+
+export interface AuditEntry extends AuditInput {
+    seq: number;
+    at: string;
+    prevHash: string;
+    hash: string;
+}
+
+export const genesisHash = '0'.repeat(64);
+
+/** A stable serialisation (sorted keys) of everything the hash covers: the entry itself and its predecessor's hash. */
+export function canonicalAuditPayload(entry: Omit<AuditEntry, 'hash'>): string {
+    return stableStringify(entry);
+}
+
+function stableStringify(value: unknown): string {
+    if (value === null || typeof value !== 'object') {
+        return JSON.stringify(value) ?? 'null';
+    }
+    if (Array.isArray(value)) {
+        return `[${value.map(stableStringify).join(',')}]`;
+    }
+    const entries = Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
+}

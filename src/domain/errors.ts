@@ -1,0 +1,58 @@
+/**
+ * Typed errors. Anything thrown anywhere is passed through `ensureErrorType` before it is inspected, so callers can
+ * rely on `instanceof Error` and on `retryable` without guessing what a library threw.
+ */
+
+export class PecGateError extends Error {
+    /** Whether trying the same thing again later may succeed (throttling, timeouts, 5xx). */
+    readonly retryable: boolean;
+
+    constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
+        super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+        this.name = new.target.name;
+        this.retryable = options?.retryable ?? false;
+    }
+}
+
+/** Input that can never be valid (a malformed id, event or setting). Never retried. */
+export class ValidationError extends PecGateError {}
+
+/** A setting is missing or malformed. Raised once, at start-up. */
+export class ConfigError extends ValidationError {}
+
+/** A transient fault: throttling, a 5xx, a deadline hit. Worth retrying with backoff. */
+export class TransientError extends PecGateError {
+    constructor(message: string, options?: { cause?: unknown }) {
+        super(message, { ...options, retryable: true });
+    }
+}
+
+/** A fault that retrying will not fix (403, 404 on something that must exist, a contract violation). */
+export class PermanentError extends PecGateError {}
+
+/** A conditional write lost the race: someone else changed the entity first. */
+export class ConcurrencyError extends PecGateError {}
+
+export function ensureErrorType(err: unknown): Error {
+    if (err instanceof Error) {
+        return err;
+    }
+    let message: string;
+    if (err === undefined || err === null) {
+        message = 'Unknown error';
+    } else if (typeof err === 'string') {
+        message = err;
+    } else {
+        try {
+            message = JSON.stringify(err);
+        } catch {
+            message = String(err);
+        }
+    }
+    return new PecGateError(message, { cause: err });
+}
+
+export function isRetryable(err: unknown): boolean {
+    const e = ensureErrorType(err);
+    return e instanceof PecGateError ? e.retryable : false;
+}

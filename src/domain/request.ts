@@ -1,0 +1,167 @@
+import { ValidationError } from './errors';
+import type { ServerKind } from './ids';
+import type { PublicNetworkAccess } from './pec';
+
+/**
+ * A request: one approval question about one pending PEC. Its lifecycle, from the design:
+ *
+ *   pending → decided → applied | failed
+ *   pending → expired | superseded
+ *   decided → superseded (the PEC was decided outside, or removed, before we applied)
+ *
+ * Every function here is pure: the store makes each transition a conditional write, so the first writer wins.
+ */
+
+export const requestStatuses = ['pending', 'decided', 'applied', 'failed', 'expired', 'superseded'] as const;
+export type RequestStatus = (typeof requestStatuses)[number];
+
+export type DecisionAction = 'approve' | 'reject';
+
+export interface Person {
+    objectId?: string;
+    name?: string;
+    upn?: string;
+    tenantId?: string;
+    appId?: string;
+}
+
+/** Who created the private endpoint, from the event's claims. Absent when the request came from a sweep. */
+export type Requester = Person & { ipAddress?: string };
+
+export interface Decision {
+    action: DecisionAction;
+    by: Person;
+    text: string;
+    at: string;
+}
+
+/** Where the card was delivered, so it can be updated later. */
+export interface CardRef {
+    channel: 'bot' | 'webhook';
+    serviceUrl?: string;
+    conversationId?: string;
+    activityId?: string;
+    postedAt: string;
+}
+
+/** The facts shown to the approver, captured from ARM when the request was opened. */
+export interface RequestFacts {
+    serverKind: ServerKind;
+    serverId: string;
+    serverLocation: string;
+    publicNetworkAccess: PublicNetworkAccess;
+    serverTags: Record<string, string>;
+    pecName: string;
+    privateEndpointId: string;
+    privateEndpointSubscriptionId?: string;
+    privateEndpointTrusted: boolean;
+    requestMessage: string;
+    approvedPecCount: number;
+    /** Approved PECs whose private endpoint sits in an untrusted subscription: existing exposure. */
+    approvedUntrustedPecCount: number;
+}
+
+export interface ApprovalRequest {
+    /** Random, at least 128 bits. Correlation only: everything is re-read before acting. */
+    id: string;
+    pecId: string;
+    status: RequestStatus;
+    facts: RequestFacts;
+    requester?: Requester;
+    /** Whether the requester's tenant differs from ours; undefined when the event carried no tenant. */
+    requesterForeignTenant?: boolean;
+    correlationId: string;
+    createdAt: string;
+    updatedAt: string;
+    decision?: Decision;
+    card?: CardRef;
+    /** Set while one invocation posts the card, so concurrent deliveries post it once. */
+    cardClaimedAt?: string;
+    /** Why the request reached a final state other than applied (superseded, expired, failed). */
+    outcome?: { at: string; reason: string };
+}
+
+export type RequestTransition =
+    | { type: 'decide'; decision: Decision }
+    | { type: 'apply' }
+    | { type: 'fail'; reason: string }
+    | { type: 'expire'; reason: string }
+    | { type: 'supersede'; reason: string };
+
+const allowed: Record<RequestTransition['type'], readonly RequestStatus[]> = {
+    decide: ['pending'],
+    apply: ['decided'],
+    fail: ['decided'],
+    expire: ['pending'],
+    supersede: ['pending', 'decided'],
+};
+
+export class InvalidTransitionError extends ValidationError {
+    constructor(
+        readonly from: RequestStatus,
+        readonly transition: RequestTransition['type'],
+    ) {
+        super(`A request that is ${from} cannot take "${transition}"`);
+    }
+}
+
+/** Open requests still block a new request for the same PEC. */
+export function isOpen(status: RequestStatus): boolean {
+    return status === 'pending' || status === 'decided';
+}
+
+export function canTransition(from: RequestStatus, transition: RequestTransition['type']): boolean {
+    return allowed[transition].includes(from);
+}
+
+export function transition(request: ApprovalRequest, change: RequestTransition, now: Date): ApprovalRequest {
+    if (!canTransition(request.status, change.type)) {
+        throw new InvalidTransitionError(request.status, change.type);
+    }
+    const at = now.toISOString();
+    const next: ApprovalRequest = { ...request, updatedAt: at };
+    switch (change.type) {
+        case 'decide':
+            return { ...next, status: 'decided', decision: change.decision };
+        case 'apply':
+            return { ...next, status: 'applied' };
+        case 'fail':
+            return { ...next, status: 'failed', outcome: { at, reason: change.reason } };
+        case 'expire':
+            return { ...next, status: 'expired', outcome: { at, reason: change.reason } };
+        case 'supersede':
+            return { ...next, status: 'superseded', outcome: { at, reason: change.reason } };
+    }
+}
+
+export interface NewRequestInput {
+    id: string;
+    pecId: string;
+    facts: RequestFacts;
+    requester?: Requester;
+    requesterForeignTenant?: boolean;
+    correlationId: string;
+    now: Date;
+}
+
+export function openRequest(input: NewRequestInput): ApprovalRequest {
+    const at = input.now.toISOString();
+    return {
+        id: input.id,
+        pecId: input.pecId,
+        status: 'pending',
+        facts: input.facts,
+        ...(input.requester ? { requester: input.requester } : {}),
+        ...(input.requesterForeignTenant === undefined ? {} : { requesterForeignTenant: input.requesterForeignTenant }),
+        correlationId: input.correlationId,
+        createdAt: at,
+        updatedAt: at,
+    };
+}
+
+const requestIdPattern = /^[A-Za-z0-9_-]{22,64}$/;
+
+/** Request ids come back to us in clicks and URLs; anything not shaped like one is refused before any lookup. */
+export function isRequestId(value: string): boolean {
+    return requestIdPattern.test(value);
+}
