@@ -1,0 +1,148 @@
+import type { TokenCredential } from '@azure/core-auth';
+import type { CommonClientOptions } from '@azure/core-client';
+import { ensureErrorType, PermanentError, TransientError } from '../domain/errors';
+import type { PecRef, ServerRef } from '../domain/ids';
+import { formatServerId } from '../domain/ids';
+import { normalisePublicNetworkAccess, normaliseStatus, type Pec, type ServerContext } from '../domain/pec';
+
+export interface ArmSettings {
+    endpoint: string;
+    credential: TokenCredential;
+    maxRetries: number;
+    retryDelayInMs: number;
+    /** Bound on every long-running operation, polling included. */
+    lroDeadlineMs: number;
+    /** Bound on a single read (with its retries). */
+    readDeadlineMs?: number;
+}
+
+const userAgentPrefix = 'pec-gate';
+
+/**
+ * Options shared by every ARM client. The SDKs build URLs from `$host` but take the token scope from `endpoint`, so
+ * both are set: a sovereign cloud or the emulator then works with no other change.
+ */
+export function armClientOptions(settings: ArmSettings): CommonClientOptions & {
+    endpoint: string;
+    $host: string;
+    credentialScopes: string[];
+} {
+    const endpoint = settings.endpoint.replace(/\/+$/, '');
+    return {
+        endpoint,
+        $host: endpoint,
+        credentialScopes: [`${new URL(endpoint).origin}/.default`],
+        retryOptions: {
+            maxRetries: settings.maxRetries,
+            retryDelayInMs: settings.retryDelayInMs,
+            maxRetryDelayInMs: Math.max(settings.retryDelayInMs * 16, settings.retryDelayInMs),
+        },
+        userAgentOptions: { userAgentPrefix },
+    };
+}
+
+/** The flattened shape every SDK returns for a PEC; the generic adapter maps its raw JSON to it as well. */
+export interface FlatPec {
+    id?: string;
+    name?: string;
+    privateEndpoint?: { id?: string };
+    privateLinkServiceConnectionState?: { status?: string; description?: string };
+    provisioningState?: string;
+}
+
+export function toPec(server: ServerRef, raw: FlatPec): Pec {
+    const name = raw.name ?? raw.id?.split('/').pop() ?? '';
+    const status = normaliseStatus(raw.privateLinkServiceConnectionState?.status);
+    if (!name || !status) {
+        throw new PermanentError(
+            `ARM returned a private endpoint connection without a name or a known status on ${formatServerId(server)}`,
+        );
+    }
+    return {
+        ref: { server, name },
+        id: raw.id ?? `${formatServerId(server)}/privateEndpointConnections/${name}`,
+        privateEndpointId: raw.privateEndpoint?.id ?? '',
+        status,
+        description: raw.privateLinkServiceConnectionState?.description ?? '',
+        provisioningState: raw.provisioningState ?? '',
+    };
+}
+
+export interface RawServer {
+    id?: string;
+    location?: string;
+    tags?: Record<string, string>;
+    publicNetworkAccess?: string;
+}
+
+export function toServerContext(server: ServerRef, raw: RawServer, pecs: readonly Pec[]): ServerContext {
+    return {
+        ref: server,
+        id: raw.id ?? formatServerId(server),
+        location: raw.location ?? '',
+        publicNetworkAccess: normalisePublicNetworkAccess(raw.publicNetworkAccess),
+        tags: { ...(raw.tags ?? {}) },
+        approvedPecs: pecs.filter((p) => p.status === 'Approved'),
+    };
+}
+
+/** Settled provisioning states: single servers say Ready, flexible servers Succeeded. */
+export function isSettled(provisioningState: string): boolean {
+    return ['ready', 'succeeded'].includes(provisioningState.toLowerCase());
+}
+
+export function statusCodeOf(err: unknown): number | undefined {
+    const code = (err as { statusCode?: unknown } | undefined)?.statusCode;
+    return typeof code === 'number' ? code : undefined;
+}
+
+export function isNotFound(err: unknown): boolean {
+    return statusCodeOf(err) === 404;
+}
+
+/**
+ * Maps whatever an SDK threw to our error types. The pipeline has already retried 429 and 5xx (honouring
+ * Retry-After), so reaching here with one of those means the retries ran out: still transient for the caller.
+ */
+export function toArmError(err: unknown, what: string): Error {
+    const e = ensureErrorType(err);
+    if (e instanceof TransientError || e instanceof PermanentError) {
+        return e;
+    }
+    const status = statusCodeOf(err);
+    const code = (err as { code?: unknown }).code;
+    const detail = `${what}: ${status ?? (typeof code === 'string' ? code : e.name)} ${e.message}`.trim();
+    if (e.name === 'AbortError') {
+        return new TransientError(`${what}: deadline exceeded`, { cause: e });
+    }
+    if (status === undefined || status === 408 || status === 429 || status >= 500) {
+        return new TransientError(detail, { cause: e });
+    }
+    return new PermanentError(detail, { cause: e });
+}
+
+/**
+ * Runs `work` with an AbortSignal that fires at the deadline, and rejects at the deadline even if `work` ignores the
+ * signal somewhere (the legacy SDK pollers sleep between polls without it).
+ */
+export async function withDeadline<T>(ms: number, what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+            controller.abort();
+            reject(new TransientError(`${what}: deadline of ${ms} ms exceeded`));
+        }, ms);
+    });
+    try {
+        return await Promise.race([work(controller.signal), deadline]);
+    } catch (err) {
+        throw toArmError(err, what);
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
+export function pecLabel(pec: PecRef): string {
+    return `${formatServerId(pec.server)}/privateEndpointConnections/${pec.name}`;
+}

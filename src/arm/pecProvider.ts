@@ -1,0 +1,23 @@
+import type { PecRef, ServerRef } from '../domain/ids';
+import type { DecisionStatus, Pec, ServerContext } from '../domain/pec';
+
+/**
+ * What the workflow needs from ARM, for any of the four server kinds. Adapters hide the three SDKs and the generic
+ * call behind this; the workflow never learns which one it talks to.
+ */
+export interface PecProvider {
+    /** All PECs of a server, every page. */
+    listPecs(server: ServerRef): Promise<Pec[]>;
+    /** One PEC, or undefined when it does not exist (404). */
+    getPec(pec: PecRef): Promise<Pec | undefined>;
+    /**
+     * The server's public network access and tags, and the PECs already approved. Pass the PECs you already listed to
+     * avoid reading them twice.
+     */
+    getServerContext(server: ServerRef, knownPecs?: readonly Pec[]): Promise<ServerContext>;
+    /**
+     * Sets a PEC's state through the long-running PUT, bounded by the configured deadline. Resolves with the PEC as
+     * ARM reports it afterwards. A deadline, throttling or 5xx surfaces as a TransientError.
+     */
+    setPecState(pec: PecRef, status: DecisionStatus, description: string): Promise<Pec>;
+}

@@ -1,0 +1,11 @@
+import { PostgreSQLManagementClient } from '@azure/arm-postgresql';
+import type { ArmSettings } from './armCommon';
+import type { KindOperations } from './armPecAdapter';
+import { sdkOperations } from './sdkOperations';
+
+/** PostgreSQL single server (api 2018-06-01) through @azure/arm-postgresql. */
+export function postgresSingleOperations(settings: ArmSettings): KindOperations {
+    return sdkOperations(settings, (credential, subscriptionId, options) => {
+        return new PostgreSQLManagementClient(credential, subscriptionId, options);
+    });
+}

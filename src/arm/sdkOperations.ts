@@ -1,0 +1,70 @@
+import type { TokenCredential } from '@azure/core-auth';
+import { armClientOptions, type ArmSettings, type FlatPec, type RawServer } from './armCommon';
+import type { KindOperations, PecStateBody } from './armPecAdapter';
+
+interface Poller {
+    pollUntilDone(options?: { abortSignal?: AbortSignal }): Promise<unknown>;
+}
+
+/**
+ * The shape the three ARM SDKs share: flattened models, a server get, and a long-running PUT of a PEC. The single-server
+ * SDKs (@azure/arm-postgresql, @azure/arm-mysql) match it as they are; the flexible one is mapped to it.
+ */
+export interface SdkClient {
+    servers: { get(rg: string, server: string, options?: { abortSignal?: AbortSignal }): Promise<RawServer> };
+    privateEndpointConnections: {
+        listByServer(rg: string, server: string, options?: { abortSignal?: AbortSignal }): AsyncIterable<FlatPec>;
+        get(rg: string, server: string, name: string, options?: { abortSignal?: AbortSignal }): Promise<FlatPec>;
+        beginCreateOrUpdate(
+            rg: string,
+            server: string,
+            name: string,
+            body: PecStateBody,
+            options?: { abortSignal?: AbortSignal },
+        ): Promise<Poller>;
+    };
+}
+
+export type SdkClientFactory = (
+    credential: TokenCredential,
+    subscriptionId: string,
+    options: ReturnType<typeof armClientOptions>,
+) => SdkClient;
+
+export function sdkOperations(settings: ArmSettings, create: SdkClientFactory): KindOperations {
+    const clients = new Map<string, SdkClient>();
+    const client = (subscriptionId: string) => {
+        let c = clients.get(subscriptionId);
+        if (!c) {
+            c = create(settings.credential, subscriptionId, armClientOptions(settings));
+            clients.set(subscriptionId, c);
+        }
+        return c;
+    };
+    return {
+        listPecs: (server, abortSignal) =>
+            client(server.subscriptionId).privateEndpointConnections.listByServer(server.resourceGroup, server.name, {
+                abortSignal,
+            }),
+        getPec: (pec, abortSignal) =>
+            client(pec.server.subscriptionId).privateEndpointConnections.get(
+                pec.server.resourceGroup,
+                pec.server.name,
+                pec.name,
+                { abortSignal },
+            ),
+        getServer: (server, abortSignal) =>
+            client(server.subscriptionId).servers.get(server.resourceGroup, server.name, { abortSignal }),
+        putPecState: async (pec, body, abortSignal) => {
+            // The single server requires both status and description in the PUT; the body always carries both.
+            const poller = await client(pec.server.subscriptionId).privateEndpointConnections.beginCreateOrUpdate(
+                pec.server.resourceGroup,
+                pec.server.name,
+                pec.name,
+                body,
+                { abortSignal },
+            );
+            await poller.pollUntilDone({ abortSignal });
+        },
+    };
+}

@@ -1,0 +1,489 @@
+import type * as http from 'node:http';
+import { FaultPlan, applyFault, bearerAudience, sendJson, startServer, type RunningServer } from './server';
+
+/**
+ * An ARM emulator for Private Endpoint Connections on the four database server kinds, following the REST contracts in
+ * /work/shared/azure-facts.md: ARM error bodies, api-version checks, paging with nextLink, and the 202 +
+ * Azure-AsyncOperation/Location long-running-operation pattern. Operations advance per poll rather than per clock tick,
+ * so tests are deterministic; a GET of the PEC itself also counts as a poll, because clients in the az CLI style poll
+ * the resource's provisioningState instead of the operation URL.
+ */
+
+export type DbProvider = 'Microsoft.DBforPostgreSQL' | 'Microsoft.DBforMySQL';
+export type ServerKind = 'servers' | 'flexibleServers';
+export type PecStatus = 'Pending' | 'Approved' | 'Rejected' | 'Disconnected';
+
+export interface AddServerInput {
+    subscriptionId: string;
+    resourceGroup: string;
+    provider: DbProvider;
+    type: ServerKind;
+    name: string;
+    location?: string;
+    publicNetworkAccess?: 'Enabled' | 'Disabled';
+    tags?: Record<string, string>;
+}
+
+export interface AddPecInput {
+    name: string;
+    privateEndpointId: string;
+    status?: PecStatus;
+    description?: string;
+}
+
+export interface ArmRequest {
+    method: string;
+    path: string;
+    apiVersion?: string;
+    body?: unknown;
+}
+
+export interface ArmOperation {
+    id: string;
+    pecId: string;
+    method: string;
+    status: 'InProgress' | 'Succeeded' | 'Failed';
+}
+
+export interface ArmEmulatorOptions {
+    expectedAudience?: string;
+    asyncPolls?: number;
+    retryAfterSeconds?: number;
+    pageSize?: number;
+}
+
+interface ServerRecord extends Required<AddServerInput> {
+    id: string;
+    pecs: Map<string, PecRecord>;
+}
+
+interface PecRecord {
+    id: string;
+    name: string;
+    server: ServerRecord;
+    privateEndpointId: string;
+    status: PecStatus;
+    description: string;
+    provisioningState: string;
+}
+
+interface OperationRecord extends ArmOperation {
+    pec: PecRecord;
+    polls: number;
+    /** The connection state a PUT commits on success; absent for a DELETE. */
+    target?: { status: PecStatus; description: string };
+    apiVersion: string;
+    startTime: string;
+    endTime?: string;
+    error?: ArmError;
+}
+
+const API_VERSIONS: Record<string, readonly string[]> = {
+    'microsoft.dbforpostgresql/servers': ['2018-06-01'],
+    'microsoft.dbformysql/servers': ['2018-06-01'],
+    'microsoft.dbforpostgresql/flexibleservers': ['2024-08-01', '2025-08-01', '2025-06-01-preview'],
+    'microsoft.dbformysql/flexibleservers': ['2022-09-01', '2023-06-30', '2024-12-30'],
+};
+// @azure/arm-postgresql 6.1.0 and @azure/arm-mysql 5.1.0 read the single server itself with 2017-12-01.
+const SINGLE_SERVER_GET_VERSIONS = ['2017-12-01', '2018-06-01'];
+
+const POLL_PATH =
+    /^\/subscriptions\/[^/]+\/providers\/(Microsoft\.DBfor(?:PostgreSQL|MySQL))\/locations\/[^/]+\/(azureAsyncOperation|operationResults)\/([^/]+)$/i;
+const RESOURCE_PATH =
+    /^(\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)\/providers\/(Microsoft\.DBfor(?:PostgreSQL|MySQL))\/(servers|flexibleServers)\/([^/]+))(\/privateEndpointConnections(?:\/([^/]+))?)?$/i;
+
+export function armErrorBody(_status: number, code: string, message = code) {
+    return { error: { code, message } };
+}
+
+class ArmError extends Error {
+    constructor(
+        readonly status: number,
+        readonly code: string,
+        message: string,
+    ) {
+        super(message);
+    }
+}
+
+const notFound = (what: string, rg: string) =>
+    new ArmError(404, 'ResourceNotFound', `The Resource '${what}' under resource group '${rg}' was not found.`);
+const lower = (s: string) => s.toLowerCase();
+
+export class ArmEmulator {
+    readonly faults = new FaultPlan();
+    readonly requests: ArmRequest[] = [];
+    private readonly servers = new Map<string, ServerRecord>();
+    private readonly ops = new Map<string, OperationRecord>();
+    private server!: RunningServer;
+    private stuck = false;
+    private failing = false;
+    private noAsyncHeaders = false;
+
+    private constructor(
+        private readonly options: ArmEmulatorOptions & Required<Omit<ArmEmulatorOptions, 'expectedAudience'>>,
+    ) {}
+
+    static async start(options: ArmEmulatorOptions = {}): Promise<ArmEmulator> {
+        const emulator = new ArmEmulator({ asyncPolls: 1, retryAfterSeconds: 0, pageSize: 50, ...options });
+        emulator.server = await startServer((req, res, body) => emulator.handle(req, res, body), { https: true });
+        return emulator;
+    }
+
+    get url(): string {
+        return this.server.url;
+    }
+
+    get operations(): ArmOperation[] {
+        return [...this.ops.values()].map(({ id, pecId, method, status }) => ({ id, pecId, method, status }));
+    }
+
+    close(): Promise<void> {
+        return this.server.close();
+    }
+
+    addServer(input: AddServerInput): string {
+        const { subscriptionId: sub, resourceGroup: rg, provider, type, name } = input;
+        const id = `/subscriptions/${sub}/resourceGroups/${rg}/providers/${provider}/${type}/${name}`;
+        const defaults = { location: 'westeurope', publicNetworkAccess: 'Disabled' as const, tags: {} };
+        this.servers.set(lower(id), { ...defaults, ...input, id, pecs: new Map() });
+        return id;
+    }
+
+    addPec(serverId: string, input: AddPecInput): string {
+        const server = this.servers.get(lower(serverId));
+        if (!server) {
+            throw new Error(`addPec: no server ${serverId}`);
+        }
+        const id = `${server.id}/privateEndpointConnections/${input.name}`;
+        const { name, privateEndpointId, status = 'Pending', description = '' } = input;
+        const pec = { id, name, server, privateEndpointId, status, description, provisioningState: settled(server) };
+        server.pecs.set(lower(name), pec);
+        return id;
+    }
+
+    getPec(pecId: string): unknown {
+        const pec = this.findPec(pecId);
+        return pec && pecBody(pec);
+    }
+
+    /** Changes a PEC out of band, like a click in the portal. */
+    setPecStatus(pecId: string, status: PecStatus, description: string): void {
+        const pec = this.findPec(pecId);
+        if (!pec) {
+            throw new Error(`setPecStatus: no PEC ${pecId}`);
+        }
+        Object.assign(pec, { status, description, provisioningState: settled(pec.server) });
+    }
+
+    removePec(pecId: string): void {
+        const pec = this.findPec(pecId);
+        pec?.server.pecs.delete(lower(pec.name));
+    }
+
+    /** Keeps every async operation InProgress, to exercise deadlines. Polls made meanwhile do not count. */
+    stickLro(on: boolean): void {
+        this.stuck = on;
+    }
+
+    /** Ends async operations in Failed (provisioningState Failed) without committing the change. */
+    failLro(on: boolean): void {
+        this.failing = on;
+    }
+
+    /**
+     * Reproduces the service behaviour behind the SDK polling bug: a PUT/PATCH answers 200 with the requested state but
+     * a provisioningState that never becomes final, and no async headers.
+     */
+    putWithoutAsyncHeaders(on: boolean): void {
+        this.noAsyncHeaders = on;
+    }
+
+    private findPec(pecId: string): PecRecord | undefined {
+        const m = /^(.*)\/privateEndpointConnections\/([^/]+)$/i.exec(pecId);
+        return m ? this.servers.get(lower(m[1] ?? ''))?.pecs.get(lower(m[2] ?? '')) : undefined;
+    }
+
+    private async handle(req: http.IncomingMessage, res: http.ServerResponse, rawBody: string): Promise<void> {
+        const url = new URL(req.url ?? '/', this.url);
+        const method = req.method ?? 'GET';
+        let body: unknown = undefined;
+        try {
+            body = rawBody ? JSON.parse(rawBody) : undefined;
+        } catch {
+            body = rawBody;
+        }
+        const apiVersion = url.searchParams.get('api-version') ?? undefined;
+        this.requests.push({ method, path: url.pathname, apiVersion, body });
+        if (await applyFault(this.faults.take(method, url.pathname), res, armErrorBody)) {
+            return;
+        }
+        try {
+            this.authorize(req.headers.authorization);
+            this.route(method, url, body, res);
+        } catch (err) {
+            if (!(err instanceof ArmError)) {
+                throw err;
+            }
+            sendJson(res, err.status, armErrorBody(err.status, err.code, err.message));
+        }
+    }
+
+    private authorize(header: string | undefined): void {
+        if (!/^Bearer\s+\S+/i.test(header ?? '')) {
+            throw new ArmError(
+                401,
+                'AuthenticationFailed',
+                "The 'Authorization' header is missing or not a bearer token.",
+            );
+        }
+        // 'self': tokens must be minted for this emulator's own origin, as the SDKs derive the scope from the endpoint.
+        const configured = this.options.expectedAudience;
+        const expected = (configured === 'self' ? this.url : configured)?.replace(/\/$/, '');
+        const audience = bearerAudience(header);
+        if (expected !== undefined && audience?.replace(/\/$/, '') !== expected) {
+            const message = `The access token has been obtained for wrong audience or resource '${audience}'.`;
+            throw new ArmError(401, 'InvalidAuthenticationTokenAudience', message);
+        }
+    }
+
+    private route(method: string, url: URL, body: unknown, res: http.ServerResponse): void {
+        const path = decodeURIComponent(url.pathname);
+        const poll = POLL_PATH.exec(path);
+        if (poll) {
+            const rp = lower(poll[1] ?? '');
+            checkApiVersion(url, [...API_VERSIONS[`${rp}/servers`]!, ...API_VERSIONS[`${rp}/flexibleservers`]!]);
+            return this.poll(method, lower(poll[2] ?? '') === 'azureasyncoperation', poll[3] ?? '', res);
+        }
+        const m = RESOURCE_PATH.exec(path);
+        if (!m) {
+            throw new ArmError(404, 'InvalidResourceType', `The resource type for '${path}' could not be found.`);
+        }
+        const [, serverPath = '', rg = '', rp = '', kind = '', serverName = '', list, pecName] = m;
+        const single = lower(kind) === 'servers';
+        checkApiVersion(url, single && !list ? SINGLE_SERVER_GET_VERSIONS : API_VERSIONS[lower(`${rp}/${kind}`)]!);
+        const server = this.servers.get(lower(serverPath));
+        if (!server) {
+            throw notFound(`${rp}/${kind}/${serverName}`, rg);
+        }
+        if (!list || pecName === undefined) {
+            requireMethod(method, ['GET']);
+            return list ? this.list(server, url, res) : sendJson(res, 200, serverBody(server));
+        }
+        requireMethod(method, ['GET', 'PUT', 'PATCH', 'DELETE']);
+        if (method === 'GET') {
+            this.ops.forEach(
+                (op) => op.pec.server === server && lower(op.pec.name) === lower(pecName) && this.advance(op),
+            );
+        }
+        const pec = server.pecs.get(lower(pecName));
+        if (!pec) {
+            throw notFound(`${rp}/${kind}/${serverName}/privateEndpointConnections/${pecName}`, rg);
+        }
+        if (method === 'GET' || (method === 'PATCH' && single)) {
+            // PATCH on a single server is updateTags: a PEC has no tags, so the connection state must not change.
+            return sendJson(res, 200, pecBody(pec));
+        }
+        if (method === 'DELETE') {
+            pec.provisioningState = single ? 'Dropping' : 'Deleting';
+            return this.accept(this.newOp(pec, method, url), res);
+        }
+        const target = validateUpdate(body, single);
+        if (this.noAsyncHeaders) {
+            Object.assign(pec, target, { provisioningState: inFlight(server, target.status) });
+            return sendJson(res, 200, pecBody(pec));
+        }
+        pec.provisioningState = inFlight(server, target.status);
+        this.accept(this.newOp(pec, method, url, target), res);
+    }
+
+    private list(server: ServerRecord, url: URL, res: http.ServerResponse): void {
+        const skip = Number(url.searchParams.get('$skipToken') ?? '0');
+        if (!Number.isInteger(skip) || skip < 0) {
+            throw new ArmError(400, 'InvalidSkipToken', 'The $skipToken is not valid.');
+        }
+        const all = [...server.pecs.values()];
+        const next = skip + this.options.pageSize;
+        const value = all.slice(skip, next).map(pecBody);
+        const apiVersion = url.searchParams.get('api-version') ?? '';
+        const nextLink = `${this.url}${url.pathname}?api-version=${apiVersion}&$skipToken=${next}`;
+        sendJson(res, 200, next < all.length ? { value, nextLink } : { value });
+    }
+
+    private newOp(pec: PecRecord, method: string, url: URL, target?: OperationRecord['target']): OperationRecord {
+        const id = globalThis.crypto.randomUUID();
+        const apiVersion = url.searchParams.get('api-version') ?? '';
+        const startTime = new Date().toISOString();
+        const op: OperationRecord = {
+            id,
+            pecId: pec.id,
+            method,
+            status: 'InProgress',
+            pec,
+            polls: 0,
+            target,
+            apiVersion,
+            startTime,
+        };
+        this.ops.set(id, op);
+        return op;
+    }
+
+    private opUrl(op: OperationRecord, kind: 'azureAsyncOperation' | 'operationResults'): string {
+        const { subscriptionId, provider, location } = op.pec.server;
+        const region = lower(location).replace(/\s+/g, '');
+        const path = `/subscriptions/${subscriptionId}/providers/${provider}/locations/${region}/${kind}/${op.id}`;
+        return `${this.url}${path}?api-version=${op.apiVersion}`;
+    }
+
+    private accept(op: OperationRecord, res: http.ServerResponse): void {
+        sendJson(res, 202, undefined, {
+            'azure-asyncoperation': this.opUrl(op, 'azureAsyncOperation'),
+            location: this.opUrl(op, 'operationResults'),
+            'retry-after': String(this.options.retryAfterSeconds),
+        });
+    }
+
+    private advance(op: OperationRecord): void {
+        if (op.status !== 'InProgress' || this.stuck || ++op.polls <= this.options.asyncPolls) {
+            return;
+        }
+        const { pec } = op;
+        const present = pec.server.pecs.get(lower(pec.name)) === pec;
+        op.endTime = new Date().toISOString();
+        if (this.failing || (!present && op.target)) {
+            op.status = 'Failed';
+            op.error = present
+                ? new ArmError(500, 'InternalServerError', 'An unexpected error occurred.')
+                : new ArmError(404, 'ResourceNotFound', `The Resource '${pec.id}' was not found.`);
+            pec.provisioningState = 'Failed';
+            return;
+        }
+        op.status = 'Succeeded';
+        if (op.target) {
+            Object.assign(pec, op.target, { provisioningState: settled(pec.server) });
+        } else {
+            pec.server.pecs.delete(lower(pec.name));
+        }
+    }
+
+    private poll(method: string, asyncOperation: boolean, opId: string, res: http.ServerResponse): void {
+        requireMethod(method, ['GET']);
+        const op = this.ops.get(lower(opId));
+        if (!op) {
+            throw new ArmError(404, 'OperationNotFound', `The operation '${opId}' was not found.`);
+        }
+        this.advance(op);
+        const { error } = op;
+        if (asyncOperation) {
+            return sendJson(res, 200, {
+                name: op.id,
+                status: op.status,
+                startTime: op.startTime,
+                ...(op.endTime ? { endTime: op.endTime } : {}),
+                ...(error ? armErrorBody(error.status, error.code, error.message) : {}),
+            });
+        }
+        if (error) {
+            throw error;
+        }
+        if (op.status === 'InProgress') {
+            return this.accept(op, res);
+        }
+        const pec = op.pec.server.pecs.get(lower(op.pec.name));
+        sendJson(res, pec ? 200 : 204, pec && pecBody(pec));
+    }
+}
+
+function checkApiVersion(url: URL, allowed: readonly string[]): void {
+    const v = url.searchParams.get('api-version');
+    if (!v) {
+        throw new ArmError(400, 'MissingApiVersionParameter', 'The api-version query parameter is required.');
+    }
+    if (!allowed.includes(v)) {
+        const message = `The api-version '${v}' is invalid. The supported versions are '${allowed.join(',')}'.`;
+        throw new ArmError(400, 'InvalidApiVersionParameter', message);
+    }
+}
+
+function requireMethod(method: string, allowed: string[]): void {
+    if (!allowed.includes(method)) {
+        throw new ArmError(405, 'MethodNotAllowed', `The HTTP method '${method}' is not supported.`);
+    }
+}
+
+function settled(server: ServerRecord): string {
+    return server.type === 'servers' ? 'Ready' : 'Succeeded';
+}
+
+function inFlight(server: ServerRecord, status: PecStatus): string {
+    if (server.type === 'flexibleServers') {
+        return 'Updating';
+    }
+    return status === 'Rejected' || status === 'Disconnected' ? 'Rejecting' : 'Approving';
+}
+
+function validateUpdate(body: unknown, single: boolean): { status: PecStatus; description: string } {
+    type Body = { properties?: { privateLinkServiceConnectionState?: { status?: unknown; description?: unknown } } };
+    const state = (body as Body | undefined)?.properties?.privateLinkServiceConnectionState;
+    const allowed = ['Pending', 'Approved', 'Rejected', ...(single ? ['Disconnected'] : [])];
+    if (typeof state?.status !== 'string' || !allowed.includes(state.status)) {
+        const message = `properties.privateLinkServiceConnectionState.status must be one of ${allowed.join(', ')}.`;
+        throw new ArmError(400, 'InvalidRequestContent', message);
+    }
+    const description = state.description ?? (single ? undefined : '');
+    if (typeof description !== 'string') {
+        const message = 'properties.privateLinkServiceConnectionState.description is required and must be a string.';
+        throw new ArmError(400, 'InvalidRequestContent', message);
+    }
+    return { status: state.status as PecStatus, description };
+}
+
+function connectionState(pec: PecRecord) {
+    return { status: pec.status, description: pec.description, actionsRequired: 'None' };
+}
+
+function pecBody(pec: PecRecord): object {
+    const { provider, type } = pec.server;
+    const groupId = provider === 'Microsoft.DBforMySQL' ? 'mysqlServer' : 'postgresqlServer';
+    return {
+        id: pec.id,
+        name: pec.name,
+        type: `${provider}/${type}/privateEndpointConnections`,
+        properties: {
+            ...(type === 'flexibleServers' ? { groupIds: [groupId] } : {}),
+            privateEndpoint: { id: pec.privateEndpointId },
+            privateLinkServiceConnectionState: connectionState(pec),
+            provisioningState: pec.provisioningState,
+        },
+    };
+}
+
+function serverBody(server: ServerRecord): object {
+    const { id, name, provider, type, location, tags, publicNetworkAccess } = server;
+    const pecs = [...server.pecs.values()];
+    const fqdn = `${lower(name)}.${provider === 'Microsoft.DBforMySQL' ? 'mysql' : 'postgres'}.database.azure.com`;
+    const properties =
+        type === 'flexibleServers'
+            ? {
+                  state: 'Ready',
+                  fullyQualifiedDomainName: fqdn,
+                  network: { publicNetworkAccess },
+                  privateEndpointConnections: pecs.map(pecBody),
+              }
+            : {
+                  userVisibleState: 'Ready',
+                  fullyQualifiedDomainName: fqdn,
+                  publicNetworkAccess,
+                  // The single server embeds a reduced form: id and properties, no name or type.
+                  privateEndpointConnections: pecs.map((p) => ({
+                      id: p.id,
+                      properties: {
+                          privateEndpoint: { id: p.privateEndpointId },
+                          privateLinkServiceConnectionState: connectionState(p),
+                          provisioningState: p.provisioningState,
+                      },
+                  })),
+              };
+    return { id, name, type: `${provider}/${type}`, location, tags, properties };
+}
