@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import type { TableClient } from '@azure/data-tables';
+import { canonicalAuditPayload, genesisHash, type AuditEntry, type AuditInput } from '../domain/audit';
+import { ensureErrorType, TransientError } from '../domain/errors';
+import { statusCodeOf } from './tables';
+
+export interface AuditLog {
+    append(input: AuditInput): Promise<AuditEntry>;
+    list(requestId: string): Promise<AuditEntry[]>;
+}
+
+export function hashAuditEntry(entry: Omit<AuditEntry, 'hash'>): string {
+    return createHash('sha256').update(canonicalAuditPayload(entry)).digest('hex');
+}
+
+/** Checks one request's chain; returns the problems found (none for an intact chain). */
+export function verifyChain(entries: readonly AuditEntry[]): string[] {
+    const problems: string[] = [];
+    let prev = genesisHash;
+    entries.forEach((entry, index) => {
+        const { hash, ...rest } = entry;
+        if (entry.seq !== index + 1) {
+            problems.push(`entry ${index + 1}: sequence ${entry.seq} (an entry is missing or out of order)`);
+        }
+        if (entry.prevHash !== prev) {
+            problems.push(`entry ${entry.seq}: does not follow the entry before it (deleted or reordered)`);
+        }
+        if (hashAuditEntry(rest) !== hash) {
+            problems.push(`entry ${entry.seq}: content does not match its hash (edited)`);
+        }
+        prev = hash;
+    });
+    return problems;
+}
+
+interface AuditEntity {
+    partitionKey: string;
+    rowKey: string;
+    entry: string;
+    action: string;
+    at: string;
+}
+
+/**
+ * The audit table: PartitionKey is the request id, RowKey the zero-padded sequence number. An insert of an existing
+ * sequence fails (409), so two concurrent appends never share a place in the chain: the loser re-reads and retries.
+ */
+export class TableAuditLog implements AuditLog {
+    constructor(
+        private readonly table: () => Promise<TableClient>,
+        private readonly now: () => Date = () => new Date(),
+    ) {}
+
+    async append(input: AuditInput): Promise<AuditEntry> {
+        const table = await this.table();
+        for (let attempt = 0; attempt < 8; attempt++) {
+            const existing = await this.list(input.requestId);
+            const last = existing[existing.length - 1];
+            const unsigned: Omit<AuditEntry, 'hash'> = {
+                ...input,
+                seq: (last?.seq ?? 0) + 1,
+                at: this.now().toISOString(),
+                prevHash: last?.hash ?? genesisHash,
+            };
+            const entry: AuditEntry = { ...unsigned, hash: hashAuditEntry(unsigned) };
+            try {
+                await table.createEntity<AuditEntity>({
+                    partitionKey: input.requestId,
+                    rowKey: rowKey(entry.seq),
+                    entry: JSON.stringify(entry),
+                    action: entry.action,
+                    at: entry.at,
+                });
+                return entry;
+            } catch (err) {
+                if (statusCodeOf(err) !== 409) {
+                    throw new TransientError(`Audit: could not append: ${ensureErrorType(err).message}`, { cause: err });
+                }
+            }
+        }
+        throw new TransientError(`Audit: could not append to ${input.requestId}: too many concurrent writers`);
+    }
+
+    async list(requestId: string): Promise<AuditEntry[]> {
+        const table = await this.table();
+        const entries: AuditEntry[] = [];
+        const filter = `PartitionKey eq '${requestId.replace(/'/g, "''")}'`;
+        for await (const entity of table.listEntities<AuditEntity>({ queryOptions: { filter } })) {
+            entries.push(JSON.parse(entity.entry) as AuditEntry);
+        }
+        return entries.sort((a, b) => a.seq - b.seq);
+    }
+}
+
+function rowKey(seq: number): string {
+    return String(seq).padStart(10, '0');
+}

@@ -1,0 +1,195 @@
+import { createHash } from 'node:crypto';
+import type { TableClient } from '@azure/data-tables';
+import { ConcurrencyError, ensureErrorType, TransientError } from '../domain/errors';
+import { idKey } from '../domain/ids';
+import { isOpen, type ApprovalRequest } from '../domain/request';
+import { statusCodeOf } from './tables';
+
+export interface StoredRequest {
+    request: ApprovalRequest;
+    etag: string;
+}
+
+export interface RequestStore {
+    /**
+     * Records the request unless the PEC already has an active one. Concurrent or repeated calls for the same PEC
+     * record exactly one; every caller gets that one back.
+     */
+    createIfNone(request: ApprovalRequest): Promise<{ created: boolean; stored: StoredRequest }>;
+    get(id: string): Promise<StoredRequest | undefined>;
+    getActiveForPec(pecId: string): Promise<StoredRequest | undefined>;
+    /** A conditional write: throws ConcurrencyError when someone else changed the request since `stored` was read. */
+    update(stored: StoredRequest, next: ApprovalRequest): Promise<StoredRequest>;
+}
+
+/**
+ * Table layout, one table:
+ * - a request:   PartitionKey `r-{requestId}`, RowKey `request`, its JSON in `data` plus status and pecId columns
+ * - a PEC claim: PartitionKey `p-{sha256(lower-cased PEC id)}`, RowKey `active`, pointing at the active request
+ *
+ * The claim is inserted first and only one insert can win, so two deliveries of one event open one request. It is
+ * released when the request reaches a final state, so a later pending state of the same PEC gets a new request.
+ */
+interface RequestEntity {
+    partitionKey: string;
+    rowKey: string;
+    data: string;
+    status: string;
+    pecId: string;
+    createdAt: string;
+}
+
+interface ClaimEntity {
+    partitionKey: string;
+    rowKey: string;
+    requestId: string;
+    pecId: string;
+}
+
+const requestRow = 'request';
+const claimRow = 'active';
+/** How long a claim may point at a request that was never written (its writer died) before it is taken over. */
+const orphanClaimMs = 30_000;
+
+export class TableRequestStore implements RequestStore {
+    constructor(
+        private readonly table: () => Promise<TableClient>,
+        private readonly now: () => Date = () => new Date(),
+    ) {}
+
+    async createIfNone(request: ApprovalRequest): Promise<{ created: boolean; stored: StoredRequest }> {
+        const table = await this.table();
+        const claimKey = claimPartition(request.pecId);
+        for (let attempt = 0; attempt < 5; attempt++) {
+            try {
+                await table.createEntity<ClaimEntity>({
+                    partitionKey: claimKey,
+                    rowKey: claimRow,
+                    requestId: request.id,
+                    pecId: request.pecId,
+                });
+            } catch (err) {
+                if (statusCodeOf(err) !== 409) {
+                    throw wrap(err, 'claim the PEC');
+                }
+                const existing = await this.resolveClaim(table, claimKey);
+                if (existing) {
+                    return { created: false, stored: existing };
+                }
+                continue;
+            }
+            const entity = toEntity(request);
+            const result = await table.createEntity<RequestEntity>(entity).catch((err: unknown) => {
+                throw wrap(err, 'record the request');
+            });
+            return { created: true, stored: { request, etag: result.etag ?? '' } };
+        }
+        throw new TransientError(`Could not claim ${request.pecId}: the claim kept changing`);
+    }
+
+    /** The request a claim points at; waits briefly for a writer between its two inserts, and clears dead claims. */
+    private async resolveClaim(table: TableClient, claimKey: string): Promise<StoredRequest | undefined> {
+        for (let wait = 0; wait < 10; wait++) {
+            const claim = await getEntity<ClaimEntity>(table, claimKey, claimRow);
+            if (!claim) {
+                return undefined;
+            }
+            const stored = await this.get(claim.requestId);
+            if (stored) {
+                return stored;
+            }
+            const age = this.now().getTime() - new Date(claim.timestamp ?? 0).getTime();
+            if (age > orphanClaimMs) {
+                await table.deleteEntity(claimKey, claimRow, { etag: claim.etag }).catch((err: unknown) => {
+                    if (![404, 412].includes(statusCodeOf(err) ?? 0)) {
+                        throw wrap(err, 'clear a dead claim');
+                    }
+                });
+                return undefined;
+            }
+            await new Promise((r) => setTimeout(r, 50 * (wait + 1)));
+        }
+        throw new TransientError(`The request for ${claimKey} is still being created by another invocation`);
+    }
+
+    async get(id: string): Promise<StoredRequest | undefined> {
+        const table = await this.table();
+        const entity = await getEntity<RequestEntity>(table, `r-${id}`, requestRow);
+        return entity ? { request: JSON.parse(entity.data) as ApprovalRequest, etag: entity.etag } : undefined;
+    }
+
+    async getActiveForPec(pecId: string): Promise<StoredRequest | undefined> {
+        const table = await this.table();
+        const claim = await getEntity<ClaimEntity>(table, claimPartition(pecId), claimRow);
+        return claim ? this.get(claim.requestId) : undefined;
+    }
+
+    async update(stored: StoredRequest, next: ApprovalRequest): Promise<StoredRequest> {
+        const table = await this.table();
+        let result;
+        try {
+            result = await table.updateEntity<RequestEntity>(toEntity(next), 'Replace', { etag: stored.etag });
+        } catch (err) {
+            if (statusCodeOf(err) === 412 || statusCodeOf(err) === 409) {
+                throw new ConcurrencyError(`Request ${next.id} was changed by someone else`, { cause: err });
+            }
+            throw wrap(err, 'update the request');
+        }
+        if (isOpen(stored.request.status) && !isOpen(next.status)) {
+            await this.releaseClaim(table, next);
+        }
+        return { request: next, etag: result.etag ?? '' };
+    }
+
+    private async releaseClaim(table: TableClient, request: ApprovalRequest): Promise<void> {
+        const claimKey = claimPartition(request.pecId);
+        const claim = await getEntity<ClaimEntity>(table, claimKey, claimRow);
+        if (claim?.requestId !== request.id) {
+            return;
+        }
+        await table.deleteEntity(claimKey, claimRow, { etag: claim.etag }).catch((err: unknown) => {
+            if (![404, 412].includes(statusCodeOf(err) ?? 0)) {
+                throw wrap(err, 'release the PEC claim');
+            }
+        });
+    }
+}
+
+function toEntity(request: ApprovalRequest): RequestEntity {
+    return {
+        partitionKey: `r-${request.id}`,
+        rowKey: requestRow,
+        data: JSON.stringify(request),
+        status: request.status,
+        pecId: request.pecId,
+        createdAt: request.createdAt,
+    };
+}
+
+function claimPartition(pecId: string): string {
+    return `p-${createHash('sha256').update(idKey(pecId)).digest('hex')}`;
+}
+
+async function getEntity<T extends object>(
+    table: TableClient,
+    partitionKey: string,
+    rowKey: string,
+): Promise<(T & { etag: string; timestamp?: string }) | undefined> {
+    try {
+        return (await table.getEntity<T>(partitionKey, rowKey)) as T & { etag: string; timestamp?: string };
+    } catch (err) {
+        if (statusCodeOf(err) === 404) {
+            return undefined;
+        }
+        throw wrap(err, 'read from the request table');
+    }
+}
+
+function wrap(err: unknown, what: string): Error {
+    const e = ensureErrorType(err);
+    const status = statusCodeOf(err);
+    if (status === undefined || status === 408 || status === 429 || status >= 500) {
+        return new TransientError(`Storage: could not ${what}: ${e.message}`, { cause: e });
+    }
+    return e;
+}
