@@ -1,0 +1,283 @@
+import type { CardAction, CardFact, CardTone, CardView } from '../domain/card';
+import { cleanText, RESPONSE_TEXT_MAX_LENGTH, stripInvisible } from '../domain/card';
+
+/**
+ * Renders the card view as an Adaptive Card (schema 1.5, the highest Teams supports).
+ *
+ * Untrusted text must reach the reader literally. Teams runs markdown over TextBlock text and FactSet titles/values,
+ * and never over a RichTextBlock's TextRuns. So:
+ * - free text and identifiers an approver compares (request message, names, the private endpoint id, the PEC name,
+ *   the status line with the approver's text, warnings) go into TextRuns, unescaped;
+ * - everything else that lands in TextBlocks or FactSets goes through `escapeMarkdown`.
+ * Escaping is not the primary defence because Teams mobile clients have been seen to show the backslashes: an escaped
+ * id would look different from the real one on a phone.
+ */
+
+export { RESPONSE_TEXT_MAX_LENGTH };
+
+export const ADAPTIVE_CARD_CONTENT_TYPE = 'application/vnd.microsoft.card.adaptive';
+const SCHEMA_URL = 'http://adaptivecards.io/schemas/adaptive-card.json';
+const SUMMARY_MAX_LENGTH = 250;
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type CardElementJson = { type: string; [key: string]: JsonValue };
+
+// A type alias, not an interface, so a card passes wherever plain JSON (`Record<string, unknown>`) is expected.
+export type AdaptiveCardJson = {
+    type: 'AdaptiveCard';
+    $schema: string;
+    version: '1.5';
+    body: CardElementJson[];
+    actions: CardElementJson[];
+    msteams: { width: 'Full' };
+    fallbackText?: string;
+    refresh?: { action: CardElementJson; userIds: string[] };
+};
+
+export interface CardAttachment {
+    contentType: typeof ADAPTIVE_CARD_CONTENT_TYPE;
+    content: AdaptiveCardJson;
+}
+
+export function renderAdaptiveCard(view: CardView): AdaptiveCardJson {
+    const body: CardElementJson[] = [
+        { type: 'TextBlock', text: escapeMarkdown(view.title), size: 'Medium', weight: 'Bolder', wrap: true },
+        runs([{ text: view.statusLine.text, tone: view.statusLine.tone, bold: true }]),
+    ];
+    if (view.error) {
+        body.push(runs([{ text: view.error, tone: 'attention', bold: true }]));
+    }
+    body.push(warningsContainer(view.warnings));
+    for (const section of view.sections) {
+        body.push(heading(section.title), ...factElements(section.facts));
+    }
+    body.push(heading('Request message'));
+    body.push(
+        view.message
+            ? runs([{ text: view.message, multiline: true }])
+            : runs([{ text: '(no message)', subtle: true, italic: true }]),
+    );
+    if (view.responseInput) {
+        const input = view.responseInput;
+        const field: CardElementJson = {
+            type: 'Input.Text',
+            id: 'responseText',
+            label: input.label,
+            placeholder: input.placeholder,
+            isMultiline: true,
+            maxLength: Math.min(input.maxLength, RESPONSE_TEXT_MAX_LENGTH),
+            spacing: 'Medium',
+        };
+        if (input.value) {
+            // Inputs are not formatted, and whatever is here is submitted back: no word joiners, just the text.
+            field.value = input.value.slice(0, RESPONSE_TEXT_MAX_LENGTH);
+        }
+        body.push(field);
+    }
+    body.push({
+        type: 'TextBlock',
+        text: escapeMarkdown(`Request ${view.requestId}`),
+        size: 'Small',
+        isSubtle: true,
+        wrap: true,
+        spacing: 'Medium',
+    });
+
+    const card: AdaptiveCardJson = {
+        type: 'AdaptiveCard',
+        $schema: SCHEMA_URL,
+        version: '1.5',
+        body,
+        actions: view.actions.map(actionJson),
+        msteams: { width: 'Full' },
+        fallbackText: cardSummary(view),
+    };
+    if (view.refresh) {
+        card.refresh = {
+            action: { type: 'Action.Execute', verb: view.refresh.verb, data: { ...view.refresh.data } },
+            userIds: [...view.refresh.userIds],
+        };
+    }
+    return card;
+}
+
+export function cardAttachment(card: AdaptiveCardJson): CardAttachment {
+    return { contentType: ADAPTIVE_CARD_CONTENT_TYPE, content: card };
+}
+
+/** One line of plain text for notifications and previews. Not escaped: do not put it where markdown is processed. */
+export function cardSummary(view: CardView): string {
+    const risks = view.warnings.length;
+    const riskText = risks ? ` (${risks} risk warning${risks === 1 ? '' : 's'})` : '';
+    const status = view.statusLine.text;
+    return cleanText(
+        `${status}${riskText}: private endpoint connection ${view.connection.name} to ${view.server.name}`,
+        SUMMARY_MAX_LENGTH,
+    );
+}
+
+/*
+ * Characters with inline meaning anywhere in a line (emphasis, links, images, code, raw HTML, entities, tables,
+ * strikethrough, and the `{{DATE()}}` / `{{TIME()}}` functions). Block markers (`#`, `-`, `+`, `>`, `=`, `1.`) only mean
+ * something at the start of a line, so they are escaped only there: escaping every `-` and `.` would litter GUIDs and
+ * server names with backslashes on clients that display them.
+ */
+const inlineSpecials = /[\\`*_[\]()<>!|~{}&]/g;
+const lineStartMarker = /^(\s*)([#>+=-]|\d+(?=[.)]))/;
+
+/**
+ * Escapes text for a single line of Adaptive Card markdown (TextBlock text, FactSet titles and values) so that it
+ * renders as typed: control characters are stripped, CR/LF collapse to one space, inline markdown characters are
+ * backslash-escaped, a leading block marker is neutralised, and `://` is broken so no URL is auto-linked.
+ */
+export function escapeMarkdown(text: string): string {
+    const line = cleanText(text, Number.MAX_SAFE_INTEGER);
+    return line
+        .replace(inlineSpecials, (c) => `\\${c}`)
+        .replace(/:\/\//g, '\\://')
+        .replace(lineStartMarker, (_m, space: string, marker: string) =>
+            /^\d/.test(marker) ? `${space}${marker}\\` : `${space}\\${marker}`,
+        );
+}
+
+/**
+ * Prepares text for a TextRun, which is shown as plain text: only the date/time functions are still expanded there,
+ * so a word joiner breaks their `{{` without changing what the reader sees.
+ */
+function literal(text: string, multiline = false): string {
+    return stripInvisible(text, { multiline }).replace(/\{\{/g, '{\u2060{');
+}
+
+interface Run {
+    text: string;
+    tone?: CardTone;
+    bold?: boolean;
+    subtle?: boolean;
+    italic?: boolean;
+    monospace?: boolean;
+    multiline?: boolean;
+}
+
+function runs(parts: Run[]): CardElementJson {
+    return {
+        type: 'RichTextBlock',
+        inlines: parts.map((part) => {
+            const run: CardElementJson = { type: 'TextRun', text: literal(part.text, part.multiline) };
+            if (part.tone && part.tone !== 'default') {
+                run.color = capitalise(part.tone);
+            }
+            if (part.bold) {
+                run.weight = 'Bolder';
+            }
+            if (part.subtle) {
+                run.isSubtle = true;
+            }
+            if (part.italic) {
+                run.italic = true;
+            }
+            if (part.monospace) {
+                run.fontType = 'Monospace';
+            }
+            return run;
+        }),
+    };
+}
+
+function heading(title: string): CardElementJson {
+    return {
+        type: 'TextBlock',
+        text: escapeMarkdown(title),
+        weight: 'Bolder',
+        wrap: true,
+        separator: true,
+        spacing: 'Medium',
+    };
+}
+
+function warningsContainer(warnings: string[]): CardElementJson {
+    if (!warnings.length) {
+        return {
+            type: 'Container',
+            style: 'good',
+            items: [
+                runs([
+                    {
+                        text: 'No risk flags: trusted subscription, no foreign tenant, public access off, no untrusted approvals.',
+                    },
+                ]),
+            ],
+        };
+    }
+    return {
+        type: 'Container',
+        style: 'attention',
+        items: [
+            {
+                type: 'TextBlock',
+                text: escapeMarkdown('Risks to check'),
+                weight: 'Bolder',
+                color: 'Attention',
+                wrap: true,
+            },
+            ...warnings.map((w) => runs([{ text: `• ${w}`, tone: 'attention' }])),
+        ],
+    };
+}
+
+/** Consecutive markdown-safe facts share one FactSet; each literal fact becomes its own row of TextRuns. */
+function factElements(facts: CardFact[]): CardElementJson[] {
+    const elements: CardElementJson[] = [];
+    let pending: CardFact[] = [];
+    const flush = (): void => {
+        if (pending.length) {
+            elements.push({
+                type: 'FactSet',
+                facts: pending.map((f) => ({
+                    title: escapeMarkdown(f.label),
+                    value: escapeMarkdown(f.value) || '\u2014',
+                })),
+            });
+            pending = [];
+        }
+    };
+    for (const fact of facts) {
+        if (!fact.literal) {
+            pending.push(fact);
+            continue;
+        }
+        flush();
+        elements.push(
+            runs([
+                { text: `${fact.label}: `, bold: true },
+                {
+                    text: fact.value || '\u2014',
+                    monospace: looksLikeId(fact.value),
+                    ...(fact.tone ? { tone: fact.tone } : {}),
+                },
+            ]),
+        );
+    }
+    flush();
+    return elements;
+}
+
+function looksLikeId(value: string): boolean {
+    return value.startsWith('/subscriptions/') || /^[0-9a-f]{8}-[0-9a-f]{4}-/i.test(value);
+}
+
+function actionJson(action: CardAction): CardElementJson {
+    if (action.type === 'openUrl') {
+        return { type: 'Action.OpenUrl', title: action.title, url: action.url };
+    }
+    return {
+        type: 'Action.Execute',
+        title: action.title,
+        verb: action.verb,
+        data: { requestId: action.data.requestId },
+        style: action.verb === 'approve' ? 'positive' : 'destructive',
+    };
+}
+
+function capitalise(s: string): string {
+    return s.charAt(0).toUpperCase() + s.slice(1);
+}
