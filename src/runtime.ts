@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
+import { createArmPecProvider } from './arm';
+import { getConfig, type Config } from './config';
+import { TableAuditLog } from './storage/auditLog';
+import { TableRequestStore } from './storage/requestStore';
+import { lazy, openTable } from './storage/tables';
+import { BotConnectorChannel, WorkflowsWebhookChannel } from './teams/botConnector';
+import type { WorkflowDeps } from './workflow/deps';
+
+/**
+ * The composition root: builds the real adapters from the validated settings, once per process. Nothing here runs at
+ * import time, and @azure/identity is loaded on the first token request only, to keep cold start small.
+ */
+
+/** A 128-bit random request id, URL-safe. */
+export function newRequestId(): string {
+    return randomBytes(16).toString('base64url');
+}
+
+/**
+ * The managed identity in Azure (and the token emulator locally, through the same IDENTITY_ENDPOINT protocol);
+ * a developer's Azure CLI login where no managed identity exists.
+ */
+export function createCredential(config: Config): TokenCredential {
+    const load = lazy(async () => {
+        const { DefaultAzureCredential } = await import('@azure/identity');
+        return new DefaultAzureCredential({
+            managedIdentityClientId: config.AZURE_CLIENT_ID,
+            authorityHost: config.AZURE_AUTHORITY_HOST,
+        });
+    });
+    return {
+        getToken: async (scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> =>
+            (await load()).getToken(scopes, options),
+    };
+}
+
+export function createDeps(config: Config): WorkflowDeps {
+    const credential = createCredential(config);
+    const http = { maxRetries: config.ARM_MAX_RETRIES, retryDelayInMs: config.ARM_RETRY_DELAY_MS };
+    return {
+        settings: {
+            tenantId: config.AZURE_TENANT_ID,
+            clientId: config.AZURE_CLIENT_ID,
+            watchedSubscriptionIds: config.WATCHED_SUBSCRIPTION_IDS,
+            trustedSubscriptionIds: config.TRUSTED_SUBSCRIPTION_IDS,
+            portalUrl: config.PORTAL_URL,
+            publicBaseUrl: config.PUBLIC_BASE_URL,
+        },
+        arm: createArmPecProvider({
+            endpoint: config.ARM_ENDPOINT,
+            credential,
+            ...http,
+            lroDeadlineMs: config.ARM_LRO_DEADLINE_SECONDS * 1000,
+        }),
+        requests: new TableRequestStore(lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential))),
+        audit: new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential))),
+        ...(config.TEAMS_CHANNEL_ID
+            ? {
+                  teams: new BotConnectorChannel({
+                      serviceUrl: config.TEAMS_SERVICE_URL,
+                      tenantId: config.AZURE_TENANT_ID,
+                      channelId: config.TEAMS_CHANNEL_ID,
+                      ...(config.TEAMS_TEAM_ID ? { teamId: config.TEAMS_TEAM_ID } : {}),
+                      credential,
+                      tokenScope: config.BOT_TOKEN_SCOPE,
+                      ...http,
+                  }),
+              }
+            : {}),
+        ...(config.WORKFLOWS_WEBHOOK_URL ? { webhook: new WorkflowsWebhookChannel(config.WORKFLOWS_WEBHOOK_URL, http) } : {}),
+        now: () => new Date(),
+        newId: newRequestId,
+    };
+}
+
+let deps: WorkflowDeps | undefined;
+
+/** The process-wide dependencies; the first call validates every setting and fails with a message naming the bad ones. */
+export function getDeps(): WorkflowDeps {
+    deps ??= createDeps(getConfig());
+    return deps;
+}
+
+export function resetDeps(): void {
+    deps = undefined;
+}

@@ -1,0 +1,183 @@
+import type { TokenCredential } from '@azure/core-auth';
+import {
+    bearerTokenAuthenticationPolicy,
+    createDefaultHttpClient,
+    createHttpHeaders,
+    createPipelineFromOptions,
+    createPipelineRequest,
+    RestError,
+    type HttpClient,
+    type Pipeline,
+} from '@azure/core-rest-pipeline';
+import { ensureErrorType, PermanentError, TransientError } from '../domain/errors';
+import type { CardRef } from '../domain/request';
+import type { AdaptiveCardJson, TeamsChannel, WebhookChannel } from './teamsChannel';
+
+export interface HttpSettings {
+    maxRetries: number;
+    retryDelayInMs: number;
+}
+
+export interface BotConnectorSettings extends HttpSettings {
+    serviceUrl: string;
+    tenantId: string;
+    teamId?: string;
+    channelId: string;
+    credential: TokenCredential;
+    tokenScope: string;
+}
+
+const cardContentType = 'application/vnd.microsoft.card.adaptive';
+
+/**
+ * A thin Bot Connector (v3 REST) client. botbuilder is archived and its successors bring a whole hosting stack; the app
+ * needs three calls, so they go through the same Azure core pipeline as the ARM SDKs: a managed-identity token for
+ * the Bot Framework scope, and retries on 429/5xx that honour Retry-After.
+ */
+export class BotConnectorChannel implements TeamsChannel {
+    private readonly pipeline: Pipeline;
+    private readonly httpClient: HttpClient = createDefaultHttpClient();
+
+    constructor(private readonly settings: BotConnectorSettings) {
+        this.pipeline = createPipelineFromOptions({
+            retryOptions: retryOptions(settings),
+            userAgentOptions: { userAgentPrefix: 'pec-gate' },
+        });
+        this.pipeline.addPolicy(
+            bearerTokenAuthenticationPolicy({ credential: settings.credential, scopes: settings.tokenScope }),
+        );
+    }
+
+    async postCard(card: AdaptiveCardJson, summary: string) {
+        const serviceUrl = this.settings.serviceUrl;
+        const body = {
+            isGroup: true,
+            tenantId: this.settings.tenantId,
+            channelData: {
+                channel: { id: this.settings.channelId },
+                tenant: { id: this.settings.tenantId },
+                ...(this.settings.teamId ? { team: { id: this.settings.teamId } } : {}),
+            },
+            activity: { type: 'message', summary, attachments: [{ contentType: cardContentType, content: card }] },
+        };
+        const created = (await this.send('POST', `${base(serviceUrl)}/v3/conversations`, body)) as {
+            id?: string;
+            activityId?: string;
+        };
+        if (!created?.id) {
+            throw new PermanentError('Bot Connector created a conversation but returned no id');
+        }
+        // In a channel the new thread's root message id is the activity id, also carried after ";messageid=".
+        const activityId = created.activityId ?? /;messageid=(\d+)/.exec(created.id)?.[1];
+        return { serviceUrl, conversationId: created.id, ...(activityId ? { activityId } : {}) };
+    }
+
+    async updateCard(ref: CardRef, card: AdaptiveCardJson): Promise<void> {
+        const { serviceUrl, conversationId, activityId } = requireBotRef(ref);
+        await this.send(
+            'PUT',
+            `${base(serviceUrl)}/v3/conversations/${encodeURIComponent(conversationId)}/activities/${encodeURIComponent(activityId)}`,
+            { type: 'message', id: activityId, attachments: [{ contentType: cardContentType, content: card }] },
+        );
+    }
+
+    async reply(ref: CardRef, text: string): Promise<void> {
+        const { serviceUrl, conversationId, activityId } = requireBotRef(ref);
+        await this.send('POST', `${base(serviceUrl)}/v3/conversations/${encodeURIComponent(conversationId)}/activities`, {
+            type: 'message',
+            text,
+            textFormat: 'plain',
+            replyToId: activityId,
+        });
+    }
+
+    private async send(method: 'POST' | 'PUT', url: string, body: unknown): Promise<unknown> {
+        return sendJson(this.pipeline, this.httpClient, method, url, body, 'Bot Connector');
+    }
+}
+
+/** Posts to a Teams Workflows incoming webhook (the fallback for tenants without the custom app). */
+export class WorkflowsWebhookChannel implements WebhookChannel {
+    private readonly pipeline: Pipeline;
+    private readonly httpClient: HttpClient = createDefaultHttpClient();
+
+    constructor(
+        private readonly url: string,
+        settings: HttpSettings,
+    ) {
+        this.pipeline = createPipelineFromOptions({ retryOptions: retryOptions(settings) });
+    }
+
+    async postCard(card: AdaptiveCardJson): Promise<void> {
+        await sendJson(
+            this.pipeline,
+            this.httpClient,
+            'POST',
+            this.url,
+            { type: 'message', attachments: [{ contentType: cardContentType, content: card }] },
+            'Workflows webhook',
+        );
+    }
+}
+
+function retryOptions(settings: HttpSettings) {
+    return {
+        maxRetries: settings.maxRetries,
+        retryDelayInMs: settings.retryDelayInMs,
+        maxRetryDelayInMs: Math.max(settings.retryDelayInMs * 16, settings.retryDelayInMs),
+    };
+}
+
+async function sendJson(
+    pipeline: Pipeline,
+    httpClient: HttpClient,
+    method: 'POST' | 'PUT',
+    url: string,
+    body: unknown,
+    service: string,
+): Promise<unknown> {
+    const request = createPipelineRequest({
+        url,
+        method,
+        headers: createHttpHeaders({ 'content-type': 'application/json', accept: 'application/json' }),
+        body: JSON.stringify(body),
+        timeout: 30_000,
+    });
+    let status: number;
+    let text: string | undefined;
+    try {
+        const response = await pipeline.sendRequest(httpClient, request);
+        status = response.status;
+        text = response.bodyAsText ?? undefined;
+    } catch (err) {
+        const e = ensureErrorType(err);
+        const code = err instanceof RestError ? err.statusCode : undefined;
+        if (code !== undefined && code < 500 && code !== 408 && code !== 429) {
+            throw new PermanentError(`${service}: ${code} ${e.message}`, { cause: e });
+        }
+        throw new TransientError(`${service}: ${e.message}`, { cause: e });
+    }
+    if (status >= 400) {
+        const message = `${service} answered ${status}: ${(text ?? '').slice(0, 300)}`;
+        if (status === 408 || status === 429 || status >= 500) {
+            throw new TransientError(message);
+        }
+        throw new PermanentError(message);
+    }
+    try {
+        return text ? (JSON.parse(text) as unknown) : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+function base(serviceUrl: string): string {
+    return serviceUrl.replace(/\/+$/, '');
+}
+
+function requireBotRef(ref: CardRef): { serviceUrl: string; conversationId: string; activityId: string } {
+    if (ref.channel !== 'bot' || !ref.serviceUrl || !ref.conversationId || !ref.activityId) {
+        throw new PermanentError('This card was not posted by the bot, so it cannot be updated or replied to');
+    }
+    return { serviceUrl: ref.serviceUrl, conversationId: ref.conversationId, activityId: ref.activityId };
+}

@@ -1,0 +1,33 @@
+import type { PecProvider } from '../arm/pecProvider';
+import type { AuditLog } from '../storage/auditLog';
+import type { RequestStore } from '../storage/requestStore';
+import type { TeamsChannel, WebhookChannel } from '../teams/teamsChannel';
+
+/** The narrow logging surface the use cases need; the Functions InvocationContext satisfies it. */
+export interface Logger {
+    info(...args: unknown[]): void;
+    warn(...args: unknown[]): void;
+    error(...args: unknown[]): void;
+}
+
+export interface WorkflowSettings {
+    tenantId: string;
+    clientId: string;
+    watchedSubscriptionIds: readonly string[];
+    trustedSubscriptionIds: readonly string[];
+    portalUrl: string;
+    publicBaseUrl: string;
+}
+
+/** Everything a use case touches, as interfaces: real adapters in production, doubles or emulators in tests. */
+export interface WorkflowDeps {
+    settings: WorkflowSettings;
+    arm: PecProvider;
+    requests: RequestStore;
+    audit: AuditLog;
+    /** Undefined when only the webhook is configured. */
+    teams?: TeamsChannel;
+    webhook?: WebhookChannel;
+    now(): Date;
+    newId(): string;
+}

@@ -1,0 +1,144 @@
+import { ensureErrorType, isRetryable } from '../domain/errors';
+import { sameId } from '../domain/ids';
+import { assessOrigin, isForeignTenant } from '../domain/origin';
+import type { Pec, ServerContext } from '../domain/pec';
+import { openRequest, type ApprovalRequest, type RequestFacts, type Requester } from '../domain/request';
+import type { Logger, WorkflowDeps } from './deps';
+import { ensureCard, type PostOutcome } from './postCard';
+import { classifyResourceEvent, parseResourceEvent } from './resourceEvent';
+
+export type EventOutcome =
+    | { kind: 'invalid'; reason: string }
+    | { kind: 'ignored'; reason: string }
+    | { kind: 'handled'; pending: number; opened: string[]; cards: Record<string, PostOutcome> };
+
+/**
+ * An Event Grid event about a PEC on one of our servers. The event only says that something changed, so this lists
+ * the server's PECs and opens a request for every pending one that has none (level-triggered): a missed or
+ * misclassified event costs nothing as long as any later event, or the sweep, looks again.
+ */
+export async function onResourceEvent(deps: WorkflowDeps, input: unknown, log: Logger): Promise<EventOutcome> {
+    const parsed = parseResourceEvent(input);
+    if ('reason' in parsed) {
+        log.warn(`Dropped an invalid event: ${parsed.reason}`);
+        return { kind: 'invalid', reason: parsed.reason };
+    }
+    const event = parsed.value;
+    const relevance = classifyResourceEvent(event, {
+        watchedSubscriptionIds: deps.settings.watchedSubscriptionIds,
+        ownClientId: deps.settings.clientId,
+    });
+    if ('reason' in relevance) {
+        log.info(`Ignored event ${event.id}: ${relevance.reason}`);
+        return { kind: 'ignored', reason: relevance.reason };
+    }
+    const { server, pecName, requester } = relevance.value;
+
+    const pecs = await deps.arm.listPecs(server);
+    const pending = pecs.filter((p) => p.status === 'Pending');
+    const result: EventOutcome = { kind: 'handled', pending: pending.length, opened: [], cards: {} };
+    if (pending.length === 0) {
+        log.info(`Event ${event.id}: no pending PEC on ${server.name}`);
+        return result;
+    }
+
+    let context: Promise<ServerContext> | undefined;
+    const serverContext = () => (context ??= deps.arm.getServerContext(server, pecs));
+    const failures: Error[] = [];
+    for (const pec of pending) {
+        try {
+            // Only the PEC the event names was created by the caller in the claims; others found on the way are
+            // opened without a requester rather than blaming the wrong person.
+            const own = pecName !== undefined && sameId(pec.ref.name, pecName) ? requester : undefined;
+            const { request, created } = await openRequestForPec(deps, pec, serverContext, own, event.correlationId);
+            if (created) {
+                result.opened.push(request.request.id);
+            }
+            result.cards[request.request.id] = await ensureCard(deps, request, log);
+        } catch (err) {
+            const e = ensureErrorType(err);
+            log.error(`Event ${event.id}: PEC ${pec.id} failed: ${e.message}`);
+            failures.push(e);
+        }
+    }
+    const retryable = failures.find(isRetryable);
+    if (retryable) {
+        // Event Grid redelivers a failed invocation; everything above is idempotent, so a redelivery finishes the job.
+        throw retryable;
+    }
+    if (failures[0]) {
+        throw failures[0];
+    }
+    return result;
+}
+
+/** Opens the request for a pending PEC unless it has an active one. Shared with the sweep. */
+export async function openRequestForPec(
+    deps: WorkflowDeps,
+    pec: Pec,
+    serverContext: () => Promise<ServerContext>,
+    requester: Requester | undefined,
+    correlationId: string,
+) {
+    const existing = await deps.requests.getActiveForPec(pec.id);
+    if (existing) {
+        return { request: existing, created: false };
+    }
+    const facts = buildFacts(pec, await serverContext(), deps.settings.trustedSubscriptionIds);
+    const foreign = isForeignTenant(requester?.tenantId, deps.settings.tenantId);
+    const draft: ApprovalRequest = openRequest({
+        id: deps.newId(),
+        pecId: pec.id,
+        facts,
+        ...(requester ? { requester } : {}),
+        ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
+        correlationId,
+        now: deps.now(),
+    });
+    const { created, stored } = await deps.requests.createIfNone(draft);
+    if (created) {
+        await deps.audit.append({
+            requestId: draft.id,
+            action: 'requested',
+            actor: requester
+                ? {
+                      kind: 'requester',
+                      ...(requester.objectId ? { id: requester.objectId } : {}),
+                      ...(requester.upn || requester.name ? { name: requester.upn ?? requester.name } : {}),
+                  }
+                : { kind: 'system' },
+            correlationId,
+            after: { status: draft.status, pec: pecSnapshot(pec), facts },
+        });
+    }
+    return { request: stored, created };
+}
+
+export function buildFacts(pec: Pec, context: ServerContext, trusted: readonly string[]): RequestFacts {
+    const origin = assessOrigin(pec.privateEndpointId, trusted);
+    const approvedUntrusted = context.approvedPecs.filter((p) => !assessOrigin(p.privateEndpointId, trusted).trusted);
+    return {
+        serverKind: context.ref.kind,
+        serverId: context.id,
+        serverLocation: context.location,
+        publicNetworkAccess: context.publicNetworkAccess,
+        serverTags: context.tags,
+        pecName: pec.ref.name,
+        privateEndpointId: pec.privateEndpointId,
+        ...(origin.subscriptionId ? { privateEndpointSubscriptionId: origin.subscriptionId } : {}),
+        privateEndpointTrusted: origin.trusted,
+        requestMessage: pec.description,
+        approvedPecCount: context.approvedPecs.length,
+        approvedUntrustedPecCount: approvedUntrusted.length,
+    };
+}
+
+function pecSnapshot(pec: Pec) {
+    return {
+        id: pec.id,
+        status: pec.status,
+        description: pec.description,
+        privateEndpointId: pec.privateEndpointId,
+        provisioningState: pec.provisioningState,
+    };
+}

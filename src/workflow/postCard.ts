@@ -1,0 +1,107 @@
+import { buildCardView } from '../domain/card';
+import { ConcurrencyError, ensureErrorType, isRetryable, PermanentError } from '../domain/errors';
+import type { ApprovalRequest, CardRef } from '../domain/request';
+import type { StoredRequest } from '../storage/requestStore';
+import { cardSummary, renderAdaptiveCard } from '../teams/adaptiveCard';
+import type { Logger, WorkflowDeps } from './deps';
+
+/** How long one invocation may hold the right to post a request's card before another may try. */
+export const cardClaimMs = 60_000;
+
+export type PostOutcome = 'posted' | 'fallback' | 'already-posted' | 'claimed-elsewhere' | 'not-pending' | 'failed';
+
+/**
+ * Makes sure a pending request has its card, exactly once. The right to post is itself a conditional write on the
+ * request, so concurrent deliveries of one event post one card; an invocation that died mid-post loses the claim
+ * after `cardClaimMs` and a redelivery or the sweep posts it.
+ */
+export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log: Logger): Promise<PostOutcome> {
+    const { request } = stored;
+    if (request.card) {
+        return 'already-posted';
+    }
+    if (request.status !== 'pending') {
+        return 'not-pending';
+    }
+    const now = deps.now();
+    if (request.cardClaimedAt && now.getTime() - new Date(request.cardClaimedAt).getTime() < cardClaimMs) {
+        return 'claimed-elsewhere';
+    }
+    let claimed: StoredRequest;
+    try {
+        claimed = await deps.requests.update(stored, { ...request, cardClaimedAt: now.toISOString() });
+    } catch (err) {
+        if (err instanceof ConcurrencyError) {
+            return 'claimed-elsewhere';
+        }
+        throw err;
+    }
+
+    const delivered = await deliver(deps, claimed.request, log);
+    if (delivered.ref) {
+        const next: ApprovalRequest = { ...claimed.request, card: delivered.ref };
+        delete next.cardClaimedAt;
+        await deps.requests.update(claimed, next);
+        await deps.audit.append({
+            requestId: request.id,
+            action: delivered.ref.channel === 'bot' ? 'card-posted' : 'card-fallback',
+            actor: { kind: 'system' },
+            correlationId: request.correlationId,
+            after: delivered.ref,
+            ...(delivered.botError ? { detail: `bot post failed: ${delivered.botError.message}` } : {}),
+        });
+        return delivered.ref.channel === 'bot' ? 'posted' : 'fallback';
+    }
+
+    const error = delivered.error ?? new PermanentError('no delivery is configured');
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'card-failed',
+        actor: { kind: 'system' },
+        correlationId: request.correlationId,
+        detail: error.message,
+    });
+    if (isRetryable(error)) {
+        // Let the trigger redeliver; the claim lapses, so the retry can post.
+        throw error;
+    }
+    // Retrying cannot fix this (the bot is not in the team, the channel is gone): it is recorded and raised as an
+    // error for the alert rules; the sweep and `pec resend` post the card once the cause is fixed.
+    log.error(`ALERT card for request ${request.id} could not be delivered: ${error.message}`);
+    return 'failed';
+}
+
+async function deliver(
+    deps: WorkflowDeps,
+    request: ApprovalRequest,
+    log: Logger,
+): Promise<{ ref?: CardRef; error?: Error; botError?: Error }> {
+    const options = {
+        portalUrl: deps.settings.portalUrl,
+        publicBaseUrl: deps.settings.publicBaseUrl,
+        ourTenantId: deps.settings.tenantId,
+    };
+    let botError: Error | undefined;
+    if (deps.teams) {
+        const view = buildCardView(request, { ...options, audience: 'approver', delivery: 'bot' });
+        try {
+            const ref = await deps.teams.postCard(renderAdaptiveCard(view), cardSummary(view));
+            return { ref: { channel: 'bot', ...ref, postedAt: deps.now().toISOString() } };
+        } catch (err) {
+            botError = ensureErrorType(err);
+            log.warn(`Bot post for request ${request.id} failed: ${botError.message}`);
+        }
+    }
+    if (deps.webhook) {
+        const view = buildCardView(request, { ...options, audience: 'approver', delivery: 'webhook' });
+        try {
+            await deps.webhook.postCard(renderAdaptiveCard(view));
+            return { ref: { channel: 'webhook', postedAt: deps.now().toISOString() }, ...(botError ? { botError } : {}) };
+        } catch (err) {
+            const webhookError = ensureErrorType(err);
+            log.warn(`Webhook post for request ${request.id} failed: ${webhookError.message}`);
+            return { error: botError && isRetryable(botError) ? botError : webhookError };
+        }
+    }
+    return botError ? { error: botError } : {};
+}

@@ -1,0 +1,112 @@
+import { loadConfig } from '../src/config';
+import { ConfigError } from '../src/domain/errors';
+
+const valid = {
+    WATCHED_SUBSCRIPTION_IDS: '0b1c2d3e-aaaa-4bbb-8ccc-000000000001, 0B1C2D3E-AAAA-4BBB-8CCC-000000000002',
+    TRUSTED_SUBSCRIPTION_IDS: '0b1c2d3e-aaaa-4bbb-8ccc-000000000001',
+    AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+    AZURE_CLIENT_ID: '5e1f0c2a-1111-4222-8333-444455556666',
+    TEAMS_TEAM_ID: '19:abc@thread.tacv2',
+    TEAMS_CHANNEL_ID: '19:def@thread.tacv2',
+    APPROVER_GROUP_IDS: 'a9a9a9a9-0000-4000-8000-000000000001',
+    PUBLIC_BASE_URL: 'https://pec-gate.azurewebsites.net',
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+};
+
+function errorOf(env: Record<string, string | undefined>): string {
+    try {
+        loadConfig(env);
+    } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+    }
+    throw new Error('expected a ConfigError');
+}
+
+describe('settings', () => {
+    it('reads a valid configuration with the documented defaults', () => {
+        const config = loadConfig(valid);
+        expect(config.WATCHED_SUBSCRIPTION_IDS).toEqual([
+            '0b1c2d3e-aaaa-4bbb-8ccc-000000000001',
+            '0b1c2d3e-aaaa-4bbb-8ccc-000000000002',
+        ]);
+        expect(config.ARM_ENDPOINT).toBe('https://management.azure.com');
+        expect(config.GRAPH_ENDPOINT).toBe('https://graph.microsoft.com');
+        expect(config.BOT_OPENID_METADATA_URL).toBe(
+            'https://login.botframework.com/v1/.well-known/openidconfiguration',
+        );
+        expect(config.TEAMS_SERVICE_URL).toBe('https://smba.trafficmanager.net/teams/');
+        expect(config.ALLOW_SELF_APPROVAL).toBe(false);
+        expect(config.storage).toEqual({ connectionString: 'UseDevelopmentStorage=true' });
+    });
+
+    it.each([
+        ['WATCHED_SUBSCRIPTION_IDS', undefined, /WATCHED_SUBSCRIPTION_IDS: required/],
+        [
+            'WATCHED_SUBSCRIPTION_IDS',
+            'prod-sub',
+            /WATCHED_SUBSCRIPTION_IDS: expected comma-separated subscription ids \(GUIDs\); bad: prod-sub/,
+        ],
+        ['AZURE_TENANT_ID', undefined, /AZURE_TENANT_ID: required/],
+        ['AZURE_CLIENT_ID', 'my-identity', /AZURE_CLIENT_ID: expected client id .* as a GUID/],
+        ['APPROVER_GROUP_IDS', '', /APPROVER_GROUP_IDS: required/],
+        ['PUBLIC_BASE_URL', 'http://insecure.example', /PUBLIC_BASE_URL: expected an absolute https:\/\/ URL/],
+        ['ARM_ENDPOINT', 'management.azure.com', /ARM_ENDPOINT: expected an absolute https:\/\/ URL/],
+        ['ARM_MAX_RETRIES', 'lots', /ARM_MAX_RETRIES: expected a whole number/],
+        ['ALLOW_SELF_APPROVAL', 'maybe', /ALLOW_SELF_APPROVAL: expected true or false/],
+        ['REQUESTS_TABLE', 'bad-name', /REQUESTS_TABLE: expected a table name/],
+        ['AzureWebJobsStorage', undefined, /AzureWebJobsStorage: required/],
+        ['AzureWebJobsStorage', 'nonsense', /AzureWebJobsStorage: expected a storage connection string/],
+    ])('names %s when it is %p', (name, value, message) => {
+        expect(errorOf({ ...valid, [name]: value })).toMatch(message);
+    });
+
+    it('lists every problem at once', () => {
+        const message = errorOf({});
+        for (const name of [
+            'WATCHED_SUBSCRIPTION_IDS',
+            'AZURE_TENANT_ID',
+            'AZURE_CLIENT_ID',
+            'APPROVER_GROUP_IDS',
+            'PUBLIC_BASE_URL',
+            'AzureWebJobsStorage',
+        ]) {
+            expect(message).toContain(name);
+        }
+    });
+
+    it('needs somewhere to post cards', () => {
+        expect(errorOf({ ...valid, TEAMS_CHANNEL_ID: undefined })).toMatch(/TEAMS_CHANNEL_ID: required/);
+        expect(() =>
+            loadConfig({
+                ...valid,
+                TEAMS_CHANNEL_ID: '',
+                WORKFLOWS_WEBHOOK_URL: 'https://prod.westeurope.logic.azure.com/x',
+            }),
+        ).not.toThrow();
+    });
+
+    it('supports identity-based storage like the Functions host', () => {
+        const config = loadConfig({
+            ...valid,
+            AzureWebJobsStorage: undefined,
+            AzureWebJobsStorage__accountName: 'stpecgate',
+        });
+        expect(config.storage).toEqual({
+            tableServiceUri: 'https://stpecgate.table.core.windows.net',
+            queueServiceUri: 'https://stpecgate.queue.core.windows.net',
+        });
+        expect(
+            errorOf({ ...valid, AzureWebJobsStorage: undefined, AzureWebJobsStorage__accountName: 'Bad_Name' }),
+        ).toMatch(/AzureWebJobsStorage__accountName/);
+    });
+
+    it('accepts sovereign-cloud endpoints', () => {
+        const config = loadConfig({
+            ...valid,
+            ARM_ENDPOINT: 'https://management.usgovcloudapi.net/',
+            PORTAL_URL: 'https://portal.azure.us',
+        });
+        expect(config.ARM_ENDPOINT).toBe('https://management.usgovcloudapi.net/');
+    });
+});

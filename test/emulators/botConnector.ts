@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { applyFault, bearerAudience, FaultPlan, sendJson, startServer, type RunningServer } from './server';
+
+/**
+ * A Bot Connector emulator: the subset of the Bot Framework REST API (v3) the app uses to post a card into a Teams
+ * channel, update it, and reply in its thread. It records every conversation and activity, so tests can count cards.
+ */
+
+export interface RecordedActivity {
+    conversationId: string;
+    activityId: string;
+    activity: Record<string, unknown>;
+    replyToId?: string;
+}
+
+export interface RecordedConversation {
+    id: string;
+    activityId: string;
+    /** The body of `POST /v3/conversations`. */
+    parameters: Record<string, unknown>;
+}
+
+const errorBody = (status: number, code: string) => ({ error: { code, message: `Emulated ${status}` } });
+
+export class BotConnectorEmulator {
+    readonly faults = new FaultPlan();
+    readonly conversations: RecordedConversation[] = [];
+    readonly activities: RecordedActivity[] = [];
+    readonly updates: RecordedActivity[] = [];
+    readonly requests: { method: string; path: string }[] = [];
+
+    private constructor(private readonly server: RunningServer) {}
+
+    /** The serviceUrl Teams would announce, e.g. `https://127.0.0.1:1234/teams/`. */
+    get serviceUrl(): string {
+        return `${this.server.url}/teams/`;
+    }
+
+    static async start(options: { expectedAudience?: string } = {}): Promise<BotConnectorEmulator> {
+        const audience = options.expectedAudience ?? 'https://api.botframework.com';
+        let self: BotConnectorEmulator | undefined;
+        const server = await startServer(
+            async (req, res, body) => {
+                const emulator = self!;
+                const path = new URL(req.url ?? '/', 'https://localhost').pathname;
+                const method = req.method ?? 'GET';
+                emulator.requests.push({ method, path });
+                if (await applyFault(emulator.faults.take(method, path), res, errorBody)) {
+                    return;
+                }
+                if (bearerAudience(req.headers.authorization)?.replace(/\/$/, '') !== audience) {
+                    sendJson(res, 401, errorBody(401, 'Unauthorized'));
+                    return;
+                }
+                let json: Record<string, unknown>;
+                try {
+                    json = body ? (JSON.parse(body) as Record<string, unknown>) : {};
+                } catch {
+                    sendJson(res, 400, errorBody(400, 'BadSyntax'));
+                    return;
+                }
+                emulator.route(method, path, json, res);
+            },
+            { https: true },
+        );
+        self = new BotConnectorEmulator(server);
+        return self;
+    }
+
+    private route(method: string, path: string, json: Record<string, unknown>, res: Parameters<typeof sendJson>[0]) {
+        const m = /^\/teams\/v3\/conversations(?:\/([^/]+)\/activities(?:\/([^/]+))?)?$/.exec(path);
+        if (!m) {
+            sendJson(res, 404, errorBody(404, 'NotFound'));
+            return;
+        }
+        const conversationId = m[1] === undefined ? undefined : decodeURIComponent(m[1]);
+        const activityId = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
+        if (method === 'POST' && conversationId === undefined) {
+            const activity = json.activity as Record<string, unknown> | undefined;
+            const channel = (json.channelData as { channel?: { id?: string } } | undefined)?.channel?.id;
+            if (!activity || !channel) {
+                sendJson(res, 400, errorBody(400, 'BadArgument'));
+                return;
+            }
+            const id = `${channel};messageid=${Date.now()}${this.conversations.length}`;
+            const newActivityId = randomUUID();
+            this.conversations.push({ id, activityId: newActivityId, parameters: json });
+            this.activities.push({ conversationId: id, activityId: newActivityId, activity });
+            sendJson(res, 201, { id, activityId: newActivityId });
+            return;
+        }
+        const known = this.conversations.find((c) => c.id === conversationId);
+        if (!known || conversationId === undefined) {
+            sendJson(res, 404, errorBody(404, 'ConversationNotFound'));
+            return;
+        }
+        if (method === 'POST' && activityId === undefined) {
+            const id = randomUUID();
+            const replyToId = typeof json.replyToId === 'string' ? json.replyToId : undefined;
+            this.activities.push({ conversationId, activityId: id, activity: json, ...(replyToId ? { replyToId } : {}) });
+            sendJson(res, 201, { id });
+            return;
+        }
+        if (method === 'PUT' && activityId !== undefined) {
+            const existing = this.activities.find((a) => a.conversationId === conversationId && a.activityId === activityId);
+            if (!existing) {
+                sendJson(res, 404, errorBody(404, 'ActivityNotFound'));
+                return;
+            }
+            existing.activity = json;
+            this.updates.push({ conversationId, activityId, activity: json });
+            sendJson(res, 200, { id: activityId });
+            return;
+        }
+        sendJson(res, 405, errorBody(405, 'MethodNotAllowed'));
+    }
+
+    /** The cards posted as new conversations (one per request). */
+    cards(): Record<string, unknown>[] {
+        return this.conversations.map((c) => {
+            const attachments = (c.parameters.activity as { attachments?: { content?: unknown }[] }).attachments ?? [];
+            return (attachments[0]?.content ?? {}) as Record<string, unknown>;
+        });
+    }
+
+    close(): Promise<void> {
+        return this.server.close();
+    }
+}

@@ -1,0 +1,247 @@
+import type { EventGridEvent } from '@azure/functions';
+import { pecEvents } from '../../functions/pecEvents';
+import { serverKinds } from '../../src/domain/ids';
+import { verifyChain } from '../../src/storage/auditLog';
+import { sendJson, startServer, type RunningServer } from '../emulators/server';
+import { ids, resourceWriteEvent, seedPendingPec, startHarness, testContext, type Harness } from '../harness';
+
+/**
+ * End to end through the registered handler: an Event Grid event goes in, the real SDK clients read the emulated ARM,
+ * the request lands in Azurite, and the card arrives at the Bot Connector emulator.
+ */
+
+const asEvent = (e: Record<string, unknown>) => e as unknown as EventGridEvent;
+
+function cardText(h: Harness, index: number): string {
+    return JSON.stringify(h.bot.cards()[index]);
+}
+
+describe('pecEvents end to end', () => {
+    let h: Harness;
+    beforeEach(async () => {
+        h = await startHarness();
+    });
+    afterEach(async () => {
+        await h.close();
+    });
+
+    it.each(serverKinds)('posts one approval card with the right facts for a pending PEC on a %s', async (kind) => {
+        const seeded = seedPendingPec(h.arm, kind, {
+            message: 'Reporting tier needs read access',
+            approved: [ids.ours, ids.foreign],
+            publicNetworkAccess: 'Enabled',
+        });
+        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
+
+        expect(h.bot.conversations).toHaveLength(1);
+        const conversation = h.bot.conversations[0]!;
+        expect(conversation.parameters).toMatchObject({
+            isGroup: true,
+            channelData: { channel: { id: h.env.TEAMS_CHANNEL_ID }, tenant: { id: ids.tenant } },
+        });
+        const card = cardText(h, 0);
+        expect(card).toContain(`${kind}-01`);
+        expect(card).toContain('rg-data');
+        expect(card).toContain(ids.ours);
+        expect(card).toContain('Reporting tier needs read access');
+        expect(card).toContain('Enabled');
+        expect(card).toContain('dev@contoso.com');
+        expect(card).toMatch(/"type":"Action.Execute"/);
+
+        const stored = await h.deps.requests.getActiveForPec(seeded.pecId);
+        expect(stored?.request).toMatchObject({
+            status: 'pending',
+            card: { channel: 'bot', conversationId: conversation.id, activityId: conversation.activityId },
+            facts: { approvedPecCount: 2, approvedUntrustedPecCount: 1, publicNetworkAccess: 'Enabled' },
+            requester: { upn: 'dev@contoso.com', tenantId: ids.tenant },
+        });
+        // Request ids are random and at least 128 bits.
+        expect(stored!.request.id).toMatch(/^[A-Za-z0-9_-]{22,}$/);
+
+        const audit = await h.deps.audit.list(stored!.request.id);
+        expect(audit.map((e) => e.action)).toEqual(['requested', 'card-posted']);
+        expect(audit[0]!.actor).toMatchObject({ kind: 'requester', name: 'dev@contoso.com' });
+        expect(verifyChain(audit)).toEqual([]);
+        // The bot token was minted by the managed identity for the Bot Framework.
+        expect(h.token.issued.map((t) => t.resource)).toContain('https://api.botframework.com');
+    });
+
+    it('flags a private endpoint from a foreign subscription and tenant on the card', async () => {
+        const seeded = seedPendingPec(h.arm, 'postgres-flexible', { peSubscriptionId: ids.foreign });
+        const claims = {
+            oid: '0a0a0a0a-1111-4111-8111-00000000ffff',
+            upn: 'mallory@fabrikam.example',
+            tid: ids.foreignTenant,
+        };
+        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId, { claims })), testContext());
+
+        const card = cardText(h, 0);
+        expect(card).toContain(ids.foreign);
+        expect(card).toMatch(/not in the trusted list/i);
+        expect(card).toContain(ids.foreignTenant);
+        const stored = await h.deps.requests.getActiveForPec(seeded.pecId);
+        expect(stored?.request.facts.privateEndpointTrusted).toBe(false);
+        expect(stored?.request.requesterForeignTenant).toBe(true);
+    });
+
+    it('accepts the proxy write the network service makes, and CloudEvents', async () => {
+        const seeded = seedPendingPec(h.arm, 'mysql-single');
+        const proxyId = seeded.pecId.replace('privateEndpointConnections', 'privateEndpointConnectionProxies');
+        const event = resourceWriteEvent(proxyId);
+        const cloudEvent = {
+            specversion: '1.0',
+            id: 'ce-1',
+            source: event.topic,
+            type: event.eventType,
+            subject: event.subject,
+            time: event.eventTime,
+            data: event.data,
+        };
+        await pecEvents(asEvent(cloudEvent), testContext());
+        await pecEvents(asEvent(event), testContext());
+        expect(h.bot.conversations).toHaveLength(1);
+        // The requester is attached to the PEC the proxy names.
+        expect((await h.deps.requests.getActiveForPec(seeded.pecId))?.request.requester?.upn).toBe('dev@contoso.com');
+    });
+
+    it('gives exactly one card when the same event is delivered twice and concurrently', async () => {
+        const seeded = seedPendingPec(h.arm, 'postgres-single');
+        const event = asEvent(resourceWriteEvent(seeded.pecId));
+        await pecEvents(event, testContext());
+        await pecEvents(event, testContext());
+        await Promise.all(Array.from({ length: 6 }, () => pecEvents(event, testContext())));
+        expect(h.bot.conversations).toHaveLength(1);
+
+        const other = seedPendingPec(h.arm, 'mysql-flexible');
+        const burst = asEvent(resourceWriteEvent(other.pecId));
+        await Promise.all(Array.from({ length: 8 }, () => pecEvents(burst, testContext())));
+        expect(h.bot.conversations).toHaveLength(2);
+        const stored = await h.deps.requests.getActiveForPec(other.pecId);
+        expect((await h.deps.audit.list(stored!.request.id)).filter((e) => e.action === 'requested')).toHaveLength(1);
+    });
+
+    it('opens requests for every pending PEC on the server (level-triggered), blaming only the named one', async () => {
+        const first = seedPendingPec(h.arm, 'postgres-flexible');
+        const second = h.arm.addPec(first.serverId, {
+            name: 'pe-missed.0000',
+            privateEndpointId: `/subscriptions/${ids.ours}/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe-missed`,
+            status: 'Pending',
+            description: 'created while events were down',
+        });
+        await pecEvents(asEvent(resourceWriteEvent(first.pecId)), testContext());
+        expect(h.bot.conversations).toHaveLength(2);
+        const missed = await h.deps.requests.getActiveForPec(second);
+        expect(missed?.request.requester).toBeUndefined();
+    });
+
+    it('does nothing for a PEC that is no longer pending', async () => {
+        const seeded = seedPendingPec(h.arm, 'mysql-single');
+        h.arm.setPecStatus(seeded.pecId, 'Approved', 'approved in the portal');
+        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
+        expect(h.bot.conversations).toHaveLength(0);
+    });
+
+    const calls = (x: Harness) => x.arm.requests.length + x.bot.requests.length + x.token.issued.length;
+
+    it.each([
+        ['a non-object', 'hello'],
+        ['null', null],
+        ['an event without data', { id: '1', eventType: 'Microsoft.Resources.ResourceWriteSuccess', subject: '/x' }],
+        ['an event with a non-string operation', { ...resourceWriteEvent('/x'), data: { operationName: 42 } }],
+    ])('drops %s with a logged reason and no network call', async (_, input) => {
+        const before = calls(h);
+        const context = testContext();
+        await expect(pecEvents(asEvent(input as Record<string, unknown>), context)).resolves.toBeUndefined();
+        expect(calls(h)).toBe(before);
+        expect(context.logs.join('\n')).toMatch(/Dropped an invalid event/);
+    });
+
+    it.each([
+        ['a failed write', { eventType: 'Microsoft.Resources.ResourceWriteFailure' }],
+        ['a firewall rule write', { operation: 'Microsoft.DBforPostgreSQL/servers/firewallRules/write' }],
+        ['an unwatched subscription', { subscriptionId: ids.foreign }],
+        ['our own approval write', { claims: { appid: ids.client.toUpperCase() } }],
+    ])('ignores %s before any I/O', async (_, options) => {
+        const seeded = seedPendingPec(h.arm, 'postgres-single', {
+            ...('subscriptionId' in options ? { subscriptionId: options.subscriptionId } : {}),
+        });
+        const before = calls(h);
+        const context = testContext();
+        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId, options)), context);
+        expect(calls(h)).toBe(before);
+        expect(context.logs.join('\n')).toMatch(/Ignored event/);
+    });
+
+    it('ignores an event for another resource type without reading ARM', async () => {
+        const before = calls(h);
+        await pecEvents(
+            asEvent(
+                resourceWriteEvent(
+                    `/subscriptions/${ids.ours}/resourceGroups/rg/providers/Microsoft.Sql/servers/s1/privateEndpointConnections/p`,
+                ),
+            ),
+            testContext(),
+        );
+        expect(calls(h)).toBe(before);
+    });
+
+    it('retries a transient bot failure through redelivery and still posts one card', async () => {
+        const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+        h.bot.faults.add({ kind: 'error', status: 503 }, { times: 10, method: 'POST' });
+        const event = asEvent(resourceWriteEvent(seeded.pecId));
+        await expect(pecEvents(event, testContext())).rejects.toThrow(/Bot Connector/);
+        const stored = await h.deps.requests.getActiveForPec(seeded.pecId);
+        expect(stored?.request.card).toBeUndefined();
+        const audit = await h.deps.audit.list(stored!.request.id);
+        expect(audit.map((e) => e.action)).toEqual(['requested', 'card-failed']);
+
+        // The claim to post lapses after a minute; a redelivery after that posts the card once.
+        h.bot.faults.clear();
+        const later = new Date(Date.now() + 120_000);
+        const deps = { ...h.deps, now: () => later };
+        const { onResourceEvent } = await import('../../src/workflow/onResourceEvent');
+        await onResourceEvent(deps, event, testContext());
+        await onResourceEvent(deps, event, testContext());
+        expect(h.bot.conversations).toHaveLength(1);
+    });
+});
+
+describe('pecEvents delivery fallback', () => {
+    let h: Harness;
+    let webhook: RunningServer;
+    const posts: unknown[] = [];
+
+    beforeAll(async () => {
+        webhook = await startServer(
+            (_req, res, body) => {
+                posts.push(JSON.parse(body));
+                sendJson(res, 202, {});
+            },
+            { https: true },
+        );
+        h = await startHarness({ settings: { WORKFLOWS_WEBHOOK_URL: `${webhook.url}/workflows/hook` } });
+    });
+    afterAll(async () => {
+        await h.close();
+        await webhook.close();
+    });
+
+    it('falls back to the Workflows webhook when the bot post fails for good, with links only', async () => {
+        const seeded = seedPendingPec(h.arm, 'mysql-flexible');
+        h.bot.faults.add({ kind: 'error', status: 403, code: 'BotNotInConversationRoster' }, { times: 5 });
+        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
+
+        expect(h.bot.conversations).toHaveLength(0);
+        expect(posts).toHaveLength(1);
+        const text = JSON.stringify(posts[0]);
+        expect(text).toContain('application/vnd.microsoft.card.adaptive');
+        expect(text).toContain('Action.OpenUrl');
+        // Clicks on a webhook card never reach us, so it must not offer buttons that do nothing.
+        expect(text).not.toContain('Action.Execute');
+        const stored = await h.deps.requests.getActiveForPec(seeded.pecId);
+        expect(stored?.request.card?.channel).toBe('webhook');
+        const audit = await h.deps.audit.list(stored!.request.id);
+        expect(audit.map((e) => e.action)).toEqual(['requested', 'card-fallback']);
+        expect(audit[1]!.detail).toMatch(/403/);
+    });
+});

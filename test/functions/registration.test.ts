@@ -1,0 +1,90 @@
+/**
+ * Captures what functions/ registers, through a virtual @azure/functions-core (the host's side of the contract), and
+ * checks each function's trigger and bindings. Sensitive routes must keep their auth level.
+ */
+import { readdirSync } from 'node:fs';
+import * as path from 'node:path';
+
+interface Binding {
+    type: string;
+    direction: string;
+    authLevel?: string;
+    route?: string;
+    methods?: string[];
+    queueName?: string;
+    schedule?: string;
+}
+interface Registered {
+    name: string;
+    bindings: Record<string, Binding>;
+}
+
+const registered: Registered[] = [];
+const hooks: string[] = [];
+
+jest.mock(
+    '@azure/functions-core',
+    () => ({
+        registerFunction: (metadata: Registered) => {
+            registered.push(metadata);
+            return { dispose: () => undefined };
+        },
+        setProgrammingModel: () => undefined,
+        registerHook: (name: string) => {
+            hooks.push(name);
+            return { dispose: () => undefined };
+        },
+    }),
+    { virtual: true },
+);
+
+const functionsDir = path.join(__dirname, '..', '..', 'functions');
+
+beforeAll(() => {
+    for (const file of readdirSync(functionsDir).filter((f) => f.endsWith('.ts'))) {
+        require(path.join(functionsDir, file));
+    }
+});
+
+function trigger(name: string): Binding {
+    const fn = registered.find((r) => r.name === name);
+    if (!fn) {
+        throw new Error(`${name} is not registered; registered: ${registered.map((r) => r.name).join(', ')}`);
+    }
+    const found = Object.values(fn.bindings).find((b) => b.direction === 'in' && /Trigger$/.test(b.type));
+    if (!found) {
+        throw new Error(`${name} has no trigger`);
+    }
+    return found;
+}
+
+describe('function registrations', () => {
+    it('registers pecEvents as an Event Grid trigger', () => {
+        expect(trigger('pecEvents').type).toBe('eventGridTrigger');
+    });
+
+    it('validates the settings when the host starts', () => {
+        expect(hooks).toContain('appStart');
+    });
+
+    it('registers no function twice', () => {
+        const names = registered.map((r) => r.name);
+        expect(new Set(names).size).toBe(names.length);
+    });
+
+    it('keeps every HTTP route at its intended auth level', () => {
+        // /api/messages must be anonymous at the host (the Bot Framework JWT is checked in code); everything else
+        // that is HTTP must not be anonymous unless listed here with the reason.
+        const anonymousByDesign: Record<string, string> = {
+            teamsMessages: 'Bot Framework JWT verified in code',
+            decisionPage: 'App Service Authentication in front, checked in code',
+        };
+        for (const fn of registered) {
+            for (const binding of Object.values(fn.bindings)) {
+                if (binding.type === 'httpTrigger' && binding.authLevel === 'anonymous') {
+                    expect(anonymousByDesign).toHaveProperty(fn.name);
+                }
+            }
+        }
+    });
+});
