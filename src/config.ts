@@ -10,7 +10,10 @@ import { ConfigError } from './domain/errors';
 const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const guid = (what: string) =>
-    z.string({ error: `required: ${what} (a GUID)` }).trim().regex(guidPattern, `expected ${what} as a GUID`);
+    z
+        .string({ error: `required: ${what} (a GUID)` })
+        .trim()
+        .regex(guidPattern, `expected ${what} as a GUID`);
 
 const guidList = (what: string, options: { required: boolean }) =>
     z
@@ -23,7 +26,10 @@ const guidList = (what: string, options: { required: boolean }) =>
                 .filter(Boolean);
             const bad = items.filter((s) => !guidPattern.test(s));
             if (bad.length > 0) {
-                ctx.addIssue({ code: 'custom', message: `expected comma-separated ${what} (GUIDs); bad: ${bad.join(', ')}` });
+                ctx.addIssue({
+                    code: 'custom',
+                    message: `expected comma-separated ${what} (GUIDs); bad: ${bad.join(', ')}`,
+                });
             } else if (options.required && items.length === 0) {
                 ctx.addIssue({ code: 'custom', message: `required: at least one of ${what} (GUIDs, comma-separated)` });
             }
@@ -66,13 +72,6 @@ const tableName = (fallback: string) =>
         .string()
         .trim()
         .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'expected a table name: 3-63 letters and digits, starting with a letter')
-        .default(fallback);
-
-const queueName = (fallback: string) =>
-    z
-        .string()
-        .trim()
-        .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'expected a queue name: 3-63 lower-case letters, digits, -')
         .default(fallback);
 
 const schema = z.object({
@@ -121,7 +120,10 @@ export type Config = Omit<z.output<typeof schema>, 'TEAMS_TEAM_ID' | 'TEAMS_CHAN
 function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageSettings {
     const connectionString = env.AzureWebJobsStorage?.trim();
     if (connectionString) {
-        if (connectionString !== 'UseDevelopmentStorage=true' && !/AccountName=|TableEndpoint=/i.test(connectionString)) {
+        if (
+            connectionString !== 'UseDevelopmentStorage=true' &&
+            !/AccountName=|TableEndpoint=/i.test(connectionString)
+        ) {
             problems.push(
                 'AzureWebJobsStorage: expected a storage connection string (or UseDevelopmentStorage=true for Azurite)',
             );
@@ -133,7 +135,9 @@ function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageSetting
     const queueServiceUri = env.AzureWebJobsStorage__queueServiceUri?.trim();
     if (account) {
         if (!/^[a-z0-9]{3,24}$/.test(account)) {
-            problems.push('AzureWebJobsStorage__accountName: expected a storage account name (3-24 lower-case letters and digits)');
+            problems.push(
+                'AzureWebJobsStorage__accountName: expected a storage account name (3-24 lower-case letters and digits)',
+            );
         }
         return {
             tableServiceUri: tableServiceUri ?? `https://${account}.table.core.windows.net`,

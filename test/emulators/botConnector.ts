@@ -38,10 +38,10 @@ export class BotConnectorEmulator {
 
     static async start(options: { expectedAudience?: string } = {}): Promise<BotConnectorEmulator> {
         const audience = options.expectedAudience ?? 'https://api.botframework.com';
-        let self: BotConnectorEmulator | undefined;
+        const self: { current?: BotConnectorEmulator } = {};
         const server = await startServer(
             async (req, res, body) => {
-                const emulator = self!;
+                const emulator = self.current!;
                 const path = new URL(req.url ?? '/', 'https://localhost').pathname;
                 const method = req.method ?? 'GET';
                 emulator.requests.push({ method, path });
@@ -63,8 +63,8 @@ export class BotConnectorEmulator {
             },
             { https: true },
         );
-        self = new BotConnectorEmulator(server);
-        return self;
+        self.current = new BotConnectorEmulator(server);
+        return self.current;
     }
 
     private route(method: string, path: string, json: Record<string, unknown>, res: Parameters<typeof sendJson>[0]) {
@@ -97,12 +97,19 @@ export class BotConnectorEmulator {
         if (method === 'POST' && activityId === undefined) {
             const id = randomUUID();
             const replyToId = typeof json.replyToId === 'string' ? json.replyToId : undefined;
-            this.activities.push({ conversationId, activityId: id, activity: json, ...(replyToId ? { replyToId } : {}) });
+            this.activities.push({
+                conversationId,
+                activityId: id,
+                activity: json,
+                ...(replyToId ? { replyToId } : {}),
+            });
             sendJson(res, 201, { id });
             return;
         }
         if (method === 'PUT' && activityId !== undefined) {
-            const existing = this.activities.find((a) => a.conversationId === conversationId && a.activityId === activityId);
+            const existing = this.activities.find(
+                (a) => a.conversationId === conversationId && a.activityId === activityId,
+            );
             if (!existing) {
                 sendJson(res, 404, errorBody(404, 'ActivityNotFound'));
                 return;

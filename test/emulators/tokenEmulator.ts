@@ -23,7 +23,7 @@ export class TokenEmulator {
     }
 
     static async start(options: { principalId?: string; tenantId?: string } = {}): Promise<TokenEmulator> {
-        let emulator: TokenEmulator | undefined;
+        const self: { current?: TokenEmulator } = {};
         const server = await startServer(
             (req, res) => {
                 const url = new URL(req.url ?? '/', 'http://localhost');
@@ -31,7 +31,7 @@ export class TokenEmulator {
                     sendJson(res, 404, { error: 'not_found' });
                     return;
                 }
-                if (req.headers['x-identity-header'] !== emulator?.header) {
+                if (req.headers['x-identity-header'] !== self.current?.header) {
                     sendJson(res, 401, { error: 'unauthorized', error_description: 'X-IDENTITY-HEADER is wrong' });
                     return;
                 }
@@ -41,7 +41,7 @@ export class TokenEmulator {
                     return;
                 }
                 const clientId = url.searchParams.get('client_id') ?? undefined;
-                emulator?.issued.push({ resource, ...(clientId ? { clientId } : {}) });
+                self.current?.issued.push({ resource, ...(clientId ? { clientId } : {}) });
                 const expiresOn = Math.floor(Date.now() / 1000) + 3600;
                 const payload = {
                     aud: resource,
@@ -65,8 +65,8 @@ export class TokenEmulator {
             },
             { https: false },
         );
-        emulator = new TokenEmulator(server);
-        return emulator;
+        self.current = new TokenEmulator(server);
+        return self.current;
     }
 
     close(): Promise<void> {

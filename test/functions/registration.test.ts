@@ -40,9 +40,9 @@ jest.mock(
 
 const functionsDir = path.join(__dirname, '..', '..', 'functions');
 
-beforeAll(() => {
+beforeAll(async () => {
     for (const file of readdirSync(functionsDir).filter((f) => f.endsWith('.ts'))) {
-        require(path.join(functionsDir, file));
+        await import(path.join(functionsDir, file));
     }
 });
 
