@@ -53,15 +53,19 @@ export class TableAuditLog implements AuditLog {
 
     async append(input: AuditInput): Promise<AuditEntry> {
         const table = await this.table();
-        for (let attempt = 0; attempt < 8; attempt++) {
+        for (let attempt = 0; attempt < 20; attempt++) {
             const existing = await this.list(input.requestId);
             const last = existing[existing.length - 1];
-            const unsigned: Omit<AuditEntry, 'hash'> = {
-                ...input,
-                seq: (last?.seq ?? 0) + 1,
-                at: this.now().toISOString(),
-                prevHash: last?.hash ?? genesisHash,
-            };
+            // Hash exactly what is stored and read back: JSON turns a Date (or anything with toJSON) in before/after
+            // into a string, and the chain must still verify after that round trip.
+            const unsigned = JSON.parse(
+                JSON.stringify({
+                    ...input,
+                    seq: (last?.seq ?? 0) + 1,
+                    at: this.now().toISOString(),
+                    prevHash: last?.hash ?? genesisHash,
+                }),
+            ) as Omit<AuditEntry, 'hash'>;
             const entry: AuditEntry = { ...unsigned, hash: hashAuditEntry(unsigned) };
             try {
                 await table.createEntity<AuditEntity>({
@@ -74,8 +78,13 @@ export class TableAuditLog implements AuditLog {
                 return entry;
             } catch (err) {
                 if (statusCodeOf(err) !== 409) {
-                    throw new TransientError(`Audit: could not append: ${ensureErrorType(err).message}`, { cause: err });
+                    throw new TransientError(`Audit: could not append: ${ensureErrorType(err).message}`, {
+                        cause: err,
+                    });
                 }
+                // Lost the race for this place in the chain: back off a little (with jitter) so a crowd of writers
+                // to one request spreads out instead of colliding again.
+                await new Promise((r) => setTimeout(r, Math.random() * 20 * Math.min(attempt + 1, 5)));
             }
         }
         throw new TransientError(`Audit: could not append to ${input.requestId}: too many concurrent writers`);
@@ -83,12 +92,14 @@ export class TableAuditLog implements AuditLog {
 
     async list(requestId: string): Promise<AuditEntry[]> {
         const table = await this.table();
-        const entries: AuditEntry[] = [];
+        const rows: { rowKey: string; entry: AuditEntry }[] = [];
         const filter = `PartitionKey eq '${requestId.replace(/'/g, "''")}'`;
         for await (const entity of table.listEntities<AuditEntity>({ queryOptions: { filter } })) {
-            entries.push(JSON.parse(entity.entry) as AuditEntry);
+            rows.push({ rowKey: entity.rowKey ?? '', entry: JSON.parse(entity.entry) as AuditEntry });
         }
-        return entries.sort((a, b) => a.seq - b.seq);
+        // The row's place in the table (its RowKey) is the order, not the sequence number the entry claims for itself:
+        // sorting by the claimed number would put two swapped entries back in order and hide the swap from verify.
+        return rows.sort((a, b) => (a.rowKey < b.rowKey ? -1 : a.rowKey > b.rowKey ? 1 : 0)).map((r) => r.entry);
     }
 }
 

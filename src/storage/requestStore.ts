@@ -61,13 +61,15 @@ export class TableRequestStore implements RequestStore {
         const table = await this.table();
         const claimKey = claimPartition(request.pecId);
         for (let attempt = 0; attempt < 5; attempt++) {
+            let claimEtag: string | undefined;
             try {
-                await table.createEntity<ClaimEntity>({
+                const claimed = await table.createEntity<ClaimEntity>({
                     partitionKey: claimKey,
                     rowKey: claimRow,
                     requestId: request.id,
                     pecId: request.pecId,
                 });
+                claimEtag = claimed.etag;
             } catch (err) {
                 if (statusCodeOf(err) !== 409) {
                     throw wrap(err, 'claim the PEC');
@@ -79,7 +81,11 @@ export class TableRequestStore implements RequestStore {
                 continue;
             }
             const entity = toEntity(request);
-            const result = await table.createEntity<RequestEntity>(entity).catch((err: unknown) => {
+            const result = await table.createEntity<RequestEntity>(entity).catch(async (err: unknown) => {
+                // Give the claim back rather than leave it to block the PEC until it counts as orphaned.
+                if (claimEtag) {
+                    await deleteClaim(table, claimKey, claimEtag, 'release the PEC claim').catch(() => undefined);
+                }
                 throw wrap(err, 'record the request');
             });
             return { created: true, stored: { request, etag: result.etag ?? '' } };
@@ -95,16 +101,17 @@ export class TableRequestStore implements RequestStore {
                 return undefined;
             }
             const stored = await this.get(claim.requestId);
-            if (stored) {
+            if (stored && isOpen(stored.request.status)) {
                 return stored;
+            }
+            if (stored) {
+                // The request reached a final state but its writer died before releasing the claim: the claim is stale.
+                await deleteClaim(table, claimKey, claim.etag, 'clear a stale claim');
+                return undefined;
             }
             const age = this.now().getTime() - new Date(claim.timestamp ?? 0).getTime();
             if (age > orphanClaimMs) {
-                await table.deleteEntity(claimKey, claimRow, { etag: claim.etag }).catch((err: unknown) => {
-                    if (![404, 412].includes(statusCodeOf(err) ?? 0)) {
-                        throw wrap(err, 'clear a dead claim');
-                    }
-                });
+                await deleteClaim(table, claimKey, claim.etag, 'clear a dead claim');
                 return undefined;
             }
             await new Promise((r) => setTimeout(r, 50 * (wait + 1)));
@@ -121,7 +128,9 @@ export class TableRequestStore implements RequestStore {
     async getActiveForPec(pecId: string): Promise<StoredRequest | undefined> {
         const table = await this.table();
         const claim = await getEntity<ClaimEntity>(table, claimPartition(pecId), claimRow);
-        return claim ? this.get(claim.requestId) : undefined;
+        const stored = claim ? await this.get(claim.requestId) : undefined;
+        // A claim left on a final request (its release was interrupted) does not make that request active.
+        return stored && isOpen(stored.request.status) ? stored : undefined;
     }
 
     async update(stored: StoredRequest, next: ApprovalRequest): Promise<StoredRequest> {
@@ -147,12 +156,17 @@ export class TableRequestStore implements RequestStore {
         if (claim?.requestId !== request.id) {
             return;
         }
-        await table.deleteEntity(claimKey, claimRow, { etag: claim.etag }).catch((err: unknown) => {
-            if (![404, 412].includes(statusCodeOf(err) ?? 0)) {
-                throw wrap(err, 'release the PEC claim');
-            }
-        });
+        await deleteClaim(table, claimKey, claim.etag, 'release the PEC claim');
     }
+}
+
+/** Deletes the claim only if it is still the one read; someone else having changed or removed it is fine. */
+async function deleteClaim(table: TableClient, claimKey: string, etag: string, what: string): Promise<void> {
+    await table.deleteEntity(claimKey, claimRow, { etag }).catch((err: unknown) => {
+        if (![404, 412].includes(statusCodeOf(err) ?? 0)) {
+            throw wrap(err, what);
+        }
+    });
 }
 
 function toEntity(request: ApprovalRequest): RequestEntity {

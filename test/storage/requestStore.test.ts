@@ -1,0 +1,282 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { TableClient } from '@azure/data-tables';
+import { ConcurrencyError, TransientError } from '../../src/domain/errors';
+import { openRequest, transition, type ApprovalRequest, type RequestTransition } from '../../src/domain/request';
+import { TableRequestStore } from '../../src/storage/requestStore';
+import { lazy, openTable } from '../../src/storage/tables';
+
+/**
+ * The request store against the real Azurite started by the jest global setup: ETags, 409 on a duplicate insert and
+ * 412 on a stale conditional write come from the emulator, not from a mock.
+ */
+
+const tableName = `req${randomBytes(6).toString('hex')}`;
+const sub = '0b1c2d3e-aaaa-4bbb-8ccc-000000000001';
+const now = new Date('2026-11-21T10:00:00Z');
+const later = new Date('2026-11-21T10:05:00Z');
+
+function connectionString(): string {
+    const value = process.env.AZURITE_CONNECTION_STRING;
+    if (!value) {
+        throw new Error('Azurite is not running: the jest globalSetup starts it');
+    }
+    return value;
+}
+
+const table = lazy(() =>
+    openTable({ connectionString: connectionString() }, tableName, () => {
+        throw new Error('no credential needed');
+    }),
+);
+
+function newId(): string {
+    return randomBytes(16).toString('base64url');
+}
+
+function newPecId(): string {
+    const suffix = randomBytes(4).toString('hex');
+    return `/subscriptions/${sub}/resourceGroups/rg-Data/providers/Microsoft.DBforPostgreSQL/flexibleServers/Pg-${suffix}/privateEndpointConnections/pe-App.${suffix}`;
+}
+
+function draft(pecId: string, id = newId()): ApprovalRequest {
+    return openRequest({
+        id,
+        pecId,
+        facts: {
+            serverKind: 'postgres-flexible',
+            serverId: pecId.replace(/\/privateEndpointConnections\/.*$/, ''),
+            serverLocation: 'westeurope',
+            publicNetworkAccess: 'Disabled',
+            serverTags: { environment: 'prod' },
+            pecName: pecId.split('/').pop() ?? '',
+            privateEndpointId: `/subscriptions/${sub}/resourceGroups/rg-app/providers/Microsoft.Network/privateEndpoints/pe-app`,
+            privateEndpointTrusted: true,
+            requestMessage: 'Please approve',
+            approvedPecCount: 0,
+            approvedUntrustedPecCount: 0,
+        },
+        requester: { objectId: '0a0a0a0a-1111-4111-8111-000000000abc', upn: 'dev@contoso.com' },
+        correlationId: `corr-${id}`,
+        now,
+    });
+}
+
+const decide: RequestTransition = {
+    type: 'decide',
+    decision: { action: 'approve', by: { objectId: 'o-1', name: 'Ann Approver' }, text: 'ok', at: later.toISOString() },
+};
+
+/** The claim row's partition, as the entity layout comment in requestStore.ts describes it. */
+function claimPartition(pecId: string): string {
+    return `p-${createHash('sha256').update(pecId.trim().replace(/\/+$/, '').toLowerCase()).digest('hex')}`;
+}
+
+async function client(): Promise<TableClient> {
+    return table();
+}
+
+describe('TableRequestStore on Azurite', () => {
+    const store = new TableRequestStore(table);
+
+    it('creates a request, and a second call for the same PEC (any id casing) returns the first one', async () => {
+        const pecId = newPecId();
+        const first = draft(pecId);
+        const created = await store.createIfNone(first);
+        expect(created.created).toBe(true);
+        expect(created.stored.request).toEqual(first);
+        expect(created.stored.etag).toBeTruthy();
+
+        const again = await store.createIfNone(draft(pecId.toUpperCase()));
+        expect(again.created).toBe(false);
+        expect(again.stored.request.id).toBe(first.id);
+        expect(again.stored.request).toEqual(first);
+
+        const lower = await store.createIfNone(draft(`${pecId.toLowerCase()}/`));
+        expect(lower.created).toBe(false);
+        expect(lower.stored.request.id).toBe(first.id);
+    });
+
+    it('records exactly one request for 10 concurrent calls on one PEC', async () => {
+        const pecId = newPecId();
+        const drafts = Array.from({ length: 10 }, () => draft(pecId));
+        const results = await Promise.all(drafts.map((d) => store.createIfNone(d)));
+        const winners = results.filter((r) => r.created);
+        expect(winners).toHaveLength(1);
+        const winnerId = winners[0]!.stored.request.id;
+        expect(drafts.map((d) => d.id)).toContain(winnerId);
+        expect(new Set(results.map((r) => r.stored.request.id))).toEqual(new Set([winnerId]));
+        expect((await store.getActiveForPec(pecId))?.request.id).toBe(winnerId);
+        // The losers' drafts were never written.
+        for (const d of drafts.filter((x) => x.id !== winnerId)) {
+            expect(await store.get(d.id)).toBeUndefined();
+        }
+    });
+
+    it('reads a request by id and by its PEC', async () => {
+        const pecId = newPecId();
+        const request = draft(pecId);
+        const { stored } = await store.createIfNone(request);
+
+        const byId = await store.get(request.id);
+        expect(byId?.request).toEqual(request);
+        expect(byId?.etag).toBe(stored.etag);
+
+        const byPec = await store.getActiveForPec(pecId.toUpperCase());
+        expect(byPec?.request).toEqual(request);
+
+        expect(await store.get(newId())).toBeUndefined();
+        expect(await store.getActiveForPec(newPecId())).toBeUndefined();
+    });
+
+    it('updates with the current etag and returns a new etag', async () => {
+        const { stored } = await store.createIfNone(draft(newPecId()));
+        const decided = transition(stored.request, decide, later);
+        const updated = await store.update(stored, decided);
+        expect(updated.request).toEqual(decided);
+        expect(updated.etag).toBeTruthy();
+        expect(updated.etag).not.toBe(stored.etag);
+
+        const read = await store.get(decided.id);
+        expect(read?.request.status).toBe('decided');
+        expect(read?.request.decision?.by.name).toBe('Ann Approver');
+        expect(read?.etag).toBe(updated.etag);
+
+        // Still open: the claim is kept.
+        expect((await store.getActiveForPec(decided.pecId))?.request.id).toBe(decided.id);
+    });
+
+    it('refuses an update with a stale etag (the first writer wins)', async () => {
+        const { stored } = await store.createIfNone(draft(newPecId()));
+        const first = await store.update(stored, transition(stored.request, decide, later));
+
+        const rejected = transition(
+            stored.request,
+            {
+                type: 'decide',
+                decision: {
+                    action: 'reject',
+                    by: { objectId: 'o-2', name: 'Bob' },
+                    text: 'no',
+                    at: later.toISOString(),
+                },
+            },
+            later,
+        );
+        await expect(store.update(stored, rejected)).rejects.toBeInstanceOf(ConcurrencyError);
+
+        const read = await store.get(stored.request.id);
+        expect(read?.request.decision?.action).toBe('approve');
+        expect(read?.etag).toBe(first.etag);
+    });
+
+    it('releases the PEC claim when a request is applied, so a later pending PEC gets a new request', async () => {
+        const pecId = newPecId();
+        const { stored } = await store.createIfNone(draft(pecId));
+        const decided = await store.update(stored, transition(stored.request, decide, later));
+        expect(await store.getActiveForPec(pecId)).toBeDefined();
+
+        const applied = await store.update(decided, transition(decided.request, { type: 'apply' }, later));
+        expect(applied.request.status).toBe('applied');
+        expect(await store.getActiveForPec(pecId)).toBeUndefined();
+        expect((await store.get(stored.request.id))?.request.status).toBe('applied');
+
+        const next = draft(pecId);
+        const created = await store.createIfNone(next);
+        expect(created.created).toBe(true);
+        expect(created.stored.request.id).toBe(next.id);
+        expect((await store.getActiveForPec(pecId))?.request.id).toBe(next.id);
+    });
+
+    it('releases the PEC claim when a request is superseded', async () => {
+        const pecId = newPecId();
+        const { stored } = await store.createIfNone(draft(pecId));
+        await store.update(stored, transition(stored.request, { type: 'supersede', reason: 'removed' }, later));
+        expect(await store.getActiveForPec(pecId)).toBeUndefined();
+
+        const created = await store.createIfNone(draft(pecId.toUpperCase()));
+        expect(created.created).toBe(true);
+        expect(created.stored.request.id).not.toBe(stored.request.id);
+    });
+
+    it("leaves another request's claim alone when an older request reaches a final state", async () => {
+        const pecId = newPecId();
+        const { stored: old } = await store.createIfNone(draft(pecId));
+        const superseded = await store.update(old, transition(old.request, { type: 'supersede', reason: 'x' }, later));
+        const { stored: current } = await store.createIfNone(draft(pecId));
+
+        // A late write to the old, already final request must not release the new request's claim.
+        const stillFinal = { ...superseded.request, updatedAt: later.toISOString() };
+        await store.update({ request: old.request, etag: superseded.etag }, stillFinal);
+        expect((await store.getActiveForPec(pecId))?.request.id).toBe(current.request.id);
+    });
+
+    it('takes over an orphan claim (its writer died between the two inserts) once it is old enough', async () => {
+        const pecId = newPecId();
+        const t = await client();
+        await t.createEntity({
+            partitionKey: claimPartition(pecId),
+            rowKey: 'active',
+            requestId: newId(),
+            pecId,
+        });
+        // The claim's timestamp is the emulator's clock; a store whose clock is a minute ahead sees it as dead.
+        const ahead = new TableRequestStore(table, () => new Date(Date.now() + 60_000));
+        const request = draft(pecId);
+        const created = await ahead.createIfNone(request);
+        expect(created.created).toBe(true);
+        expect(created.stored.request.id).toBe(request.id);
+        expect((await store.getActiveForPec(pecId))?.request.id).toBe(request.id);
+    });
+
+    it('does not take over a fresh claim whose request is not written yet', async () => {
+        const pecId = newPecId();
+        const ghost = newId();
+        const t = await client();
+        await t.createEntity({ partitionKey: claimPartition(pecId), rowKey: 'active', requestId: ghost, pecId });
+        await expect(store.createIfNone(draft(pecId))).rejects.toBeInstanceOf(TransientError);
+        const claim = await t.getEntity<{ requestId: string }>(claimPartition(pecId), 'active');
+        expect(claim.requestId).toBe(ghost);
+    });
+
+    it('gives the claim back when the request itself cannot be recorded', async () => {
+        const { stored: existing } = await store.createIfNone(draft(newPecId()));
+        const pecId = newPecId();
+        // The same request id again: the claim insert succeeds, the request insert meets a 409.
+        await expect(store.createIfNone(draft(pecId, existing.request.id))).rejects.toThrow();
+        const t = await client();
+        await expect(t.getEntity(claimPartition(pecId), 'active')).rejects.toMatchObject({ statusCode: 404 });
+
+        const next = draft(pecId);
+        const created = await store.createIfNone(next);
+        expect(created.created).toBe(true);
+        expect(created.stored.request.id).toBe(next.id);
+    });
+
+    it('does not let a claim left on a final request block the PEC (a crash between the update and the release)', async () => {
+        const pecId = newPecId();
+        const { stored } = await store.createIfNone(draft(pecId));
+        const final = transition(stored.request, { type: 'supersede', reason: 'PEC removed' }, later);
+        // Write the final state directly, as if the process died before releasing the claim.
+        const t = await client();
+        await t.updateEntity(
+            {
+                partitionKey: `r-${final.id}`,
+                rowKey: 'request',
+                data: JSON.stringify(final),
+                status: final.status,
+                pecId: final.pecId,
+                createdAt: final.createdAt,
+            },
+            'Replace',
+            { etag: stored.etag },
+        );
+        expect((await t.getEntity<{ requestId: string }>(claimPartition(pecId), 'active')).requestId).toBe(final.id);
+
+        expect(await store.getActiveForPec(pecId)).toBeUndefined();
+        const next = draft(pecId);
+        const created = await store.createIfNone(next);
+        expect(created.created).toBe(true);
+        expect(created.stored.request.id).toBe(next.id);
+        expect((await store.getActiveForPec(pecId))?.request.id).toBe(next.id);
+    });
+});
