@@ -68,7 +68,9 @@ export class ArmPecAdapter implements PecProvider {
 
     async getServerContext(server: ServerRef, knownPecs?: readonly Pec[]): Promise<ServerContext> {
         const [raw, pecs] = await Promise.all([
-            withDeadline(this.readDeadlineMs, `get server ${server.name}`, (signal) => this.ops.getServer(server, signal)),
+            withDeadline(this.readDeadlineMs, `get server ${server.name}`, (signal) =>
+                this.ops.getServer(server, signal),
+            ),
             knownPecs ?? this.listPecs(server),
         ]);
         return toServerContext(server, raw, pecs);
@@ -91,7 +93,12 @@ export class ArmPecAdapter implements PecProvider {
             // Some servers answer the PUT with 200 and a state the pollers do not know as final (e.g. "Ready"), so the
             // poller never finishes. What ARM holds now is the truth: if the change is there and settled, it is done.
             const after = await this.getPec(pec).catch(() => undefined);
-            if (after && after.status === status && after.description === description && isSettled(after.provisioningState)) {
+            if (
+                after &&
+                after.status === status &&
+                after.description === description &&
+                isSettled(after.provisioningState)
+            ) {
                 return after;
             }
             throw toArmError(err, `set ${pecLabel(pec)} to ${status}`);

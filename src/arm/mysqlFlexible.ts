@@ -74,7 +74,8 @@ export function mysqlFlexibleOperations(settings: ArmSettings): KindOperations {
                 next = page.nextLink || undefined;
             }
         },
-        getPec: async (pec, signal) => flatten((await send('GET', withVersion(formatPecId(pec)), signal)).parsed as RawPec),
+        getPec: async (pec, signal) =>
+            flatten((await send('GET', withVersion(formatPecId(pec)), signal)).parsed as RawPec),
         getServer: async (server, signal) => {
             const raw = (await send('GET', withVersion(formatServerId(server)), signal)).parsed as RawServer & {
                 properties?: { network?: { publicNetworkAccess?: string } };
@@ -90,10 +91,19 @@ export function mysqlFlexibleOperations(settings: ArmSettings): KindOperations {
                     requestMethod: 'PUT',
                     sendInitialRequest: async () => toLro(await send('PUT', path, signal, { properties: body })),
                     sendPollRequest: async (pollPath, pollOptions) =>
-                        toLro(await send('GET', pollPath, (pollOptions?.abortSignal as AbortSignal | undefined) ?? signal)),
+                        toLro(
+                            await send(
+                                'GET',
+                                pollPath,
+                                (pollOptions?.abortSignal as AbortSignal | undefined) ?? signal,
+                            ),
+                        ),
                 },
                 { resourceLocationConfig: 'azure-async-operation' },
             );
+            // Poll once straight away, as the generated SDKs do inside begin*(): otherwise core-lro sleeps its default
+            // interval before the first poll even when the operation is already done.
+            await poller.poll({ abortSignal: signal });
             await poller.pollUntilDone({ abortSignal: signal });
         },
     };

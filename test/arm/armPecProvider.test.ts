@@ -1,0 +1,470 @@
+import { createArmPecProvider, type PecProvider } from '../../src/arm';
+import { PermanentError, TransientError } from '../../src/domain/errors';
+import { parsePecId, parseServerId, type PecRef, type ServerKind, type ServerRef } from '../../src/domain/ids';
+import type { DecisionStatus } from '../../src/domain/pec';
+import { createCredential } from '../../src/runtime';
+import { ids, privateEndpointId, seedPendingPec, startHarness, type Harness, type SeededPec } from '../harness';
+
+/**
+ * Integration tests of the real ARM clients (the three SDKs and the generic MySQL flexible client) through
+ * createArmPecProvider, with a real @azure/identity credential against the token emulator, against the ARM emulator.
+ * Every test seeds its own server, so the tests do not depend on one another.
+ */
+
+const kinds: ServerKind[] = ['postgres-single', 'mysql-single', 'postgres-flexible', 'mysql-flexible'];
+
+const short: Record<ServerKind, string> = {
+    'postgres-single': 'pgs',
+    'mysql-single': 'mys',
+    'postgres-flexible': 'pgf',
+    'mysql-flexible': 'myf',
+};
+
+let serial = 0;
+/** A unique, SDK-valid server name (lower-case letters, digits and hyphens, at most 63 characters). */
+function serverName(kind: ServerKind, what: string): string {
+    serial += 1;
+    return `${short[kind]}-${what}-${serial}`;
+}
+
+interface Seeded extends SeededPec {
+    server: ServerRef;
+    pec: PecRef;
+}
+
+function seed(h: Harness, kind: ServerKind, what: string, options: Parameters<typeof seedPendingPec>[2] = {}): Seeded {
+    const seeded = seedPendingPec(h.arm, kind, { serverName: serverName(kind, what), ...options });
+    return { ...seeded, server: parseServerId(seeded.serverId), pec: parsePecId(seeded.pecId) };
+}
+
+type PecBody = {
+    id: string;
+    name: string;
+    properties: {
+        privateLinkServiceConnectionState: { status: string; description: string };
+        provisioningState: string;
+    };
+};
+
+/** The requests the emulator saw from index `from` on whose path mentions the server. */
+function requestsFor(h: Harness, serverNameOrId: string, from = 0) {
+    const needle = serverNameOrId.toLowerCase();
+    return h.arm.requests.slice(from).filter((r) => r.path.toLowerCase().includes(needle));
+}
+
+const isListPath = (path: string) => /\/privateEndpointConnections$/i.test(path);
+const isPecPath = (path: string) => /\/privateEndpointConnections\/[^/]+$/i.test(path);
+const isServerPath = (path: string) => /\/(servers|flexibleServers)\/[^/]+$/i.test(path);
+const isPollPath = (path: string) => /\/locations\/[^/]+\/(azureAsyncOperation|operationResults)\//i.test(path);
+
+describe('ARM PecProvider paging (ARM emulator with pageSize 2)', () => {
+    let h: Harness;
+
+    beforeAll(async () => {
+        h = await startHarness({ arm: { pageSize: 2 } });
+    });
+    afterAll(async () => {
+        await h.close();
+    });
+
+    it.each(kinds)('%s: listPecs follows nextLink and returns every PEC', async (kind) => {
+        const seeded = seed(h, kind, 'paging', { approved: [ids.ours, ids.second, ids.foreign, ids.ours] });
+        const from = h.arm.requests.length;
+
+        const pecs = await h.deps.arm.listPecs(seeded.server);
+
+        expect(pecs).toHaveLength(5);
+        expect(new Set(pecs.map((p) => p.ref.name.toLowerCase())).size).toBe(5);
+        expect(pecs.map((p) => p.ref.name)).toContain(seeded.pecName);
+        expect(pecs.filter((p) => p.status === 'Approved')).toHaveLength(4);
+        expect(pecs.filter((p) => p.status === 'Pending')).toHaveLength(1);
+        // 5 PECs at 2 a page: three pages, the later ones asked for through the nextLink's $skipToken.
+        const lists = requestsFor(h, seeded.server.name, from).filter((r) => r.method === 'GET' && isListPath(r.path));
+        expect(lists).toHaveLength(3);
+    });
+});
+
+describe('ARM PecProvider against the ARM emulator', () => {
+    let h: Harness;
+    let arm: PecProvider;
+    /** A provider with a short LRO deadline, for the deadline tests. */
+    let fast: PecProvider;
+
+    beforeAll(async () => {
+        h = await startHarness();
+        arm = h.deps.arm;
+        fast = createArmPecProvider({
+            endpoint: h.arm.url,
+            credential: createCredential(h.config),
+            maxRetries: 2,
+            retryDelayInMs: 10,
+            lroDeadlineMs: 1500,
+        });
+    });
+    afterAll(async () => {
+        await h.close();
+    });
+    afterEach(() => {
+        h.arm.faults.clear();
+        h.arm.stickLro(false);
+        h.arm.putWithoutAsyncHeaders(false);
+        h.arm.failLro(false);
+    });
+
+    describe.each(kinds)('%s', (kind) => {
+        const single = kind.endsWith('-single');
+
+        describe('reads', () => {
+            it('lists the PECs of a server', async () => {
+                const seeded = seed(h, kind, 'list', { approved: [ids.foreign] });
+
+                const pecs = await arm.listPecs(seeded.server);
+
+                expect(pecs).toHaveLength(2);
+                const pending = pecs.find((p) => p.ref.name === seeded.pecName);
+                expect(pending).toMatchObject({
+                    id: seeded.pecId,
+                    ref: { server: seeded.server, name: seeded.pecName },
+                    status: 'Pending',
+                    description: 'Please approve: app tier needs the database',
+                    privateEndpointId: privateEndpointId(ids.ours, `pe-${kind}`),
+                    provisioningState: single ? 'Ready' : 'Succeeded',
+                });
+                const approved = pecs.find((p) => p.ref.name !== seeded.pecName);
+                expect(approved).toMatchObject({
+                    status: 'Approved',
+                    description: 'Approved earlier',
+                    privateEndpointId: privateEndpointId(ids.foreign, 'pe-existing-0'),
+                });
+            });
+
+            it('lists an empty server as an empty array', async () => {
+                const seeded = seed(h, kind, 'empty');
+                h.arm.removePec(seeded.pecId);
+
+                await expect(arm.listPecs(seeded.server)).resolves.toEqual([]);
+            });
+
+            it('gets one PEC, and undefined for a PEC that does not exist', async () => {
+                const seeded = seed(h, kind, 'get');
+
+                const pec = await arm.getPec(seeded.pec);
+                expect(pec).toMatchObject({
+                    id: seeded.pecId,
+                    ref: { server: seeded.server, name: seeded.pecName },
+                    status: 'Pending',
+                    privateEndpointId: privateEndpointId(ids.ours, `pe-${kind}`),
+                });
+
+                const missing = { server: seeded.server, name: `pe-gone.${crypto.randomUUID()}` };
+                await expect(arm.getPec(missing)).resolves.toBeUndefined();
+            });
+
+            it('gets a PEC whatever the casing of its name (ARM names are case-insensitive)', async () => {
+                const seeded = seed(h, kind, 'case');
+                const upper = { server: seeded.server, name: seeded.pecName.toUpperCase() };
+
+                const pec = await arm.getPec(upper);
+
+                expect(pec?.id).toBe(seeded.pecId);
+                expect(pec?.status).toBe('Pending');
+            });
+
+            it.each(['Enabled', 'Disabled'] as const)(
+                'reads the server context with public network access %s, tags and only the approved PECs',
+                async (publicNetworkAccess) => {
+                    const seeded = seed(h, kind, `ctx-${publicNetworkAccess.toLowerCase()}`, {
+                        publicNetworkAccess,
+                        approved: [ids.ours, ids.foreign],
+                    });
+                    const from = h.arm.requests.length;
+
+                    const context = await arm.getServerContext(seeded.server);
+
+                    expect(context.ref).toEqual(seeded.server);
+                    expect(context.id).toBe(seeded.serverId);
+                    expect(context.location).toBe('westeurope');
+                    expect(context.publicNetworkAccess).toBe(publicNetworkAccess);
+                    expect(context.tags).toEqual({ environment: 'prod' });
+                    expect(context.approvedPecs).toHaveLength(2);
+                    expect(context.approvedPecs.every((p) => p.status === 'Approved')).toBe(true);
+                    expect(context.approvedPecs.map((p) => p.privateEndpointId).sort()).toEqual(
+                        [
+                            privateEndpointId(ids.ours, 'pe-existing-0'),
+                            privateEndpointId(ids.foreign, 'pe-existing-1'),
+                        ].sort(),
+                    );
+                    expect(context.approvedPecs.map((p) => p.ref.name)).not.toContain(seeded.pecName);
+                    const seen = requestsFor(h, seeded.server.name, from);
+                    expect(seen.filter((r) => isServerPath(r.path))).toHaveLength(1);
+                    expect(seen.filter((r) => isListPath(r.path))).toHaveLength(1);
+                },
+            );
+
+            it('uses the PECs it is given instead of listing them again', async () => {
+                const seeded = seed(h, kind, 'known', { publicNetworkAccess: 'Enabled', approved: [ids.second] });
+                const pecs = await arm.listPecs(seeded.server);
+                const from = h.arm.requests.length;
+
+                const context = await arm.getServerContext(seeded.server, pecs);
+
+                expect(context.publicNetworkAccess).toBe('Enabled');
+                expect(context.approvedPecs).toEqual(pecs.filter((p) => p.status === 'Approved'));
+                expect(context.approvedPecs).toHaveLength(1);
+                const seen = requestsFor(h, seeded.server.name, from);
+                expect(seen.filter((r) => isListPath(r.path))).toHaveLength(0);
+                expect(seen.filter((r) => isServerPath(r.path))).toHaveLength(1);
+            });
+
+            it('reads a PEC from a slow answer', async () => {
+                const seeded = seed(h, kind, 'slow');
+                h.arm.faults.add({ kind: 'slow', delayMs: 200 }, { times: 2, pathIncludes: seeded.server.name });
+
+                await expect(arm.listPecs(seeded.server)).resolves.toHaveLength(1);
+                await expect(arm.getPec(seeded.pec)).resolves.toMatchObject({ status: 'Pending' });
+            });
+        });
+
+        describe('setPecState', () => {
+            it.each([
+                ['Approved', 'Approved by Alice: ticket CHG-42'],
+                ['Rejected', 'Rejected by Bob: unknown subscription'],
+            ] as [DecisionStatus, string][])(
+                'sets %s through the long-running PUT and returns the settled PEC',
+                async (status, description) => {
+                    const seeded = seed(h, kind, `set-${status.toLowerCase()}`);
+                    const from = h.arm.requests.length;
+                    const opsBefore = h.arm.operations.length;
+
+                    const pec = await arm.setPecState(seeded.pec, status, description);
+
+                    expect(pec).toMatchObject({
+                        id: seeded.pecId,
+                        ref: { server: seeded.server, name: seeded.pecName },
+                        status,
+                        description,
+                        privateEndpointId: privateEndpointId(ids.ours, `pe-${kind}`),
+                        provisioningState: single ? 'Ready' : 'Succeeded',
+                    });
+                    const stored = h.arm.getPec(seeded.pecId) as PecBody;
+                    expect(stored.properties.privateLinkServiceConnectionState).toMatchObject({ status, description });
+                    expect(stored.properties.provisioningState).toBe(single ? 'Ready' : 'Succeeded');
+
+                    // The emulator answered the PUT with 202 + Azure-AsyncOperation; the client polled until Succeeded.
+                    const ops = h.arm.operations.slice(opsBefore).filter((o) => o.pecId === seeded.pecId);
+                    expect(ops).toEqual([expect.objectContaining({ method: 'PUT', status: 'Succeeded' })]);
+                    const seen = h.arm.requests.slice(from);
+                    const puts = seen.filter((r) => r.method === 'PUT' && r.path === seeded.pecId);
+                    expect(puts).toHaveLength(1);
+                    expect(puts[0]?.body).toMatchObject({
+                        properties: { privateLinkServiceConnectionState: { status, description } },
+                    });
+                    const polls = seen.filter(
+                        (r) => r.method === 'GET' && isPollPath(r.path) && r.path.includes(ops[0]!.id),
+                    );
+                    expect(polls.length).toBeGreaterThanOrEqual(1);
+                    // Only after the PUT, a GET of the PEC reads the result.
+                    const putIndex = seen.indexOf(puts[0]!);
+                    const readsAfter = seen
+                        .slice(putIndex + 1)
+                        .filter((r) => r.method === 'GET' && r.path === seeded.pecId);
+                    expect(readsAfter.length).toBeGreaterThanOrEqual(1);
+                    expect(seen.every((r) => !isPecPath(r.path) || r.apiVersion)).toBe(true);
+                },
+            );
+
+            it('rejects with PermanentError for a PEC that does not exist, without a PUT', async () => {
+                const seeded = seed(h, kind, 'set-missing');
+                const missing = { server: seeded.server, name: `pe-gone.${crypto.randomUUID()}` };
+                const from = h.arm.requests.length;
+
+                await expect(arm.setPecState(missing, 'Approved', 'ok')).rejects.toBeInstanceOf(PermanentError);
+                expect(h.arm.requests.slice(from).filter((r) => r.method === 'PUT')).toHaveLength(0);
+            });
+
+            it('rejects with TransientError at the deadline when the operation never ends, and does not hang', async () => {
+                const seeded = seed(h, kind, 'stuck');
+                h.arm.stickLro(true);
+
+                const error = await fast
+                    .setPecState(seeded.pec, 'Approved', 'Approved by Alice')
+                    .catch((e: unknown) => e);
+
+                expect(error).toBeInstanceOf(TransientError);
+                expect((error as Error).message).toMatch(/deadline/i);
+                const stored = h.arm.getPec(seeded.pecId) as PecBody;
+                expect(stored.properties.privateLinkServiceConnectionState.status).toBe('Pending');
+                expect(requestsFor(h, seeded.server.name).some((r) => r.method === 'PUT')).toBe(true);
+            });
+
+            it('does not report success when the PUT answers 200 with a provisioning state that never settles', async () => {
+                const seeded = seed(h, kind, 'noasync');
+                h.arm.putWithoutAsyncHeaders(true);
+
+                const error = await fast
+                    .setPecState(seeded.pec, 'Approved', 'Approved by Alice')
+                    .catch((e: unknown) => e);
+
+                expect(error).toBeInstanceOf(TransientError);
+                // The emulator committed the status at once, but the connection never settled.
+                const stored = h.arm.getPec(seeded.pecId) as PecBody;
+                expect(stored.properties.privateLinkServiceConnectionState.status).toBe('Approved');
+                expect(stored.properties.provisioningState).toBe(single ? 'Approving' : 'Updating');
+            });
+
+            it('rejects with TransientError when the operation ends Failed', async () => {
+                const seeded = seed(h, kind, 'lrofail');
+                h.arm.failLro(true);
+
+                // The main provider (10 s deadline): the failure must come from the operation, not from the deadline.
+                const error = await arm.setPecState(seeded.pec, 'Rejected', 'Rejected by Bob').catch((e: unknown) => e);
+
+                expect(error).toBeInstanceOf(TransientError);
+                expect((error as Error).message).not.toMatch(/deadline/i);
+                const stored = h.arm.getPec(seeded.pecId) as PecBody;
+                expect(stored.properties.privateLinkServiceConnectionState.status).toBe('Pending');
+            });
+        });
+
+        describe('faults', () => {
+            it('retries 429 with Retry-After and succeeds', async () => {
+                const seeded = seed(h, kind, 'throttle');
+                const from = h.arm.requests.length;
+                h.arm.faults.add(
+                    { kind: 'throttle', retryAfterSeconds: 0 },
+                    { times: 2, method: 'GET', pathIncludes: `${seeded.server.name}/privateEndpointConnections` },
+                );
+
+                await expect(arm.listPecs(seeded.server)).resolves.toHaveLength(1);
+                const lists = requestsFor(h, seeded.server.name, from).filter((r) => isListPath(r.path));
+                expect(lists).toHaveLength(3);
+            });
+
+            it('waits out a Retry-After of 1 second on the PUT and succeeds', async () => {
+                const seeded = seed(h, kind, 'throttle-put');
+                const from = h.arm.requests.length;
+                h.arm.faults.add({ kind: 'throttle', retryAfterSeconds: 1 }, { times: 1, method: 'PUT' });
+
+                const pec = await arm.setPecState(seeded.pec, 'Approved', 'Approved by Alice');
+
+                expect(pec.status).toBe('Approved');
+                const puts = requestsFor(h, seeded.server.name, from).filter((r) => r.method === 'PUT');
+                expect(puts).toHaveLength(2);
+            });
+
+            it('retries 500 and succeeds', async () => {
+                const seeded = seed(h, kind, 'err500');
+                const from = h.arm.requests.length;
+                h.arm.faults.add({ kind: 'error', status: 500 }, { times: 2, pathIncludes: seeded.server.name });
+
+                await expect(arm.getPec(seeded.pec)).resolves.toMatchObject({ status: 'Pending' });
+                expect(requestsFor(h, seeded.server.name, from)).toHaveLength(3);
+            });
+
+            it('retries 500 on the long-running PUT and its polls, and succeeds', async () => {
+                const seeded = seed(h, kind, 'err500-put');
+                h.arm.faults.add({ kind: 'error', status: 500 }, { times: 2, method: 'PUT' });
+                h.arm.faults.add(
+                    { kind: 'error', status: 503, code: 'ServiceUnavailable' },
+                    { times: 1, pathIncludes: '/locations/' },
+                );
+
+                const pec = await arm.setPecState(seeded.pec, 'Approved', 'Approved by Alice');
+
+                expect(pec).toMatchObject({ status: 'Approved', description: 'Approved by Alice' });
+                expect(requestsFor(h, seeded.server.name).filter((r) => r.method === 'PUT')).toHaveLength(3);
+            });
+
+            it('retries a dropped connection and succeeds; a connection that keeps dropping is transient', async () => {
+                const seeded = seed(h, kind, 'drop');
+                h.arm.faults.add({ kind: 'drop' }, { times: 2, pathIncludes: seeded.server.name });
+
+                await expect(arm.listPecs(seeded.server)).resolves.toHaveLength(1);
+
+                h.arm.faults.add({ kind: 'drop' }, { times: 10, pathIncludes: seeded.server.name });
+                await expect(arm.getPec(seeded.pec)).rejects.toBeInstanceOf(TransientError);
+            });
+
+            it('rejects with TransientError when 500 outlasts the retries', async () => {
+                const seeded = seed(h, kind, 'err500-out');
+                const from = h.arm.requests.length;
+                h.arm.faults.add({ kind: 'error', status: 500 }, { times: 10, pathIncludes: seeded.server.name });
+
+                const error = await arm.listPecs(seeded.server).catch((e: unknown) => e);
+
+                expect(error).toBeInstanceOf(TransientError);
+                expect((error as TransientError).retryable).toBe(true);
+                // ARM_MAX_RETRIES=3: the first try and three retries.
+                expect(requestsFor(h, seeded.server.name, from)).toHaveLength(4);
+            });
+
+            it('rejects with TransientError when throttling outlasts the retries', async () => {
+                const seeded = seed(h, kind, 'throttle-out');
+                h.arm.faults.add(
+                    { kind: 'throttle', retryAfterSeconds: 0 },
+                    { times: 10, pathIncludes: seeded.server.name },
+                );
+
+                await expect(arm.getServerContext(seeded.server)).rejects.toBeInstanceOf(TransientError);
+            });
+
+            it.each([
+                [403, 'AuthorizationFailed'],
+                [404, 'ResourceNotFound'],
+                [400, 'InvalidRequestContent'],
+            ])('maps %i on the list to PermanentError without retrying', async (status, code) => {
+                const seeded = seed(h, kind, `err${status}`);
+                const from = h.arm.requests.length;
+                h.arm.faults.add({ kind: 'error', status, code }, { times: 5, pathIncludes: seeded.server.name });
+
+                const error = await arm.listPecs(seeded.server).catch((e: unknown) => e);
+
+                expect(error).toBeInstanceOf(PermanentError);
+                expect((error as PermanentError).retryable).toBe(false);
+                expect(requestsFor(h, seeded.server.name, from)).toHaveLength(1);
+            });
+
+            it('maps 403 on the PUT to PermanentError and leaves the PEC pending', async () => {
+                const seeded = seed(h, kind, 'err403-put');
+                h.arm.faults.add({ kind: 'error', status: 403, code: 'AuthorizationFailed' }, { method: 'PUT' });
+
+                await expect(arm.setPecState(seeded.pec, 'Approved', 'Approved by Alice')).rejects.toBeInstanceOf(
+                    PermanentError,
+                );
+                const stored = h.arm.getPec(seeded.pecId) as PecBody;
+                expect(stored.properties.privateLinkServiceConnectionState.status).toBe('Pending');
+            });
+
+            it('maps 403 on getPec to PermanentError (only 404 means absent)', async () => {
+                const seeded = seed(h, kind, 'err403-get');
+                h.arm.faults.add(
+                    { kind: 'error', status: 403, code: 'AuthorizationFailed' },
+                    { method: 'GET', pathIncludes: seeded.pecName },
+                );
+
+                await expect(arm.getPec(seeded.pec)).rejects.toBeInstanceOf(PermanentError);
+            });
+
+            it('maps a server that does not exist to PermanentError', async () => {
+                const seeded = seed(h, kind, 'noserver');
+                const ghost = { ...seeded.server, name: `${seeded.server.name}-ghost` };
+
+                await expect(arm.listPecs(ghost)).rejects.toBeInstanceOf(PermanentError);
+                await expect(arm.getServerContext(ghost)).rejects.toBeInstanceOf(PermanentError);
+            });
+        });
+    });
+
+    describe('tokens', () => {
+        it('asks the managed-identity endpoint for the scope of the configured ARM endpoint', async () => {
+            const seeded = seed(h, 'postgres-flexible', 'token');
+            await arm.getPec(seeded.pec);
+
+            const origin = new URL(h.arm.url).origin;
+            const armTokens = h.token.issued.filter((t) => t.resource.replace(/\/$/, '') === origin);
+            expect(armTokens.length).toBeGreaterThanOrEqual(1);
+            expect(armTokens.every((t) => t.clientId === ids.client)).toBe(true);
+            expect(h.token.issued.filter((t) => t.resource.includes('management.azure.com'))).toEqual([]);
+        });
+    });
+});
