@@ -18,13 +18,33 @@ export default tseslint.config(
             // The domain is pure: it may not reach for an SDK, the network or the clock's side effects.
             'no-restricted-imports': [
                 'error',
-                { patterns: ['@azure/*', '@microsoft/*', 'node:*', 'zod', 'jose', '../arm/*', '../storage/*', '../teams/*'] },
+                {
+                    patterns: [
+                        '@azure/*',
+                        '@microsoft/*',
+                        'node:*',
+                        'zod',
+                        'jose',
+                        '../arm/*',
+                        '../storage/*',
+                        '../teams/*',
+                    ],
+                },
             ],
         },
     },
     {
         files: ['scripts/**/*.js', '*.js'],
-        languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', __dirname: 'readonly', process: 'readonly', console: 'readonly' } },
+        languageOptions: {
+            sourceType: 'commonjs',
+            globals: {
+                require: 'readonly',
+                module: 'writable',
+                __dirname: 'readonly',
+                process: 'readonly',
+                console: 'readonly',
+            },
+        },
         rules: { '@typescript-eslint/no-require-imports': 'off' },
     },
 );

@@ -69,7 +69,9 @@ export function createDeps(config: Config): WorkflowDeps {
                   }),
               }
             : {}),
-        ...(config.WORKFLOWS_WEBHOOK_URL ? { webhook: new WorkflowsWebhookChannel(config.WORKFLOWS_WEBHOOK_URL, http) } : {}),
+        ...(config.WORKFLOWS_WEBHOOK_URL
+            ? { webhook: new WorkflowsWebhookChannel(config.WORKFLOWS_WEBHOOK_URL, http) }
+            : {}),
         now: () => new Date(),
         newId: newRequestId,
     };

@@ -83,12 +83,16 @@ export class BotConnectorChannel implements TeamsChannel {
 
     async reply(ref: CardRef, text: string): Promise<void> {
         const { serviceUrl, conversationId, activityId } = requireBotRef(ref);
-        await this.send('POST', `${base(serviceUrl)}/v3/conversations/${encodeURIComponent(conversationId)}/activities`, {
-            type: 'message',
-            text,
-            textFormat: 'plain',
-            replyToId: activityId,
-        });
+        await this.send(
+            'POST',
+            `${base(serviceUrl)}/v3/conversations/${encodeURIComponent(conversationId)}/activities`,
+            {
+                type: 'message',
+                text,
+                textFormat: 'plain',
+                replyToId: activityId,
+            },
+        );
     }
 
     private async send(method: 'POST' | 'PUT', url: string, body: unknown): Promise<unknown> {

@@ -1,7 +1,7 @@
 import type { CardRef } from '../domain/request';
+import type { AdaptiveCardJson } from './adaptiveCard';
 
-/** An Adaptive Card as JSON. */
-export type AdaptiveCardJson = Record<string, unknown>;
+export type { AdaptiveCardJson };
 
 /** Where approval cards go. One real adapter (Bot Connector, with the Workflows webhook as fallback) and a double. */
 export interface TeamsChannel {

@@ -96,7 +96,10 @@ async function deliver(
         const view = buildCardView(request, { ...options, audience: 'approver', delivery: 'webhook' });
         try {
             await deps.webhook.postCard(renderAdaptiveCard(view));
-            return { ref: { channel: 'webhook', postedAt: deps.now().toISOString() }, ...(botError ? { botError } : {}) };
+            return {
+                ref: { channel: 'webhook', postedAt: deps.now().toISOString() },
+                ...(botError ? { botError } : {}),
+            };
         } catch (err) {
             const webhookError = ensureErrorType(err);
             log.warn(`Webhook post for request ${request.id} failed: ${webhookError.message}`);

@@ -76,7 +76,10 @@ function toEvent(id: string, type: string, subject: string, data: z.infer<typeof
     };
 }
 
-const relevantTypes = new Set(['microsoft.resources.resourcewritesuccess', 'microsoft.resources.resourcedeletesuccess']);
+const relevantTypes = new Set([
+    'microsoft.resources.resourcewritesuccess',
+    'microsoft.resources.resourcedeletesuccess',
+]);
 
 export interface Relevance {
     server: ServerRef;

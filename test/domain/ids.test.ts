@@ -49,8 +49,14 @@ describe('resource ids', () => {
 
     it.each([
         ['another provider', `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Sql/servers/s1`],
-        ['another child', `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.DBforMySQL/servers/s1/databases/d`],
-        ['a deeper path', `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.DBforMySQL/servers/s1/privateEndpointConnections/a/b`],
+        [
+            'another child',
+            `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.DBforMySQL/servers/s1/databases/d`,
+        ],
+        [
+            'a deeper path',
+            `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.DBforMySQL/servers/s1/privateEndpointConnections/a/b`,
+        ],
         ['no resource group', `/subscriptions/${sub}/providers/Microsoft.DBforMySQL/servers/s1`],
         ['garbage', 'not an id'],
         ['empty', ''],
@@ -67,13 +73,18 @@ describe('resource ids', () => {
 });
 
 describe('private endpoint origin', () => {
-    const peId = (s: string) => `/subscriptions/${s}/resourceGroups/rg-app/providers/Microsoft.Network/privateEndpoints/pe-app`;
+    const peId = (s: string) =>
+        `/subscriptions/${s}/resourceGroups/rg-app/providers/Microsoft.Network/privateEndpoints/pe-app`;
 
     it('parses the private endpoint id', () => {
-        expect(parsePrivateEndpointId(peId(sub))).toMatchObject({ subscriptionId: sub, resourceGroup: 'rg-app', name: 'pe-app' });
-        expect(() => parsePrivateEndpointId('/subscriptions/x/resourceGroups/r/providers/Microsoft.Sql/servers/s')).toThrow(
-            ValidationError,
-        );
+        expect(parsePrivateEndpointId(peId(sub))).toMatchObject({
+            subscriptionId: sub,
+            resourceGroup: 'rg-app',
+            name: 'pe-app',
+        });
+        expect(() =>
+            parsePrivateEndpointId('/subscriptions/x/resourceGroups/r/providers/Microsoft.Sql/servers/s'),
+        ).toThrow(ValidationError);
     });
 
     it('trusts only listed subscriptions, case-insensitively', () => {

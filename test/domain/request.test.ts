@@ -61,7 +61,9 @@ describe('request state machine', () => {
         const decided = transition(pending(), decide, later);
         expect(transition(decided, { type: 'fail', reason: 'ARM 403' }, later).outcome?.reason).toBe('ARM 403');
         expect(transition(pending(), { type: 'expire', reason: 'ttl' }, later).status).toBe('expired');
-        expect(transition(decided, { type: 'supersede', reason: 'approved in portal' }, later).status).toBe('superseded');
+        expect(transition(decided, { type: 'supersede', reason: 'approved in portal' }, later).status).toBe(
+            'superseded',
+        );
     });
 
     it('refuses a second decision: the first writer wins', () => {

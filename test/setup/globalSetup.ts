@@ -35,8 +35,7 @@ async function waitForPort(port: number, deadline: number): Promise<void> {
     throw new Error(`Azurite did not listen on port ${port} in time`);
 }
 
-export const devAccountKey =
-    'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+export const devAccountKey = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 export default async function globalSetup(): Promise<void> {
     const [blob, queue, table] = [await freePort(), await freePort(), await freePort()];
