@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { CommonClientOptions } from '@azure/core-client';
-import { ensureErrorType, PermanentError, TransientError } from '../domain/errors';
+import { ensureErrorType, isTransientStatus, PermanentError, statusCodeOf, TransientError } from '../domain/errors';
 import type { PecRef, ServerRef } from '../domain/ids';
 import { formatServerId } from '../domain/ids';
 import { normalisePublicNetworkAccess, normaliseStatus, type Pec, type ServerContext } from '../domain/pec';
@@ -91,11 +91,6 @@ export function isSettled(provisioningState: string): boolean {
     return ['ready', 'succeeded'].includes(provisioningState.toLowerCase());
 }
 
-export function statusCodeOf(err: unknown): number | undefined {
-    const code = (err as { statusCode?: unknown } | undefined)?.statusCode;
-    return typeof code === 'number' ? code : undefined;
-}
-
 export function isNotFound(err: unknown): boolean {
     return statusCodeOf(err) === 404;
 }
@@ -115,7 +110,7 @@ export function toArmError(err: unknown, what: string): Error {
     if (e.name === 'AbortError') {
         return new TransientError(`${what}: deadline exceeded`, { cause: e });
     }
-    if (status === undefined || status === 408 || status === 429 || status >= 500) {
+    if (isTransientStatus(status)) {
         return new TransientError(detail, { cause: e });
     }
     return new PermanentError(detail, { cause: e });

@@ -56,3 +56,17 @@ export function isRetryable(err: unknown): boolean {
     const e = ensureErrorType(err);
     return e instanceof PecGateError ? e.retryable : false;
 }
+
+/** The HTTP status an SDK error carries (RestError and friends), if any. */
+export function statusCodeOf(err: unknown): number | undefined {
+    const code = (err as { statusCode?: unknown } | undefined)?.statusCode;
+    return typeof code === 'number' ? code : undefined;
+}
+
+/**
+ * Whether an HTTP outcome is worth retrying: no answer at all (network, timeout), 408, 429 or a 5xx. Everything else
+ * (400, 401, 403, 404, 409, 412) will answer the same way next time.
+ */
+export function isTransientStatus(status: number | undefined): boolean {
+    return status === undefined || status === 408 || status === 429 || status >= 500;
+}

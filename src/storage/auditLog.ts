@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { canonicalAuditPayload, genesisHash, type AuditEntry, type AuditInput } from '../domain/audit';
-import { ensureErrorType, TransientError } from '../domain/errors';
-import { statusCodeOf } from './tables';
+import { ensureErrorType, statusCodeOf, TransientError } from '../domain/errors';
 
 export interface AuditLog {
     append(input: AuditInput): Promise<AuditEntry>;

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
-import { ConcurrencyError, ensureErrorType, TransientError } from '../domain/errors';
+import { ConcurrencyError, ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
 import { idKey } from '../domain/ids';
 import { isOpen, type ApprovalRequest } from '../domain/request';
-import { statusCodeOf } from './tables';
 
 export interface StoredRequest {
     request: ApprovalRequest;
@@ -202,7 +201,7 @@ async function getEntity<T extends object>(
 function wrap(err: unknown, what: string): Error {
     const e = ensureErrorType(err);
     const status = statusCodeOf(err);
-    if (status === undefined || status === 408 || status === 429 || status >= 500) {
+    if (isTransientStatus(status)) {
         return new TransientError(`Storage: could not ${what}: ${e.message}`, { cause: e });
     }
     return e;

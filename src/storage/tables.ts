@@ -31,11 +31,6 @@ function requireUri(uri: string | undefined): string {
     return uri;
 }
 
-export function statusCodeOf(err: unknown): number | undefined {
-    const code = (err as { statusCode?: unknown } | undefined)?.statusCode;
-    return typeof code === 'number' ? code : undefined;
-}
-
 /** Memoises an async factory, forgetting a failure so the next call tries again. */
 export function lazy<T>(factory: () => Promise<T>): () => Promise<T> {
     let pending: Promise<T> | undefined;

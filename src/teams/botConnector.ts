@@ -9,7 +9,7 @@ import {
     type HttpClient,
     type Pipeline,
 } from '@azure/core-rest-pipeline';
-import { ensureErrorType, PermanentError, TransientError } from '../domain/errors';
+import { ensureErrorType, isTransientStatus, PermanentError, TransientError } from '../domain/errors';
 import type { CardRef } from '../domain/request';
 import type { AdaptiveCardJson, TeamsChannel, WebhookChannel } from './teamsChannel';
 
@@ -156,14 +156,14 @@ async function sendJson(
     } catch (err) {
         const e = ensureErrorType(err);
         const code = err instanceof RestError ? err.statusCode : undefined;
-        if (code !== undefined && code < 500 && code !== 408 && code !== 429) {
+        if (code !== undefined && !isTransientStatus(code)) {
             throw new PermanentError(`${service}: ${code} ${e.message}`, { cause: e });
         }
         throw new TransientError(`${service}: ${e.message}`, { cause: e });
     }
     if (status >= 400) {
         const message = `${service} answered ${status}: ${(text ?? '').slice(0, 300)}`;
-        if (status === 408 || status === 429 || status >= 500) {
+        if (isTransientStatus(status)) {
             throw new TransientError(message);
         }
         throw new PermanentError(message);
