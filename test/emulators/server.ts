@@ -10,7 +10,10 @@ import * as path from 'node:path';
  * Retry-After, 5xx with an error body, slow answers).
  */
 
-export const certDir = path.join(__dirname, '..', '..', '.certs');
+// Serve the certificate Node was told to trust (NODE_EXTRA_CA_CERTS), wherever this file was compiled to.
+export const certDir = process.env.NODE_EXTRA_CA_CERTS
+    ? path.dirname(path.resolve(process.env.NODE_EXTRA_CA_CERTS))
+    : path.join(process.cwd(), '.certs');
 
 export interface RunningServer {
     url: string;
