@@ -7,6 +7,7 @@ import type { WorkflowDeps } from '../src/workflow/deps';
 import { ArmEmulator, type ArmEmulatorOptions } from './emulators/arm';
 import { BotConnectorEmulator } from './emulators/botConnector';
 import { TokenEmulator } from './emulators/tokenEmulator';
+import { azuriteConnectionString } from './storage/azuriteTable';
 
 /**
  * Starts the emulators and wires the production composition root to them through settings only: the ARM endpoint,
@@ -54,10 +55,7 @@ export async function startHarness(
     const arm = await ArmEmulator.start({ expectedAudience: 'self', ...options.arm });
     const bot = await BotConnectorEmulator.start();
     const suffix = randomUUID().replace(/-/g, '').slice(0, 12);
-    const connectionString = process.env.AZURITE_CONNECTION_STRING;
-    if (!connectionString) {
-        throw new Error('Azurite is not running: the jest globalSetup starts it');
-    }
+    const connectionString = azuriteConnectionString();
     const env: Record<string, string> = {
         ...token.env,
         WATCHED_SUBSCRIPTION_IDS: `${ids.ours},${ids.second}`,

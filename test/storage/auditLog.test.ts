@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { genesisHash, type AuditEntry, type AuditInput } from '../../src/domain/audit';
 import { hashAuditEntry, TableAuditLog, verifyChain } from '../../src/storage/auditLog';
-import { lazy, openTable } from '../../src/storage/tables';
+import { azuriteTable } from './azuriteTable';
 
 /**
  * The audit log against the real Azurite: appends chain by hash per request, concurrent appends each get their own
@@ -10,21 +10,7 @@ import { lazy, openTable } from '../../src/storage/tables';
  * `verifyChain`.
  */
 
-const tableName = `aud${randomBytes(6).toString('hex')}`;
-
-function connectionString(): string {
-    const value = process.env.AZURITE_CONNECTION_STRING;
-    if (!value) {
-        throw new Error('Azurite is not running: the jest globalSetup starts it');
-    }
-    return value;
-}
-
-const table = lazy(() =>
-    openTable({ connectionString: connectionString() }, tableName, () => {
-        throw new Error('no credential needed');
-    }),
-);
+const { table } = azuriteTable('aud');
 
 interface AuditRow {
     partitionKey: string;

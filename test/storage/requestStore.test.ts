@@ -3,31 +3,18 @@ import type { TableClient } from '@azure/data-tables';
 import { ConcurrencyError, TransientError } from '../../src/domain/errors';
 import { openRequest, transition, type ApprovalRequest, type RequestTransition } from '../../src/domain/request';
 import { TableRequestStore } from '../../src/storage/requestStore';
-import { lazy, openTable } from '../../src/storage/tables';
+import { azuriteTable } from './azuriteTable';
 
 /**
  * The request store against the real Azurite started by the jest global setup: ETags, 409 on a duplicate insert and
  * 412 on a stale conditional write come from the emulator, not from a mock.
  */
 
-const tableName = `req${randomBytes(6).toString('hex')}`;
 const sub = '0b1c2d3e-aaaa-4bbb-8ccc-000000000001';
 const now = new Date('2026-11-21T10:00:00Z');
 const later = new Date('2026-11-21T10:05:00Z');
 
-function connectionString(): string {
-    const value = process.env.AZURITE_CONNECTION_STRING;
-    if (!value) {
-        throw new Error('Azurite is not running: the jest globalSetup starts it');
-    }
-    return value;
-}
-
-const table = lazy(() =>
-    openTable({ connectionString: connectionString() }, tableName, () => {
-        throw new Error('no credential needed');
-    }),
-);
+const { table } = azuriteTable('req');
 
 function newId(): string {
     return randomBytes(16).toString('base64url');
