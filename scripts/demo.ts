@@ -31,7 +31,7 @@ async function freePort(): Promise<number> {
     });
 }
 
-async function startAzurite(): Promise<{ connectionString: string; stop(): void }> {
+async function startAzurite(): Promise<{ connectionString: string; stop(): Promise<void> }> {
     const [queue, table, blob] = [await freePort(), await freePort(), await freePort()];
     const bin = path.join(root, 'node_modules', 'azurite', 'dist', 'src', 'azurite.js');
     const args = ['--silent', '--inMemoryPersistence', '--skipApiVersionCheck'];
@@ -62,7 +62,17 @@ async function startAzurite(): Promise<{ connectionString: string; stop(): void 
             `QueueEndpoint=http://127.0.0.1:${queue}/devstoreaccount1`,
             `TableEndpoint=http://127.0.0.1:${table}/devstoreaccount1`,
         ].join(';'),
-        stop: () => child.kill(),
+        // Azurite can miss a SIGTERM that arrives while it is still starting up; make sure it ends with the demo.
+        stop: async () => {
+            child.kill('SIGTERM');
+            const exited = await Promise.race([
+                new Promise<boolean>((resolve) => child.once('exit', () => resolve(true))),
+                new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000)),
+            ]);
+            if (!exited) {
+                child.kill('SIGKILL');
+            }
+        },
     };
 }
 
@@ -158,7 +168,7 @@ async function main(): Promise<void> {
         console.log('Deciding in Teams and applying through ARM come with the decision workflow (next milestone).');
     } finally {
         await Promise.all([token.close(), arm.close(), bot.close()]);
-        azurite.stop();
+        await azurite.stop();
     }
 }
 
