@@ -39,9 +39,7 @@ export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log:
 
     const delivered = await deliver(deps, claimed.request, log);
     if (delivered.ref) {
-        const next: ApprovalRequest = { ...claimed.request, card: delivered.ref };
-        delete next.cardClaimedAt;
-        await deps.requests.update(claimed, next);
+        await deps.requests.update(claimed, { ...withoutClaim(claimed.request), card: delivered.ref });
         await deps.audit.append({
             requestId: request.id,
             action: delivered.ref.channel === 'bot' ? 'card-posted' : 'card-fallback',
@@ -54,6 +52,11 @@ export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log:
     }
 
     const error = delivered.error ?? new PermanentError('no delivery is configured');
+    // Give the claim back at once: Event Grid redelivers within seconds, and a claim still held then would make the
+    // redelivery report success without posting, ending the retries with no card.
+    await deps.requests.update(claimed, withoutClaim(claimed.request)).catch((err: unknown) => {
+        log.warn(`Could not release the card claim of request ${request.id}: ${ensureErrorType(err).message}`);
+    });
     await deps.audit.append({
         requestId: request.id,
         action: 'card-failed',
@@ -62,7 +65,7 @@ export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log:
         detail: error.message,
     });
     if (isRetryable(error)) {
-        // Let the trigger redeliver; the claim lapses, so the retry can post.
+        // Let the trigger redeliver; the redelivery posts the card.
         throw error;
     }
     // Retrying cannot fix this (the bot is not in the team, the channel is gone): it is recorded and raised as an
@@ -107,4 +110,9 @@ async function deliver(
         }
     }
     return botError ? { error: botError } : {};
+}
+
+function withoutClaim(request: ApprovalRequest): ApprovalRequest {
+    const { cardClaimedAt: _released, ...rest } = request;
+    return rest;
 }

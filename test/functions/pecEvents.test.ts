@@ -195,14 +195,19 @@ describe('pecEvents end to end', () => {
         const audit = await h.deps.audit.list(stored!.request.id);
         expect(audit.map((e) => e.action)).toEqual(['requested', 'card-failed']);
 
-        // The claim to post lapses after a minute; a redelivery after that posts the card once.
+        // The failed attempt gave its claim back, so Event Grid's redelivery (seconds later) posts the card, once.
+        expect(stored?.request.cardClaimedAt).toBeUndefined();
         h.bot.faults.clear();
-        const later = new Date(Date.now() + 120_000);
-        const deps = { ...h.deps, now: () => later };
-        const { onResourceEvent } = await import('../../src/workflow/onResourceEvent');
-        await onResourceEvent(deps, event, testContext());
-        await onResourceEvent(deps, event, testContext());
+        await pecEvents(event, testContext());
+        await pecEvents(event, testContext());
         expect(h.bot.conversations).toHaveLength(1);
+        const after = await h.deps.requests.getActiveForPec(seeded.pecId);
+        expect(after?.request.card?.channel).toBe('bot');
+        expect((await h.deps.audit.list(after!.request.id)).map((e) => e.action)).toEqual([
+            'requested',
+            'card-failed',
+            'card-posted',
+        ]);
     });
 });
 
