@@ -84,7 +84,7 @@ export interface CardConnection {
 export interface CardRequester {
     /** False when the sweep found the PEC and no event told us who created it. */
     known: boolean;
-    /** Name, else UPN, else object or app id, else 'unknown (found by the sweep)'. */
+    /** Name, else UPN, else object or app id, else 'unknown (found while checking the server)'. */
     display: string;
     name?: string;
     upn?: string;
@@ -249,7 +249,7 @@ function connectionOf(request: ApprovalRequest): CardConnection {
 function requesterOf(request: ApprovalRequest): CardRequester {
     const r = request.requester;
     if (!r) {
-        return { known: false, display: 'unknown (found by the sweep)' };
+        return { known: false, display: 'unknown (found while checking the server)' };
     }
     const requester: CardRequester = { known: true, display: '' };
     const fields = ['name', 'upn', 'objectId', 'appId', 'tenantId', 'ipAddress'] as const;

@@ -80,6 +80,8 @@ export async function openRequestForPec(
     requester: Requester | undefined,
     correlationId: string,
 ) {
+    // createIfNone alone would be correct; looking first spares the server read for the usual case, a PEC that
+    // already has its request (redeliveries, and every event about the server's other PECs).
     const existing = await deps.requests.getActiveForPec(pec.id);
     if (existing) {
         return { request: existing, created: false };

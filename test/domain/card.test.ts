@@ -269,8 +269,11 @@ describe('buildCardView facts and warnings', () => {
             makeRequest({ requester: undefined, requesterForeignTenant: undefined }),
             approverBot,
         );
-        expect(view.requester).toEqual({ known: false, display: 'unknown (found by the sweep)' });
-        expect(view.sections[2]!.facts[0]).toMatchObject({ label: 'Requester', value: 'unknown (found by the sweep)' });
+        expect(view.requester).toEqual({ known: false, display: 'unknown (found while checking the server)' });
+        expect(view.sections[2]!.facts[0]).toMatchObject({
+            label: 'Requester',
+            value: 'unknown (found while checking the server)',
+        });
     });
 
     it('falls back from name to UPN to object id for the requester', () => {

@@ -132,6 +132,12 @@ describe('pecEvents end to end', () => {
         expect(h.bot.conversations).toHaveLength(2);
         const missed = await h.deps.requests.getActiveForPec(second);
         expect(missed?.request.requester).toBeUndefined();
+        const missedCard = h.bot
+            .cards()
+            .map((c) => JSON.stringify(c))
+            .find((c) => c.includes(missed!.request.id));
+        expect(missedCard).toContain('found while checking the server');
+        expect(missedCard).not.toContain('dev@contoso.com');
     });
 
     it('does nothing for a PEC that is no longer pending', async () => {
