@@ -30,6 +30,12 @@ export class TransientError extends PecGateError {
 /** A fault that retrying will not fix (403, 404 on something that must exist, a contract violation). */
 export class PermanentError extends PecGateError {}
 
+/** The caller's identity is not proven (no token, a bad signature, the wrong audience...): HTTP 401. */
+export class UnauthorizedError extends PecGateError {}
+
+/** The caller is who they say, but may not do this (not an approver, another tenant, the wrong conversation): 403. */
+export class ForbiddenError extends PecGateError {}
+
 /** A conditional write lost the race: someone else changed the entity first. */
 export class ConcurrencyError extends PecGateError {}
 

@@ -1,0 +1,331 @@
+import { decodeProtectedHeader, errors, importJWK, jwtVerify, type JWK, type JWTPayload, type KeyLike } from 'jose';
+import { ConfigError, ensureErrorType, UnauthorizedError } from '../domain/errors';
+
+export interface BotAuthSettings {
+    /** e.g. https://login.botframework.com/v1/.well-known/openidconfiguration */
+    openIdMetadataUrl: string;
+    /** Our bot's app id (AZURE_CLIENT_ID). */
+    audience: string;
+    /** Default 'https://api.botframework.com'. */
+    issuer?: string;
+    /** Default 300. */
+    clockToleranceSeconds?: number;
+    /** Injectable clock, for exp/nbf and for the cache and cooldown timers, so tests move time instead of sleeping. */
+    now?: () => Date;
+}
+
+export interface BotCaller {
+    /** The token's `serviceurl` claim: the signed value, not the activity's copy of it. */
+    serviceUrl: string;
+    appId?: string;
+    claims: Record<string, unknown>;
+}
+
+export const botFrameworkIssuer = 'https://api.botframework.com';
+
+const onlyAlgorithm = 'RS256';
+const documentTtlMs = 24 * 3600 * 1000;
+// An unknown kid is either a key rotation (rare) or a forged token (free to send): refetch at most this often.
+const unknownKidCooldownMs = 30 * 1000;
+// A key endpoint that is down must not turn every unauthenticated request into an outbound fetch either.
+const failureBackoffMs = 5 * 1000;
+const fetchTimeoutMs = 10 * 1000;
+
+interface SigningKey {
+    key: KeyLike | Uint8Array;
+    jwk: JWK & { endorsements?: unknown };
+}
+
+interface KeySet {
+    keys: Map<string, SigningKey>;
+    loadedAt: number;
+}
+
+interface Metadata {
+    jwksUri: string;
+    fetchedAt: number;
+}
+
+/**
+ * Verifies the JWT the Bot Framework Connector sends with every activity to /api/messages. The rules are the Bot
+ * Framework's "connector to bot" ones: RS256 only, issuer api.botframework.com, audience our app id, the `serviceurl`
+ * claim equal to the activity's serviceUrl, and the signing key endorsed for the activity's channel. botbuilder would
+ * do the same but is archived and brings a hosting stack; jose does the cryptography, this class only the policy.
+ */
+export class BotTokenVerifier {
+    private readonly issuer: string;
+    private readonly toleranceSeconds: number;
+    private readonly now: () => Date;
+    private metadata?: Metadata;
+    private keySet?: KeySet;
+    private inflight?: Promise<KeySet>;
+    private lastUnknownKidRefetchAt = Number.NEGATIVE_INFINITY;
+    private lastFailureAt = Number.NEGATIVE_INFINITY;
+
+    constructor(private readonly settings: BotAuthSettings) {
+        this.issuer = settings.issuer ?? botFrameworkIssuer;
+        this.toleranceSeconds = settings.clockToleranceSeconds ?? 300;
+        this.now = settings.now ?? (() => new Date());
+        // Misconfigurations here would not fail loudly later: an empty audience or a negative tolerance changes what
+        // is accepted, and keys over plain http could be swapped by anyone on the path.
+        if (!settings.audience.trim()) {
+            throw new ConfigError('BotTokenVerifier: audience (the bot app id) is empty');
+        }
+        if (!isHttps(settings.openIdMetadataUrl)) {
+            throw new ConfigError('BotTokenVerifier: the OpenID metadata URL must be https');
+        }
+        if (!Number.isFinite(this.toleranceSeconds) || this.toleranceSeconds < 0) {
+            throw new ConfigError('BotTokenVerifier: clockToleranceSeconds must be a non-negative number');
+        }
+    }
+
+    /** Throws UnauthorizedError (with a short reason in the message, never the token) on any failure. */
+    async verify(
+        authorization: string | undefined,
+        activity: { serviceUrl?: unknown; channelId?: unknown },
+    ): Promise<BotCaller> {
+        const token = bearerToken(authorization);
+        // Reject the wrong shape and algorithm before any I/O, so junk tokens cannot make us fetch anything.
+        const { kid } = checkHeader(token);
+        const signingKey = await this.keyFor(kid);
+
+        let payload: JWTPayload;
+        try {
+            ({ payload } = await jwtVerify(token, signingKey.key, {
+                algorithms: [onlyAlgorithm],
+                issuer: this.issuer,
+                audience: this.settings.audience,
+                clockTolerance: this.toleranceSeconds,
+                currentDate: this.now(),
+                // A token without exp would never expire.
+                requiredClaims: ['exp'],
+            }));
+        } catch (err) {
+            throw new UnauthorizedError(joseReason(err), { cause: ensureErrorType(err) });
+        }
+
+        const serviceUrl = checkServiceUrl(payload.serviceurl, activity.serviceUrl);
+        checkEndorsement(signingKey.jwk, activity.channelId);
+        return {
+            serviceUrl,
+            ...(typeof payload.appid === 'string' ? { appId: payload.appid } : {}),
+            claims: { ...payload },
+        };
+    }
+
+    private async keyFor(kid: string): Promise<SigningKey> {
+        let keySet = this.keySet;
+        if (!keySet || this.nowMs() - keySet.loadedAt >= documentTtlMs) {
+            // Keys also expire with the metadata (not only on an unknown kid), so a key Microsoft withdrew stops
+            // being accepted within a day even if no new kid ever shows up.
+            keySet = await this.load();
+        }
+        let found = keySet.keys.get(kid);
+        if (found) {
+            return found;
+        }
+        if (this.inflight) {
+            // Someone is already fetching: their answer is as fresh as ours would be.
+            found = (await this.inflight).keys.get(kid);
+        } else if (this.nowMs() - this.lastUnknownKidRefetchAt >= unknownKidCooldownMs) {
+            this.lastUnknownKidRefetchAt = this.nowMs();
+            found = (await this.load()).keys.get(kid);
+        }
+        if (!found) {
+            throw new UnauthorizedError('token signed by an unknown key');
+        }
+        return found;
+    }
+
+    /** One fetch at a time: concurrent callers share the same promise. */
+    private load(): Promise<KeySet> {
+        if (this.inflight) {
+            return this.inflight;
+        }
+        if (this.nowMs() - this.lastFailureAt < failureBackoffMs) {
+            return Promise.reject(
+                new UnauthorizedError('signing key fetch failed recently; refusing until it is retried'),
+            );
+        }
+        this.inflight = this.fetchKeySet()
+            .then(
+                (keySet) => {
+                    this.keySet = keySet;
+                    return keySet;
+                },
+                (err: unknown) => {
+                    this.lastFailureAt = this.nowMs();
+                    const cause = ensureErrorType(err);
+                    throw new UnauthorizedError(`signing key fetch failed: ${cause.message}`, { cause });
+                },
+            )
+            .finally(() => {
+                this.inflight = undefined;
+            });
+        return this.inflight;
+    }
+
+    private async fetchKeySet(): Promise<KeySet> {
+        let metadata = this.metadata;
+        // A refetch for an unknown kid keeps fresh metadata: jwks_uri does not move when keys rotate.
+        if (!metadata || this.nowMs() - metadata.fetchedAt >= documentTtlMs) {
+            const doc = await fetchJson(this.settings.openIdMetadataUrl, 'OpenID metadata');
+            const jwksUri = (doc as { jwks_uri?: unknown }).jwks_uri;
+            if (typeof jwksUri !== 'string' || !isHttps(jwksUri)) {
+                throw new Error('OpenID metadata has no https jwks_uri');
+            }
+            metadata = { jwksUri, fetchedAt: this.nowMs() };
+            this.metadata = metadata;
+        }
+        const jwks = await fetchJson(metadata.jwksUri, 'JWKS');
+        const list = (jwks as { keys?: unknown }).keys;
+        if (!Array.isArray(list)) {
+            throw new Error('JWKS has no keys array');
+        }
+        const keys = new Map<string, SigningKey>();
+        for (const jwk of list as (JWK & { endorsements?: unknown })[]) {
+            // Skip what we could never use rather than fail the whole set over one odd key.
+            if (
+                typeof jwk !== 'object' ||
+                jwk === null ||
+                jwk.kty !== 'RSA' ||
+                typeof jwk.kid !== 'string' ||
+                (jwk.use !== undefined && jwk.use !== 'sig') ||
+                (jwk.alg !== undefined && jwk.alg !== onlyAlgorithm)
+            ) {
+                continue;
+            }
+            try {
+                keys.set(jwk.kid, { key: await importJWK(jwk, onlyAlgorithm), jwk });
+            } catch {
+                continue;
+            }
+        }
+        return { keys, loadedAt: this.nowMs() };
+    }
+
+    private nowMs(): number {
+        return this.now().getTime();
+    }
+}
+
+function bearerToken(authorization: string | undefined): string {
+    if (authorization === undefined || authorization.trim() === '') {
+        throw new UnauthorizedError('missing Authorization header');
+    }
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
+    if (!m) {
+        throw new UnauthorizedError('Authorization header is not a Bearer token');
+    }
+    return m[1]!;
+}
+
+function checkHeader(token: string): { kid: string } {
+    // Three parts: a JWS. decodeProtectedHeader alone would also take a JWE's header.
+    if (token.split('.').length !== 3) {
+        throw new UnauthorizedError('malformed token');
+    }
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+        header = decodeProtectedHeader(token);
+    } catch {
+        throw new UnauthorizedError('malformed token');
+    }
+    if (header.alg !== onlyAlgorithm) {
+        throw new UnauthorizedError('token algorithm not allowed');
+    }
+    if (typeof header.kid !== 'string' || header.kid === '') {
+        throw new UnauthorizedError('token has no key id');
+    }
+    return { kid: header.kid };
+}
+
+/**
+ * Compared exactly, apart from one trailing slash (Teams and the claim disagree on it in practice). The serviceUrl is
+ * where our replies, and our outbound token, will go; an exact match is what the Bot Framework SDKs do, and a refusal
+ * costs one failed click while a loose match could point us at a host the token never vouched for.
+ */
+function checkServiceUrl(claim: unknown, fromActivity: unknown): string {
+    if (typeof claim !== 'string' || claim === '') {
+        throw new UnauthorizedError('token has no serviceurl claim');
+    }
+    if (typeof fromActivity !== 'string' || fromActivity === '') {
+        throw new UnauthorizedError('activity has no serviceUrl');
+    }
+    if (trimSlash(claim) !== trimSlash(fromActivity)) {
+        throw new UnauthorizedError('token serviceurl does not match the activity');
+    }
+    return claim;
+}
+
+/** Bot Framework: a key that lists endorsements may only sign for those channels. */
+function checkEndorsement(jwk: SigningKey['jwk'], channelId: unknown): void {
+    if (jwk.endorsements === undefined || channelId === undefined || channelId === null || channelId === '') {
+        return;
+    }
+    if (typeof channelId !== 'string') {
+        throw new UnauthorizedError('activity channelId is not a string');
+    }
+    if (!Array.isArray(jwk.endorsements) || !jwk.endorsements.includes(channelId)) {
+        throw new UnauthorizedError('signing key is not endorsed for the activity channel');
+    }
+}
+
+function joseReason(err: unknown): string {
+    if (err instanceof errors.JWTExpired) {
+        return 'token expired';
+    }
+    if (err instanceof errors.JWTClaimValidationFailed) {
+        return `token claim "${err.claim}" rejected (${err.reason})`;
+    }
+    if (err instanceof errors.JWSSignatureVerificationFailed) {
+        return 'token signature invalid';
+    }
+    if (err instanceof errors.JOSEAlgNotAllowed) {
+        return 'token algorithm not allowed';
+    }
+    if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) {
+        return 'malformed token';
+    }
+    return 'token verification failed';
+}
+
+async function fetchJson(url: string, what: string): Promise<unknown> {
+    // Global fetch honours NODE_EXTRA_CA_CERTS like node:https does. No redirects: both endpoints answer directly, and
+    // following one could downgrade the key source to http.
+    let response: Response;
+    try {
+        response = await fetch(url, {
+            headers: { accept: 'application/json' },
+            redirect: 'error',
+            signal: AbortSignal.timeout(fetchTimeoutMs),
+        });
+    } catch (err) {
+        // undici says only "fetch failed"; the reason (ECONNREFUSED, a certificate error...) is in the cause.
+        const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+        const detail = typeof cause?.code === 'string' ? cause.code : ensureErrorType(err).message;
+        throw new Error(`${what} unreachable (${detail})`, { cause: err });
+    }
+    if (!response.ok) {
+        // Drain the body so undici can reuse or free the connection.
+        await response.arrayBuffer().catch(() => undefined);
+        throw new Error(`${what} answered HTTP ${response.status}`);
+    }
+    const body: unknown = await response.json();
+    if (typeof body !== 'object' || body === null) {
+        throw new Error(`${what} is not a JSON object`);
+    }
+    return body;
+}
+
+function isHttps(url: string): boolean {
+    try {
+        return new URL(url).protocol === 'https:';
+    } catch {
+        return false;
+    }
+}
+
+function trimSlash(url: string): string {
+    return url.endsWith('/') ? url.slice(0, -1) : url;
+}
