@@ -1,0 +1,267 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { applyFault, bearerAudience, FaultPlan, sendJson, startServer, type RunningServer } from './server';
+
+/**
+ * A Microsoft Graph emulator: the two directory calls the approver check makes, `POST /v1.0/users/{id}/checkMemberGroups`
+ * (transitive, through nested groups) and `GET /v1.0/users/{id}` with `$select`. It answers as Graph does: error bodies
+ * with `innerError`, 404 `Request_ResourceNotFound` for an unknown user, 400 above 20 group ids, 401 for a token minted
+ * for another audience. It serves https only, because graph-client never sends its token over http.
+ */
+
+export interface GraphUser {
+    id: string;
+    displayName?: string;
+    userPrincipalName?: string;
+    mail?: string;
+}
+
+export interface GraphRequestRecord {
+    method: string;
+    /** The path without the query, e.g. `/v1.0/users/{id}/checkMemberGroups`. */
+    path: string;
+    query: Record<string, string>;
+    /** The parsed JSON body, if any. */
+    body?: unknown;
+    authorization?: string;
+    /** Set by graph-client's RetryHandler on retries ("1", "2", ...). */
+    retryAttempt?: string;
+}
+
+const userProperties = ['id', 'displayName', 'userPrincipalName', 'mail'] as const;
+
+function errorBody(status: number, code: string, message?: string) {
+    return {
+        error: {
+            code,
+            message: message ?? `Emulated ${status}`,
+            innerError: { date: new Date().toISOString().replace(/\.\d+Z$/, ''), 'request-id': randomUUID() },
+        },
+    };
+}
+
+export class GraphEmulator {
+    readonly faults = new FaultPlan();
+    readonly requests: GraphRequestRecord[] = [];
+    /** The `aud` a token must carry. Tests that point the directory at this emulator set it to `url`. */
+    expectedAudience: string;
+
+    private readonly users = new Map<string, GraphUser>();
+    /** Group id (lower-cased) to its direct members (user or group ids, lower-cased). */
+    private readonly groups = new Map<string, { id: string; members: Set<string> }>();
+
+    private constructor(
+        private readonly server: RunningServer,
+        expectedAudience: string,
+    ) {
+        this.expectedAudience = expectedAudience;
+    }
+
+    /** The Graph root to configure, e.g. `https://127.0.0.1:1234` (requests go to `{url}/v1.0/...`). */
+    get url(): string {
+        return this.server.url;
+    }
+
+    static async start(options: { expectedAudience?: string } = {}): Promise<GraphEmulator> {
+        const self: { current?: GraphEmulator } = {};
+        const server = await startServer((req, res, body) => self.current!.handle(req, res, body), { https: true });
+        self.current = new GraphEmulator(server, options.expectedAudience ?? 'https://graph.microsoft.com');
+        return self.current;
+    }
+
+    addUser(user: GraphUser): this {
+        this.users.set(user.id.toLowerCase(), { ...user });
+        return this;
+    }
+
+    /** Adds (or extends) a group. Members are user ids or group ids: nested groups count for checkMemberGroups. */
+    addGroup(id: string, options: { members?: string[] } = {}): this {
+        const group = this.groups.get(id.toLowerCase()) ?? { id, members: new Set<string>() };
+        for (const member of options.members ?? []) {
+            group.members.add(member.toLowerCase());
+        }
+        this.groups.set(id.toLowerCase(), group);
+        return this;
+    }
+
+    /** Requests to one user's endpoints, e.g. to count calls that a cache should have saved. */
+    requestsFor(userId: string): GraphRequestRecord[] {
+        const prefix = `/v1.0/users/${userId.toLowerCase()}`;
+        return this.requests.filter((r) => r.path.toLowerCase().startsWith(prefix));
+    }
+
+    reset(): void {
+        this.requests.length = 0;
+        this.faults.clear();
+    }
+
+    close(): Promise<void> {
+        return this.server.close();
+    }
+
+    private async handle(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
+        const url = new URL(req.url ?? '/', 'https://localhost');
+        const method = req.method ?? 'GET';
+        let json: unknown;
+        let badJson = false;
+        if (body) {
+            try {
+                json = JSON.parse(body);
+            } catch {
+                badJson = true;
+            }
+        }
+        const retryAttempt = header(req, 'retry-attempt');
+        const authorization = header(req, 'authorization');
+        this.requests.push({
+            method,
+            path: url.pathname,
+            query: Object.fromEntries(url.searchParams),
+            ...(json !== undefined ? { body: json } : {}),
+            ...(authorization !== undefined ? { authorization } : {}),
+            ...(retryAttempt !== undefined ? { retryAttempt } : {}),
+        });
+        const headers = { 'request-id': randomUUID(), 'client-request-id': header(req, 'client-request-id') ?? '' };
+
+        // Graph checks the token before anything else, faults included: a request without one is never throttled.
+        if (!authorization) {
+            sendJson(res, 401, errorBody(401, 'InvalidAuthenticationToken', 'Access token is empty.'), headers);
+            return;
+        }
+        const audience = bearerAudience(authorization);
+        if (audience?.replace(/\/+$/, '') !== this.expectedAudience.replace(/\/+$/, '')) {
+            sendJson(res, 401, errorBody(401, 'InvalidAuthenticationToken', 'Invalid audience.'), headers);
+            return;
+        }
+
+        const fault = this.faults.take(method, url.pathname);
+        if (fault?.kind === 'error' && (fault.status === 503 || fault.status === 504)) {
+            // Graph sends Retry-After with its 503s; 0 keeps graph-client's retries from sleeping its default 3 s.
+            sendJson(res, fault.status, errorBody(fault.status, fault.code ?? 'serviceNotAvailable'), {
+                ...headers,
+                'retry-after': '0',
+            });
+            return;
+        }
+        if (await applyFault(fault, res, errorBody)) {
+            return;
+        }
+        if (badJson) {
+            sendJson(res, 400, errorBody(400, 'BadRequest', 'Unable to read JSON request payload.'), headers);
+            return;
+        }
+
+        const m = /^\/v1\.0\/users\/([^/]+)(\/checkMemberGroups)?$/i.exec(url.pathname);
+        if (!m) {
+            sendJson(res, 400, errorBody(400, 'BadRequest', `Resource not found for the segment.`), headers);
+            return;
+        }
+        const userKey = decodeURIComponent(m[1]!).toLowerCase();
+        const user =
+            this.users.get(userKey) ??
+            [...this.users.values()].find((u) => u.userPrincipalName?.toLowerCase() === userKey);
+        if (!user) {
+            sendJson(
+                res,
+                404,
+                errorBody(
+                    404,
+                    'Request_ResourceNotFound',
+                    `Resource '${userKey}' does not exist or one of its queried reference-property objects are not present.`,
+                ),
+                headers,
+            );
+            return;
+        }
+
+        if (m[2] !== undefined) {
+            if (method !== 'POST') {
+                sendJson(
+                    res,
+                    405,
+                    errorBody(405, 'Request_BadRequest', 'Specified HTTP method is not allowed.'),
+                    headers,
+                );
+                return;
+            }
+            const groupIds = (json as { groupIds?: unknown } | undefined)?.groupIds;
+            if (!Array.isArray(groupIds) || !groupIds.every((g) => typeof g === 'string')) {
+                sendJson(res, 400, errorBody(400, 'Request_BadRequest', 'groupIds is required.'), headers);
+                return;
+            }
+            if (groupIds.length > 20) {
+                sendJson(
+                    res,
+                    400,
+                    errorBody(400, 'Request_BadRequest', 'The number of group ids exceeds the limit of 20.'),
+                    headers,
+                );
+                return;
+            }
+            const memberOf = this.transitiveGroupsOf(user.id);
+            const value = groupIds.flatMap((g) => {
+                const group = this.groups.get(g.toLowerCase());
+                // Answered in the directory's casing, not the caller's, as Graph does.
+                return group && memberOf.has(g.toLowerCase()) ? [group.id] : [];
+            });
+            sendJson(
+                res,
+                200,
+                { '@odata.context': `${this.url}/v1.0/$metadata#Collection(Edm.String)`, value },
+                headers,
+            );
+            return;
+        }
+
+        if (method !== 'GET') {
+            sendJson(res, 405, errorBody(405, 'Request_BadRequest', 'Specified HTTP method is not allowed.'), headers);
+            return;
+        }
+        const select = url.searchParams.get('$select');
+        const wanted = select ? select.split(',').map((s) => s.trim()) : [...userProperties];
+        const unknown = wanted.filter((p) => !(userProperties as readonly string[]).includes(p));
+        if (unknown.length > 0) {
+            sendJson(
+                res,
+                400,
+                errorBody(
+                    400,
+                    'BadRequest',
+                    `Could not find a property named '${unknown[0]}' on type 'microsoft.graph.user'.`,
+                ),
+                headers,
+            );
+            return;
+        }
+        // Graph answers an unset property with null, not by leaving it out.
+        const answer: Record<string, unknown> = {
+            '@odata.context': `${this.url}/v1.0/$metadata#users(${wanted.join(',')})/$entity`,
+        };
+        for (const p of wanted) {
+            answer[p] = user[p as keyof GraphUser] ?? null;
+        }
+        sendJson(res, 200, answer, headers);
+    }
+
+    /** Every group (lower-cased id) the principal belongs to, directly or through nested groups. */
+    private transitiveGroupsOf(principalId: string): Set<string> {
+        const found = new Set<string>();
+        let frontier = [principalId.toLowerCase()];
+        while (frontier.length > 0) {
+            const next: string[] = [];
+            for (const [groupKey, group] of this.groups) {
+                if (!found.has(groupKey) && frontier.some((p) => group.members.has(p))) {
+                    found.add(groupKey);
+                    next.push(groupKey);
+                }
+            }
+            frontier = next;
+        }
+        return found;
+    }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+    const value = req.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,328 @@
+import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import { randomUUID } from 'node:crypto';
+import { ConfigError, PermanentError, TransientError, ValidationError } from '../../src/domain/errors';
+import { InMemoryDirectory } from '../../src/teams/directory';
+import { GraphDirectory, type GraphDirectoryOptions } from '../../src/teams/graphDirectory';
+import { GraphEmulator } from '../emulators/graph';
+
+/**
+ * The real GraphDirectory (graph-client 3.0.7 over Node's fetch) against the https Graph emulator. The credential is a
+ * stand-in minting emulator-shaped tokens for the scope asked, so the emulator can check the token's audience.
+ */
+
+const scopesAsked: string[] = [];
+
+function credentialFor(audience?: string): TokenCredential {
+    return {
+        getToken: async (scopes): Promise<AccessToken> => {
+            const scope = Array.isArray(scopes) ? scopes[0]! : scopes;
+            scopesAsked.push(scope);
+            const aud = audience ?? scope.replace(/\/\.default$/, '');
+            const payload = Buffer.from(JSON.stringify({ aud })).toString('base64url');
+            return { token: `e30.${payload}.x`, expiresOnTimestamp: Date.now() + 3_600_000 };
+        },
+    };
+}
+
+const alice = '11111111-1111-4111-8111-111111111111';
+const bob = '22222222-2222-4222-8222-222222222222';
+const carol = '33333333-3333-4333-8333-333333333333';
+const approvers = 'aaaaaaaa-0000-4000-8000-000000000001';
+const dbaTeam = 'aaaaaaaa-0000-4000-8000-000000000002';
+const platform = 'aaaaaaaa-0000-4000-8000-000000000003';
+const unrelated = 'aaaaaaaa-0000-4000-8000-000000000004';
+
+describe('GraphDirectory against the Graph emulator', () => {
+    let graph: GraphEmulator;
+
+    const directory = (options: Partial<GraphDirectoryOptions> = {}) =>
+        new GraphDirectory({ endpoint: graph.url, credential: credentialFor(), ...options });
+
+    beforeAll(async () => {
+        graph = await GraphEmulator.start();
+        graph.expectedAudience = graph.url;
+        graph
+            .addUser({
+                id: alice,
+                displayName: 'Alice',
+                userPrincipalName: 'alice@contoso.example',
+                mail: 'a@contoso.example',
+            })
+            .addUser({ id: bob, displayName: 'Bob', userPrincipalName: 'bob@contoso.example' })
+            .addUser({ id: carol, displayName: 'Carol', userPrincipalName: 'carol@contoso.example' })
+            // Stored upper-case: Graph's casing need not be the caller's.
+            .addGroup(approvers.toUpperCase(), { members: [alice, dbaTeam] })
+            .addGroup(dbaTeam, { members: [platform] })
+            .addGroup(platform, { members: [bob] })
+            .addGroup(unrelated, { members: [carol] });
+    });
+
+    afterAll(() => graph.close());
+
+    beforeEach(() => {
+        graph.reset();
+        scopesAsked.length = 0;
+    });
+
+    it('finds a direct member, comparing group ids case-insensitively', async () => {
+        await expect(directory().isMemberOfAny(alice, [approvers])).resolves.toBe(true);
+        expect(graph.requests).toHaveLength(1);
+        expect(graph.requests[0]).toMatchObject({
+            method: 'POST',
+            path: `/v1.0/users/${alice}/checkMemberGroups`,
+            body: { groupIds: [approvers] },
+        });
+    });
+
+    it('finds a member through nested groups (transitive)', async () => {
+        await expect(directory().isMemberOfAny(bob, [approvers])).resolves.toBe(true);
+        await expect(directory().isMemberOfAny(bob.toUpperCase(), [unrelated, dbaTeam.toUpperCase()])).resolves.toBe(
+            true,
+        );
+    });
+
+    it('says no for a user outside the groups', async () => {
+        await expect(directory().isMemberOfAny(carol, [approvers, dbaTeam])).resolves.toBe(false);
+        expect(graph.requests).toHaveLength(1);
+    });
+
+    it('says no for a user Graph does not know (404), and getUser gives undefined', async () => {
+        const ghost = randomUUID();
+        const dir = directory();
+        await expect(dir.isMemberOfAny(ghost, [approvers])).resolves.toBe(false);
+        await expect(dir.getUser(ghost)).resolves.toBeUndefined();
+        expect(graph.requests.map((r) => r.path)).toEqual([
+            `/v1.0/users/${ghost}/checkMemberGroups`,
+            `/v1.0/users/${ghost}`,
+        ]);
+    });
+
+    it('never calls Graph for an id that is not a GUID', async () => {
+        const dir = directory();
+        for (const id of ['', 'alice@contoso.example', '../me', `${alice}/memberOf`, 'not-a-guid']) {
+            await expect(dir.isMemberOfAny(id, [approvers])).resolves.toBe(false);
+            await expect(dir.getUser(id)).resolves.toBeUndefined();
+        }
+        await expect(dir.isMemberOfAny(alice, [])).resolves.toBe(false);
+        expect(graph.requests).toHaveLength(0);
+    });
+
+    it('refuses a group id that is not a GUID (a caller bug), without calling Graph', async () => {
+        await expect(directory().isMemberOfAny(alice, [approvers, 'approvers'])).rejects.toBeInstanceOf(
+            ValidationError,
+        );
+        expect(graph.requests).toHaveLength(0);
+    });
+
+    it('asks about more than 20 groups in chunks of 20, stopping at the first hit', async () => {
+        // All sort before the approvers group, which the directory therefore asks about last (in the third chunk).
+        const many = Array.from({ length: 45 }, () => `0${randomUUID().slice(1)}`);
+        const dir = directory();
+        await expect(dir.isMemberOfAny(alice, [...many, approvers])).resolves.toBe(true);
+        const sizes = graph.requests.map((r) => (r.body as { groupIds: string[] }).groupIds.length);
+        expect(sizes.every((n) => n <= 20)).toBe(true);
+        expect(sizes.reduce((a, b) => a + b, 0)).toBe(46);
+        expect(sizes).toEqual([20, 20, 6]);
+
+        graph.reset();
+        await expect(dir.isMemberOfAny(carol, [...many, approvers])).resolves.toBe(false);
+        expect(graph.requests).toHaveLength(3);
+
+        // A hit in the first chunk ends the search: the ids are sorted, so the smallest one is asked first.
+        graph.reset();
+        const first = '00000000-0000-4000-8000-000000000000';
+        graph.addGroup(first, { members: [carol] });
+        await expect(dir.isMemberOfAny(carol, [...many, first])).resolves.toBe(true);
+        expect(graph.requests).toHaveLength(1);
+    });
+
+    it('answers repeated and concurrent checks from one call', async () => {
+        const dir = directory();
+        const answers = await Promise.all([
+            dir.isMemberOfAny(alice, [approvers, dbaTeam]),
+            dir.isMemberOfAny(alice, [dbaTeam, approvers]),
+            dir.isMemberOfAny(alice.toUpperCase(), [approvers.toUpperCase(), dbaTeam]),
+        ]);
+        expect(answers).toEqual([true, true, true]);
+        await expect(dir.isMemberOfAny(alice, [approvers, dbaTeam])).resolves.toBe(true);
+        expect(graph.requests).toHaveLength(1);
+
+        await dir.getUser(alice);
+        await dir.getUser(alice);
+        expect(graph.requestsFor(alice).filter((r) => r.method === 'GET')).toHaveLength(1);
+    });
+
+    it('forgets a "no" after a minute but keeps a "yes" for five', async () => {
+        let now = new Date('2026-11-21T10:00:00Z');
+        const dir = directory({ now: () => now });
+        const advance = (ms: number) => (now = new Date(now.getTime() + ms));
+        const dave = randomUUID();
+        graph.addUser({ id: dave, userPrincipalName: 'dave@contoso.example' });
+
+        await expect(dir.isMemberOfAny(alice, [approvers])).resolves.toBe(true);
+        await expect(dir.isMemberOfAny(dave, [approvers])).resolves.toBe(false);
+        expect(graph.requests).toHaveLength(2);
+
+        // Dave is made an approver; within the minute the cached "no" still stands.
+        graph.addGroup(approvers, { members: [dave] });
+        advance(59_000);
+        await expect(dir.isMemberOfAny(dave, [approvers])).resolves.toBe(false);
+        expect(graph.requests).toHaveLength(2);
+
+        advance(2_000);
+        await expect(dir.isMemberOfAny(dave, [approvers])).resolves.toBe(true);
+        await expect(dir.isMemberOfAny(alice, [approvers])).resolves.toBe(true);
+        expect(graph.requestsFor(dave)).toHaveLength(2);
+        expect(graph.requestsFor(alice)).toHaveLength(1);
+
+        advance(4 * 60_000);
+        await expect(dir.isMemberOfAny(alice, [approvers])).resolves.toBe(true);
+        expect(graph.requestsFor(alice)).toHaveLength(2);
+    });
+
+    it('retries a 429 (Retry-After: 0) and succeeds', async () => {
+        graph.faults.add({ kind: 'throttle', retryAfterSeconds: 0 }, { pathIncludes: '/checkMemberGroups' });
+        await expect(directory().isMemberOfAny(alice, [approvers])).resolves.toBe(true);
+        expect(graph.requests.map((r) => r.retryAttempt)).toEqual([undefined, '1']);
+    });
+
+    it('gives a TransientError for a 503 that persists, after the retries, and caches nothing', async () => {
+        graph.faults.add({ kind: 'error', status: 503 }, { times: 10 });
+        const dir = directory();
+        const err = await dir.isMemberOfAny(alice, [approvers]).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(TransientError);
+        expect((err as Error).message).toMatch(/503/);
+        expect(graph.requests).toHaveLength(3); // the call and 2 retries (the default)
+
+        graph.reset();
+        await expect(dir.isMemberOfAny(alice, [approvers])).resolves.toBe(true);
+        expect(graph.requests).toHaveLength(1);
+    });
+
+    it('does not sleep through a long Retry-After: fails at once with a TransientError', async () => {
+        graph.faults.add({ kind: 'throttle', retryAfterSeconds: 120 });
+        const started = Date.now();
+        await expect(directory().isMemberOfAny(alice, [approvers])).rejects.toBeInstanceOf(TransientError);
+        expect(Date.now() - started).toBeLessThan(5_000);
+        expect(graph.requests).toHaveLength(1);
+    });
+
+    it('gives a TransientError when the connection drops (graph-client reports statusCode -1)', async () => {
+        graph.faults.add({ kind: 'drop' });
+        const err = await directory()
+            .getUser(alice)
+            .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(TransientError);
+        expect((err as Error).message).toMatch(/no answer: .*fetch failed/);
+    });
+
+    it('gives a TransientError when the deadline passes', async () => {
+        graph.faults.add({ kind: 'slow', delayMs: 1_000 });
+        const err = await directory({ timeoutMs: 200 })
+            .isMemberOfAny(alice, [approvers])
+            .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(TransientError);
+        expect((err as Error).message).toMatch(/timeout/i);
+    });
+
+    it('gives a PermanentError naming the missing permission on 403, and caches nothing', async () => {
+        const dir = directory();
+        graph.faults.add({ kind: 'error', status: 403, code: 'Authorization_RequestDenied' });
+        const err = await dir.isMemberOfAny(alice, [approvers]).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(PermanentError);
+        expect((err as PermanentError).retryable).toBe(false);
+        expect((err as Error).message).toMatch(/GroupMember\.Read\.All/);
+        expect((err as Error).message).toMatch(/403 Authorization_RequestDenied/);
+        expect(graph.requests).toHaveLength(1); // a 403 is not retried
+
+        graph.faults.add({ kind: 'error', status: 403, code: 'Authorization_RequestDenied' });
+        await expect(dir.getUser(alice)).rejects.toThrow(/User\.Read\.All/);
+
+        await expect(dir.isMemberOfAny(alice, [approvers])).resolves.toBe(true);
+        await expect(dir.getUser(alice)).resolves.toMatchObject({ userPrincipalName: 'alice@contoso.example' });
+    });
+
+    it('gives a PermanentError on 401 (a token for another audience)', async () => {
+        const dir = directory({ credential: credentialFor('https://graph.microsoft.com') });
+        await expect(dir.isMemberOfAny(alice, [approvers])).rejects.toThrow(PermanentError);
+        await expect(dir.getUser(alice)).rejects.toThrow(/401 InvalidAuthenticationToken.*User\.Read\.All/);
+    });
+
+    it('getUser returns the names, leaving out what Graph sends as null', async () => {
+        const dir = directory();
+        await expect(dir.getUser(alice.toUpperCase())).resolves.toEqual({
+            objectId: alice,
+            displayName: 'Alice',
+            userPrincipalName: 'alice@contoso.example',
+            mail: 'a@contoso.example',
+        });
+        await expect(dir.getUser(bob)).resolves.toEqual({
+            objectId: bob,
+            displayName: 'Bob',
+            userPrincipalName: 'bob@contoso.example',
+        });
+        const get = graph.requests.find((r) => r.method === 'GET');
+        expect(get?.path).toBe(`/v1.0/users/${alice}`);
+        expect(get?.query.$select?.split(',').sort()).toEqual(['displayName', 'id', 'mail', 'userPrincipalName']);
+
+        // The answer is a copy: changing it does not change what the cache gives the next caller.
+        const first = await dir.getUser(bob);
+        first!.displayName = 'Mallory';
+        await expect(dir.getUser(bob)).resolves.toMatchObject({ displayName: 'Bob' });
+    });
+
+    it('sends the bearer token for the configured endpoint (the emulator refuses a request without one)', async () => {
+        await directory().isMemberOfAny(alice, [approvers]);
+        expect(scopesAsked).toEqual([`${graph.url}/.default`]);
+        const auth = graph.requests[0]?.authorization ?? '';
+        expect(auth).toMatch(/^Bearer e30\./);
+        const payload = JSON.parse(Buffer.from(auth.split('.')[1]!, 'base64url').toString('utf8')) as { aud: string };
+        expect(payload.aud).toBe(graph.url);
+
+        const bare = await fetch(`${graph.url}/v1.0/users/${alice}/checkMemberGroups`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ groupIds: [approvers] }),
+        });
+        expect(bare.status).toBe(401);
+        await expect(bare.json()).resolves.toMatchObject({ error: { code: 'InvalidAuthenticationToken' } });
+    });
+
+    it('refuses an http endpoint, where graph-client would silently drop the token', () => {
+        expect(() => new GraphDirectory({ endpoint: 'http://127.0.0.1:1', credential: credentialFor() })).toThrow(
+            ConfigError,
+        );
+        expect(() => new GraphDirectory({ endpoint: 'graph.microsoft.com', credential: credentialFor() })).toThrow(
+            ConfigError,
+        );
+    });
+});
+
+describe('InMemoryDirectory', () => {
+    it('answers membership and users case-insensitively, and counts calls', async () => {
+        const dir = new InMemoryDirectory({
+            users: [{ objectId: alice, userPrincipalName: 'alice@contoso.example' }],
+            memberships: { [alice]: [approvers] },
+        });
+        dir.addUser({ objectId: bob, displayName: 'Bob' }).addMember(bob.toUpperCase(), dbaTeam);
+
+        await expect(dir.isMemberOfAny(alice.toUpperCase(), [unrelated, approvers.toUpperCase()])).resolves.toBe(true);
+        await expect(dir.isMemberOfAny(bob, [approvers])).resolves.toBe(false);
+        await expect(dir.isMemberOfAny(bob, [dbaTeam])).resolves.toBe(true);
+        await expect(dir.isMemberOfAny(carol, [approvers])).resolves.toBe(false);
+        await expect(dir.getUser(alice)).resolves.toEqual({
+            objectId: alice,
+            userPrincipalName: 'alice@contoso.example',
+        });
+        await expect(dir.getUser(carol)).resolves.toBeUndefined();
+        expect(dir.calls).toEqual({ isMemberOfAny: 4, getUser: 2 });
+
+        dir.removeMember(bob, dbaTeam);
+        await expect(dir.isMemberOfAny(bob, [dbaTeam])).resolves.toBe(false);
+
+        dir.failWith(new TransientError('Graph is down'));
+        await expect(dir.isMemberOfAny(alice, [approvers])).rejects.toBeInstanceOf(TransientError);
+        dir.failWith(undefined);
+        await expect(dir.isMemberOfAny(alice, [approvers])).resolves.toBe(true);
+    });
+});
