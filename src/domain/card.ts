@@ -33,6 +33,11 @@ export interface CardOptions {
     /** Prefill for the response-text input (what the approver typed before the error). */
     responseText?: string;
     /**
+     * The single-use token for the web page link. Only the card as first posted has it (the store keeps its hash), so
+     * cards rendered later carry no link while the request is pending.
+     */
+    linkToken?: string;
+    /**
      * Teams users (MRI or AAD object ids) whose client should ask the bot for their own view (`refresh` with `userIds`).
      * Only used for bot delivery while the request is open.
      */
@@ -141,13 +146,13 @@ export function buildCardView(request: ApprovalRequest, options: CardOptions): C
             { type: 'execute', verb: 'reject', title: 'Reject', data: { requestId: request.id } },
         );
     }
-    if (request.status === 'pending') {
+    if (request.status === 'pending' && options.linkToken) {
         actions.push({
             type: 'openUrl',
             // Webhook cards cannot carry clicks back to us, so the page is where the decision is made.
             title:
                 options.delivery === 'webhook' && options.audience === 'approver' ? 'Decide in browser' : 'Review page',
-            url: `${trimSlashes(options.publicBaseUrl)}/api/requests/${encodeURIComponent(request.id)}`,
+            url: reviewUrl(options.publicBaseUrl, request.id, options.linkToken),
         });
     }
     actions.push({ type: 'openUrl', title: 'Open in Azure portal', url: portalLink(request.pecId, options) });
@@ -425,6 +430,12 @@ function portalLink(pecId: string, options: CardOptions): string {
         .join('/');
     const resource = path.startsWith('/') ? path : `/${path}`;
     return `${trimSlashes(options.portalUrl)}/#@${encodeURIComponent(options.ourTenantId)}/resource${resource}`;
+}
+
+/** The web decision page of a request, with its link token. */
+export function reviewUrl(publicBaseUrl: string, requestId: string, linkToken?: string): string {
+    const url = `${trimSlashes(publicBaseUrl)}/api/requests/${encodeURIComponent(requestId)}`;
+    return linkToken ? `${url}?token=${encodeURIComponent(linkToken)}` : url;
 }
 
 function trimSlashes(url: string): string {

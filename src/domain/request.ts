@@ -61,6 +61,17 @@ export interface RequestFacts {
     approvedUntrustedPecCount: number;
 }
 
+/**
+ * The web page link on the card. Only the token's hash is stored; the key signs the page's CSRF tokens and never
+ * leaves the store, so holding the link is not enough to forge a form post for someone else.
+ */
+export interface LinkGrant {
+    tokenHash: string;
+    expiresAt: string;
+    usedAt?: string;
+    pageKey: string;
+}
+
 export interface ApprovalRequest {
     /** Random, at least 128 bits. Correlation only: everything is re-read before acting. */
     id: string;
@@ -79,6 +90,11 @@ export interface ApprovalRequest {
     cardClaimedAt?: string;
     /** Why the request reached a final state other than applied (superseded, expired, failed). */
     outcome?: { at: string; reason: string };
+    link?: LinkGrant;
+    /** Held by the queue message that is applying the decision, so a duplicate message does not PUT twice. */
+    applying?: { at: string; messageId: string };
+    /** The status the posted card last showed; behind `status` until the card has been updated. */
+    cardShows?: RequestStatus;
 }
 
 export type RequestTransition =

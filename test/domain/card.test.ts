@@ -45,6 +45,7 @@ const approverBot: CardOptions = {
     ourTenantId: ourTenant,
     audience: 'approver',
     delivery: 'bot',
+    linkToken: 'Tok-en_1',
 };
 
 const decision = {
@@ -124,7 +125,7 @@ describe('buildCardView actions', () => {
     it('links to the portal and (while pending) the web page, with trailing slashes stripped', () => {
         const view = buildCardView(makeRequest(), approverBot);
         expect(openUrls(view)).toEqual([
-            'https://pec-gate.azurewebsites.net/api/requests/Req_abcdefghijklmnopqrstuv',
+            'https://pec-gate.azurewebsites.net/api/requests/Req_abcdefghijklmnopqrstuv?token=Tok-en_1',
             `https://portal.azure.com/#@${ourTenant}/resource${pecId}`,
         ]);
         const applied = buildCardView(makeRequest({ status: 'applied', decision }), approverBot);
@@ -142,6 +143,14 @@ describe('buildCardView actions', () => {
             expect(view.responseInput).toBeUndefined();
         },
     );
+
+    it('links to the web page only with a link token (cards rendered after the post have none)', () => {
+        const { linkToken: _none, ...withoutToken } = approverBot;
+        const view = buildCardView(makeRequest(), withoutToken);
+        expect(openUrls(view)).toEqual([`https://portal.azure.com/#@${ourTenant}/resource${pecId}`]);
+        const tricky = buildCardView(makeRequest(), { ...approverBot, linkToken: 'a&b=c#d' });
+        expect(new URL(openUrls(tricky)[0]!).searchParams.get('token')).toBe('a&b=c#d');
+    });
 
     it('gives viewers no execute actions', () => {
         const view = buildCardView(makeRequest(), { ...approverBot, audience: 'viewer' });
@@ -161,7 +170,7 @@ describe('buildCardView actions', () => {
     it('encodes the request id in the page URL and never lets the PEC id leave the portal path', () => {
         const view = buildCardView(makeRequest({ id: 'a/b?c#d', pecId: `${pecId}?x=1#frag` }), approverBot);
         const [page, portal] = openUrls(view);
-        expect(page).toBe('https://pec-gate.azurewebsites.net/api/requests/a%2Fb%3Fc%23d');
+        expect(page).toBe('https://pec-gate.azurewebsites.net/api/requests/a%2Fb%3Fc%23d?token=Tok-en_1');
         expect(portal).toContain('/resource/subscriptions/');
         expect(new URL(portal!).hash).toContain('%3Fx%3D1%23frag');
     });

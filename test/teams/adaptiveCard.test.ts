@@ -138,6 +138,7 @@ const baseOptions: CardOptions = {
     ourTenantId: ourTenant,
     audience: 'approver',
     delivery: 'bot',
+    linkToken: 'link-token',
 };
 
 const approve = {
@@ -247,7 +248,7 @@ describe('renderAdaptiveCard with the adaptivecards reference renderer', () => {
             {
                 type: 'Action.OpenUrl',
                 title: 'Review page',
-                url: 'https://pec-gate.azurewebsites.net/api/requests/Req_abcdefghijklmnopqrstuv',
+                url: 'https://pec-gate.azurewebsites.net/api/requests/Req_abcdefghijklmnopqrstuv?token=link-token',
             },
             {
                 type: 'Action.OpenUrl',

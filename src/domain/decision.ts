@@ -1,0 +1,67 @@
+import { RESPONSE_TEXT_MAX_LENGTH, stripInvisible } from './card';
+import type { DecisionStatus } from './pec';
+import type { ApprovalRequest, Decision, DecisionAction, Person } from './request';
+
+/**
+ * The rules of a decision that need no I/O: what a response text may be, who may not decide, and what ARM's
+ * description says. Both the Teams callback and the web page go through these, so they cannot drift apart.
+ */
+
+export type Checked<T> = { value: T } | { error: string };
+
+/**
+ * Control and invisible characters are stripped (they would corrupt the card, the page or a log), then the text is
+ * trimmed. A text over the cap is refused rather than cut, so an approver never sees a different text recorded than
+ * the one they typed.
+ */
+export function checkResponseText(action: DecisionAction, raw: unknown): Checked<string> {
+    const text = typeof raw === 'string' ? stripInvisible(raw, { multiline: true }).trim() : '';
+    if (typeof raw !== 'string' && raw !== undefined && raw !== null) {
+        return { error: 'The response text must be text' };
+    }
+    if (text.length > RESPONSE_TEXT_MAX_LENGTH) {
+        return {
+            error: `The response text is ${text.length} characters; the limit is ${RESPONSE_TEXT_MAX_LENGTH}`,
+        };
+    }
+    if (action === 'reject' && text.length === 0) {
+        return { error: 'A reject needs a response text: it tells the requester why' };
+    }
+    return { value: text };
+}
+
+export function isDecisionAction(value: unknown): value is DecisionAction {
+    return value === 'approve' || value === 'reject';
+}
+
+/**
+ * The requester may not decide their own connection unless explicitly allowed. The object id is the identity; the UPN
+ * is compared too because a sweep-less event may carry only one of them.
+ */
+export function isSelfDecision(request: ApprovalRequest, approver: Person): boolean {
+    const requester = request.requester;
+    if (!requester) {
+        return false;
+    }
+    const same = (a?: string, b?: string) => !!a && !!b && a.trim().toLowerCase() === b.trim().toLowerCase();
+    return same(requester.objectId, approver.objectId) || same(requester.upn, approver.upn);
+}
+
+export function targetStatus(action: DecisionAction): DecisionStatus {
+    return action === 'approve' ? 'Approved' : 'Rejected';
+}
+
+/** How the approver is named where only our identity shows (ARM's activity log): the UPN, else the name, else the id. */
+export function approverLabel(person: Person): string {
+    return person.upn?.trim() || person.name?.trim() || person.objectId?.trim() || 'unknown';
+}
+
+/**
+ * The connection's description in ARM, like the portal's own example "Approved by johndoe@contoso.com", followed by
+ * the approver's text. ARM's activity log shows only the app's identity, so this is where the human is recorded.
+ */
+export function armDescription(decision: Decision): string {
+    const verb = decision.action === 'approve' ? 'Approved' : 'Rejected';
+    const head = `${verb} by ${approverLabel(decision.by)}`;
+    return decision.text ? `${head}: ${decision.text}` : head;
+}
