@@ -97,6 +97,10 @@ const schema = z.object({
     REQUESTS_TABLE: tableName('pecrequests'),
     AUDIT_TABLE: tableName('pecaudit'),
     ALLOW_SELF_APPROVAL: bool(false),
+    LINK_TOKEN_TTL_HOURS: positiveInt(168, 24 * 90),
+    DEV_TRUST_CLIENT_PRINCIPAL: bool(false),
+    WEBSITE_AUTH_ENABLED: bool(false),
+    WEBSITE_SITE_NAME: z.string().trim().optional(),
 });
 
 export interface StorageSettings {
@@ -106,7 +110,11 @@ export interface StorageSettings {
     queueServiceUri?: string;
 }
 
-export type Config = Omit<z.output<typeof schema>, 'TEAMS_TEAM_ID' | 'TEAMS_CHANNEL_ID' | 'WORKFLOWS_WEBHOOK_URL'> & {
+export type Config = Omit<
+    z.output<typeof schema>,
+    'TEAMS_TEAM_ID' | 'TEAMS_CHANNEL_ID' | 'WORKFLOWS_WEBHOOK_URL' | 'WEBSITE_SITE_NAME'
+> & {
+    WEBSITE_SITE_NAME?: string;
     TEAMS_TEAM_ID?: string;
     TEAMS_CHANNEL_ID?: string;
     WORKFLOWS_WEBHOOK_URL?: string;
@@ -173,6 +181,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (parsed.success && !parsed.data.TEAMS_CHANNEL_ID && !parsed.data.WORKFLOWS_WEBHOOK_URL) {
         problems.push(
             'TEAMS_CHANNEL_ID: required: the Teams channel that receives approval cards (or set WORKFLOWS_WEBHOOK_URL)',
+        );
+    }
+    if (parsed.success && parsed.data.DEV_TRUST_CLIENT_PRINCIPAL && parsed.data.WEBSITE_SITE_NAME) {
+        // The stand-in trusts a header anyone can send; in Azure only the platform's Easy Auth may vouch for a user.
+        problems.push(
+            'DEV_TRUST_CLIENT_PRINCIPAL: must not be set in Azure (WEBSITE_SITE_NAME is set); turn on App Service Authentication instead',
         );
     }
     if (problems.length > 0 || !parsed.success) {

@@ -2,10 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { createArmPecProvider } from './arm';
 import { getConfig, type Config } from './config';
+import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
 import { TableRequestStore } from './storage/requestStore';
 import { lazy, openTable } from './storage/tables';
+import type { BotTokenVerifier } from './teams/botAuth';
 import { BotConnectorChannel, WorkflowsWebhookChannel } from './teams/botConnector';
+import { GraphDirectory } from './teams/graphDirectory';
 import type { WorkflowDeps } from './workflow/deps';
 
 /**
@@ -47,6 +50,10 @@ export function createDeps(config: Config): WorkflowDeps {
             trustedSubscriptionIds: config.TRUSTED_SUBSCRIPTION_IDS,
             portalUrl: config.PORTAL_URL,
             publicBaseUrl: config.PUBLIC_BASE_URL,
+            approverGroupIds: config.APPROVER_GROUP_IDS,
+            allowSelfApproval: config.ALLOW_SELF_APPROVAL,
+            linkTokenTtlHours: config.LINK_TOKEN_TTL_HOURS,
+            lroDeadlineMs: config.ARM_LRO_DEADLINE_SECONDS * 1000,
         },
         arm: createArmPecProvider({
             endpoint: config.ARM_ENDPOINT,
@@ -72,6 +79,8 @@ export function createDeps(config: Config): WorkflowDeps {
         ...(config.WORKFLOWS_WEBHOOK_URL
             ? { webhook: new WorkflowsWebhookChannel(config.WORKFLOWS_WEBHOOK_URL, http) }
             : {}),
+        directory: new GraphDirectory({ endpoint: config.GRAPH_ENDPOINT, credential }),
+        applyQueue: new StorageApplyQueue(config.storage, () => credential),
         now: () => new Date(),
         newId: newRequestId,
     };
@@ -85,6 +94,25 @@ export function getDeps(): WorkflowDeps {
     return deps;
 }
 
+let botVerifier: Promise<BotTokenVerifier> | undefined;
+
+/**
+ * The Bot Framework token check of `/api/messages`, with its key cache kept for the life of the process. jose is loaded
+ * here, on the first message, not by the functions that never see one.
+ */
+export function getBotTokenVerifier(): Promise<BotTokenVerifier> {
+    const config = getConfig();
+    botVerifier ??= import('./teams/botAuth').then(
+        ({ BotTokenVerifier }) =>
+            new BotTokenVerifier({
+                openIdMetadataUrl: config.BOT_OPENID_METADATA_URL,
+                audience: config.AZURE_CLIENT_ID,
+            }),
+    );
+    return botVerifier;
+}
+
 export function resetDeps(): void {
     deps = undefined;
+    botVerifier = undefined;
 }

@@ -1,11 +1,18 @@
-import { randomUUID } from 'node:crypto';
-import { InvocationContext } from '@azure/functions';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { HttpRequest, InvocationContext } from '@azure/functions';
+import { QueueClient } from '@azure/storage-queue';
+import { applyDecisionFunction } from '../functions/applyDecision';
+import { teamsMessages } from '../functions/teamsMessages';
 import { loadConfig, resetConfig, type Config } from '../src/config';
 import { kindInfo, type ServerKind } from '../src/domain/ids';
-import { createDeps, resetDeps } from '../src/runtime';
+import type { ApprovalRequest } from '../src/domain/request';
+import { getDeps, resetDeps } from '../src/runtime';
+import { applyMaxAttempts, StorageApplyQueue } from '../src/storage/applyQueue';
 import type { WorkflowDeps } from '../src/workflow/deps';
 import { ArmEmulator, type ArmEmulatorOptions } from './emulators/arm';
 import { BotConnectorEmulator } from './emulators/botConnector';
+import { BotIdentityEmulator } from './emulators/botIdentity';
+import { GraphEmulator } from './emulators/graph';
 import { TokenEmulator } from './emulators/tokenEmulator';
 import { azuriteConnectionString } from './storage/azuriteTable';
 
@@ -24,10 +31,24 @@ export const ids = {
     approvers: 'a9a9a9a9-0000-4000-8000-000000000001',
 };
 
+/** The people of the tests: two approvers, one colleague who is not one, and the requester of the default event. */
+export const people = {
+    alice: { objectId: 'a11ce000-0000-4000-8000-00000000a11c', name: 'Alice Approver', upn: 'alice@contoso.com' },
+    bob: { objectId: 'b0b00000-0000-4000-8000-000000000b0b', name: 'Bob Approver', upn: 'bob@contoso.com' },
+    mallory: { objectId: 'bad00000-0000-4000-8000-0000000bad00', name: 'Mallory', upn: 'mallory@contoso.com' },
+    /** The requester in `resourceWriteEvent`'s default claims; also an approver, to test self-approval. */
+    dev: { objectId: '0a0a0a0a-1111-4111-8111-000000000abc', name: 'Dev Eloper', upn: 'dev@contoso.com' },
+};
+export type TestPerson = (typeof people)[keyof typeof people];
+
 export interface Harness {
     token: TokenEmulator;
     arm: ArmEmulator;
     bot: BotConnectorEmulator;
+    botIdentity: BotIdentityEmulator;
+    graph: GraphEmulator;
+    /** This harness's own apply queue on Azurite (test files run in parallel against one Azurite). */
+    queue: QueueClient;
     env: Record<string, string>;
     config: Config;
     deps: WorkflowDeps;
@@ -54,6 +75,14 @@ export async function startHarness(
     const token = await tokenEmulator();
     const arm = await ArmEmulator.start({ expectedAudience: 'self', ...options.arm });
     const bot = await BotConnectorEmulator.start();
+    const botIdentity = await BotIdentityEmulator.start();
+    const graph = await GraphEmulator.start();
+    graph.expectedAudience = graph.url;
+    for (const person of Object.values(people)) {
+        graph.addUser({ id: person.objectId, displayName: person.name, userPrincipalName: person.upn });
+    }
+    graph.addGroup(ids.approvers, { members: [people.alice.objectId, people.dev.objectId, 'nested-approvers'] });
+    graph.addGroup('nested-approvers', { members: [people.bob.objectId] });
     const suffix = randomUUID().replace(/-/g, '').slice(0, 12);
     const connectionString = azuriteConnectionString();
     const env: Record<string, string> = {
@@ -63,6 +92,8 @@ export async function startHarness(
         AZURE_TENANT_ID: ids.tenant,
         AZURE_CLIENT_ID: ids.client,
         ARM_ENDPOINT: arm.url,
+        GRAPH_ENDPOINT: graph.url,
+        BOT_OPENID_METADATA_URL: botIdentity.metadataUrl,
         TEAMS_SERVICE_URL: bot.serviceUrl,
         TEAMS_TEAM_ID: '19:team0000000000000000000000000000@thread.tacv2',
         TEAMS_CHANNEL_ID: '19:chan0000000000000000000000000000@thread.tacv2',
@@ -84,16 +115,31 @@ export async function startHarness(
     resetConfig();
     resetDeps();
     const config = loadConfig(process.env);
-    const deps = createDeps(config);
+    // The functions and the tests share the process's dependencies; only the queue is this harness's own.
+    const deps = getDeps();
+    const queueName = `pec-apply-${suffix}`;
+    deps.applyQueue = new StorageApplyQueue(
+        config.storage,
+        () => {
+            throw new Error('Azurite needs no credential');
+        },
+        queueName,
+    );
+    const queue = new QueueClient(connectionString, queueName);
     return {
         token,
         arm,
         bot,
+        botIdentity,
+        graph,
+        queue,
         env,
         config,
         deps,
         async close() {
-            await Promise.all([arm.close(), bot.close()]);
+            await Promise.all([arm.close(), bot.close(), botIdentity.close(), graph.close()]);
+            await queue.deleteIfExists();
+            await new QueueClient(connectionString, `${queueName}-poison`).deleteIfExists();
             for (const [k, v] of previous) {
                 if (v === undefined) {
                     delete process.env[k];
@@ -200,12 +246,144 @@ export function resourceWriteEvent(
     };
 }
 
-export function testContext(functionName = 'test'): InvocationContext & { logs: string[] } {
+export function testContext(
+    functionName = 'test',
+    triggerMetadata?: Record<string, unknown>,
+): InvocationContext & { logs: string[] } {
     const logs: string[] = [];
     const context = new InvocationContext({
         functionName,
         invocationId: randomUUID(),
         logHandler: (level, ...args) => logs.push(`${level}: ${args.map(String).join(' ')}`),
+        ...(triggerMetadata ? { triggerMetadata } : {}),
     });
     return Object.assign(context, { logs });
+}
+
+/** The stored request of a PEC (open or not), by reading the PEC's active request or the id given. */
+export async function requestOf(h: Harness, pecId: string): Promise<ApprovalRequest> {
+    const stored = await h.deps.requests.getActiveForPec(pecId);
+    if (!stored) {
+        throw new Error(`No open request for ${pecId}`);
+    }
+    return stored.request;
+}
+
+export interface ClickOptions {
+    verb?: 'approve' | 'reject' | 'refresh';
+    text?: string;
+    who?: TestPerson;
+    /** Changes to the activity, applied last (a wrong tenant, another conversation...). */
+    activity?: Record<string, unknown>;
+    /** The Authorization header to send; by default a valid Bot Framework token for the activity. */
+    authorization?: string | null;
+}
+
+/** An `adaptiveCard/action` invoke for a request's card, as Teams sends it when someone clicks. */
+export function cardActionActivity(h: Harness, request: ApprovalRequest, options: ClickOptions = {}) {
+    const who = options.who ?? people.alice;
+    return {
+        type: 'invoke',
+        name: 'adaptiveCard/action',
+        id: `f:${randomBytes(8).toString('hex')}`,
+        channelId: 'msteams',
+        serviceUrl: request.card?.serviceUrl ?? h.bot.serviceUrl,
+        from: { id: `29:${who.objectId}`, aadObjectId: who.objectId, name: who.name },
+        recipient: { id: `28:${ids.client}`, name: 'PEC gate' },
+        conversation: { id: request.card?.conversationId ?? 'none', conversationType: 'channel', tenantId: ids.tenant },
+        replyToId: request.card?.activityId,
+        channelData: { tenant: { id: ids.tenant }, channel: { id: h.env.TEAMS_CHANNEL_ID } },
+        value: {
+            action: {
+                type: 'Action.Execute',
+                verb: options.verb ?? 'approve',
+                data: { requestId: request.id, ...(options.text === undefined ? {} : { responseText: options.text }) },
+            },
+            trigger: 'manual',
+        },
+        ...options.activity,
+    };
+}
+
+export interface ClickResult {
+    status: number;
+    body: { statusCode?: number; type?: string; value?: unknown } | undefined;
+    text: string;
+}
+
+/** Posts an activity to `/api/messages` through the registered handler, with a Bot Framework token. */
+export async function postActivity(
+    h: Harness,
+    activity: Record<string, unknown>,
+    authorization?: string | null,
+): Promise<ClickResult> {
+    const auth =
+        authorization === undefined
+            ? `Bearer ${await h.botIdentity.tokenFor({ audience: ids.client, serviceUrl: String(activity.serviceUrl) })}`
+            : authorization;
+    const request = new HttpRequest({
+        url: 'https://pec-gate.example.net/api/messages',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(auth === null ? {} : { authorization: auth }) },
+        body: { string: JSON.stringify(activity) },
+    });
+    const response = await teamsMessages(request, testContext('teamsMessages'));
+    const body = response.jsonBody as ClickResult['body'];
+    return { status: response.status ?? 200, body, text: JSON.stringify(body ?? '') };
+}
+
+export async function click(h: Harness, request: ApprovalRequest, options: ClickOptions = {}): Promise<ClickResult> {
+    return postActivity(h, cardActionActivity(h, request, options), options.authorization);
+}
+
+/**
+ * Plays the Functions host's part for the apply queue: delivers each visible message to the handler with its dequeue
+ * count, deletes it on success, and on failure leaves it for redelivery or, after the last attempt, moves it to the
+ * poison queue. Returns the number of deliveries.
+ */
+export async function drainApplyQueue(h: Harness, options: { maxDeliveries?: number } = {}): Promise<number> {
+    await h.queue.createIfNotExists();
+    let deliveries = 0;
+    for (;;) {
+        const { receivedMessageItems } = await h.queue.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 60 });
+        if (receivedMessageItems.length === 0 || deliveries >= (options.maxDeliveries ?? 50)) {
+            return deliveries;
+        }
+        for (const message of receivedMessageItems) {
+            deliveries += 1;
+            const text = Buffer.from(message.messageText, 'base64').toString('utf8');
+            let item: unknown = text;
+            try {
+                item = JSON.parse(text);
+            } catch {
+                // As the host does: a non-JSON message reaches the handler as a string.
+            }
+            const context = testContext('applyDecision', {
+                id: message.messageId,
+                dequeueCount: message.dequeueCount,
+            });
+            try {
+                await applyDecisionFunction(item, context);
+                await h.queue.deleteMessage(message.messageId, message.popReceipt);
+            } catch {
+                if (message.dequeueCount >= applyMaxAttempts) {
+                    const poison = new QueueClient(azuriteConnectionString(), `${h.queue.name}-poison`);
+                    await poison.createIfNotExists();
+                    await poison.sendMessage(message.messageText);
+                    await h.queue.deleteMessage(message.messageId, message.popReceipt);
+                } else {
+                    await h.queue.updateMessage(message.messageId, message.popReceipt, undefined, 0);
+                }
+            }
+        }
+    }
+}
+
+export async function poisonMessages(h: Harness): Promise<string[]> {
+    const poison = new QueueClient(azuriteConnectionString(), `${h.queue.name}-poison`);
+    if (!(await poison.exists())) {
+        return [];
+    }
+    const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
+    return peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString('utf8'));
 }

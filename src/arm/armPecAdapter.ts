@@ -76,8 +76,8 @@ export class ArmPecAdapter implements PecProvider {
         return toServerContext(server, raw, pecs);
     }
 
-    async setPecState(pec: PecRef, status: DecisionStatus, description: string): Promise<Pec> {
-        const current = await this.getPec(pec);
+    async setPecState(pec: PecRef, status: DecisionStatus, description: string, known?: Pec): Promise<Pec> {
+        const current = known ?? (await this.getPec(pec));
         if (!current) {
             throw new PermanentError(`${pecLabel(pec)} does not exist (removed?)`);
         }

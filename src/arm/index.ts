@@ -37,7 +37,7 @@ export function createArmPecProvider(settings: ArmSettings): PecProvider {
         getPec: async (pec: PecRef) => (await forKind(pec.server.kind)).getPec(pec),
         getServerContext: async (server: ServerRef, knownPecs?: readonly Pec[]): Promise<ServerContext> =>
             (await forKind(server.kind)).getServerContext(server, knownPecs),
-        setPecState: async (pec: PecRef, status: DecisionStatus, description: string) =>
-            (await forKind(pec.server.kind)).setPecState(pec, status, description),
+        setPecState: async (pec: PecRef, status: DecisionStatus, description: string, known?: Pec) =>
+            (await forKind(pec.server.kind)).setPecState(pec, status, description, known),
     };
 }

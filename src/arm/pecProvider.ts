@@ -17,7 +17,8 @@ export interface PecProvider {
     getServerContext(server: ServerRef, knownPecs?: readonly Pec[]): Promise<ServerContext>;
     /**
      * Sets a PEC's state through the long-running PUT, bounded by the configured deadline. Resolves with the PEC as
-     * ARM reports it afterwards. A deadline, throttling or 5xx surfaces as a TransientError.
+     * ARM reports it afterwards. A deadline, throttling or 5xx surfaces as a TransientError. Pass the PEC if you have
+     * just read it, to save a read.
      */
-    setPecState(pec: PecRef, status: DecisionStatus, description: string): Promise<Pec>;
+    setPecState(pec: PecRef, status: DecisionStatus, description: string, known?: Pec): Promise<Pec>;
 }

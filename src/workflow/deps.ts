@@ -1,6 +1,8 @@
 import type { PecProvider } from '../arm/pecProvider';
 import type { AuditLog } from '../storage/auditLog';
 import type { RequestStore } from '../storage/requestStore';
+import type { ApplyQueue } from '../storage/applyQueue';
+import type { ApproverDirectory } from '../teams/directory';
 import type { TeamsChannel, WebhookChannel } from '../teams/teamsChannel';
 
 /** The narrow logging surface the use cases need; the Functions InvocationContext satisfies it. */
@@ -17,6 +19,10 @@ export interface WorkflowSettings {
     trustedSubscriptionIds: readonly string[];
     portalUrl: string;
     publicBaseUrl: string;
+    approverGroupIds: readonly string[];
+    allowSelfApproval: boolean;
+    linkTokenTtlHours: number;
+    lroDeadlineMs: number;
 }
 
 /** Everything a use case touches, as interfaces: real adapters in production, doubles or emulators in tests. */
@@ -28,6 +34,17 @@ export interface WorkflowDeps {
     /** Undefined when only the webhook is configured. */
     teams?: TeamsChannel;
     webhook?: WebhookChannel;
+    directory: ApproverDirectory;
+    applyQueue: ApplyQueue;
     now(): Date;
     newId(): string;
+}
+
+/** The card options every renderer shares. */
+export function cardOptions(deps: WorkflowDeps) {
+    return {
+        portalUrl: deps.settings.portalUrl,
+        publicBaseUrl: deps.settings.publicBaseUrl,
+        ourTenantId: deps.settings.tenantId,
+    };
 }

@@ -3,7 +3,8 @@ import { ConcurrencyError, ensureErrorType, isRetryable, PermanentError } from '
 import type { ApprovalRequest, CardRef } from '../domain/request';
 import type { StoredRequest } from '../storage/requestStore';
 import { cardSummary, renderAdaptiveCard } from '../teams/adaptiveCard';
-import type { Logger, WorkflowDeps } from './deps';
+import { cardOptions, type Logger, type WorkflowDeps } from './deps';
+import { issueLinkToken } from './linkToken';
 
 /** How long one invocation may hold the right to post a request's card before another may try. */
 export const cardClaimMs = 60_000;
@@ -28,8 +29,15 @@ export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log:
         return 'claimed-elsewhere';
     }
     let claimed: StoredRequest;
+    let link: ReturnType<typeof issueLinkToken>;
     try {
-        claimed = await deps.requests.update(stored, { ...request, cardClaimedAt: now.toISOString() });
+        // A fresh link token for every post: only its hash is stored, and the plain token exists only in the card.
+        link = issueLinkToken(now, deps.settings.linkTokenTtlHours);
+        claimed = await deps.requests.update(stored, {
+            ...request,
+            cardClaimedAt: now.toISOString(),
+            link: link.grant,
+        });
     } catch (err) {
         if (err instanceof ConcurrencyError) {
             return 'claimed-elsewhere';
@@ -37,9 +45,13 @@ export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log:
         throw err;
     }
 
-    const delivered = await deliver(deps, claimed.request, log);
+    const delivered = await deliver(deps, claimed.request, link.token, log);
     if (delivered.ref) {
-        await deps.requests.update(claimed, { ...withoutClaim(claimed.request), card: delivered.ref });
+        await deps.requests.update(claimed, {
+            ...withoutClaim(claimed.request),
+            card: delivered.ref,
+            cardShows: 'pending',
+        });
         await deps.audit.append({
             requestId: request.id,
             action: delivered.ref.channel === 'bot' ? 'card-posted' : 'card-fallback',
@@ -77,13 +89,10 @@ export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log:
 async function deliver(
     deps: WorkflowDeps,
     request: ApprovalRequest,
+    linkToken: string,
     log: Logger,
 ): Promise<{ ref?: CardRef; error?: Error; botError?: Error }> {
-    const options = {
-        portalUrl: deps.settings.portalUrl,
-        publicBaseUrl: deps.settings.publicBaseUrl,
-        ourTenantId: deps.settings.tenantId,
-    };
+    const options = { ...cardOptions(deps), linkToken };
     let botError: Error | undefined;
     if (deps.teams) {
         const view = buildCardView(request, { ...options, audience: 'approver', delivery: 'bot' });

@@ -1,0 +1,47 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { getDeps } from '../src/runtime';
+import { pageHeaders, renderMessagePage } from '../src/web/decisionPageHtml';
+import { principalFromHeaders } from '../src/web/easyAuth';
+import { showDecisionPage, submitDecision, type PageResult } from '../src/workflow/webDecision';
+
+const maxFormBytes = 64 * 1024;
+
+/**
+ * The web decision page: GET shows a request, POST records a decision. Anonymous at the host because App Service
+ * Authentication sits in front of the whole app; who is signed in is taken only from the platform's header, and only
+ * when the platform says authentication is on.
+ */
+export async function decisionPage(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    const who = principalFromHeaders(request.headers, process.env);
+    if ('refused' in who) {
+        context.warn(`Refused the decision page: ${who.refused.reason}`);
+        return respond({ status: who.refused.status, html: renderMessagePage('Sign-in required', who.refused.reason) });
+    }
+    const id = request.params.id ?? '';
+    const deps = getDeps();
+    if (request.method === 'GET') {
+        return respond(await showDecisionPage(deps, id, request.query.get('token'), who.principal, context));
+    }
+    const type = request.headers.get('content-type') ?? '';
+    const length = Number(request.headers.get('content-length') ?? '0');
+    if (!/^application\/x-www-form-urlencoded\b/i.test(type) || length > maxFormBytes) {
+        return respond({ status: 415, html: renderMessagePage('Not accepted', 'Submit the decision from the page.') });
+    }
+    const text = await request.text();
+    if (Buffer.byteLength(text) > maxFormBytes) {
+        return respond({ status: 413, html: renderMessagePage('Not accepted', 'The form is too large.') });
+    }
+    const form = Object.fromEntries(new URLSearchParams(text));
+    return respond(await submitDecision(deps, id, form, who.principal, context));
+}
+
+function respond(result: PageResult): HttpResponseInit {
+    return { status: result.status, body: result.html, headers: { ...pageHeaders } };
+}
+
+app.http('decisionPage', {
+    route: 'requests/{id}',
+    methods: ['GET', 'POST'],
+    authLevel: 'anonymous',
+    handler: decisionPage,
+});

@@ -1,0 +1,93 @@
+import { armDescription } from '../domain/decision';
+import { buildCardView, cleanText, type CardAudience, type CardView } from '../domain/card';
+import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors';
+import type { ApprovalRequest } from '../domain/request';
+import type { StoredRequest } from '../storage/requestStore';
+import { renderAdaptiveCard } from '../teams/adaptiveCard';
+import type { AdaptiveCardJson } from '../teams/teamsChannel';
+import { cardOptions, type Logger, type WorkflowDeps } from './deps';
+
+/**
+ * Keeping the posted card in step with the request. The request records which status its card shows (`cardShows`),
+ * so an update that failed is retried by whoever touches the request next (a redelivered queue message, the sweep),
+ * instead of being forgotten.
+ */
+
+/** The card one person sees for a request: the bot renders it for invoke answers, the page reuses the same view. */
+export function viewFor(
+    deps: WorkflowDeps,
+    request: ApprovalRequest,
+    audience: CardAudience,
+    extra: { error?: string; responseText?: string } = {},
+): CardView {
+    return buildCardView(request, { ...cardOptions(deps), audience, delivery: 'bot', ...extra });
+}
+
+export function cardFor(
+    deps: WorkflowDeps,
+    request: ApprovalRequest,
+    audience: CardAudience,
+    extra: { error?: string; responseText?: string } = {},
+): AdaptiveCardJson {
+    return renderAdaptiveCard(viewFor(deps, request, audience, extra));
+}
+
+/**
+ * Updates the card for everyone when it shows an older status, and adds a reply in its thread when the request
+ * reached a final state. Returns the stored request with `cardShows` advanced. A transient failure is thrown so that
+ * the caller's trigger retries; anything else is logged and left for the sweep.
+ */
+export async function syncPostedCard(deps: WorkflowDeps, stored: StoredRequest, log: Logger): Promise<StoredRequest> {
+    const { request } = stored;
+    if (!request.card || request.cardShows === request.status) {
+        return stored;
+    }
+    const view = buildCardView(request, { ...cardOptions(deps), audience: 'viewer', delivery: request.card.channel });
+    try {
+        if (request.card.channel === 'bot' && deps.teams) {
+            await deps.teams.updateCard(request.card, renderAdaptiveCard(view));
+            const note = threadNote(request);
+            if (note) {
+                await deps.teams.reply(request.card, note);
+            }
+        } else if (request.card.channel === 'webhook' && deps.webhook && request.status !== 'decided') {
+            // A webhook message cannot be edited: the outcome goes to the channel as a new card.
+            await deps.webhook.postCard(renderAdaptiveCard(view));
+        }
+    } catch (err) {
+        const e = ensureErrorType(err);
+        if (isRetryable(e)) {
+            throw e;
+        }
+        log.error(`ALERT card of request ${request.id} could not be updated to ${request.status}: ${e.message}`);
+        return stored;
+    }
+    try {
+        return await deps.requests.update(stored, { ...request, cardShows: request.status });
+    } catch (err) {
+        if (err instanceof ConcurrencyError) {
+            // Someone moved the request on; whoever did will sync the card to the newer status.
+            return stored;
+        }
+        throw err;
+    }
+}
+
+/** The thread reply for a final state: what happened, in one line. */
+export function threadNote(request: ApprovalRequest): string | undefined {
+    const d = request.decision;
+    switch (request.status) {
+        case 'applied':
+            return d
+                ? `${armDescription(d)}. The connection is now ${d.action === 'approve' ? 'Approved' : 'Rejected'}.`
+                : undefined;
+        case 'failed':
+            return `Could not apply the decision: ${cleanText(request.outcome?.reason, 300) || 'unknown error'}. Check the connection in the Azure portal.`;
+        case 'superseded':
+            return `Superseded: ${cleanText(request.outcome?.reason, 300) || 'the connection changed outside this app'}.`;
+        case 'expired':
+            return `Expired: ${cleanText(request.outcome?.reason, 300) || 'nobody decided in time'}.`;
+        default:
+            return undefined;
+    }
+}

@@ -1,0 +1,285 @@
+import { checkResponseText, isSelfDecision } from '../domain/decision';
+import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors';
+import { parsePecId } from '../domain/ids';
+import { isRequestId, transition, type ApprovalRequest, type DecisionAction, type Person } from '../domain/request';
+import type { StoredRequest } from '../storage/requestStore';
+import type { Logger, WorkflowDeps } from './deps';
+import { checkLinkToken } from './linkToken';
+import { syncPostedCard } from './cardUpdate';
+
+/**
+ * Recording a decision: the one use case behind both the Teams card and the web page. Every check that can refuse
+ * runs before the single conditional write, and the write itself lets only the first decision through.
+ */
+
+/** Someone whose identity the caller has already proven (a verified Bot Framework token, or Easy Auth). */
+export type Approver = Person & { objectId: string };
+
+export interface DecisionAttempt {
+    requestId: string;
+    action: DecisionAction;
+    /** As received: validated here. */
+    text: unknown;
+    approver: Approver;
+    /** Where the click came from: the Teams card it was on, or the web page's link token. */
+    origin: { via: 'teams'; conversationId: string; replyToId?: string } | { via: 'web'; linkToken?: string | null };
+    correlationId?: string;
+}
+
+export type DecideResult =
+    /** The decision was recorded and queued: show "Approving… by NAME". */
+    | { kind: 'recorded'; request: ApprovalRequest }
+    /** The request is no longer pending (a second click, a replay, decided outside): show its current card. */
+    | { kind: 'current'; request: ApprovalRequest }
+    /** Nothing was written; show the card with this inline error (and what the approver typed). */
+    | { kind: 'error'; request: ApprovalRequest; error: string; responseText?: string; audience: 'approver' | 'viewer' }
+    /** The click does not belong to any request we can show: a forged id, another conversation, a bad link. */
+    | { kind: 'refused'; status: 403 | 404 | 410; reason: string };
+
+export async function decide(deps: WorkflowDeps, attempt: DecisionAttempt, log: Logger): Promise<DecideResult> {
+    if (!isRequestId(attempt.requestId)) {
+        return { kind: 'refused', status: 404, reason: 'No such request' };
+    }
+    let stored = await deps.requests.get(attempt.requestId);
+    if (!stored) {
+        return { kind: 'refused', status: 404, reason: 'No such request' };
+    }
+    const origin = checkOrigin(deps, stored.request, attempt);
+    if (origin) {
+        log.warn(`Refused a ${attempt.origin.via} decision on request ${attempt.requestId}: ${origin.reason}`);
+        return origin;
+    }
+    if (stored.request.status !== 'pending') {
+        return { kind: 'current', request: stored.request };
+    }
+
+    const approver = await authorise(deps, stored.request, attempt.approver, log, { audit: true });
+    if ('error' in approver) {
+        return { kind: 'error', request: stored.request, error: approver.error, audience: approver.audience };
+    }
+    const text = checkResponseText(attempt.action, attempt.text);
+    if ('error' in text) {
+        return {
+            kind: 'error',
+            request: stored.request,
+            error: text.error,
+            responseText: typeof attempt.text === 'string' ? attempt.text : '',
+            audience: 'approver',
+        };
+    }
+
+    // Everything is re-read before acting: the PEC may have been decided in the portal, or removed, since the card.
+    const stale = await staleReason(deps, stored.request);
+    if (stale) {
+        const superseded = await supersede(deps, stored, stale, log);
+        return { kind: 'current', request: superseded.request };
+    }
+
+    const now = deps.now();
+    for (;;) {
+        const request = stored.request;
+        if (request.status !== 'pending') {
+            return { kind: 'current', request };
+        }
+        let next = transition(
+            request,
+            {
+                type: 'decide',
+                decision: { action: attempt.action, by: approver.value, text: text.value, at: now.toISOString() },
+            },
+            now,
+        );
+        if (attempt.origin.via === 'web' && next.link) {
+            // The link is spent by the decision it carried, in the same write.
+            next = { ...next, link: { ...next.link, usedAt: now.toISOString() } };
+        }
+        try {
+            stored = await deps.requests.update(stored, next);
+            break;
+        } catch (err) {
+            if (!(err instanceof ConcurrencyError)) {
+                throw err;
+            }
+            // Someone wrote first. If it was a decision, theirs stands; anything else (a card claim), try again.
+            const fresh = await deps.requests.get(attempt.requestId);
+            if (!fresh) {
+                return { kind: 'refused', status: 404, reason: 'No such request' };
+            }
+            stored = fresh;
+        }
+    }
+
+    const request = stored.request;
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'decided',
+        actor: { kind: 'approver', id: approver.value.objectId, name: approver.value.upn ?? approver.value.name },
+        correlationId: attempt.correlationId ?? request.correlationId,
+        before: { status: 'pending' },
+        after: { status: 'decided', action: attempt.action },
+        text: text.value,
+        detail: `via ${attempt.origin.via}`,
+    });
+    try {
+        await deps.applyQueue.send({ requestId: request.id, correlationId: request.correlationId });
+    } catch (err) {
+        // The decision stands and is audited; the sweep re-queues decided requests that were never applied.
+        log.error(`ALERT decision on request ${request.id} recorded but not queued: ${ensureErrorType(err).message}`);
+    }
+    return { kind: 'recorded', request };
+}
+
+/** The click must come from where this request's card lives: its own Teams message, or its own web link. */
+function checkOrigin(
+    deps: WorkflowDeps,
+    request: ApprovalRequest,
+    attempt: DecisionAttempt,
+): Extract<DecideResult, { kind: 'refused' }> | undefined {
+    if (attempt.origin.via === 'teams') {
+        const card = request.card;
+        if (
+            card?.channel !== 'bot' ||
+            card.conversationId !== attempt.origin.conversationId ||
+            card.activityId !== attempt.origin.replyToId
+        ) {
+            return { kind: 'refused', status: 403, reason: 'This card does not belong to that request' };
+        }
+        return undefined;
+    }
+    if (request.status !== 'pending') {
+        // A spent or outdated link still shows what happened; only deciding needs a live token.
+        return undefined;
+    }
+    const check = checkLinkToken(request, attempt.origin.linkToken, deps.now());
+    if (!check.ok) {
+        return linkRefusal(check.reason);
+    }
+    return undefined;
+}
+
+export function linkRefusal(
+    reason: 'missing' | 'wrong' | 'used' | 'expired',
+): Extract<DecideResult, { kind: 'refused' }> {
+    switch (reason) {
+        case 'used':
+            return { kind: 'refused', status: 410, reason: 'This link has already been used' };
+        case 'expired':
+            return { kind: 'refused', status: 410, reason: 'This link has expired' };
+        default:
+            return { kind: 'refused', status: 403, reason: 'This link is not valid for this request' };
+    }
+}
+
+type Authorised = { value: Approver } | { error: string; audience: 'approver' | 'viewer' };
+
+/**
+ * Whether this person may decide this request: a transitive member of an approver group, and not the requester
+ * (unless allowed). A refusal of a signed-in person is audited; a Graph outage refuses for now, never lets through.
+ */
+export async function authorise(
+    deps: WorkflowDeps,
+    request: ApprovalRequest,
+    who: Approver,
+    log: Logger,
+    options: { audit: boolean },
+): Promise<Authorised> {
+    let member: boolean;
+    let approver: Approver = who;
+    try {
+        member = await deps.directory.isMemberOfAny(who.objectId, deps.settings.approverGroupIds);
+        if (member && !who.upn) {
+            // ARM's description names the approver by UPN, like the portal's own "Approved by johndoe@contoso.com".
+            const user = await deps.directory.getUser(who.objectId);
+            approver = {
+                ...who,
+                ...(user?.userPrincipalName ? { upn: user.userPrincipalName } : {}),
+                ...(!who.name && user?.displayName ? { name: user.displayName } : {}),
+            };
+        }
+    } catch (err) {
+        const e = ensureErrorType(err);
+        log.warn(`Approver check for ${who.objectId} failed: ${e.message}`);
+        return {
+            error: isRetryable(e)
+                ? 'Could not check approver membership just now. Please try again in a minute.'
+                : 'Approver membership cannot be checked: the app lacks a Graph permission. Ask an admin.',
+            audience: 'approver',
+        };
+    }
+    let refusal: string | undefined;
+    if (!member) {
+        refusal = 'Only members of the approver groups can decide. You can still see the request.';
+    } else if (!deps.settings.allowSelfApproval && isSelfDecision(request, approver)) {
+        refusal = 'You created this private endpoint, so someone else has to decide it.';
+    }
+    if (refusal && options.audit) {
+        await deps.audit.append({
+            requestId: request.id,
+            action: 'refused',
+            actor: { kind: 'approver', id: approver.objectId, name: approver.upn ?? approver.name },
+            correlationId: request.correlationId,
+            detail: refusal,
+        });
+    }
+    if (refusal) {
+        return { error: refusal, audience: 'viewer' };
+    }
+    return { value: approver };
+}
+
+/** Why the PEC no longer needs this decision (decided outside, removed), or undefined while it is still Pending. */
+export async function staleReason(deps: WorkflowDeps, request: ApprovalRequest): Promise<string | undefined> {
+    const pec = await deps.arm.getPec(parsePecId(request.pecId));
+    if (!pec) {
+        return 'the connection was removed';
+    }
+    if (pec.status !== 'Pending') {
+        const description = pec.description ? ` ("${pec.description}")` : '';
+        return `the connection was set to ${pec.status} outside this app${description}`;
+    }
+    return undefined;
+}
+
+/** Ends an open request because ARM says the question is moot; audited, and the card says so. */
+export async function supersede(
+    deps: WorkflowDeps,
+    stored: StoredRequest,
+    reason: string,
+    log: Logger,
+): Promise<StoredRequest> {
+    let current = stored;
+    for (;;) {
+        if (current.request.status !== 'pending' && current.request.status !== 'decided') {
+            return current;
+        }
+        try {
+            current = await deps.requests.update(
+                current,
+                transition(current.request, { type: 'supersede', reason }, deps.now()),
+            );
+            break;
+        } catch (err) {
+            if (!(err instanceof ConcurrencyError)) {
+                throw err;
+            }
+            const fresh = await deps.requests.get(current.request.id);
+            if (!fresh) {
+                return current;
+            }
+            current = fresh;
+        }
+    }
+    await deps.audit.append({
+        requestId: current.request.id,
+        action: 'superseded',
+        actor: { kind: 'system' },
+        correlationId: current.request.correlationId,
+        before: { status: stored.request.status },
+        after: { status: 'superseded' },
+        detail: reason,
+    });
+    return syncPostedCard(deps, current, log).catch((err: unknown) => {
+        log.warn(`Card of request ${current.request.id} not updated yet: ${ensureErrorType(err).message}`);
+        return current;
+    });
+}

@@ -1,0 +1,179 @@
+import { z } from 'zod';
+import { RESPONSE_TEXT_MAX_LENGTH } from '../domain/card';
+import { isRequestId, type ApprovalRequest } from '../domain/request';
+import { renderDecisionPage, renderMessagePage, type DecisionPageModel } from '../web/decisionPageHtml';
+import type { WebPrincipal } from '../web/easyAuth';
+import { viewFor } from './cardUpdate';
+import { authorise, decide, linkRefusal, type Approver } from './decide';
+import type { Logger, WorkflowDeps } from './deps';
+import { checkCsrfToken, checkLinkToken, issueCsrfToken } from './linkToken';
+
+/**
+ * The web decision page, for cards that cannot carry clicks back (Workflows webhook, email). The caller has already
+ * established who is signed in through App Service Authentication; this decides what they see and may do.
+ */
+
+export interface PageResult {
+    status: number;
+    html: string;
+}
+
+export const decisionFormSchema = z.strictObject({
+    csrf: z.string().max(200),
+    token: z.string().max(200),
+    verb: z.enum(['approve', 'reject']),
+    // Longer than the cap on purpose: an oversized text gets the page back with a clear error, not a bare 400.
+    responseText: z.string().max(20_000).default(''),
+});
+
+export async function showDecisionPage(
+    deps: WorkflowDeps,
+    requestId: string,
+    linkToken: string | null,
+    principal: WebPrincipal,
+    log: Logger,
+): Promise<PageResult> {
+    const found = await load(deps, requestId, principal);
+    if ('status' in found) {
+        return found;
+    }
+    const request = found.request;
+    if (request.status !== 'pending') {
+        return page(200, { view: viewFor(deps, request, 'viewer'), signedInAs: signedIn(principal) });
+    }
+    const link = checkLinkToken(request, linkToken, deps.now());
+    if (!link.ok) {
+        const refused = linkRefusal(link.reason);
+        return message(refused.status, 'Link not valid', refused.reason);
+    }
+    return pageFor(deps, request, principal, linkToken ?? '', log);
+}
+
+export async function submitDecision(
+    deps: WorkflowDeps,
+    requestId: string,
+    form: unknown,
+    principal: WebPrincipal,
+    log: Logger,
+): Promise<PageResult> {
+    const found = await load(deps, requestId, principal);
+    if ('status' in found) {
+        return found;
+    }
+    const parsed = decisionFormSchema.safeParse(form);
+    if (!parsed.success) {
+        log.warn(
+            `Invalid decision form for request ${requestId}: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
+        );
+        return message(400, 'Invalid form', 'The form was not complete. Open the link from the card again.');
+    }
+    if (!checkCsrfToken(found.request, principal.objectId, parsed.data.csrf, deps.now())) {
+        log.warn(`Refused a web decision on request ${requestId}: CSRF token missing, expired or not this user's`);
+        return message(403, 'Form expired', 'This form was not issued to you, or it has expired. Open the link again.');
+    }
+    const result = await decide(
+        deps,
+        {
+            requestId,
+            action: parsed.data.verb,
+            text: parsed.data.responseText,
+            approver: approverOf(principal),
+            origin: { via: 'web', linkToken: parsed.data.token },
+        },
+        log,
+    );
+    switch (result.kind) {
+        case 'refused':
+            return message(result.status, 'Not accepted', result.reason);
+        case 'recorded':
+            return page(200, {
+                view: viewFor(deps, result.request, 'viewer'),
+                notice: { tone: 'good', text: 'Your decision is recorded. It is being applied to the connection now.' },
+                signedInAs: signedIn(principal),
+            });
+        case 'current':
+            return page(409, {
+                view: viewFor(deps, result.request, 'viewer'),
+                notice: { tone: 'attention', text: 'This request was already decided; nothing was changed.' },
+                signedInAs: signedIn(principal),
+            });
+        case 'error':
+            if (result.audience === 'viewer') {
+                return page(403, {
+                    view: viewFor(deps, result.request, 'viewer'),
+                    notice: { tone: 'attention', text: result.error },
+                    signedInAs: signedIn(principal),
+                });
+            }
+            return pageFor(deps, result.request, principal, parsed.data.token, log, {
+                error: result.error,
+                responseText: parsed.data.responseText,
+            });
+    }
+}
+
+async function load(
+    deps: WorkflowDeps,
+    requestId: string,
+    principal: WebPrincipal,
+): Promise<{ request: ApprovalRequest } | PageResult> {
+    if (principal.tenantId?.toLowerCase() !== deps.settings.tenantId.toLowerCase()) {
+        return message(403, 'Another tenant', 'Only users of this organisation can review these requests.');
+    }
+    const stored = isRequestId(requestId) ? await deps.requests.get(requestId) : undefined;
+    if (!stored) {
+        return message(404, 'Not found', 'There is no such request.');
+    }
+    return { request: stored.request };
+}
+
+async function pageFor(
+    deps: WorkflowDeps,
+    request: ApprovalRequest,
+    principal: WebPrincipal,
+    linkToken: string,
+    log: Logger,
+    extra: { error?: string; responseText?: string } = {},
+): Promise<PageResult> {
+    const allowed = await authorise(deps, request, approverOf(principal), log, { audit: false });
+    if ('error' in allowed) {
+        return page(extra.error ? 400 : 200, {
+            view: viewFor(deps, request, 'viewer'),
+            notice: { tone: 'attention', text: allowed.error },
+            signedInAs: signedIn(principal),
+        });
+    }
+    return page(extra.error ? 400 : 200, {
+        view: viewFor(deps, request, 'viewer'),
+        form: {
+            action: `/api/requests/${encodeURIComponent(request.id)}`,
+            csrfToken: issueCsrfToken(request, principal.objectId, deps.now()),
+            linkToken,
+            responseMaxLength: RESPONSE_TEXT_MAX_LENGTH,
+            ...(extra.responseText === undefined ? {} : { responseText: extra.responseText }),
+        },
+        ...(extra.error ? { notice: { tone: 'attention' as const, text: extra.error } } : {}),
+        signedInAs: signedIn(principal),
+    });
+}
+
+function approverOf(principal: WebPrincipal): Approver {
+    return {
+        objectId: principal.objectId,
+        ...(principal.name ? { name: principal.name } : {}),
+        ...(principal.upn ? { upn: principal.upn } : {}),
+        ...(principal.tenantId ? { tenantId: principal.tenantId } : {}),
+    };
+}
+
+function signedIn(principal: WebPrincipal): string {
+    return principal.upn ?? principal.name ?? principal.objectId;
+}
+
+function page(status: number, model: DecisionPageModel): PageResult {
+    return { status, html: renderDecisionPage(model) };
+}
+
+function message(status: number, title: string, text: string): PageResult {
+    return { status, html: renderMessagePage(title, text) };
+}

@@ -1,0 +1,118 @@
+import type { EventGridEvent } from '@azure/functions';
+import { pecEvents } from '../../functions/pecEvents';
+import { serverKinds } from '../../src/domain/ids';
+import { verifyChain } from '../../src/storage/auditLog';
+import {
+    click,
+    drainApplyQueue,
+    people,
+    requestOf,
+    resourceWriteEvent,
+    seedPendingPec,
+    startHarness,
+    testContext,
+    type Harness,
+} from '../harness';
+
+/**
+ * The whole loop, per server kind: an event goes in and a card comes out; an approver clicks in the card; the queue
+ * applies the decision through the real SDK clients against the ARM emulator; the audit chain is complete and the
+ * card is updated for everyone.
+ */
+
+const asEvent = (e: Record<string, unknown>) => e as unknown as EventGridEvent;
+
+function pecState(h: Harness, pecId: string) {
+    return (h.arm.getPec(pecId) as { properties: { privateLinkServiceConnectionState: unknown } }).properties
+        .privateLinkServiceConnectionState;
+}
+
+describe('decision end to end', () => {
+    let h: Harness;
+    beforeEach(async () => {
+        h = await startHarness();
+    });
+    afterEach(async () => {
+        await h.close();
+    });
+
+    const cases = serverKinds.flatMap((kind) => [
+        { kind, verb: 'approve' as const, text: 'Reporting tier, ticket CHG-1042', state: 'Approved' },
+        { kind, verb: 'reject' as const, text: 'Not one of our subscriptions', state: 'Rejected' },
+    ]);
+
+    it.each(cases)('$verb on a $kind: ARM, audit and card all agree', async ({ kind, verb, text, state }) => {
+        const seeded = seedPendingPec(h.arm, kind);
+        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
+        expect(h.bot.conversations).toHaveLength(1);
+        const request = await requestOf(h, seeded.pecId);
+
+        const answer = await click(h, request, { verb, text, who: people.alice });
+        expect(answer.status).toBe(200);
+        expect(answer.body).toMatchObject({ statusCode: 200, type: 'application/vnd.microsoft.card.adaptive' });
+        expect(answer.text).toContain(`${verb === 'approve' ? 'Approving' : 'Rejecting'}… by Alice Approver`);
+        expect(answer.text).not.toContain('Action.Execute');
+        // Nothing reaches ARM until the queue runs.
+        expect(pecState(h, seeded.pecId)).toMatchObject({ status: 'Pending' });
+
+        expect(await drainApplyQueue(h)).toBe(1);
+
+        const description = `${state} by alice@contoso.com: ${text}`;
+        expect(pecState(h, seeded.pecId)).toEqual(expect.objectContaining({ status: state, description }));
+        const stored = await h.deps.requests.get(request.id);
+        expect(stored?.request).toMatchObject({
+            status: 'applied',
+            cardShows: 'applied',
+            decision: { action: verb, text, by: { objectId: people.alice.objectId, upn: 'alice@contoso.com' } },
+        });
+        expect(stored?.request.applying).toBeUndefined();
+
+        const audit = await h.deps.audit.list(request.id);
+        expect(audit.map((e) => e.action)).toEqual(['requested', 'card-posted', 'decided', 'applied']);
+        expect(verifyChain(audit)).toEqual([]);
+        expect(audit[2]).toMatchObject({
+            actor: { kind: 'approver', id: people.alice.objectId, name: 'alice@contoso.com' },
+            text,
+            correlationId: request.correlationId,
+        });
+        expect(audit[3]).toMatchObject({ before: { status: 'Pending' }, after: { status: state, description } });
+
+        // The card was replaced for everyone: the outcome, and no buttons.
+        expect(h.bot.updates).toHaveLength(1);
+        const updated = JSON.stringify(h.bot.updates[0]!.activity);
+        expect(updated).toMatch(
+            new RegExp(`${state} by Alice Approver at \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2} UTC: ${text}`),
+        );
+        expect(updated).not.toContain('Action.Execute');
+        expect(h.bot.updates[0]).toMatchObject({
+            conversationId: request.card!.conversationId,
+            activityId: request.card!.activityId,
+        });
+        // And a reply in the card's thread says so.
+        const replies = h.bot.activities.filter((a) => a.conversationId === request.card!.conversationId).slice(1);
+        expect(replies).toHaveLength(1);
+        expect(JSON.stringify(replies[0]!.activity)).toContain(description);
+    });
+
+    it('answers a second click with the final card and never decides twice', async () => {
+        const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
+        const request = await requestOf(h, seeded.pecId);
+
+        const [first, second] = await Promise.all([
+            click(h, request, { verb: 'approve', who: people.alice }),
+            click(h, request, { verb: 'reject', text: 'no', who: people.bob }),
+        ]);
+        const texts = [first.text, second.text];
+        expect(texts.filter((t) => /Approving… by Alice|Rejecting… by Bob/.test(t))).toHaveLength(2);
+        await drainApplyQueue(h);
+        const audit = await h.deps.audit.list(request.id);
+        expect(audit.filter((e) => e.action === 'decided')).toHaveLength(1);
+        expect(audit.filter((e) => e.action === 'applied')).toHaveLength(1);
+
+        const again = await click(h, request, { verb: 'reject', text: 'changed my mind', who: people.bob });
+        expect(again.text).toMatch(/(Approved by Alice|Rejected by Bob)/);
+        expect(again.text).not.toContain('Action.Execute');
+        expect((await h.deps.audit.list(request.id)).length).toBe(audit.length);
+    });
+});
