@@ -344,9 +344,16 @@ export async function click(h: Harness, request: ApprovalRequest, options: Click
 export async function drainApplyQueue(h: Harness, options: { maxDeliveries?: number } = {}): Promise<number> {
     await h.queue.createIfNotExists();
     let deliveries = 0;
+    const max = options.maxDeliveries ?? 50;
     for (;;) {
-        const { receivedMessageItems } = await h.queue.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 60 });
-        if (receivedMessageItems.length === 0 || deliveries >= (options.maxDeliveries ?? 50)) {
+        if (deliveries >= max) {
+            return deliveries;
+        }
+        const { receivedMessageItems } = await h.queue.receiveMessages({
+            numberOfMessages: Math.min(32, max - deliveries),
+            visibilityTimeout: 60,
+        });
+        if (receivedMessageItems.length === 0) {
             return deliveries;
         }
         for (const message of receivedMessageItems) {

@@ -19,8 +19,9 @@ export interface PageResult {
 }
 
 export const decisionFormSchema = z.strictObject({
-    csrf: z.string().max(200),
-    token: z.string().max(200),
+    // Missing tokens are a refusal (403), not a malformed form: defaulted here, checked below.
+    csrf: z.string().max(200).default(''),
+    token: z.string().max(200).default(''),
     verb: z.enum(['approve', 'reject']),
     // Longer than the cap on purpose: an oversized text gets the page back with a clear error, not a bare 400.
     responseText: z.string().max(20_000).default(''),
