@@ -1,0 +1,178 @@
+import type { EventGridEvent } from '@azure/functions';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { applyDecisionFunction } from '../../functions/applyDecision';
+import { pecEvents } from '../../functions/pecEvents';
+import { applyMaxAttempts } from '../../src/storage/applyQueue';
+import { verifyChain } from '../../src/storage/auditLog';
+import {
+    click,
+    drainApplyQueue,
+    people,
+    poisonMessages,
+    requestOf,
+    resourceWriteEvent,
+    seedPendingPec,
+    startHarness,
+    testContext,
+    type Harness,
+    type SeededPec,
+} from '../harness';
+
+/**
+ * Applying a decision when ARM misbehaves: throttling, server errors and timeouts during the PUT. Whatever happens,
+ * the decision is applied exactly once, or the request ends `failed`, audited, shown on the card, and the message is
+ * kept in the poison queue.
+ */
+
+const asEvent = (e: Record<string, unknown>) => e as unknown as EventGridEvent;
+const pecPath = 'privateendpointconnections/';
+
+describe('applyDecision under faults', () => {
+    let h: Harness;
+    let seeded: SeededPec;
+
+    async function decided(kind: SeededPec['kind'] = 'postgres-flexible') {
+        seeded = seedPendingPec(h.arm, kind);
+        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
+        const request = await requestOf(h, seeded.pecId);
+        const answer = await click(h, request, { verb: 'approve', text: 'ok', who: people.alice });
+        expect(answer.text).toContain('Approving…');
+        return request;
+    }
+
+    function state() {
+        return (h.arm.getPec(seeded.pecId) as { properties: { privateLinkServiceConnectionState: { status: string } } })
+            .properties.privateLinkServiceConnectionState;
+    }
+
+    const puts = () => h.arm.requests.filter((r) => r.method === 'PUT' && r.path.toLowerCase().includes(pecPath));
+
+    beforeEach(async () => {
+        h = await startHarness({ settings: { ARM_LRO_DEADLINE_SECONDS: '2', ARM_MAX_RETRIES: '2' } });
+    });
+    afterEach(async () => {
+        h.arm.stickLro(false);
+        await h.close();
+    });
+
+    async function actions(requestId: string) {
+        const audit = await h.deps.audit.list(requestId);
+        expect(verifyChain(audit)).toEqual([]);
+        return audit.map((e) => e.action);
+    }
+
+    it('rides out 429 with Retry-After within one attempt', async () => {
+        const request = await decided();
+        h.arm.faults.add(
+            { kind: 'throttle', retryAfterSeconds: 0 },
+            { times: 2, method: 'PUT', pathIncludes: pecPath },
+        );
+        expect(await drainApplyQueue(h)).toBe(1);
+        expect(state()).toMatchObject({ status: 'Approved' });
+        expect(await actions(request.id)).toEqual(['requested', 'card-posted', 'decided', 'applied']);
+    });
+
+    it('retries 500s through the queue and applies once', async () => {
+        const request = await decided('mysql-flexible');
+        // One whole attempt's worth of 500s (the first try and both retries), then ARM recovers.
+        h.arm.faults.add({ kind: 'error', status: 500 }, { times: 3, method: 'PUT', pathIncludes: pecPath });
+        expect(await drainApplyQueue(h)).toBe(2);
+        expect(state()).toMatchObject({ status: 'Approved' });
+        expect(await actions(request.id)).toEqual(['requested', 'card-posted', 'decided', 'applied']);
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('applied');
+    });
+
+    it('applies once when an attempt times out, whether or not ARM finished the change', async () => {
+        const request = await decided('postgres-single');
+        h.arm.stickLro(true);
+        // The first attempt hits the deadline and is redelivered; ARM finishes the operation in the meantime.
+        expect(await drainApplyQueue(h, { maxDeliveries: 1 })).toBe(1);
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('decided');
+        h.arm.stickLro(false);
+        h.arm.setPecStatus(seeded.pecId, 'Approved', 'Approved by alice@contoso.com: ok');
+        expect(await drainApplyQueue(h)).toBe(1);
+        expect(puts()).toHaveLength(1);
+        const trail = await actions(request.id);
+        expect(trail.filter((a) => a === 'applied')).toHaveLength(1);
+        expect(trail).not.toContain('failed');
+
+        // Timed out and never finished: the redelivery puts again, and the decision is still applied once.
+        const other = await decided('mysql-flexible');
+        h.arm.stickLro(true);
+        await drainApplyQueue(h, { maxDeliveries: 1 });
+        h.arm.stickLro(false);
+        await drainApplyQueue(h);
+        expect(state()).toMatchObject({ status: 'Approved', description: 'Approved by alice@contoso.com: ok' });
+        expect((await actions(other.id)).filter((a) => a === 'applied')).toHaveLength(1);
+    });
+
+    it('ends failed after the last attempt, audited, on the card, and in the poison queue', async () => {
+        const request = await decided('mysql-single');
+        h.arm.faults.add({ kind: 'error', status: 503 }, { times: 1000, method: 'PUT', pathIncludes: pecPath });
+        expect(await drainApplyQueue(h)).toBe(applyMaxAttempts);
+        expect(state()).toMatchObject({ status: 'Pending' });
+        const stored = await h.deps.requests.get(request.id);
+        expect(stored?.request).toMatchObject({ status: 'failed', cardShows: 'failed' });
+        expect(await actions(request.id)).toEqual(['requested', 'card-posted', 'decided', 'failed']);
+        expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Could not apply the approval by Alice');
+        expect(await poisonMessages(h)).toEqual([
+            JSON.stringify({ requestId: request.id, correlationId: request.correlationId }),
+        ]);
+    });
+
+    it('fails at once on a permanent error, without burning the retries', async () => {
+        const request = await decided();
+        h.arm.faults.add(
+            { kind: 'error', status: 403, code: 'AuthorizationFailed' },
+            { times: 1000, method: 'PUT', pathIncludes: pecPath },
+        );
+        expect(await drainApplyQueue(h)).toBe(1);
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('failed');
+        expect(await actions(request.id)).toEqual(['requested', 'card-posted', 'decided', 'failed']);
+        expect(await poisonMessages(h)).toEqual([]);
+    });
+
+    it('supersedes when the PEC was removed or decided in the portal before the apply', async () => {
+        const request = await decided();
+        h.arm.removePec(seeded.pecId);
+        await drainApplyQueue(h);
+        expect((await h.deps.requests.get(request.id))?.request).toMatchObject({
+            status: 'superseded',
+            outcome: { reason: 'the connection was removed before the decision was applied' },
+        });
+        expect(await actions(request.id)).toEqual(['requested', 'card-posted', 'decided', 'superseded']);
+        expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Superseded');
+
+        const other = await decided('mysql-flexible');
+        h.arm.setPecStatus(seeded.pecId, 'Approved', 'approved by hand');
+        await drainApplyQueue(h);
+        expect((await h.deps.requests.get(other.id))?.request.status).toBe('superseded');
+        expect(puts()).toHaveLength(0);
+    });
+
+    it('puts once when the same decision is queued twice', async () => {
+        const request = await decided();
+        await h.deps.applyQueue.send({ requestId: request.id, correlationId: request.correlationId });
+        await drainApplyQueue(h);
+        expect(puts()).toHaveLength(1);
+        expect((await actions(request.id)).filter((a) => a === 'applied')).toHaveLength(1);
+    });
+
+    it('drops an invalid message with its reason and writes nothing', async () => {
+        const context = testContext('applyDecision', { id: 'm1', dequeueCount: 1 });
+        await applyDecisionFunction({ requestId: '../etc', correlationId: 'x', extra: 1 }, context);
+        await applyDecisionFunction('not json', context);
+        expect(context.logs.filter((l) => l.includes('invalid apply message'))).toHaveLength(2);
+        expect(h.arm.requests).toHaveLength(0);
+    });
+});
+
+describe('the apply queue contract', () => {
+    it('gives up after as many attempts as the host delivers (host.json maxDequeueCount)', () => {
+        const host = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'host.json'), 'utf8')) as {
+            extensions: { queues: { maxDequeueCount: number } };
+        };
+        expect(host.extensions.queues.maxDequeueCount).toBe(applyMaxAttempts);
+    });
+});
