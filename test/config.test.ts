@@ -23,6 +23,25 @@ function errorOf(env: Record<string, string | undefined>): string {
     throw new Error('expected a ConfigError');
 }
 
+describe('web page settings', () => {
+    it('refuses the local Easy Auth stand-in on an app running in Azure, naming the setting', () => {
+        expect(loadConfig({ ...valid, DEV_TRUST_CLIENT_PRINCIPAL: 'true' }).DEV_TRUST_CLIENT_PRINCIPAL).toBe(true);
+        expect(errorOf({ ...valid, DEV_TRUST_CLIENT_PRINCIPAL: 'true', WEBSITE_SITE_NAME: 'pec-gate' })).toMatch(
+            /DEV_TRUST_CLIENT_PRINCIPAL: must not be set in Azure/,
+        );
+    });
+
+    it('validates the link lifetime', () => {
+        expect(loadConfig({ ...valid, LINK_TOKEN_TTL_HOURS: '24' }).LINK_TOKEN_TTL_HOURS).toBe(24);
+        expect(errorOf({ ...valid, LINK_TOKEN_TTL_HOURS: 'a week' })).toMatch(
+            /LINK_TOKEN_TTL_HOURS: expected a whole number/,
+        );
+        expect(errorOf({ ...valid, LINK_TOKEN_TTL_HOURS: '5000' })).toMatch(
+            /LINK_TOKEN_TTL_HOURS: expected at most 2160/,
+        );
+    });
+});
+
 describe('settings', () => {
     it('reads a valid configuration with the documented defaults', () => {
         const config = loadConfig(valid);
@@ -37,6 +56,8 @@ describe('settings', () => {
         );
         expect(config.TEAMS_SERVICE_URL).toBe('https://smba.trafficmanager.net/teams/');
         expect(config.ALLOW_SELF_APPROVAL).toBe(false);
+        expect(config.LINK_TOKEN_TTL_HOURS).toBe(168);
+        expect(config.DEV_TRUST_CLIENT_PRINCIPAL).toBe(false);
         expect(config.storage).toEqual({ connectionString: 'UseDevelopmentStorage=true' });
     });
 

@@ -12,12 +12,15 @@ interface Binding {
     route?: string;
     methods?: string[];
     queueName?: string;
+    connection?: string;
     schedule?: string;
 }
 interface Registered {
     name: string;
     bindings: Record<string, Binding>;
 }
+
+import { applyQueueName } from '../../src/storage/applyQueue';
 
 const registered: Registered[] = [];
 const hooks: string[] = [];
@@ -61,6 +64,23 @@ function trigger(name: string): Binding {
 describe('function registrations', () => {
     it('registers pecEvents as an Event Grid trigger', () => {
         expect(trigger('pecEvents').type).toBe('eventGridTrigger');
+    });
+
+    it('registers the bot endpoint at /api/messages, POST only', () => {
+        expect(trigger('teamsMessages')).toMatchObject({ type: 'httpTrigger', route: 'messages', methods: ['POST'] });
+    });
+
+    it('registers the web decision page at /api/requests/{id}, GET and POST', () => {
+        expect(trigger('decisionPage')).toMatchObject({ type: 'httpTrigger', route: 'requests/{id}' });
+        expect([...(trigger('decisionPage').methods ?? [])].sort()).toEqual(['GET', 'POST']);
+    });
+
+    it('registers applyDecision on the apply queue, with the identity-capable storage connection', () => {
+        expect(trigger('applyDecision')).toMatchObject({
+            type: 'queueTrigger',
+            queueName: applyQueueName,
+            connection: 'AzureWebJobsStorage',
+        });
     });
 
     it('validates the settings when the host starts', () => {

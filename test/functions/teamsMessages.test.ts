@@ -1,0 +1,106 @@
+import type { EventGridEvent } from '@azure/functions';
+import { pecEvents } from '../../functions/pecEvents';
+import type { ApprovalRequest } from '../../src/domain/request';
+import {
+    cardActionActivity,
+    click,
+    ids,
+    people,
+    postActivity,
+    requestOf,
+    resourceWriteEvent,
+    seedPendingPec,
+    startHarness,
+    testContext,
+    type Harness,
+} from '../harness';
+
+/** The bot endpoint beyond the security matrix: per-user refresh, other activities, and Graph trouble. */
+
+const asEvent = (e: Record<string, unknown>) => e as unknown as EventGridEvent;
+
+describe('teamsMessages', () => {
+    let h: Harness;
+    let request: ApprovalRequest;
+
+    async function setUp(settings: Record<string, string> = {}) {
+        h = await startHarness({ settings });
+        const seeded = seedPendingPec(h.arm, 'mysql-flexible');
+        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
+        request = await requestOf(h, seeded.pecId);
+    }
+
+    afterEach(async () => {
+        await h.close();
+    });
+
+    it('refresh gives approvers the buttons and everyone else the status', async () => {
+        await setUp();
+        const approver = await click(h, request, { verb: 'refresh', who: people.bob });
+        expect(approver.text).toContain('Action.Execute');
+        expect(approver.text).toContain('Waiting for approval');
+        const viewer = await click(h, request, { verb: 'refresh', who: people.mallory });
+        expect(viewer.text).not.toContain('Action.Execute');
+        expect(viewer.text).toContain('Waiting for approval');
+        const requester = await click(h, request, { verb: 'refresh', who: people.dev });
+        expect(requester.text).not.toContain('Action.Execute');
+        // A refresh is a view, never a write.
+        expect((await h.deps.audit.list(request.id)).map((e) => e.action)).toEqual(['requested', 'card-posted']);
+
+        await click(h, request, { verb: 'approve', who: people.alice });
+        const after = await click(h, request, { verb: 'refresh', who: people.bob });
+        expect(after.text).toContain('Approving… by Alice Approver');
+        expect(after.text).not.toContain('Action.Execute');
+    });
+
+    it('lets the requester decide only when ALLOW_SELF_APPROVAL says so', async () => {
+        await setUp({ ALLOW_SELF_APPROVAL: 'true' });
+        const result = await click(h, request, { who: people.dev, text: 'my own, allowed by policy' });
+        expect(result.text).toContain('Approving… by Dev Eloper');
+    });
+
+    it('refuses for now, and writes nothing, when Graph cannot answer', async () => {
+        await setUp();
+        h.graph.faults.add({ kind: 'error', status: 503 }, { times: 100 });
+        const result = await click(h, request, { who: people.alice, text: 'ok' });
+        expect(result.text).toContain('Could not check approver membership just now');
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('pending');
+        expect((await h.deps.audit.list(request.id)).map((e) => e.action)).toEqual(['requested', 'card-posted']);
+    });
+
+    it('answers other activities with 200 and touches nothing', async () => {
+        await setUp();
+        const message = {
+            type: 'message',
+            id: '1',
+            channelId: 'msteams',
+            serviceUrl: h.bot.serviceUrl,
+            text: 'hello bot',
+            from: { id: '29:x', aadObjectId: people.mallory.objectId },
+            conversation: { id: request.card!.conversationId },
+        };
+        const result = await postActivity(h, message);
+        expect(result.status).toBe(200);
+        expect(result.body).toBeUndefined();
+        expect(h.graph.requests).toHaveLength(0);
+    });
+
+    it('answers a malformed card action with an error, not an exception', async () => {
+        await setUp();
+        const broken = cardActionActivity(h, request, { activity: { value: { action: { verb: 'delete' } } } });
+        const result = await postActivity(h, broken);
+        expect(result.body).toMatchObject({ statusCode: 400, type: 'application/vnd.microsoft.error' });
+        // Another channel: the Bot Framework's keys are endorsed for msteams only, so the token itself is refused.
+        const notTeams = cardActionActivity(h, request, { activity: { channelId: 'webchat' } });
+        expect((await postActivity(h, notTeams)).status).toBe(401);
+        const noObjectId = cardActionActivity(h, request, { activity: { from: { id: '29:x' } } });
+        expect((await postActivity(h, noObjectId)).body).toMatchObject({ statusCode: 400 });
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('pending');
+    });
+
+    it('checks the token audience against this app (AZURE_CLIENT_ID)', async () => {
+        await setUp();
+        const token = await h.botIdentity.tokenFor({ audience: ids.client, serviceUrl: h.bot.serviceUrl });
+        expect((await click(h, request, { verb: 'refresh', authorization: `Bearer ${token}` })).status).toBe(200);
+    });
+});
