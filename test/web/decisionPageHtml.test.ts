@@ -127,6 +127,7 @@ const allowedTags = new Set([
     'html',
     'head',
     'meta',
+    'link',
     'title',
     'style',
     'body',
