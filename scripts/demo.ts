@@ -1,26 +1,56 @@
 /**
- * The detection loop on a laptop with no Azure account: Azurite, the ARM emulator with a pending PEC on each of the
- * four server kinds (one from a foreign subscription), the Bot Connector emulator and a managed-identity token
- * endpoint. Events go through the real `pecEvents` handler; the cards that arrive are printed and written to a folder.
+ * The detection and decision loops on a laptop with no Azure account: Azurite, the ARM emulator with a pending PEC on
+ * each of the four server kinds (one from a foreign subscription), the Bot Connector emulator, the Bot Framework's
+ * token keys, Microsoft Graph (with one approver) and a managed-identity token endpoint, all wired in through settings
+ * only.
+ *
+ * 1. Detection: events go through the real `pecEvents` handler (each twice, as Event Grid may deliver), and the cards
+ *    that arrive in the channel are printed and written to a folder under demo-output/.
+ * 2. Decision: a scripted approver clicks in three of the cards. Each click is an `adaptiveCard/action` invoke with a
+ *    Bot Framework token, posted to the real `teamsMessages` handler; the fourth card is left pending.
+ * 3. Apply: the apply queue is drained into the real `applyDecision` handler, as the Functions host would, and the
+ *    resulting ARM state, card updates and hash-chained audit trails are checked and printed. The updated cards are
+ *    written next to the posted ones.
+ *
+ * The demo doubles as a smoke test: it exits non-zero if anything in either loop did not happen as expected.
  *
  *   npm run demo
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { InvocationContext, type EventGridEvent } from '@azure/functions';
-import { kindInfo, serverKinds } from '../src/domain/ids';
+import { HttpRequest, InvocationContext, type EventGridEvent } from '@azure/functions';
+import { QueueClient } from '@azure/storage-queue';
+import { kindInfo, serverKinds, type ServerKind } from '../src/domain/ids';
+import type { CardRef } from '../src/domain/request';
+import { applyMaxAttempts, applyQueueName } from '../src/storage/applyQueue';
+import { verifyChain } from '../src/storage/auditLog';
 import { ArmEmulator } from '../test/emulators/arm';
 import { BotConnectorEmulator } from '../test/emulators/botConnector';
+import { BotIdentityEmulator } from '../test/emulators/botIdentity';
+import { GraphEmulator } from '../test/emulators/graph';
 import { TokenEmulator } from '../test/emulators/tokenEmulator';
 
 const root = path.join(__dirname, '..', '..');
 const tenant = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const ours = '0b1c2d3e-aaaa-4bbb-8ccc-000000000001';
 const foreign = 'f0f0f0f0-dead-4bee-8f00-00000000f0f0';
+const clientId = '5e1f0c2a-1111-4222-8333-444455556666';
+const approverGroup = 'a9a9a9a9-0000-4000-8000-000000000001';
+const channelId = '19:demo-approvals@thread.tacv2';
 const devKey = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+const alice = { objectId: 'a11ce000-0000-4000-8000-00000000a11c', name: 'Alice Approver', upn: 'alice@contoso.com' };
+
+/** What the scripted approver does with each card; a kind left out stays pending. */
+const plan: Partial<Record<ServerKind, { verb: 'approve' | 'reject'; text: string }>> = {
+    'postgres-single': { verb: 'approve', text: 'Reporting tier, CHG-1042' },
+    'postgres-flexible': { verb: 'approve', text: 'Analytics workers, CHG-1043' },
+    'mysql-flexible': { verb: 'reject', text: 'Private endpoint from an unknown subscription' },
+};
+const armStatusFor = { approve: 'Approved', reject: 'Rejected' } as const;
 
 async function freePort(): Promise<number> {
     return new Promise((resolve) => {
@@ -80,31 +110,88 @@ function step(label: string, text: string): void {
     console.log(`${label.padEnd(8)} ${text}`);
 }
 
+/** Things that did not happen as they should; any of them makes the demo exit non-zero. */
+const problems: string[] = [];
+function check(ok: boolean, problem: string): boolean {
+    if (!ok) {
+        problems.push(problem);
+        step('PROBLEM', problem);
+    }
+    return ok;
+}
+
+/** An invocation context whose warnings and errors are kept, to be shown when something goes wrong. */
+function contextFor(functionName: string, triggerMetadata?: Record<string, unknown>) {
+    const logs: string[] = [];
+    const context = new InvocationContext({
+        functionName,
+        invocationId: randomUUID(),
+        logHandler: (level, ...args) => {
+            if (level === 'warning' || level === 'error' || level === 'critical') {
+                logs.push(`${functionName} ${level}: ${args.map(String).join(' ')}`);
+            }
+        },
+        ...(triggerMetadata ? { triggerMetadata } : {}),
+    });
+    return { context, logs };
+}
+
+/** The status line of a rendered card: the first RichTextBlock after the title. */
+function statusLineOf(card: unknown): string {
+    const body = (card as { body?: { type?: string; inlines?: { text?: string }[] }[] } | undefined)?.body ?? [];
+    const block = body.find((e) => e.type === 'RichTextBlock');
+    return (block?.inlines ?? []).map((r) => r.text ?? '').join('');
+}
+
+interface Tracked {
+    kind: ServerKind;
+    pecId: string;
+    requestId: string;
+    card: CardRef;
+}
+
 async function main(): Promise<void> {
     const azurite = await startAzurite();
     const token = await TokenEmulator.start({ tenantId: tenant });
     const arm = await ArmEmulator.start({ expectedAudience: 'self' });
     const bot = await BotConnectorEmulator.start();
+    const botIdentity = await BotIdentityEmulator.start();
+    const graph = await GraphEmulator.start();
+    graph.expectedAudience = graph.url;
+    graph.addUser({ id: alice.objectId, displayName: alice.name, userPrincipalName: alice.upn });
+    graph.addGroup(approverGroup, { members: [alice.objectId] });
     Object.assign(process.env, {
         ...token.env,
         AzureWebJobsStorage: azurite.connectionString,
         WATCHED_SUBSCRIPTION_IDS: ours,
         TRUSTED_SUBSCRIPTION_IDS: ours,
         AZURE_TENANT_ID: tenant,
-        AZURE_CLIENT_ID: '5e1f0c2a-1111-4222-8333-444455556666',
+        AZURE_CLIENT_ID: clientId,
         ARM_ENDPOINT: arm.url,
+        GRAPH_ENDPOINT: graph.url,
+        BOT_OPENID_METADATA_URL: botIdentity.metadataUrl,
         TEAMS_SERVICE_URL: bot.serviceUrl,
-        TEAMS_CHANNEL_ID: '19:demo-approvals@thread.tacv2',
-        APPROVER_GROUP_IDS: 'a9a9a9a9-0000-4000-8000-000000000001',
+        TEAMS_CHANNEL_ID: channelId,
+        APPROVER_GROUP_IDS: approverGroup,
         PUBLIC_BASE_URL: 'https://pec-gate-demo.example.net',
     });
-    // Imported after the settings are in place: the handler validates them on first use.
+    // Imported after the settings are in place: the handlers validate them on first use.
     const { pecEvents } = await import('../functions/pecEvents');
+    const { teamsMessages } = await import('../functions/teamsMessages');
+    const { applyDecisionFunction } = await import('../functions/applyDecision');
     const { getDeps } = await import('../src/runtime');
 
     const outDir = path.join(root, 'demo-output', new Date().toISOString().replace(/[:.]/g, '-'));
     mkdirSync(outDir, { recursive: true });
+    let written = 0;
+    const write = (name: string, json: unknown) => {
+        writeFileSync(path.join(outDir, name), JSON.stringify(json, null, 2));
+        written += 1;
+    };
+    const logs: string[] = [];
     try {
+        // 1. Detection.
+        const tracked: Tracked[] = [];
         for (const [i, kind] of serverKinds.entries()) {
             const { provider, type } = kindInfo[kind];
             const peSubscription = kind === 'mysql-flexible' ? foreign : ours;
@@ -148,26 +235,210 @@ async function main(): Promise<void> {
                     },
                 },
             };
-            const context = new InvocationContext({ functionName: 'pecEvents', logHandler: () => undefined });
+            const { context, logs: eventLogs } = contextFor('pecEvents');
             await pecEvents(event as unknown as EventGridEvent, context);
             // Event Grid delivers at least once: a duplicate must not post a second card.
             await pecEvents(event as unknown as EventGridEvent, context);
+            logs.push(...eventLogs);
 
             const stored = await getDeps().requests.getActiveForPec(pecId);
             const card = bot.cards()[i];
-            writeFileSync(path.join(outDir, `${kind}.json`), JSON.stringify(card, null, 2));
-            step(
-                'CARD',
-                `request ${stored?.request.id} posted to the channel (${bot.conversations.length} card(s) so far)`,
-            );
+            if (
+                !check(!!stored?.request.card, `${kind}: no open request with a posted card`) ||
+                !check(bot.conversations.length === i + 1, `${kind}: ${bot.conversations.length} cards in all`)
+            ) {
+                continue;
+            }
+            write(`${kind}.json`, card);
+            tracked.push({ kind, pecId, requestId: stored!.request.id, card: stored!.request.card! });
+            step('CARD', `request ${stored!.request.id} posted: "${statusLineOf(card)}"`);
             const audit = await getDeps().audit.list(stored!.request.id);
             step('AUDIT', audit.map((e) => `${e.seq}:${e.action}`).join(' → '));
         }
-        console.log(`\n${bot.conversations.length} cards for ${serverKinds.length} pending PECs (duplicates ignored).`);
-        console.log(`Cards written to ${path.relative(process.cwd(), outDir)}`);
-        console.log('Deciding in Teams and applying through ARM come with the decision workflow (next milestone).');
+        console.log(
+            `\n${bot.conversations.length} cards for ${serverKinds.length} pending PECs (duplicates ignored).\n`,
+        );
+
+        // 2. Decision: the approver clicks in the cards, as Teams would deliver it to /api/messages.
+        for (const t of tracked) {
+            const decision = plan[t.kind];
+            if (!decision) {
+                step('WAIT', `${t.kind}: left pending; the sweep and the policy act on it in a later milestone`);
+                continue;
+            }
+            const activity = {
+                type: 'invoke',
+                name: 'adaptiveCard/action',
+                id: `f:${randomBytes(8).toString('hex')}`,
+                channelId: 'msteams',
+                serviceUrl: t.card.serviceUrl,
+                from: { id: `29:${alice.objectId}`, aadObjectId: alice.objectId, name: alice.name },
+                recipient: { id: `28:${clientId}`, name: 'PEC gate' },
+                conversation: { id: t.card.conversationId, conversationType: 'channel', tenantId: tenant },
+                replyToId: t.card.activityId,
+                channelData: { tenant: { id: tenant }, channel: { id: channelId } },
+                value: {
+                    action: {
+                        type: 'Action.Execute',
+                        verb: decision.verb,
+                        data: { requestId: t.requestId, responseText: decision.text },
+                    },
+                    trigger: 'manual',
+                },
+            };
+            const bearer = await botIdentity.tokenFor({ audience: clientId, serviceUrl: String(t.card.serviceUrl) });
+            const { context, logs: clickLogs } = contextFor('teamsMessages');
+            const response = await teamsMessages(
+                new HttpRequest({
+                    url: 'https://pec-gate-demo.example.net/api/messages',
+                    method: 'POST',
+                    headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+                    body: { string: JSON.stringify(activity) },
+                }),
+                context,
+            );
+            logs.push(...clickLogs);
+            const body = response.jsonBody as { statusCode?: number; value?: unknown } | undefined;
+            const line = statusLineOf(body?.value);
+            const shown = `${decision.verb === 'approve' ? 'Approving' : 'Rejecting'}… by ${alice.name}`;
+            step(
+                'CLICK',
+                `${t.kind}: ${alice.name} clicks ${decision.verb}, "${decision.text}" → card shows "${line}"`,
+            );
+            check(
+                (response.status ?? 200) === 200 && body?.statusCode === 200 && line === shown,
+                `${t.kind}: the click got HTTP ${response.status ?? 200}, invoke ${body?.statusCode}, "${line}"`,
+            );
+        }
+
+        // 3. Apply: the Functions host's part for the apply queue.
+        const queue = new QueueClient(azurite.connectionString, applyQueueName);
+        await queue.createIfNotExists();
+        const kindOf = new Map(tracked.map((t) => [t.requestId, t.kind]));
+        // At most a few redeliveries per decision; a queue that keeps refilling is a failure, not a reason to hang.
+        const maxDeliveries = applyMaxAttempts * tracked.length;
+        let deliveries = 0;
+        while (deliveries < maxDeliveries) {
+            const { receivedMessageItems } = await queue.receiveMessages({
+                numberOfMessages: 32,
+                visibilityTimeout: 60,
+            });
+            if (receivedMessageItems.length === 0) {
+                break;
+            }
+            for (const message of receivedMessageItems) {
+                deliveries += 1;
+                const item = JSON.parse(Buffer.from(message.messageText, 'base64').toString('utf8')) as {
+                    requestId?: string;
+                };
+                const { context, logs: applyLogs } = contextFor('applyDecision', {
+                    id: message.messageId,
+                    dequeueCount: message.dequeueCount,
+                });
+                const kind = kindOf.get(String(item.requestId)) ?? `request ${item.requestId}`;
+                try {
+                    await applyDecisionFunction(item, context);
+                    await queue.deleteMessage(message.messageId, message.popReceipt);
+                    const status = (await getDeps().requests.get(String(item.requestId)))?.request.status;
+                    step('APPLY', `${kind}: delivery ${message.dequeueCount} of its message → request ${status}`);
+                } catch (err) {
+                    step('APPLY', `${kind}: delivery ${message.dequeueCount} failed: ${String(err)}`);
+                    if (message.dequeueCount >= applyMaxAttempts) {
+                        check(false, `${kind}: gave up after ${message.dequeueCount} deliveries`);
+                        await queue.deleteMessage(message.messageId, message.popReceipt);
+                    } else {
+                        await queue.updateMessage(message.messageId, message.popReceipt, undefined, 0);
+                    }
+                }
+                logs.push(...applyLogs);
+            }
+        }
+        const left = (await queue.getProperties()).approximateMessagesCount ?? 0;
+        check(left === 0, `${left} message(s) still on the apply queue`);
+        console.log('');
+
+        // 4. What came of it, per PEC.
+        const finalStatuses: string[] = [];
+        for (const t of tracked) {
+            const decision = plan[t.kind];
+            const state = (
+                arm.getPec(t.pecId) as
+                    | { properties?: { privateLinkServiceConnectionState?: { status?: string; description?: string } } }
+                    | undefined
+            )?.properties?.privateLinkServiceConnectionState;
+            const status = state?.status ?? '(missing)';
+            finalStatuses.push(status);
+            step('ARM', `${t.kind}: ${status}, "${state?.description ?? ''}"`);
+            const wanted = decision ? armStatusFor[decision.verb] : 'Pending';
+            if (check(status === wanted, `${t.kind}: ARM says ${status}, expected ${wanted}`) && decision) {
+                const description = `${wanted} by ${alice.upn}: ${decision.text}`;
+                check(
+                    state?.description === description,
+                    `${t.kind}: ARM description "${state?.description}", expected "${description}"`,
+                );
+            }
+
+            const updates = bot.updates.filter(
+                (u) => u.conversationId === t.card.conversationId && u.activityId === t.card.activityId,
+            );
+            const last = updates[updates.length - 1];
+            const updatedCard = (last?.activity.attachments as { content?: unknown }[] | undefined)?.[0]?.content;
+            const replies = bot.activities.filter(
+                (a) => a.conversationId === t.card.conversationId && a.replyToId !== undefined,
+            );
+            if (updatedCard) {
+                write(`${t.kind}.updated.json`, updatedCard);
+                step(
+                    'CARD',
+                    `updated for everyone (${updates.length} PUT${updates.length === 1 ? '' : 's'}): "${statusLineOf(updatedCard)}"`,
+                );
+            } else {
+                step('CARD', 'not updated: still "Waiting for approval"');
+            }
+            for (const reply of replies) {
+                step('THREAD', `reply: "${String(reply.activity.text ?? '')}"`);
+            }
+            check(!!updatedCard === !!decision, `${t.kind}: card ${updatedCard ? '' : 'not '}updated`);
+
+            const stored = await getDeps().requests.get(t.requestId);
+            const audit = await getDeps().audit.list(t.requestId);
+            const chain = verifyChain(audit);
+            step(
+                'AUDIT',
+                `${audit.map((e) => `${e.seq}:${e.action}`).join(' → ')} (${chain.length === 0 ? 'chain intact' : chain.join('; ')})`,
+            );
+            check(chain.length === 0, `${t.kind}: audit chain broken`);
+            const actions = audit.map((e) => e.action).join(',');
+            const wantedActions = decision ? 'requested,card-posted,decided,applied' : 'requested,card-posted';
+            check(actions === wantedActions, `${t.kind}: audit ${actions}, expected ${wantedActions}`);
+            const wantedStatus = decision ? 'applied' : 'pending';
+            check(
+                stored?.request.status === wantedStatus,
+                `${t.kind}: request ${stored?.request.status}, expected ${wantedStatus}`,
+            );
+        }
+        check(tracked.length === serverKinds.length, `${tracked.length} of ${serverKinds.length} PECs got a card`);
+
+        // 5. Summary.
+        console.log('\nAudit trail:');
+        for (const t of tracked) {
+            const audit = await getDeps().audit.list(t.requestId);
+            console.log(
+                `  ${t.kind.padEnd(18)} ${t.requestId}  ${audit.map((e) => `${e.seq}:${e.action}`).join(' → ')}`,
+            );
+        }
+        const count = (status: string) => finalStatuses.filter((s) => s === status).length;
+        console.log(`\n${count('Approved')} approved, ${count('Rejected')} rejected`);
+        console.log(`${written} cards written to ${path.relative(process.cwd(), outDir)}`);
+        if (problems.length > 0) {
+            console.error(`\n${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
+            if (logs.length > 0) {
+                console.error(`\nWarnings and errors the functions logged:\n  ${logs.join('\n  ')}`);
+            }
+            process.exitCode = 1;
+        }
     } finally {
-        await Promise.all([token.close(), arm.close(), bot.close()]);
+        await Promise.all([token.close(), arm.close(), bot.close(), botIdentity.close(), graph.close()]);
         await azurite.stop();
     }
 }

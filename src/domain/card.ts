@@ -185,12 +185,10 @@ export function buildCardView(request: ApprovalRequest, options: CardOptions): C
             maxLength: RESPONSE_TEXT_MAX_LENGTH,
         };
     }
+    // Every bot card asks for a per-user view while the request is open: approvers get the buttons, everyone else the
+    // status. The userIds name who refreshes automatically; none means Teams decides by the conversation's size.
     const userIds = (options.refreshUserIds ?? []).filter((id) => id.length > 0);
-    if (
-        options.delivery === 'bot' &&
-        (request.status === 'pending' || request.status === 'decided') &&
-        userIds.length
-    ) {
+    if (options.delivery === 'bot' && (request.status === 'pending' || request.status === 'decided')) {
         view.refresh = { verb: 'refresh', data: { requestId: request.id }, userIds };
     }
     return view;

@@ -1,4 +1,3 @@
-import { armDescription } from '../domain/decision';
 import { buildCardView, cleanText, type CardAudience, type CardView } from '../domain/card';
 import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors';
 import type { ApprovalRequest } from '../domain/request';
@@ -77,10 +76,17 @@ export async function syncPostedCard(deps: WorkflowDeps, stored: StoredRequest, 
 export function threadNote(request: ApprovalRequest): string | undefined {
     const d = request.decision;
     switch (request.status) {
-        case 'applied':
-            return d
-                ? `${armDescription(d)}. The connection is now ${d.action === 'approve' ? 'Approved' : 'Rejected'}.`
-                : undefined;
+        case 'applied': {
+            if (!d) {
+                return undefined;
+            }
+            const verb = d.action === 'approve' ? 'Approved' : 'Rejected';
+            const name = cleanText(d.by.name, 200);
+            const upn = cleanText(d.by.upn, 200);
+            const who = name && upn && name !== upn ? `${name} (${upn})` : name || upn || 'unknown';
+            const text = cleanText(d.text, 500);
+            return `${verb} by ${who}${text ? `: ${text}` : ''}. The connection is now ${verb}.`;
+        }
         case 'failed':
             return `Could not apply the decision: ${cleanText(request.outcome?.reason, 300) || 'unknown error'}. Check the connection in the Azure portal.`;
         case 'superseded':

@@ -120,6 +120,12 @@ export async function decide(deps: WorkflowDeps, attempt: DecisionAttempt, log: 
         text: text.value,
         detail: `via ${attempt.origin.via}`,
     });
+    // Everyone else's card stops offering the buttons now, not when ARM is done. This runs before the message is
+    // queued, so the apply's own card update (to the outcome) always comes after it.
+    stored = await syncPostedCard(deps, stored, log).catch((err: unknown) => {
+        log.warn(`Card of request ${request.id} not updated to decided: ${ensureErrorType(err).message}`);
+        return stored;
+    });
     try {
         await deps.applyQueue.send({ requestId: request.id, correlationId: request.correlationId });
     } catch (err) {

@@ -175,7 +175,7 @@ describe('buildCardView actions', () => {
         expect(new URL(portal!).hash).toContain('%3Fx%3D1%23frag');
     });
 
-    it('asks for per-user refresh only over the bot, while open, when user ids are given', () => {
+    it('asks for per-user refresh only over the bot and while open, naming the user ids given', () => {
         const withUsers = { ...approverBot, audience: 'viewer' as const, refreshUserIds: ['29:abc'] };
         expect(buildCardView(makeRequest(), withUsers).refresh).toEqual({
             verb: 'refresh',
@@ -183,7 +183,11 @@ describe('buildCardView actions', () => {
             userIds: ['29:abc'],
         });
         expect(buildCardView(makeRequest({ status: 'applied', decision }), withUsers).refresh).toBeUndefined();
-        expect(buildCardView(makeRequest(), approverBot).refresh).toBeUndefined();
+        expect(buildCardView(makeRequest(), approverBot).refresh).toEqual({
+            verb: 'refresh',
+            data: { requestId: 'Req_abcdefghijklmnopqrstuv' },
+            userIds: [],
+        });
     });
 });
 

@@ -51,7 +51,7 @@ describe('decision end to end', () => {
         expect(answer.status).toBe(200);
         expect(answer.body).toMatchObject({ statusCode: 200, type: 'application/vnd.microsoft.card.adaptive' });
         expect(answer.text).toContain(`${verb === 'approve' ? 'Approving' : 'Rejecting'}… by Alice Approver`);
-        expect(answer.text).not.toContain('Action.Execute');
+        expect(answer.text).not.toMatch(/"verb":"(approve|reject)"/);
         // Nothing reaches ARM until the queue runs.
         expect(pecState(h, seeded.pecId)).toMatchObject({ status: 'Pending' });
 
@@ -77,21 +77,28 @@ describe('decision end to end', () => {
         });
         expect(audit[3]).toMatchObject({ before: { status: 'Pending' }, after: { status: state, description } });
 
-        // The card was replaced for everyone: the outcome, and no buttons.
-        expect(h.bot.updates).toHaveLength(1);
-        const updated = JSON.stringify(h.bot.updates[0]!.activity);
+        // The card was replaced for everyone twice: "Approving… by" when the decision was recorded, then the outcome,
+        // with no buttons either time.
+        expect(h.bot.updates).toHaveLength(2);
+        expect(JSON.stringify(h.bot.updates[0]!.activity)).toContain(
+            `${verb === 'approve' ? 'Approving' : 'Rejecting'}… by Alice Approver`,
+        );
+        expect(JSON.stringify(h.bot.updates[0]!.activity)).not.toMatch(/"verb":"(approve|reject)"/);
+        const updated = JSON.stringify(h.bot.updates[1]!.activity);
         expect(updated).toMatch(
             new RegExp(`${state} by Alice Approver at \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2} UTC: ${text}`),
         );
-        expect(updated).not.toContain('Action.Execute');
-        expect(h.bot.updates[0]).toMatchObject({
+        expect(updated).not.toMatch(/"verb":"(approve|reject)"/);
+        expect(h.bot.updates[1]).toMatchObject({
             conversationId: request.card!.conversationId,
             activityId: request.card!.activityId,
         });
         // And a reply in the card's thread says so.
         const replies = h.bot.activities.filter((a) => a.conversationId === request.card!.conversationId).slice(1);
         expect(replies).toHaveLength(1);
-        expect(JSON.stringify(replies[0]!.activity)).toContain(description);
+        expect(JSON.stringify(replies[0]!.activity)).toContain(
+            `${state} by Alice Approver (alice@contoso.com): ${text}. The connection is now ${state}.`,
+        );
     });
 
     it('answers a second click with the final card and never decides twice', async () => {
@@ -112,7 +119,7 @@ describe('decision end to end', () => {
 
         const again = await click(h, request, { verb: 'reject', text: 'changed my mind', who: people.bob });
         expect(again.text).toMatch(/(Approved by Alice|Rejected by Bob)/);
-        expect(again.text).not.toContain('Action.Execute');
+        expect(again.text).not.toMatch(/"verb":"(approve|reject)"/);
         expect((await h.deps.audit.list(request.id)).length).toBe(audit.length);
     });
 });
