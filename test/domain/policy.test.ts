@@ -1,0 +1,292 @@
+import { ValidationError } from '../../src/domain/errors';
+import {
+    autoApproveDescription,
+    autoRejectDescription,
+    evaluatePolicy,
+    globMatch,
+    isCatchAll,
+    matchCovers,
+    policySubject,
+} from '../../src/domain/policy';
+import type { Policy, PolicyRule, PolicySubject } from '../../src/domain/policy';
+import type { RequestFacts } from '../../src/domain/request';
+
+const subject = (overrides: Partial<PolicySubject> = {}): PolicySubject => ({
+    serverKind: 'postgres-flexible',
+    serverName: 'pg-prod-01',
+    serverTags: { environment: 'prod', owner: 'data-team' },
+    endpointOrigin: 'trusted',
+    ...overrides,
+});
+
+const approve = (id: string, match: PolicyRule['match']): PolicyRule => ({
+    id,
+    match,
+    action: { type: 'autoApprove' },
+});
+const decide = (rules: PolicyRule[], s: PolicySubject) => evaluatePolicy({ rules }, s);
+const defaultDecision = { action: { type: 'requireApprovals', count: 1 } };
+
+describe('evaluatePolicy', () => {
+    it('defaults to one manual approval without rules, and when no rule matches', () => {
+        expect(decide([], subject())).toEqual(defaultDecision);
+        expect(decide([approve('dev', { tags: { environment: 'dev' } })], subject())).toEqual(defaultDecision);
+        expect(decide([], subject()).ruleId).toBeUndefined();
+    });
+
+    it('matches on the endpoint origin', () => {
+        const rules = [approve('trusted', { endpointOrigin: ['trusted'] })];
+        expect(decide(rules, subject({ endpointOrigin: 'trusted' }))).toEqual({
+            ruleId: 'trusted',
+            action: { type: 'autoApprove' },
+        });
+        expect(decide(rules, subject({ endpointOrigin: 'sameTenant' }))).toEqual(defaultDecision);
+        expect(decide(rules, subject({ endpointOrigin: 'foreign' }))).toEqual(defaultDecision);
+        const two = [approve('ours', { endpointOrigin: ['trusted', 'sameTenant'] })];
+        expect(decide(two, subject({ endpointOrigin: 'sameTenant' })).ruleId).toBe('ours');
+        expect(decide(two, subject({ endpointOrigin: 'foreign' })).ruleId).toBeUndefined();
+    });
+
+    it('matches on the server kind', () => {
+        const rules = [approve('mysql', { serverKinds: ['mysql-single', 'mysql-flexible'] })];
+        expect(decide(rules, subject({ serverKind: 'mysql-single' })).ruleId).toBe('mysql');
+        expect(decide(rules, subject({ serverKind: 'mysql-flexible' })).ruleId).toBe('mysql');
+        expect(decide(rules, subject({ serverKind: 'postgres-single' })).ruleId).toBeUndefined();
+        expect(decide(rules, subject({ serverKind: 'postgres-flexible' })).ruleId).toBeUndefined();
+    });
+
+    it('matches on the server name, by glob and ignoring case', () => {
+        const rules = [approve('sandbox', { serverName: 'PG-SANDBOX-*' })];
+        expect(decide(rules, subject({ serverName: 'pg-sandbox-7' })).ruleId).toBe('sandbox');
+        expect(decide(rules, subject({ serverName: 'pg-sandbox' })).ruleId).toBeUndefined();
+        expect(decide(rules, subject({ serverName: 'x-pg-sandbox-7' })).ruleId).toBeUndefined();
+    });
+
+    it('matches on tags: the name ignoring case, the value exactly, "*" for any value, all of them', () => {
+        const prod = [approve('prod', { tags: { Environment: 'prod' } })];
+        expect(decide(prod, subject({ serverTags: { environment: 'prod' } })).ruleId).toBe('prod');
+        expect(decide(prod, subject({ serverTags: { ENVIRONMENT: 'prod' } })).ruleId).toBe('prod');
+        expect(decide(prod, subject({ serverTags: { environment: 'Prod' } })).ruleId).toBeUndefined();
+        expect(decide(prod, subject({ serverTags: { environment: 'prod ' } })).ruleId).toBeUndefined();
+        expect(decide(prod, subject({ serverTags: {} })).ruleId).toBeUndefined();
+
+        const owned = [approve('owned', { tags: { owner: '*' } })];
+        expect(decide(owned, subject({ serverTags: { Owner: 'anyone' } })).ruleId).toBe('owned');
+        expect(decide(owned, subject({ serverTags: { owner: '' } })).ruleId).toBe('owned');
+        expect(decide(owned, subject({ serverTags: { environment: 'prod' } })).ruleId).toBeUndefined();
+
+        const both = [approve('both', { tags: { environment: 'prod', owner: '*' } })];
+        expect(decide(both, subject({ serverTags: { environment: 'prod', owner: 'x' } })).ruleId).toBe('both');
+        expect(decide(both, subject({ serverTags: { environment: 'prod' } })).ruleId).toBeUndefined();
+    });
+
+    it('needs every condition of a rule to hold', () => {
+        const rules = [
+            approve('narrow', {
+                endpointOrigin: ['trusted'],
+                serverKinds: ['postgres-flexible'],
+                serverName: 'pg-*',
+                tags: { environment: 'prod' },
+            }),
+        ];
+        expect(decide(rules, subject()).ruleId).toBe('narrow');
+        expect(decide(rules, subject({ endpointOrigin: 'sameTenant' })).ruleId).toBeUndefined();
+        expect(decide(rules, subject({ serverKind: 'mysql-flexible' })).ruleId).toBeUndefined();
+        expect(decide(rules, subject({ serverName: 'my-prod' })).ruleId).toBeUndefined();
+        expect(decide(rules, subject({ serverTags: {} })).ruleId).toBeUndefined();
+    });
+
+    it('returns each kind of action with its rule id', () => {
+        const policy: Policy = {
+            rules: [
+                { id: 'foreign', match: { endpointOrigin: ['foreign'] }, action: { type: 'autoReject', text: 'No.' } },
+                {
+                    id: 'prod',
+                    match: { tags: { environment: 'prod' } },
+                    action: { type: 'requireApprovals', count: 2 },
+                },
+                approve('rest', { endpointOrigin: ['trusted', 'sameTenant'] }),
+            ],
+        };
+        expect(evaluatePolicy(policy, subject({ endpointOrigin: 'foreign' }))).toEqual({
+            ruleId: 'foreign',
+            action: { type: 'autoReject', text: 'No.' },
+        });
+        expect(evaluatePolicy(policy, subject())).toEqual({
+            ruleId: 'prod',
+            action: { type: 'requireApprovals', count: 2 },
+        });
+        expect(evaluatePolicy(policy, subject({ serverTags: {} }))).toEqual({
+            ruleId: 'rest',
+            action: { type: 'autoApprove' },
+        });
+    });
+
+    it('lets the first matching rule win', () => {
+        const rules: PolicyRule[] = [
+            { id: 'prod', match: { tags: { environment: 'prod' } }, action: { type: 'requireApprovals', count: 2 } },
+            approve('trusted', { endpointOrigin: ['trusted'] }),
+        ];
+        expect(decide(rules, subject()).ruleId).toBe('prod');
+        expect(decide([...rules].reverse(), subject()).ruleId).toBe('trusted');
+    });
+
+    it('treats an empty match as a catch-all, and an empty value list as matching nothing', () => {
+        expect(decide([approve('all', {})], subject({ endpointOrigin: 'foreign' })).ruleId).toBe('all');
+        expect(decide([approve('none', { endpointOrigin: [] })], subject()).ruleId).toBeUndefined();
+        expect(decide([approve('none', { serverKinds: [] })], subject()).ruleId).toBeUndefined();
+    });
+
+    it('hands out a copy of the action, so a caller cannot change the policy', () => {
+        const policy: Policy = { rules: [{ id: 'two', match: {}, action: { type: 'requireApprovals', count: 2 } }] };
+        const decision = evaluatePolicy(policy, subject());
+        (decision.action as { count: number }).count = 1;
+        expect(policy.rules[0]!.action).toEqual({ type: 'requireApprovals', count: 2 });
+    });
+});
+
+describe('globMatch', () => {
+    it.each([
+        ['pg-prod-01', 'pg-prod-01', true],
+        ['PG-Prod-01', 'pg-prod-01', true],
+        ['pg-*', 'pg-prod-01', true],
+        ['pg-*', 'pg-', true],
+        ['pg-*', 'pg', false],
+        ['*-01', 'pg-prod-01', true],
+        ['*prod*', 'pg-prod-01', true],
+        ['*prod*', 'prod', true],
+        ['*prod*', 'pg-test-01', false],
+        ['pg-???-01', 'pg-dev-01', true],
+        ['pg-???-01', 'pg-prod-01', false],
+        ['?', '', false],
+        ['*', '', true],
+        ['', '', true],
+        ['', 'a', false],
+        ['a*b*c', 'axxbyyc', true],
+        ['a*b*c', 'axxbyy', false],
+        ['a*b', 'abab', true],
+        ['*a', 'ba', true],
+        ['**a**', 'a', true],
+        ['pg.prod', 'pgxprod', false],
+        ['pg-[0-9]', 'pg-1', false],
+    ])('%j against %j is %s', (pattern, value, expected) => {
+        expect(globMatch(pattern, value)).toBe(expected);
+    });
+
+    it('stays fast on patterns that make a backtracking matcher explode', () => {
+        const started = Date.now();
+        expect(globMatch(`${'*a'.repeat(30)}*b`, 'a'.repeat(5000))).toBe(false);
+        expect(Date.now() - started).toBeLessThan(1000);
+    });
+});
+
+describe('matchCovers and isCatchAll', () => {
+    it('knows a catch-all', () => {
+        expect(isCatchAll({})).toBe(true);
+        expect(isCatchAll({ tags: { a: '*' } })).toBe(false);
+    });
+
+    it('says an earlier match covers a later one only when it certainly does', () => {
+        expect(matchCovers({}, { serverName: 'x' })).toBe(true);
+        expect(matchCovers({ endpointOrigin: ['trusted', 'sameTenant'] }, { endpointOrigin: ['trusted'] })).toBe(true);
+        expect(matchCovers({ endpointOrigin: ['trusted'] }, { endpointOrigin: ['trusted', 'foreign'] })).toBe(false);
+        expect(matchCovers({ endpointOrigin: ['trusted'] }, {})).toBe(false);
+        expect(matchCovers({ endpointOrigin: ['trusted', 'sameTenant', 'foreign'] }, {})).toBe(true);
+        expect(matchCovers({ serverKinds: ['mysql-single'] }, { serverKinds: ['mysql-single'], serverName: 'a' })).toBe(
+            true,
+        );
+        expect(matchCovers({ serverName: 'PG-*' }, { serverName: 'pg-*' })).toBe(true);
+        expect(matchCovers({ serverName: '**' }, {})).toBe(true);
+        // A glob containing another glob is not worked out: never claimed, so never a false "unreachable".
+        expect(matchCovers({ serverName: 'pg-*' }, { serverName: 'pg-prod-*' })).toBe(false);
+        expect(matchCovers({ tags: { env: '*' } }, { tags: { ENV: 'prod', owner: 'x' } })).toBe(true);
+        expect(matchCovers({ tags: { env: 'prod' } }, { tags: { Env: 'prod' } })).toBe(true);
+        expect(matchCovers({ tags: { env: 'prod' } }, { tags: { env: '*' } })).toBe(false);
+        expect(matchCovers({ tags: { env: 'prod' } }, { tags: { env: 'Prod' } })).toBe(false);
+        expect(matchCovers({ tags: { env: 'prod' } }, {})).toBe(false);
+    });
+});
+
+describe('policySubject', () => {
+    const trustedSub = '0b1c2d3e-aaaa-4bbb-8ccc-000000000001';
+    const otherSub = '0b1c2d3e-aaaa-4bbb-8ccc-000000000009';
+    const mysqlProvider = `/subscriptions/${trustedSub}/resourceGroups/db/providers/Microsoft.DBforMySQL`;
+    const peId = (sub: string) =>
+        `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe1`;
+    const facts = (overrides: Partial<RequestFacts> = {}): RequestFacts => ({
+        serverKind: 'mysql-flexible',
+        serverId: `${mysqlProvider}/flexibleServers/My-Prod-01`,
+        serverLocation: 'westeurope',
+        publicNetworkAccess: 'Disabled',
+        serverTags: { environment: 'prod' },
+        pecName: 'pe1.0000',
+        privateEndpointId: peId(trustedSub),
+        privateEndpointSubscriptionId: trustedSub,
+        privateEndpointTrusted: true,
+        requestMessage: 'please',
+        approvedPecCount: 0,
+        approvedUntrustedPecCount: 0,
+        ...overrides,
+    });
+    const untrusted = {
+        privateEndpointId: peId(otherSub),
+        privateEndpointSubscriptionId: otherSub,
+        privateEndpointTrusted: false,
+    };
+
+    it('takes the kind, the name from the server id, and a copy of the tags', () => {
+        const f = facts();
+        const s = policySubject(f, {});
+        expect(s).toEqual({
+            serverKind: 'mysql-flexible',
+            serverName: 'My-Prod-01',
+            serverTags: { environment: 'prod' },
+            endpointOrigin: 'trusted',
+        });
+        s.serverTags.environment = 'dev';
+        expect(f.serverTags.environment).toBe('prod');
+    });
+
+    it('is trusted when the facts say so, whoever the requester is', () => {
+        expect(policySubject(facts(), { requesterForeignTenant: false }).endpointOrigin).toBe('trusted');
+        expect(policySubject(facts(), { requesterForeignTenant: true }).endpointOrigin).toBe('trusted');
+        expect(policySubject(facts(), {}).endpointOrigin).toBe('trusted');
+    });
+
+    it('is sameTenant only when untrusted and the requester is known to be in our tenant', () => {
+        expect(policySubject(facts(untrusted), { requesterForeignTenant: false }).endpointOrigin).toBe('sameTenant');
+    });
+
+    it('is foreign when the requester is in another tenant, or their tenant is unknown (a sweep, no claim)', () => {
+        expect(policySubject(facts(untrusted), { requesterForeignTenant: true }).endpointOrigin).toBe('foreign');
+        expect(policySubject(facts(untrusted), {}).endpointOrigin).toBe('foreign');
+        expect(policySubject(facts(untrusted), { requesterForeignTenant: undefined }).endpointOrigin).toBe('foreign');
+    });
+
+    it('never counts an unknown endpoint subscription as trusted, whatever the stored flag says', () => {
+        const unknown = { privateEndpointId: 'not-an-id', privateEndpointSubscriptionId: undefined };
+        expect(policySubject(facts({ ...unknown, privateEndpointTrusted: true }), {}).endpointOrigin).toBe('foreign');
+        expect(
+            policySubject(facts({ ...unknown, privateEndpointTrusted: true }), { requesterForeignTenant: false })
+                .endpointOrigin,
+        ).toBe('sameTenant');
+        // The subscription id is missing from the facts, but the endpoint id still says which it is.
+        expect(
+            policySubject(facts({ privateEndpointSubscriptionId: undefined, privateEndpointTrusted: true }), {})
+                .endpointOrigin,
+        ).toBe('trusted');
+    });
+
+    it('refuses facts whose server id is not a server id, rather than guess a name', () => {
+        expect(() => policySubject(facts({ serverId: 'garbage' }), {})).toThrow(ValidationError);
+    });
+});
+
+describe('descriptions', () => {
+    it('names the rule in what ARM records', () => {
+        expect(autoApproveDescription('trusted-auto-approve')).toBe('Auto-approved by policy trusted-auto-approve');
+        expect(autoRejectDescription('foreign', 'Ask the platform team.')).toBe(
+            'Auto-rejected by policy foreign: Ask the platform team.',
+        );
+    });
+});
