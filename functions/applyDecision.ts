@@ -2,6 +2,7 @@ import { app, type InvocationContext } from '@azure/functions';
 import { getDeps } from '../src/runtime';
 import { applyMaxAttempts, applyMessageSchema, applyQueueName } from '../src/storage/applyQueue';
 import { applyDecision } from '../src/workflow/applyDecision';
+import { issuesText } from '../src/validation';
 
 /**
  * Applies a recorded decision through ARM. A thrown error makes the host deliver the message again after the queue's
@@ -19,9 +20,7 @@ export async function applyDecisionFunction(queueItem: unknown, context: Invocat
     }
     const parsed = applyMessageSchema.safeParse(item);
     if (!parsed.success) {
-        context.error(
-            `ALERT invalid apply message dropped: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-        );
+        context.error(`ALERT invalid apply message dropped: ${issuesText(parsed.error)}`);
         return;
     }
     const metadata = context.triggerMetadata ?? {};

@@ -1,6 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { ensureErrorType, UnauthorizedError } from '../src/domain/errors';
 import { getBotTokenVerifier, getDeps } from '../src/runtime';
+import { issuesText } from '../src/validation';
 import { activityEnvelopeSchema, cardActionSchema, errorResponse, handleCardAction } from '../src/workflow/teamsInvoke';
 
 /** Bot Framework activities are small; anything bigger is not one, and is not worth parsing. */
@@ -40,9 +41,7 @@ export async function teamsMessages(request: HttpRequest, context: InvocationCon
 
     const envelope = activityEnvelopeSchema.safeParse(body);
     if (!envelope.success) {
-        context.warn(
-            `Invalid activity: ${envelope.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-        );
+        context.warn(`Invalid activity: ${issuesText(envelope.error)}`);
         return { status: 400, jsonBody: { error: 'Invalid activity' } };
     }
     if (envelope.data.type !== 'invoke' || envelope.data.name !== 'adaptiveCard/action') {
@@ -52,8 +51,7 @@ export async function teamsMessages(request: HttpRequest, context: InvocationCon
     }
     const action = cardActionSchema.safeParse(body);
     if (!action.success) {
-        const reason = action.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-        context.warn(`Invalid card action: ${reason}`);
+        context.warn(`Invalid card action: ${issuesText(action.error)}`);
         return { status: 200, jsonBody: errorResponse(400, 'This card action is not valid') };
     }
     const response = await handleCardAction(getDeps(), action.data, context);

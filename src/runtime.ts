@@ -42,6 +42,7 @@ export function createCredential(config: Config): TokenCredential {
 export function createDeps(config: Config): WorkflowDeps {
     const credential = createCredential(config);
     const http = { maxRetries: config.ARM_MAX_RETRIES, retryDelayInMs: config.ARM_RETRY_DELAY_MS };
+    const lroDeadlineMs = config.ARM_LRO_DEADLINE_SECONDS * 1000;
     return {
         settings: {
             tenantId: config.AZURE_TENANT_ID,
@@ -53,13 +54,13 @@ export function createDeps(config: Config): WorkflowDeps {
             approverGroupIds: config.APPROVER_GROUP_IDS,
             allowSelfApproval: config.ALLOW_SELF_APPROVAL,
             linkTokenTtlHours: config.LINK_TOKEN_TTL_HOURS,
-            lroDeadlineMs: config.ARM_LRO_DEADLINE_SECONDS * 1000,
+            lroDeadlineMs,
         },
         arm: createArmPecProvider({
             endpoint: config.ARM_ENDPOINT,
             credential,
             ...http,
-            lroDeadlineMs: config.ARM_LRO_DEADLINE_SECONDS * 1000,
+            lroDeadlineMs,
         }),
         requests: new TableRequestStore(lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential))),
         audit: new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential))),

@@ -1,5 +1,5 @@
 import { RESPONSE_TEXT_MAX_LENGTH, stripInvisible } from './card';
-import type { DecisionStatus } from './pec';
+import type { DecisionStatus, Pec } from './pec';
 import type { ApprovalRequest, Decision, DecisionAction, Person } from './request';
 
 /**
@@ -64,4 +64,13 @@ export function armDescription(decision: Decision): string {
     const verb = decision.action === 'approve' ? 'Approved' : 'Rejected';
     const head = `${verb} by ${approverLabel(decision.by)}`;
     return decision.text ? `${head}: ${decision.text}` : head;
+}
+
+/** What ARM says happened to a PEC outside this app, or undefined while it still waits in Pending. */
+export function outsideChange(pec: Pec): string | undefined {
+    if (pec.status === 'Pending') {
+        return undefined;
+    }
+    const description = pec.description ? ` ("${pec.description}")` : '';
+    return `the connection was set to ${pec.status} outside this app${description}`;
 }

@@ -1,13 +1,14 @@
-import { armDescription, targetStatus } from '../domain/decision';
+import { approverLabel, armDescription, outsideChange, targetStatus } from '../domain/decision';
 import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors';
 import { parsePecId } from '../domain/ids';
 import type { Pec } from '../domain/pec';
-import { transition } from '../domain/request';
+import { transition, type ApprovalRequest } from '../domain/request';
 import type { ApplyMessage } from '../storage/applyQueue';
 import type { StoredRequest } from '../storage/requestStore';
 import { syncPostedCard } from './cardUpdate';
 import type { Logger, WorkflowDeps } from './deps';
 import { supersede } from './decide';
+import { updateRequest } from './requestUpdate';
 
 /**
  * Applying a recorded decision through ARM. Runs once per queue message and may run again for the same request (a
@@ -101,39 +102,29 @@ async function applyLeased(deps: WorkflowDeps, stored: StoredRequest, log: Logge
     const description = armDescription(decision);
 
     const before = await deps.arm.getPec(ref);
-    let after: Pec;
     if (!before) {
         await supersede(deps, stored, 'the connection was removed before the decision was applied', log);
         return 'superseded';
     }
+    let after: Pec;
     if (before.status === status && before.description === description) {
         // An earlier attempt got through to ARM and died before recording it.
         after = before;
-    } else if (before.status !== 'Pending') {
-        const text = before.description ? ` ("${before.description}")` : '';
-        await supersede(deps, stored, `the connection was set to ${before.status} outside this app${text}`, log);
-        return 'superseded';
     } else {
+        const outside = outsideChange(before);
+        if (outside) {
+            await supersede(deps, stored, outside, log);
+            return 'superseded';
+        }
         after = await deps.arm.setPecState(ref, status, description, before);
     }
 
-    let current = stored;
-    for (;;) {
-        try {
-            const { applying: _done, ...rest } = current.request;
-            current = await deps.requests.update(current, transition(rest, { type: 'apply' }, deps.now()));
-            break;
-        } catch (err) {
-            if (!(err instanceof ConcurrencyError)) {
-                throw err;
-            }
-            const fresh = await deps.requests.get(request.id);
-            if (!fresh || fresh.request.status !== 'decided') {
-                // Someone else recorded the outcome; theirs stands.
-                return 'already-done';
-            }
-            current = fresh;
-        }
+    // If someone else recorded the outcome meanwhile, theirs stands.
+    const written = await updateRequest(deps.requests, stored, (current) =>
+        current.status === 'decided' ? transition(withoutLease(current), { type: 'apply' }, deps.now()) : undefined,
+    );
+    if (!written?.changed) {
+        return 'already-done';
     }
     await deps.audit.append({
         requestId: request.id,
@@ -143,40 +134,42 @@ async function applyLeased(deps: WorkflowDeps, stored: StoredRequest, log: Logge
         before: { status: before.status, description: before.description },
         after: { status: after.status, description: after.description, provisioningState: after.provisioningState },
         text: decision.text,
-        detail: `${status} by ${decision.by.upn ?? decision.by.name ?? decision.by.objectId ?? 'unknown'}`,
+        detail: `${status} by ${approverLabel(decision.by)}`,
     });
-    await syncPostedCard(deps, current, log);
+    await syncPostedCard(deps, written.stored, log);
     return 'applied';
 }
 
 async function fail(deps: WorkflowDeps, requestId: string, error: Error, log: Logger): Promise<void> {
     const reason = error.message.slice(0, 400);
-    for (let i = 0; i < 5; i++) {
-        const stored = await deps.requests.get(requestId);
-        if (!stored || stored.request.status !== 'decided') {
-            return;
-        }
-        try {
-            const { applying: _gone, ...rest } = stored.request;
-            const failed = await deps.requests.update(stored, transition(rest, { type: 'fail', reason }, deps.now()));
-            await deps.audit.append({
-                requestId,
-                action: 'failed',
-                actor: { kind: 'system' },
-                correlationId: stored.request.correlationId,
-                before: { status: 'decided' },
-                after: { status: 'failed' },
-                detail: reason,
-            });
-            log.error(`ALERT request ${requestId}: the decision could not be applied: ${reason}`);
-            await syncPostedCard(deps, failed, log).catch((err: unknown) => {
-                log.warn(`Card of request ${requestId} not updated: ${ensureErrorType(err).message}`);
-            });
-            return;
-        } catch (err) {
-            if (!(err instanceof ConcurrencyError)) {
-                throw err;
-            }
-        }
+    const stored = await deps.requests.get(requestId);
+    const written =
+        stored &&
+        (await updateRequest(deps.requests, stored, (current) =>
+            current.status === 'decided'
+                ? transition(withoutLease(current), { type: 'fail', reason }, deps.now())
+                : undefined,
+        ));
+    if (!written?.changed) {
+        return;
     }
+    await deps.audit.append({
+        requestId,
+        action: 'failed',
+        actor: { kind: 'system' },
+        correlationId: written.stored.request.correlationId,
+        before: { status: 'decided' },
+        after: { status: 'failed' },
+        detail: reason,
+    });
+    log.error(`ALERT request ${requestId}: the decision could not be applied: ${reason}`);
+    await syncPostedCard(deps, written.stored, log).catch((err: unknown) => {
+        log.warn(`Card of request ${requestId} not updated: ${ensureErrorType(err).message}`);
+    });
+}
+
+/** The lease ends with the apply: a final request is never applied again. */
+function withoutLease(request: ApprovalRequest): ApprovalRequest {
+    const { applying: _done, ...rest } = request;
+    return rest;
 }

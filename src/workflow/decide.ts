@@ -1,11 +1,19 @@
-import { checkResponseText, isSelfDecision } from '../domain/decision';
-import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors';
+import { checkResponseText, isSelfDecision, outsideChange } from '../domain/decision';
+import { ensureErrorType, isRetryable } from '../domain/errors';
 import { parsePecId } from '../domain/ids';
-import { isRequestId, transition, type ApprovalRequest, type DecisionAction, type Person } from '../domain/request';
+import {
+    isOpen,
+    isRequestId,
+    transition,
+    type ApprovalRequest,
+    type DecisionAction,
+    type Person,
+} from '../domain/request';
 import type { StoredRequest } from '../storage/requestStore';
 import type { Logger, WorkflowDeps } from './deps';
 import { checkLinkToken } from './linkToken';
 import { syncPostedCard } from './cardUpdate';
+import { updateRequest } from './requestUpdate';
 
 /**
  * Recording a decision: the one use case behind both the Teams card and the web page. Every check that can refuse
@@ -40,7 +48,7 @@ export async function decide(deps: WorkflowDeps, attempt: DecisionAttempt, log: 
     if (!isRequestId(attempt.requestId)) {
         return { kind: 'refused', status: 404, reason: 'No such request' };
     }
-    let stored = await deps.requests.get(attempt.requestId);
+    const stored = await deps.requests.get(attempt.requestId);
     if (!stored) {
         return { kind: 'refused', status: 404, reason: 'No such request' };
     }
@@ -76,40 +84,25 @@ export async function decide(deps: WorkflowDeps, attempt: DecisionAttempt, log: 
     }
 
     const now = deps.now();
-    for (;;) {
-        const request = stored.request;
+    const decision = { action: attempt.action, by: approver.value, text: text.value, at: now.toISOString() };
+    // If someone wrote first and it was a decision, theirs stands; anything else (a card claim) is kept and retried.
+    const written = await updateRequest(deps.requests, stored, (request) => {
         if (request.status !== 'pending') {
-            return { kind: 'current', request };
+            return undefined;
         }
-        let next = transition(
-            request,
-            {
-                type: 'decide',
-                decision: { action: attempt.action, by: approver.value, text: text.value, at: now.toISOString() },
-            },
-            now,
-        );
-        if (attempt.origin.via === 'web' && next.link) {
-            // The link is spent by the decision it carried, in the same write.
-            next = { ...next, link: { ...next.link, usedAt: now.toISOString() } };
-        }
-        try {
-            stored = await deps.requests.update(stored, next);
-            break;
-        } catch (err) {
-            if (!(err instanceof ConcurrencyError)) {
-                throw err;
-            }
-            // Someone wrote first. If it was a decision, theirs stands; anything else (a card claim), try again.
-            const fresh = await deps.requests.get(attempt.requestId);
-            if (!fresh) {
-                return { kind: 'refused', status: 404, reason: 'No such request' };
-            }
-            stored = fresh;
-        }
+        const next = transition(request, { type: 'decide', decision }, now);
+        // The web link is spent by the decision it carried, in the same write.
+        return attempt.origin.via === 'web' && next.link
+            ? { ...next, link: { ...next.link, usedAt: now.toISOString() } }
+            : next;
+    });
+    if (!written) {
+        return { kind: 'refused', status: 404, reason: 'No such request' };
     }
-
-    const request = stored.request;
+    if (!written.changed) {
+        return { kind: 'current', request: written.stored.request };
+    }
+    const request = written.stored.request;
     await deps.audit.append({
         requestId: request.id,
         action: 'decided',
@@ -122,9 +115,8 @@ export async function decide(deps: WorkflowDeps, attempt: DecisionAttempt, log: 
     });
     // Everyone else's card stops offering the buttons now, not when ARM is done. This runs before the message is
     // queued, so the apply's own card update (to the outcome) always comes after it.
-    stored = await syncPostedCard(deps, stored, log).catch((err: unknown) => {
+    await syncPostedCard(deps, written.stored, log).catch((err: unknown) => {
         log.warn(`Card of request ${request.id} not updated to decided: ${ensureErrorType(err).message}`);
-        return stored;
     });
     try {
         await deps.applyQueue.send({ requestId: request.id, correlationId: request.correlationId });
@@ -142,15 +134,9 @@ function checkOrigin(
     attempt: DecisionAttempt,
 ): Extract<DecideResult, { kind: 'refused' }> | undefined {
     if (attempt.origin.via === 'teams') {
-        const card = request.card;
-        if (
-            card?.channel !== 'bot' ||
-            card.conversationId !== attempt.origin.conversationId ||
-            card.activityId !== attempt.origin.replyToId
-        ) {
-            return { kind: 'refused', status: 403, reason: 'This card does not belong to that request' };
-        }
-        return undefined;
+        return isOwnCardMessage(request, attempt.origin)
+            ? undefined
+            : { kind: 'refused', status: 403, reason: 'This card does not belong to that request' };
     }
     if (request.status !== 'pending') {
         // A spent or outdated link still shows what happened; only deciding needs a live token.
@@ -161,6 +147,17 @@ function checkOrigin(
         return linkRefusal(check.reason);
     }
     return undefined;
+}
+
+/** Whether a Teams activity came from this request's own card message (its conversation and the card's activity). */
+export function isOwnCardMessage(
+    request: ApprovalRequest,
+    origin: { conversationId: string; replyToId?: string },
+): boolean {
+    const card = request.card;
+    return (
+        card?.channel === 'bot' && card.conversationId === origin.conversationId && card.activityId === origin.replyToId
+    );
 }
 
 export function linkRefusal(
@@ -236,14 +233,7 @@ export async function authorise(
 /** Why the PEC no longer needs this decision (decided outside, removed), or undefined while it is still Pending. */
 export async function staleReason(deps: WorkflowDeps, request: ApprovalRequest): Promise<string | undefined> {
     const pec = await deps.arm.getPec(parsePecId(request.pecId));
-    if (!pec) {
-        return 'the connection was removed';
-    }
-    if (pec.status !== 'Pending') {
-        const description = pec.description ? ` ("${pec.description}")` : '';
-        return `the connection was set to ${pec.status} outside this app${description}`;
-    }
-    return undefined;
+    return pec ? outsideChange(pec) : 'the connection was removed';
 }
 
 /** Ends an open request because ARM says the question is moot; audited, and the card says so. */
@@ -253,34 +243,21 @@ export async function supersede(
     reason: string,
     log: Logger,
 ): Promise<StoredRequest> {
-    let current = stored;
-    for (;;) {
-        if (current.request.status !== 'pending' && current.request.status !== 'decided') {
-            return current;
-        }
-        try {
-            current = await deps.requests.update(
-                current,
-                transition(current.request, { type: 'supersede', reason }, deps.now()),
-            );
-            break;
-        } catch (err) {
-            if (!(err instanceof ConcurrencyError)) {
-                throw err;
-            }
-            const fresh = await deps.requests.get(current.request.id);
-            if (!fresh) {
-                return current;
-            }
-            current = fresh;
-        }
+    let before = stored.request.status;
+    const written = await updateRequest(deps.requests, stored, (request) => {
+        before = request.status;
+        return isOpen(request.status) ? transition(request, { type: 'supersede', reason }, deps.now()) : undefined;
+    });
+    if (!written?.changed) {
+        return written?.stored ?? stored;
     }
+    const current = written.stored;
     await deps.audit.append({
         requestId: current.request.id,
         action: 'superseded',
         actor: { kind: 'system' },
         correlationId: current.request.correlationId,
-        before: { status: stored.request.status },
+        before: { status: before },
         after: { status: 'superseded' },
         detail: reason,
     });

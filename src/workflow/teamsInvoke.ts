@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isRequestId } from '../domain/request';
 import { cardFor } from './cardUpdate';
-import { authorise, decide, type DecideResult } from './decide';
+import { authorise, decide, isOwnCardMessage, type DecideResult } from './decide';
 import type { Logger, WorkflowDeps } from './deps';
 
 /**
@@ -115,13 +115,7 @@ async function refresh(
     log: Logger,
 ): Promise<InvokeResponse> {
     const stored = isRequestId(requestId) ? await deps.requests.get(requestId) : undefined;
-    const card = stored?.request.card;
-    if (
-        !stored ||
-        card?.channel !== 'bot' ||
-        card.conversationId !== origin.conversationId ||
-        card.activityId !== origin.replyToId
-    ) {
+    if (!stored || !isOwnCardMessage(stored.request, origin)) {
         return errorResponse(404, 'No such request');
     }
     const request = stored.request;

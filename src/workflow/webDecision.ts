@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { RESPONSE_TEXT_MAX_LENGTH } from '../domain/card';
 import { isRequestId, type ApprovalRequest } from '../domain/request';
 import { renderDecisionPage, renderMessagePage, type DecisionPageModel } from '../web/decisionPageHtml';
+import { issuesText } from '../validation';
 import type { WebPrincipal } from '../web/easyAuth';
 import { viewFor } from './cardUpdate';
 import { authorise, decide, linkRefusal, type Approver } from './decide';
@@ -63,9 +64,7 @@ export async function submitDecision(
     }
     const parsed = decisionFormSchema.safeParse(form);
     if (!parsed.success) {
-        log.warn(
-            `Invalid decision form for request ${requestId}: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
-        );
+        log.warn(`Invalid decision form for request ${requestId}: ${issuesText(parsed.error)}`);
         return message(400, 'Invalid form', 'The form was not complete. Open the link from the card again.');
     }
     if (!checkCsrfToken(found.request, principal.objectId, parsed.data.csrf, deps.now())) {

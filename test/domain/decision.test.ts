@@ -4,8 +4,10 @@ import {
     armDescription,
     checkResponseText,
     isSelfDecision,
+    outsideChange,
     targetStatus,
 } from '../../src/domain/decision';
+import type { Pec } from '../../src/domain/pec';
 import type { ApprovalRequest } from '../../src/domain/request';
 
 const request = (requester?: ApprovalRequest['requester']) => ({ requester }) as ApprovalRequest;
@@ -83,5 +85,16 @@ describe('armDescription', () => {
     it('maps actions to ARM states', () => {
         expect(targetStatus('approve')).toBe('Approved');
         expect(targetStatus('reject')).toBe('Rejected');
+    });
+});
+
+describe('outsideChange', () => {
+    const pec = (status: Pec['status'], description: string) => ({ status, description }) as Pec;
+    it('is nothing while the PEC waits, and says what ARM now holds otherwise', () => {
+        expect(outsideChange(pec('Pending', 'please'))).toBeUndefined();
+        expect(outsideChange(pec('Approved', 'ok by ops'))).toBe(
+            'the connection was set to Approved outside this app ("ok by ops")',
+        );
+        expect(outsideChange(pec('Disconnected', ''))).toBe('the connection was set to Disconnected outside this app');
     });
 });
