@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { HttpRequest, InvocationContext } from '@azure/functions';
+import { HttpRequest, InvocationContext, type EventGridEvent } from '@azure/functions';
 import { QueueClient } from '@azure/storage-queue';
 import { applyDecisionFunction } from '../functions/applyDecision';
+import { pecEvents } from '../functions/pecEvents';
 import { teamsMessages } from '../functions/teamsMessages';
 import { loadConfig, resetConfig, type Config } from '../src/config';
 import { kindInfo, type ServerKind } from '../src/domain/ids';
@@ -260,13 +261,24 @@ export function testContext(
     return Object.assign(context, { logs });
 }
 
-/** The stored request of a PEC (open or not), by reading the PEC's active request or the id given. */
+/** The open request of a PEC. */
 export async function requestOf(h: Harness, pecId: string): Promise<ApprovalRequest> {
     const stored = await h.deps.requests.getActiveForPec(pecId);
     if (!stored) {
         throw new Error(`No open request for ${pecId}`);
     }
     return stored.request;
+}
+
+/** A pending PEC of the given kind, its event through the real `pecEvents`, and the request (with its card) that opened. */
+export async function openCard(
+    h: Harness,
+    kind: ServerKind,
+    options: Parameters<typeof seedPendingPec>[2] = {},
+): Promise<{ seeded: SeededPec; request: ApprovalRequest }> {
+    const seeded = seedPendingPec(h.arm, kind, options);
+    await pecEvents(resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent, testContext('pecEvents'));
+    return { seeded, request: await requestOf(h, seeded.pecId) };
 }
 
 export interface ClickOptions {

@@ -1,26 +1,12 @@
-import type { EventGridEvent } from '@azure/functions';
-import { pecEvents } from '../../functions/pecEvents';
 import { serverKinds } from '../../src/domain/ids';
 import { verifyChain } from '../../src/storage/auditLog';
-import {
-    click,
-    drainApplyQueue,
-    people,
-    requestOf,
-    resourceWriteEvent,
-    seedPendingPec,
-    startHarness,
-    testContext,
-    type Harness,
-} from '../harness';
+import { click, drainApplyQueue, people, openCard, startHarness, type Harness } from '../harness';
 
 /**
  * The whole loop, per server kind: an event goes in and a card comes out; an approver clicks in the card; the queue
  * applies the decision through the real SDK clients against the ARM emulator; the audit chain is complete and the
  * card is updated for everyone.
  */
-
-const asEvent = (e: Record<string, unknown>) => e as unknown as EventGridEvent;
 
 function pecState(h: Harness, pecId: string) {
     return (h.arm.getPec(pecId) as { properties: { privateLinkServiceConnectionState: unknown } }).properties
@@ -42,10 +28,8 @@ describe('decision end to end', () => {
     ]);
 
     it.each(cases)('$verb on a $kind: ARM, audit and card all agree', async ({ kind, verb, text, state }) => {
-        const seeded = seedPendingPec(h.arm, kind);
-        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
+        const { seeded, request } = await openCard(h, kind);
         expect(h.bot.conversations).toHaveLength(1);
-        const request = await requestOf(h, seeded.pecId);
 
         const answer = await click(h, request, { verb, text, who: people.alice });
         expect(answer.status).toBe(200);
@@ -102,9 +86,7 @@ describe('decision end to end', () => {
     });
 
     it('answers a second click with the final card and never decides twice', async () => {
-        const seeded = seedPendingPec(h.arm, 'postgres-flexible');
-        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
-        const request = await requestOf(h, seeded.pecId);
+        const { request } = await openCard(h, 'postgres-flexible');
 
         const [first, second] = await Promise.all([
             click(h, request, { verb: 'approve', who: people.alice }),

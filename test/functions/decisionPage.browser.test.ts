@@ -1,8 +1,6 @@
 import { existsSync } from 'node:fs';
-import type { EventGridEvent } from '@azure/functions';
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
 import { decisionPage } from '../../functions/decisionPage';
-import { pecEvents } from '../../functions/pecEvents';
 import { CLIENT_PRINCIPAL_HEADER, encodeClientPrincipal } from '../../src/web/easyAuth';
 import { startServer, type RunningServer } from '../emulators/server';
 import {
@@ -10,11 +8,8 @@ import {
     ids,
     people,
     privateEndpointId,
-    requestOf,
-    resourceWriteEvent,
-    seedPendingPec,
+    openCard,
     startHarness,
-    testContext,
     type Harness,
     type SeededPec,
     type TestPerson,
@@ -34,8 +29,6 @@ import { startFunctionServer, type FunctionServer } from '../web/functionServer'
 
 const CHROMIUM = '/usr/bin/chromium';
 const TEST_TIMEOUT_MS = 30_000;
-
-const asEvent = (e: Record<string, unknown>) => e as unknown as EventGridEvent;
 
 let browser: Browser;
 
@@ -94,8 +87,7 @@ describe('decision page in a browser', () => {
 
     /** A pending PEC from a foreign subscription, its card posted by the bot, and the card's review link. */
     async function cardWithLink(): Promise<{ seeded: SeededPec; requestId: string; link: string }> {
-        const seeded = seedPendingPec(h.arm, 'postgres-flexible', { peSubscriptionId: ids.foreign });
-        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
+        const { seeded, request } = await openCard(h, 'postgres-flexible', { peSubscriptionId: ids.foreign });
         const cards = h.bot.cards();
         expect(cards).toHaveLength(1);
         const reviewActions = openUrlActions(cards[0]).filter((a) => a.title === 'Review page');
@@ -105,8 +97,15 @@ describe('decision page in a browser', () => {
         expect(cardUrl.searchParams.get('token')).toBeTruthy();
         // The same path and query, as clicked, only served from here instead of the public host name.
         const link = new URL(`${cardUrl.pathname}${cardUrl.search}`, server.url).href;
-        const request = await requestOf(h, seeded.pecId);
         return { seeded, requestId: request.id, link };
+    }
+
+    /** Nothing queued, ARM still Pending, the request still pending, and nothing audited past the card. */
+    async function expectNothingDecided(seeded: SeededPec, requestId: string): Promise<void> {
+        expect(await drainApplyQueue(h)).toBe(0);
+        expect(pecState(seeded.pecId)).toMatchObject({ status: 'Pending' });
+        expect((await h.deps.requests.get(requestId))?.request.status).toBe('pending');
+        expect(await auditActions(requestId)).toEqual(['requested', 'card-posted']);
     }
 
     async function auditActions(requestId: string): Promise<string[]> {
@@ -215,10 +214,7 @@ describe('decision page in a browser', () => {
             expect(await page.locator('p.status').innerText()).toBe('Waiting for approval');
             expect(withoutStatusNotes(problems)).toEqual([]);
 
-            expect(await drainApplyQueue(h)).toBe(0);
-            expect(pecState(seeded.pecId)).toMatchObject({ status: 'Pending' });
-            expect((await h.deps.requests.get(requestId))?.request.status).toBe('pending');
-            expect(await auditActions(requestId)).toEqual(['requested', 'card-posted']);
+            await expectNothingDecided(seeded, requestId);
         },
         TEST_TIMEOUT_MS,
     );
@@ -261,10 +257,7 @@ describe('decision page in a browser', () => {
                 }
                 expect(withoutStatusNotes(problems)).toEqual([]);
 
-                expect(await drainApplyQueue(h)).toBe(0);
-                expect(pecState(seeded.pecId)).toMatchObject({ status: 'Pending' });
-                expect((await h.deps.requests.get(requestId))?.request.status).toBe('pending');
-                expect(await auditActions(requestId)).toEqual(['requested', 'card-posted']);
+                await expectNothingDecided(seeded, requestId);
             },
             TEST_TIMEOUT_MS,
         );
@@ -285,10 +278,7 @@ describe('decision page in a browser', () => {
                 expect(response.status()).toBe(403);
                 expect(await heading(page)).toBe('Form expired');
                 expect(withoutStatusNotes(problems)).toEqual([]);
-                expect(await drainApplyQueue(h)).toBe(0);
-                expect(pecState(seeded.pecId)).toMatchObject({ status: 'Pending' });
-                expect((await h.deps.requests.get(requestId))?.request.status).toBe('pending');
-                expect(await auditActions(requestId)).toEqual(['requested', 'card-posted']);
+                await expectNothingDecided(seeded, requestId);
             },
             TEST_TIMEOUT_MS,
         );

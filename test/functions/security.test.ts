@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { HttpRequest, type EventGridEvent } from '@azure/functions';
+import { HttpRequest } from '@azure/functions';
 import { decisionPage } from '../../functions/decisionPage';
-import { pecEvents } from '../../functions/pecEvents';
 import type { ApprovalRequest } from '../../src/domain/request';
 import { encodeClientPrincipal } from '../../src/web/easyAuth';
 import {
@@ -11,9 +10,7 @@ import {
     ids,
     people,
     postActivity,
-    requestOf,
-    resourceWriteEvent,
-    seedPendingPec,
+    openCard,
     startHarness,
     testContext,
     type Harness,
@@ -26,8 +23,6 @@ import {
  * and checks that it was refused AND that nothing changed: the request, the PEC in ARM, the apply queue, and the audit
  * (a refused signed-in approver is the one thing that is audited, as 'refused').
  */
-
-const asEvent = (e: Record<string, unknown>) => e as unknown as EventGridEvent;
 
 interface Snapshot {
     request: ApprovalRequest;
@@ -117,9 +112,7 @@ describe('security matrix', () => {
 
     async function setUp(settings: Record<string, string> = {}, message?: string) {
         h = await startHarness({ settings: { WEBSITE_AUTH_ENABLED: 'true', ...settings } });
-        seeded = seedPendingPec(h.arm, 'postgres-flexible', message === undefined ? {} : { message });
-        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
-        request = await requestOf(h, seeded.pecId);
+        ({ seeded, request } = await openCard(h, 'postgres-flexible', message === undefined ? {} : { message }));
         before = await snapshot(h, seeded, request.id);
     }
 
@@ -385,6 +378,23 @@ describe('security matrix', () => {
             }
             // Locally (no WEBSITE_SITE_NAME) the stand-in works.
             expect((await web({ url: cardLink(h, request.id) })).status).toBe(200);
+            await expectNothingChanged();
+        });
+
+        it('19c. refuses a signed-in user of another tenant, even one in the approver group', async () => {
+            await setUp();
+            const url = cardLink(h, request.id);
+            const guest = encodeClientPrincipal({ ...people.alice, tenantId: ids.foreignTenant });
+            const get = await web({ url, principalHeader: guest });
+            expect(get.status).toBe(403);
+            expect(get.html).not.toContain(seeded.pecName);
+            const post = await web({
+                method: 'POST',
+                url,
+                principalHeader: guest,
+                form: { verb: 'approve', token: url.searchParams.get('token') ?? '', csrf: 'x' },
+            });
+            expect(post.status).toBe(403);
             await expectNothingChanged();
         });
 

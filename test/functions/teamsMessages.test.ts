@@ -1,23 +1,7 @@
-import type { EventGridEvent } from '@azure/functions';
-import { pecEvents } from '../../functions/pecEvents';
 import type { ApprovalRequest } from '../../src/domain/request';
-import {
-    cardActionActivity,
-    click,
-    ids,
-    people,
-    postActivity,
-    requestOf,
-    resourceWriteEvent,
-    seedPendingPec,
-    startHarness,
-    testContext,
-    type Harness,
-} from '../harness';
+import { cardActionActivity, click, ids, people, postActivity, openCard, startHarness, type Harness } from '../harness';
 
 /** The bot endpoint beyond the security matrix: per-user refresh, other activities, and Graph trouble. */
-
-const asEvent = (e: Record<string, unknown>) => e as unknown as EventGridEvent;
 
 describe('teamsMessages', () => {
     let h: Harness;
@@ -25,9 +9,7 @@ describe('teamsMessages', () => {
 
     async function setUp(settings: Record<string, string> = {}) {
         h = await startHarness({ settings });
-        const seeded = seedPendingPec(h.arm, 'mysql-flexible');
-        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
-        request = await requestOf(h, seeded.pecId);
+        ({ request } = await openCard(h, 'mysql-flexible'));
     }
 
     afterEach(async () => {

@@ -1,8 +1,6 @@
-import type { EventGridEvent } from '@azure/functions';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { applyDecisionFunction } from '../../functions/applyDecision';
-import { pecEvents } from '../../functions/pecEvents';
 import { applyMaxAttempts } from '../../src/storage/applyQueue';
 import { verifyChain } from '../../src/storage/auditLog';
 import {
@@ -10,9 +8,7 @@ import {
     drainApplyQueue,
     people,
     poisonMessages,
-    requestOf,
-    resourceWriteEvent,
-    seedPendingPec,
+    openCard,
     startHarness,
     testContext,
     type Harness,
@@ -25,7 +21,6 @@ import {
  * kept in the poison queue.
  */
 
-const asEvent = (e: Record<string, unknown>) => e as unknown as EventGridEvent;
 const pecPath = 'privateendpointconnections/';
 
 describe('applyDecision under faults', () => {
@@ -33,9 +28,8 @@ describe('applyDecision under faults', () => {
     let seeded: SeededPec;
 
     async function decided(kind: SeededPec['kind'] = 'postgres-flexible') {
-        seeded = seedPendingPec(h.arm, kind);
-        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
-        const request = await requestOf(h, seeded.pecId);
+        let request;
+        ({ seeded, request } = await openCard(h, kind));
         const answer = await click(h, request, { verb: 'approve', text: 'ok', who: people.alice });
         expect(answer.text).toContain('Approving…');
         return request;
