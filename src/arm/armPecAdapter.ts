@@ -1,5 +1,5 @@
 import { PermanentError } from '../domain/errors';
-import type { PecRef, ServerRef } from '../domain/ids';
+import { kindInfo, parseServerId, type PecRef, type ServerKind, type ServerRef } from '../domain/ids';
 import type { DecisionStatus, Pec, ServerContext } from '../domain/pec';
 import {
     isNotFound,
@@ -26,6 +26,8 @@ export interface PecStateBody {
  * flexible, a generic ARM call); the adapter below does the rest the same way for all of them.
  */
 export interface KindOperations {
+    /** The servers of this kind in a subscription, every page; only the id is used. */
+    listServers(subscriptionId: string, signal: AbortSignal): AsyncIterable<{ id?: string }>;
     listPecs(server: ServerRef, signal: AbortSignal): AsyncIterable<FlatPec>;
     getPec(pec: PecRef, signal: AbortSignal): Promise<FlatPec>;
     getServer(server: ServerRef, signal: AbortSignal): Promise<RawServer>;
@@ -41,6 +43,21 @@ export class ArmPecAdapter implements PecProvider {
         private readonly settings: ArmSettings,
     ) {
         this.readDeadlineMs = settings.readDeadlineMs ?? 60_000;
+    }
+
+    async listServers(subscriptionId: string, kind: ServerKind): Promise<ServerRef[]> {
+        const what = `list ${kindInfo[kind].label}s in subscription ${subscriptionId}`;
+        return withDeadline(this.readDeadlineMs, what, async (signal) => {
+            const servers: ServerRef[] = [];
+            for await (const raw of this.ops.listServers(subscriptionId, signal)) {
+                const server = serverRefOf(raw.id);
+                // One odd item (no id, an id we cannot address, another type) must not stop the sweep of the rest.
+                if (server?.kind === kind) {
+                    servers.push(server);
+                }
+            }
+            return servers;
+        });
     }
 
     async listPecs(server: ServerRef): Promise<Pec[]> {
@@ -108,5 +125,16 @@ export class ArmPecAdapter implements PecProvider {
             throw new PermanentError(`${pecLabel(pec)} disappeared while it was being set to ${status}`);
         }
         return after;
+    }
+}
+
+function serverRefOf(id: string | undefined): ServerRef | undefined {
+    if (!id) {
+        return undefined;
+    }
+    try {
+        return parseServerId(id);
+    } catch {
+        return undefined;
     }
 }

@@ -33,6 +33,8 @@ export function createArmPecProvider(settings: ArmSettings): PecProvider {
         return adapter;
     };
     return {
+        listServers: async (subscriptionId: string, kind: ServerKind) =>
+            (await forKind(kind)).listServers(subscriptionId, kind),
         listPecs: async (server: ServerRef) => (await forKind(server.kind)).listPecs(server),
         getPec: async (pec: PecRef) => (await forKind(pec.server.kind)).getPec(pec),
         getServerContext: async (server: ServerRef, knownPecs?: readonly Pec[]): Promise<ServerContext> =>

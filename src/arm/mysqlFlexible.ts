@@ -62,16 +62,26 @@ export function mysqlFlexibleOperations(settings: ArmSettings): KindOperations {
         rawResponse: { statusCode: response.status, headers: response.headers.toJSON(), body: parsed },
     });
 
+    /** Every item of an ARM list, following nextLink (which already carries the api-version). */
+    async function* listAll<T>(path: string, signal: AbortSignal): AsyncGenerator<T> {
+        let next: string | undefined = withVersion(path);
+        while (next) {
+            const { parsed } = await send('GET', next, signal);
+            const page = parsed as { value?: T[]; nextLink?: string } | undefined;
+            yield* page?.value ?? [];
+            next = page?.nextLink || undefined;
+        }
+    }
+
     return {
+        listServers: (subscriptionId, signal) =>
+            listAll<{ id?: string }>(
+                `/subscriptions/${encodeURIComponent(subscriptionId)}/providers/Microsoft.DBforMySQL/flexibleServers`,
+                signal,
+            ),
         async *listPecs(server: ServerRef, signal: AbortSignal) {
-            let next: string | undefined = withVersion(`${formatServerId(server)}/privateEndpointConnections`);
-            while (next) {
-                const { parsed } = await send('GET', next, signal);
-                const page = parsed as { value?: RawPec[]; nextLink?: string };
-                for (const raw of page.value ?? []) {
-                    yield flatten(raw);
-                }
-                next = page.nextLink || undefined;
+            for await (const raw of listAll<RawPec>(`${formatServerId(server)}/privateEndpointConnections`, signal)) {
+                yield flatten(raw);
             }
         },
         getPec: async (pec, signal) =>

@@ -1,4 +1,4 @@
-import type { PecRef, ServerRef } from '../domain/ids';
+import type { PecRef, ServerKind, ServerRef } from '../domain/ids';
 import type { DecisionStatus, Pec, ServerContext } from '../domain/pec';
 
 /**
@@ -6,6 +6,8 @@ import type { DecisionStatus, Pec, ServerContext } from '../domain/pec';
  * call behind this; the workflow never learns which one it talks to.
  */
 export interface PecProvider {
+    /** Every server of this kind in the subscription, every page. The sweep starts here. */
+    listServers(subscriptionId: string, kind: ServerKind): Promise<ServerRef[]>;
     /** All PECs of a server, every page. */
     listPecs(server: ServerRef): Promise<Pec[]>;
     /** One PEC, or undefined when it does not exist (404). */

@@ -18,6 +18,7 @@ export function postgresFlexibleOperations(settings: ArmSettings): KindOperation
                     // Flexible servers keep public network access under properties.network.
                     return { ...raw, publicNetworkAccess: raw.network?.publicNetworkAccess };
                 },
+                list: (o) => client.servers.listBySubscription(o),
             },
             privateEndpointConnections: {
                 listByServer: (rg, server, o) => pecs.listByServer(rg, server, o),

@@ -11,7 +11,11 @@ interface Poller {
  * SDKs (@azure/arm-postgresql, @azure/arm-mysql) match it as they are; the flexible one is mapped to it.
  */
 export interface SdkClient {
-    servers: { get(rg: string, server: string, options?: { abortSignal?: AbortSignal }): Promise<RawServer> };
+    servers: {
+        get(rg: string, server: string, options?: { abortSignal?: AbortSignal }): Promise<RawServer>;
+        /** The servers of the subscription. The single-server SDKs ask api 2017-12-01, whose answer has no nextLink. */
+        list(options?: { abortSignal?: AbortSignal }): AsyncIterable<{ id?: string }>;
+    };
     privateEndpointConnections: {
         listByServer(rg: string, server: string, options?: { abortSignal?: AbortSignal }): AsyncIterable<FlatPec>;
         get(rg: string, server: string, name: string, options?: { abortSignal?: AbortSignal }): Promise<FlatPec>;
@@ -42,6 +46,7 @@ export function sdkOperations(settings: ArmSettings, create: SdkClientFactory): 
         return c;
     };
     return {
+        listServers: (subscriptionId, abortSignal) => client(subscriptionId).servers.list({ abortSignal }),
         listPecs: (server, abortSignal) =>
             client(server.subscriptionId).privateEndpointConnections.listByServer(server.resourceGroup, server.name, {
                 abortSignal,

@@ -1,6 +1,15 @@
 import { createArmPecProvider, type PecProvider } from '../../src/arm';
+import { ArmPecAdapter, type KindOperations } from '../../src/arm/armPecAdapter';
 import { PermanentError, TransientError } from '../../src/domain/errors';
-import { parsePecId, parseServerId, type PecRef, type ServerKind, type ServerRef } from '../../src/domain/ids';
+import {
+    formatServerId,
+    kindInfo,
+    parsePecId,
+    parseServerId,
+    type PecRef,
+    type ServerKind,
+    type ServerRef,
+} from '../../src/domain/ids';
 import type { DecisionStatus } from '../../src/domain/pec';
 import { createCredential } from '../../src/runtime';
 import { ids, privateEndpointId, seedPendingPec, startHarness, type Harness, type SeededPec } from '../harness';
@@ -81,6 +90,171 @@ describe('ARM PecProvider paging (ARM emulator with pageSize 2)', () => {
         // 5 PECs at 2 a page: three pages, the later ones asked for through the nextLink's $skipToken.
         const lists = requestsFor(h, seeded.server.name, from).filter((r) => r.method === 'GET' && isListPath(r.path));
         expect(lists).toHaveLength(3);
+    });
+});
+
+describe('ARM PecProvider listServers (two subscriptions, ARM emulator with pageSize 2)', () => {
+    let h: Harness;
+    /** GUIDs: the PostgreSQL flexible SDK refuses any other subscription id. */
+    const subA = crypto.randomUUID();
+    const subB = crypto.randomUUID();
+    const counts: Record<string, number> = { [subA]: 7, [subB]: 5 };
+    const expected = new Map<string, ServerRef[]>();
+    const apiVersion: Record<ServerKind, string> = {
+        'postgres-single': '2017-12-01',
+        'mysql-single': '2017-12-01',
+        'postgres-flexible': '2025-08-01',
+        'mysql-flexible': '2023-06-30',
+    };
+
+    const byId = (refs: ServerRef[]) => [...refs].sort((a, b) => formatServerId(a).localeCompare(formatServerId(b)));
+    const listPath = (sub: string, kind: ServerKind) =>
+        `/subscriptions/${sub}/providers/${kindInfo[kind].provider}/${kindInfo[kind].type}`;
+    const listRequests = (sub: string, kind: ServerKind, from: number) =>
+        h.arm.requests.slice(from).filter((r) => r.method === 'GET' && r.path === listPath(sub, kind));
+    const pagesOf = (kind: ServerKind, servers: number) => (kind.endsWith('-single') ? 1 : Math.ceil(servers / 2));
+
+    beforeAll(async () => {
+        h = await startHarness({ arm: { pageSize: 2 } });
+        // Every kind in both subscriptions, interleaved, in two resource groups: only the filter tells them apart.
+        for (const sub of [subA, subB]) {
+            for (let i = 0; i < counts[sub]!; i += 1) {
+                for (const kind of kinds) {
+                    const { provider, type } = kindInfo[kind];
+                    const name = serverName(kind, `sweep-${i}`);
+                    const id = h.arm.addServer({
+                        subscriptionId: sub,
+                        resourceGroup: `rg-${i % 2}`,
+                        provider,
+                        type,
+                        name,
+                    });
+                    const key = `${sub}/${kind}`;
+                    expected.set(key, [...(expected.get(key) ?? []), parseServerId(id)]);
+                }
+            }
+        }
+        // A subscription that is not asked for.
+        seed(h, 'postgres-flexible', 'elsewhere', { subscriptionId: crypto.randomUUID() });
+    });
+    afterAll(async () => {
+        await h.close();
+    });
+    afterEach(() => h.arm.faults.clear());
+
+    describe.each(kinds)('%s', (kind) => {
+        /** Lets the first page through, so that on a paged list the fault hits a nextLink request. */
+        const skipFirstPage = (sub: string) => {
+            if (pagesOf(kind, counts[sub]!) > 1) {
+                h.arm.faults.add({ kind: 'slow', delayMs: 0 }, { times: 1, pathIncludes: listPath(sub, kind) });
+            }
+        };
+
+        it('lists exactly its own servers in each subscription, every page', async () => {
+            for (const sub of [subA, subB]) {
+                const from = h.arm.requests.length;
+
+                const servers = await h.deps.arm.listServers(sub, kind);
+
+                expect(servers).toHaveLength(counts[sub]!);
+                expect(byId(servers)).toEqual(byId(expected.get(`${sub}/${kind}`)!));
+                const lists = listRequests(sub, kind, from);
+                expect(lists).toHaveLength(pagesOf(kind, counts[sub]!));
+                expect(lists.every((r) => r.apiVersion === apiVersion[kind])).toBe(true);
+                expect(h.arm.requests.slice(from)).toHaveLength(lists.length);
+            }
+        });
+
+        it('lists a subscription without servers as an empty array', async () => {
+            await expect(h.deps.arm.listServers(crypto.randomUUID(), kind)).resolves.toEqual([]);
+        });
+
+        it('retries a 429 with Retry-After on a list page and returns every server', async () => {
+            skipFirstPage(subA);
+            h.arm.faults.add(
+                { kind: 'throttle', retryAfterSeconds: 1 },
+                { times: 1, method: 'GET', pathIncludes: listPath(subA, kind) },
+            );
+            const from = h.arm.requests.length;
+            const started = Date.now();
+
+            const servers = await h.deps.arm.listServers(subA, kind);
+
+            expect(byId(servers)).toEqual(byId(expected.get(`${subA}/${kind}`)!));
+            expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+            expect(listRequests(subA, kind, from)).toHaveLength(pagesOf(kind, counts[subA]!) + 1);
+        });
+
+        it('rejects with TransientError when a 500 on a list page outlasts the retries', async () => {
+            skipFirstPage(subA);
+            h.arm.faults.add({ kind: 'error', status: 500 }, { times: 10, pathIncludes: listPath(subA, kind) });
+            const from = h.arm.requests.length;
+
+            const error = await h.deps.arm.listServers(subA, kind).catch((e: unknown) => e);
+
+            expect(error).toBeInstanceOf(TransientError);
+            expect((error as TransientError).retryable).toBe(true);
+            // ARM_MAX_RETRIES=3 on the failing page: the first try and three retries, after the pages before it.
+            const before = pagesOf(kind, counts[subA]!) > 1 ? 1 : 0;
+            expect(listRequests(subA, kind, from)).toHaveLength(before + 4);
+        });
+
+        it('maps 403 on the list to PermanentError without retrying', async () => {
+            h.arm.faults.add(
+                { kind: 'error', status: 403, code: 'AuthorizationFailed' },
+                { times: 5, pathIncludes: listPath(subB, kind) },
+            );
+            const from = h.arm.requests.length;
+
+            const error = await h.deps.arm.listServers(subB, kind).catch((e: unknown) => e);
+
+            expect(error).toBeInstanceOf(PermanentError);
+            expect((error as PermanentError).retryable).toBe(false);
+            expect(listRequests(subB, kind, from)).toHaveLength(1);
+        });
+    });
+});
+
+describe('ArmPecAdapter.listServers', () => {
+    it('skips items without an id, with an id it cannot parse, or of another kind, and keeps the rest', async () => {
+        const sub = crypto.randomUUID();
+        const flexible = `/subscriptions/${sub}/resourceGroups/rg-a/providers/Microsoft.DBforMySQL/flexibleServers/my-1`;
+        const items = [
+            {},
+            { id: '' },
+            { id: 'not an id' },
+            { id: `/subscriptions/${sub}/resourceGroups/rg-a/providers/Microsoft.Sql/servers/sql-1` },
+            { id: `/subscriptions/${sub}/resourceGroups/rg-a/providers/Microsoft.DBforMySQL/servers/single-1` },
+            { id: `${flexible}/privateEndpointConnections/pe.1` },
+            { id: flexible },
+            { id: flexible.replace('my-1', 'my-2').toUpperCase() },
+        ];
+        const unused = () => {
+            throw new Error('not used');
+        };
+        const ops: KindOperations = {
+            async *listServers() {
+                yield* items;
+            },
+            listPecs: unused,
+            getPec: unused,
+            getServer: unused,
+            putPecState: unused,
+        };
+        const adapter = new ArmPecAdapter(ops, {
+            endpoint: 'https://management.azure.com',
+            credential: { getToken: async () => null },
+            maxRetries: 0,
+            retryDelayInMs: 0,
+            lroDeadlineMs: 1000,
+        });
+
+        const servers = await adapter.listServers(sub, 'mysql-flexible');
+
+        expect(servers).toEqual([
+            parseServerId(flexible),
+            { kind: 'mysql-flexible', subscriptionId: sub.toUpperCase(), resourceGroup: 'RG-A', name: 'MY-2' },
+        ]);
     });
 });
 

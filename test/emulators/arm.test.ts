@@ -122,6 +122,157 @@ describe('ArmEmulator', () => {
         expect(seen).toEqual(pecIds);
     });
 
+    describe('subscription-level server lists', () => {
+        const OTHER_SUB = '00000000-0000-4000-8000-000000000003';
+        const EMPTY_SUB = '00000000-0000-4000-8000-000000000004';
+        const types: [DbProvider, ServerKind][] = [
+            [PG, 'servers'],
+            [MY, 'servers'],
+            [PG, 'flexibleServers'],
+            [MY, 'flexibleServers'],
+        ];
+        /** The api-versions the SDKs (and the generic MySQL flexible client) send for these lists. */
+        const listApi: Record<string, string> = {
+            [`${PG}/servers`]: '2017-12-01',
+            [`${MY}/servers`]: '2017-12-01',
+            [`${PG}/flexibleServers`]: '2025-08-01',
+            [`${MY}/flexibleServers`]: '2023-06-30',
+        };
+        const listPath = (sub: string, provider: DbProvider, type: ServerKind) =>
+            `/subscriptions/${sub}/providers/${provider}/${type}`;
+
+        /** Five servers of every type in SUB and two in OTHER_SUB, interleaved so a filter on order alone fails. */
+        function seedMany(): Record<string, { ours: string[]; other: string[] }> {
+            const seeded: Record<string, { ours: string[]; other: string[] }> = {};
+            for (let i = 0; i < 5; i += 1) {
+                for (const [provider, type] of types) {
+                    const entry = (seeded[`${provider}/${type}`] ??= { ours: [], other: [] });
+                    const add = (sub: string, name: string) =>
+                        arm.addServer({ subscriptionId: sub, resourceGroup: `rg-${i % 2}`, provider, type, name });
+                    entry.ours.push(add(SUB, `${type.toLowerCase()}-${i}`));
+                    if (i < 2) {
+                        entry.other.push(add(OTHER_SUB, `other-${type.toLowerCase()}-${i}`));
+                    }
+                }
+            }
+            return seeded;
+        }
+
+        async function listAll(first: string) {
+            const ids: string[] = [];
+            const pages: Json[] = [];
+            let next: string | undefined = first;
+            while (next) {
+                const { status, body } = await call('GET', next);
+                expect(status).toBe(200);
+                pages.push(body);
+                ids.push(...body.value.map((s: Json) => s.id));
+                next = body.nextLink;
+            }
+            return { ids, pages };
+        }
+
+        it.each(types)(
+            'lists only the %s/%s servers of the subscription, in the server GET shape',
+            async (provider, type) => {
+                await arm.close();
+                arm = await ArmEmulator.start({ pageSize: 2 });
+                const seeded = seedMany()[`${provider}/${type}`]!;
+                const api = listApi[`${provider}/${type}`]!;
+
+                const ours = await listAll(`${listPath(SUB, provider, type)}?api-version=${api}`);
+                expect(ours.ids).toEqual(seeded.ours);
+                const other = await listAll(`${listPath(OTHER_SUB, provider, type)}?api-version=${api}`);
+                expect(other.ids).toEqual(seeded.other);
+
+                const direct = await call('GET', `${seeded.ours[0]}?api-version=${api}`);
+                expect(ours.pages[0]!.value[0]).toEqual(direct.body);
+                expect(ours.pages[0]!.value[0]).toMatchObject({
+                    type: `${provider}/${type}`,
+                    name: `${type.toLowerCase()}-0`,
+                });
+                if (type === 'servers') {
+                    // 2017-12-01 ServerListResult has no nextLink: everything in one page, whatever the page size.
+                    expect(ours.pages).toHaveLength(1);
+                    expect(ours.pages[0]!.nextLink).toBeUndefined();
+                } else {
+                    expect(ours.pages.map((p) => p.value.length)).toEqual([2, 2, 1]);
+                    for (const page of ours.pages.slice(0, -1)) {
+                        const next = new URL(page.nextLink);
+                        expect(`${next.origin}${next.pathname}`).toBe(`${arm.url}${listPath(SUB, provider, type)}`);
+                        expect(next.searchParams.get('api-version')).toBe(api);
+                        expect(next.searchParams.get('$skipToken')).toBeTruthy();
+                    }
+                }
+            },
+        );
+
+        it('answers an empty list, not 404, for a subscription without servers of that type', async () => {
+            seedMany();
+            for (const [provider, type] of types) {
+                const api = listApi[`${provider}/${type}`]!;
+                const empty = await call('GET', `${listPath(EMPTY_SUB, provider, type)}?api-version=${api}`);
+                expect(empty).toMatchObject({ status: 200, body: { value: [] } });
+                expect(empty.body.nextLink).toBeUndefined();
+            }
+        });
+
+        it('matches the subscription, provider and type case-insensitively and keeps the original casing', async () => {
+            const { serverId } = seed(PG, 'flexibleServers');
+            const path = `/SUBSCRIPTIONS/${SUB.toUpperCase()}/providers/microsoft.dbforpostgresql/FLEXIBLESERVERS`;
+            const { status, body } = await call('GET', `${path}?api-version=2025-08-01`);
+            expect(status).toBe(200);
+            expect(body.value.map((s: Json) => s.id)).toEqual([serverId]);
+        });
+
+        it('checks the api-version of each type', async () => {
+            seedMany();
+            const single = listPath(SUB, PG, 'servers');
+            const missing = await call('GET', single);
+            expect(missing.status).toBe(400);
+            expect(missing.body.error.code).toBe('MissingApiVersionParameter');
+            expect((await call('GET', `${single}?api-version=2018-06-01`)).status).toBe(200);
+            const flexOnSingle = await call('GET', `${single}?api-version=2025-08-01`);
+            expect(flexOnSingle.status).toBe(400);
+            expect(flexOnSingle.body.error.code).toBe('InvalidApiVersionParameter');
+            const singleOnFlex = await call('GET', `${listPath(SUB, MY, 'flexibleServers')}?api-version=2017-12-01`);
+            expect(singleOnFlex.status).toBe(400);
+            expect(singleOnFlex.body.error.code).toBe('InvalidApiVersionParameter');
+            // Each flexible type has its own versions: PostgreSQL's 2025-08-01 is not a MySQL version.
+            expect((await call('GET', `${listPath(SUB, MY, 'flexibleServers')}?api-version=2025-08-01`)).status).toBe(
+                400,
+            );
+            expect((await call('GET', `${listPath(SUB, MY, 'flexibleServers')}?api-version=2024-12-30`)).status).toBe(
+                200,
+            );
+        });
+
+        it.each(['PUT', 'PATCH', 'DELETE', 'POST'])('answers %s on a list with 405', async (method) => {
+            seedMany();
+            for (const [provider, type] of types) {
+                const api = listApi[`${provider}/${type}`]!;
+                const res = await call(method, `${listPath(SUB, provider, type)}?api-version=${api}`, { body: {} });
+                expect(res.status).toBe(405);
+                expect(res.body.error.code).toBe('MethodNotAllowed');
+            }
+        });
+
+        it('requires a token, and injects faults on the list routes too', async () => {
+            seedMany();
+            const path = `${listPath(SUB, MY, 'flexibleServers')}?api-version=2023-06-30`;
+            expect((await call('GET', path, { headers: { authorization: '' } })).status).toBe(401);
+            arm.faults.add({ kind: 'throttle', retryAfterSeconds: 3 }, { method: 'GET', pathIncludes: '/providers/' });
+            arm.faults.add({ kind: 'error', status: 403, code: 'AuthorizationFailed' }, { pathIncludes: SUB });
+            const throttled = await call('GET', path);
+            expect(throttled.status).toBe(429);
+            expect(throttled.headers.get('retry-after')).toBe('3');
+            const forbidden = await call('GET', path);
+            expect(forbidden.status).toBe(403);
+            expect(forbidden.body.error.code).toBe('AuthorizationFailed');
+            expect((await call('GET', path)).status).toBe(200);
+        });
+    });
+
     it('runs a PUT as a 202 long-running operation and commits on Succeeded (flexible)', async () => {
         const { pecIds, api } = seed(PG, 'flexibleServers');
         const pecId = pecIds[0]!;

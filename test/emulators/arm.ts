@@ -84,11 +84,13 @@ const API_VERSIONS: Record<string, readonly string[]> = {
     'microsoft.dbforpostgresql/flexibleservers': ['2024-08-01', '2025-08-01', '2025-06-01-preview'],
     'microsoft.dbformysql/flexibleservers': ['2022-09-01', '2023-06-30', '2024-12-30'],
 };
-// @azure/arm-postgresql 6.1.0 and @azure/arm-mysql 5.1.0 read the single server itself with 2017-12-01.
+// @azure/arm-postgresql 6.1.0 and @azure/arm-mysql 5.1.0 read and list the single servers themselves with 2017-12-01.
 const SINGLE_SERVER_GET_VERSIONS = ['2017-12-01', '2018-06-01'];
 
 const POLL_PATH =
     /^\/subscriptions\/[^/]+\/providers\/(Microsoft\.DBfor(?:PostgreSQL|MySQL))\/locations\/[^/]+\/(azureAsyncOperation|operationResults)\/([^/]+)$/i;
+const SUBSCRIPTION_LIST_PATH =
+    /^\/subscriptions\/([^/]+)\/providers\/(Microsoft\.DBfor(?:PostgreSQL|MySQL))\/(servers|flexibleServers)$/i;
 const RESOURCE_PATH =
     /^(\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)\/providers\/(Microsoft\.DBfor(?:PostgreSQL|MySQL))\/(servers|flexibleServers)\/([^/]+))(\/privateEndpointConnections(?:\/([^/]+))?)?$/i;
 
@@ -255,6 +257,14 @@ export class ArmEmulator {
             checkApiVersion(url, [...API_VERSIONS[`${rp}/servers`]!, ...API_VERSIONS[`${rp}/flexibleservers`]!]);
             return this.poll(method, lower(poll[2] ?? '') === 'azureasyncoperation', poll[3] ?? '', res);
         }
+        const inSubscription = SUBSCRIPTION_LIST_PATH.exec(path);
+        if (inSubscription) {
+            const [, sub = '', rp = '', kind = ''] = inSubscription;
+            const single = lower(kind) === 'servers';
+            checkApiVersion(url, single ? SINGLE_SERVER_GET_VERSIONS : API_VERSIONS[lower(`${rp}/${kind}`)]!);
+            requireMethod(method, ['GET']);
+            return this.listServers(sub, rp, kind, url, res);
+        }
         const m = RESOURCE_PATH.exec(path);
         if (!m) {
             throw new ArmError(404, 'InvalidResourceType', `The resource type for '${path}' could not be found.`);
@@ -298,13 +308,33 @@ export class ArmEmulator {
     }
 
     private list(server: ServerRecord, url: URL, res: http.ServerResponse): void {
+        this.sendPage([...server.pecs.values()].map(pecBody), url, res);
+    }
+
+    /**
+     * A subscription's servers of one provider and type; an empty list when there are none (ARM does not answer 404
+     * for an empty collection). The single-server contract (2017-12-01) has no nextLink, so it comes in one page.
+     */
+    private listServers(sub: string, rp: string, kind: string, url: URL, res: http.ServerResponse): void {
+        const all = [...this.servers.values()].filter(
+            (s) =>
+                lower(s.subscriptionId) === lower(sub) &&
+                lower(s.provider) === lower(rp) &&
+                lower(s.type) === lower(kind),
+        );
+        if (lower(kind) === 'servers') {
+            return sendJson(res, 200, { value: all.map(serverBody) });
+        }
+        this.sendPage(all.map(serverBody), url, res);
+    }
+
+    private sendPage(all: readonly object[], url: URL, res: http.ServerResponse): void {
         const skip = Number(url.searchParams.get('$skipToken') ?? '0');
         if (!Number.isInteger(skip) || skip < 0) {
             throw new ArmError(400, 'InvalidSkipToken', 'The $skipToken is not valid.');
         }
-        const all = [...server.pecs.values()];
         const next = skip + this.options.pageSize;
-        const value = all.slice(skip, next).map(pecBody);
+        const value = all.slice(skip, next);
         const apiVersion = url.searchParams.get('api-version') ?? '';
         const nextLink = `${this.url}${url.pathname}?api-version=${apiVersion}&$skipToken=${next}`;
         sendJson(res, 200, next < all.length ? { value, nextLink } : { value });
