@@ -82,16 +82,21 @@ export class BotConnectorChannel implements TeamsChannel {
     }
 
     async reply(ref: CardRef, text: string): Promise<void> {
+        await this.replyInThread(ref, { text, textFormat: 'plain' });
+    }
+
+    async replyCard(ref: CardRef, card: AdaptiveCardJson, summary: string): Promise<void> {
+        // Mentions in a card live in the card's own msteams.entities, so the activity needs none of its own. The summary
+        // stands in for the card where a card cannot be shown (notifications, previews).
+        await this.replyInThread(ref, { summary, attachments: [{ contentType: cardContentType, content: card }] });
+    }
+
+    private async replyInThread(ref: CardRef, activity: Record<string, unknown>): Promise<void> {
         const { serviceUrl, conversationId, activityId } = requireBotRef(ref);
         await this.send(
             'POST',
             `${base(serviceUrl)}/v3/conversations/${encodeURIComponent(conversationId)}/activities`,
-            {
-                type: 'message',
-                text,
-                textFormat: 'plain',
-                replyToId: activityId,
-            },
+            { type: 'message', ...activity, replyToId: activityId },
         );
     }
 

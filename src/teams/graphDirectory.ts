@@ -9,7 +9,7 @@ import {
     TransientError,
     ValidationError,
 } from '../domain/errors';
-import type { ApproverDirectory, DirectoryUser } from './directory';
+import { checkListLimit, compareDirectoryUsers, type ApproverDirectory, type DirectoryUser } from './directory';
 
 export interface GraphRetryOptions {
     /** Retries of a 429/503/504 (the only statuses graph-client retries). Default 2. */
@@ -24,7 +24,7 @@ export interface GraphDirectoryOptions {
     /** The Graph root, e.g. https://graph.microsoft.com (or a national cloud's). Must be https. */
     endpoint: string;
     credential: TokenCredential;
-    /** How long an answer is kept: membership, and a found user. Default 5 minutes. */
+    /** How long an answer is kept: membership, a found user, and an approver list. Default 5 minutes. */
     cacheTtlMs?: number;
     /** How long a "no" is kept (not a member, no such user), so a newly added approver waits at most this. Default 60 s. */
     negativeCacheTtlMs?: number;
@@ -36,6 +36,8 @@ export interface GraphDirectoryOptions {
 
 /** Graph's documented limit of group ids per checkMemberGroups call. */
 export const CHECK_MEMBER_GROUPS_LIMIT = 20;
+/** Graph's largest page of directory objects; fewer, larger pages are cheaper against its throttling budget. */
+const MEMBERS_PAGE_SIZE = 999;
 
 const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // The directory is asked about whoever clicks a card, so the caches are bounded rather than trusted to stay small.
@@ -75,6 +77,7 @@ export class GraphDirectory implements ApproverDirectory {
     private readonly timeoutMs: number;
     private readonly memberships: TtlCache<boolean>;
     private readonly users: TtlCache<DirectoryUser | undefined>;
+    private readonly approverLists: TtlCache<DirectoryUser[]>;
     private handle: Promise<GraphHandle> | undefined;
 
     constructor(options: GraphDirectoryOptions) {
@@ -103,6 +106,8 @@ export class GraphDirectory implements ApproverDirectory {
         this.timeoutMs = options.timeoutMs ?? 10_000;
         this.memberships = new TtlCache(this.now, (isMember) => (isMember ? this.cacheTtlMs : this.negativeCacheTtlMs));
         this.users = new TtlCache(this.now, (user) => (user ? this.cacheTtlMs : this.negativeCacheTtlMs));
+        // Reminders are hours apart and tolerate a stale list: an empty one is kept as long as any other.
+        this.approverLists = new TtlCache(this.now, () => this.cacheTtlMs);
     }
 
     async isMemberOfAny(userObjectId: string, groupIds: readonly string[]): Promise<boolean> {
@@ -111,16 +116,24 @@ export class GraphDirectory implements ApproverDirectory {
             // Not an Entra object id (a UPN, an empty claim, a path): never a member, and never sent to Graph.
             return false;
         }
-        const groups = [...new Set(groupIds.map((id) => id.trim().toLowerCase()))].sort();
-        const bad = groups.filter((id) => !guidPattern.test(id));
-        if (bad.length > 0) {
-            // Settings are validated at start-up, so this is a caller's bug; Graph would answer 400 anyway.
-            throw new ValidationError(`Approver group ids must be GUIDs; bad: ${bad.join(', ')}`);
-        }
+        const groups = approverGroups(groupIds);
         if (groups.length === 0) {
             return false;
         }
         return this.memberships.get(`${userId}|${groups.join(',')}`, () => this.checkMemberGroups(userId, groups));
+    }
+
+    async listApprovers(groupIds: readonly string[], limit: number): Promise<DirectoryUser[]> {
+        const groups = approverGroups(groupIds);
+        checkListLimit(limit);
+        if (groups.length === 0 || limit === 0) {
+            return [];
+        }
+        const users = await this.approverLists.get(`${groups.join(',')}|${limit}`, () =>
+            this.listTransitiveUsers(groups, limit),
+        );
+        // Copies: the cached list and its users are shared by every caller.
+        return users.map((user) => ({ ...user }));
     }
 
     async getUser(userObjectId: string): Promise<DirectoryUser | undefined> {
@@ -165,6 +178,82 @@ export class GraphDirectory implements ApproverDirectory {
         return false;
     }
 
+    /**
+     * Pages through each group's transitive user members until `limit` distinct users are found. Which users make the
+     * cut when there are more is Graph's paging order; the answer is then sorted, so its order does not depend on it.
+     */
+    private async listTransitiveUsers(groups: readonly string[], limit: number): Promise<DirectoryUser[]> {
+        const { client, module } = await this.graph();
+        const deadline = AbortSignal.timeout(this.timeoutMs);
+        const found = new Map<string, DirectoryUser>();
+        for (const groupId of groups) {
+            // The cast segment has Graph filter server-side: nested groups, devices and service principals never come
+            // back. A page may still hold fewer than $top, so only the absence of a nextLink ends the listing.
+            let request = client
+                .api(`/groups/${groupId}/transitiveMembers/microsoft.graph.user`)
+                .select(['id', 'displayName', 'userPrincipalName'])
+                .top(MEMBERS_PAGE_SIZE);
+            const seenLinks = new Set<string>();
+            for (;;) {
+                let answer: unknown;
+                try {
+                    answer = await request
+                        .middlewareOptions([this.retryOptions(module)])
+                        .option('signal', deadline)
+                        .get();
+                } catch (err) {
+                    // A 404 (the group was deleted) stays permanent: the setting names a group that is gone.
+                    throw this.mapError(err, module, `list the members of group ${groupId}`, 'GroupMember.Read.All');
+                }
+                const page = answer as { value?: unknown; '@odata.nextLink'?: unknown } | undefined;
+                if (!Array.isArray(page?.value)) {
+                    throw new PermanentError('Microsoft Graph answered a member listing without a list of members');
+                }
+                for (const item of page.value) {
+                    const user = typeof item === 'object' && item !== null ? toDirectoryUser(item) : undefined;
+                    // Without an id there is no one to mention; Graph always sends it, so this is only a guard.
+                    if (user && !found.has(user.objectId.toLowerCase())) {
+                        found.set(user.objectId.toLowerCase(), user);
+                        if (found.size >= limit) {
+                            return [...found.values()].sort(compareDirectoryUsers);
+                        }
+                    }
+                }
+                const nextLink = page['@odata.nextLink'];
+                if (typeof nextLink !== 'string' || nextLink === '') {
+                    break;
+                }
+                this.checkNextLink(nextLink, seenLinks);
+                // graph-client takes an absolute URL as it is: host, version, path and the query, $skiptoken kept as
+                // sent (it splits the query on '&' and never decodes or re-encodes the values).
+                request = client.api(nextLink);
+            }
+        }
+        return [...found.values()].sort(compareDirectoryUsers);
+    }
+
+    /**
+     * A nextLink is followed with the app's token, so it must point back at the configured endpoint; and one that
+     * repeats would page forever within the deadline.
+     */
+    private checkNextLink(nextLink: string, seen: Set<string>): void {
+        let url: URL;
+        try {
+            url = new URL(nextLink);
+        } catch {
+            throw new PermanentError(
+                `Microsoft Graph answered a nextLink that is not a URL: ${nextLink.slice(0, 200)}`,
+            );
+        }
+        if (url.origin !== new URL(this.endpoint).origin) {
+            throw new PermanentError(`Microsoft Graph answered a nextLink outside ${this.endpoint}: ${url.origin}`);
+        }
+        if (seen.has(nextLink)) {
+            throw new PermanentError('Microsoft Graph answered the same nextLink twice');
+        }
+        seen.add(nextLink);
+    }
+
     private async fetchUser(userId: string): Promise<DirectoryUser | undefined> {
         const { client, module } = await this.graph();
         let answer: unknown;
@@ -184,18 +273,7 @@ export class GraphDirectory implements ApproverDirectory {
         if (typeof answer !== 'object' || answer === null) {
             throw new PermanentError('Microsoft Graph answered a user request without a user');
         }
-        const raw = answer as Record<string, unknown>;
-        // Graph sends null for an unset property (mail, often); the domain wants it absent.
-        const text = (name: string) => (typeof raw[name] === 'string' && raw[name] !== '' ? raw[name] : undefined);
-        const displayName = text('displayName');
-        const userPrincipalName = text('userPrincipalName');
-        const mail = text('mail');
-        return {
-            objectId: text('id') ?? userId,
-            ...(displayName !== undefined ? { displayName } : {}),
-            ...(userPrincipalName !== undefined ? { userPrincipalName } : {}),
-            ...(mail !== undefined ? { mail } : {}),
-        };
+        return toDirectoryUser(answer, userId) ?? { objectId: userId };
     }
 
     private graph(): Promise<GraphHandle> {
@@ -257,6 +335,37 @@ export class GraphDirectory implements ApproverDirectory {
         }
         return new PermanentError(`Microsoft Graph ${operation} failed (${detail})`, { cause: e });
     }
+}
+
+/** Normalised, sorted, distinct group ids (so they make a stable cache key); refuses any that is not a GUID. */
+function approverGroups(groupIds: readonly string[]): string[] {
+    const groups = [...new Set(groupIds.map((id) => id.trim().toLowerCase()))].sort();
+    const bad = groups.filter((id) => !guidPattern.test(id));
+    if (bad.length > 0) {
+        // Settings are validated at start-up, so this is a caller's bug; Graph would answer 400 anyway.
+        throw new ValidationError(`Approver group ids must be GUIDs; bad: ${bad.join(', ')}`);
+    }
+    return groups;
+}
+
+/** A Graph user object as the domain wants it; undefined when it has no id and no fallback is given. */
+function toDirectoryUser(answer: object, fallbackId?: string): DirectoryUser | undefined {
+    const raw = answer as Record<string, unknown>;
+    // Graph sends null for an unset property (mail, often); the domain wants it absent.
+    const text = (name: string) => (typeof raw[name] === 'string' && raw[name] !== '' ? raw[name] : undefined);
+    const objectId = text('id') ?? fallbackId;
+    if (objectId === undefined) {
+        return undefined;
+    }
+    const displayName = text('displayName');
+    const userPrincipalName = text('userPrincipalName');
+    const mail = text('mail');
+    return {
+        objectId,
+        ...(displayName !== undefined ? { displayName } : {}),
+        ...(userPrincipalName !== undefined ? { userPrincipalName } : {}),
+        ...(mail !== undefined ? { mail } : {}),
+    };
 }
 
 /** The HTTP status of a graph-client error, or undefined when no response arrived (graph-client says -1). */

@@ -11,6 +11,8 @@ export interface TeamsChannel {
     updateCard(ref: CardRef, card: AdaptiveCardJson): Promise<void>;
     /** Adds a text reply in the card's thread. */
     reply(ref: CardRef, text: string): Promise<void>;
+    /** Adds a reply in the card's thread that carries an Adaptive Card (reminders with @mentions). */
+    replyCard(ref: CardRef, card: AdaptiveCardJson, summary: string): Promise<void>;
 }
 
 /** The fallback delivery: a Teams Workflows incoming webhook. Clicks never come back, so its cards only link out. */

@@ -22,6 +22,35 @@ export interface RecordedConversation {
 
 const errorBody = (status: number, code: string) => ({ error: { code, message: `Emulated ${status}` } });
 
+/**
+ * What the Bot Connector refuses in a posted activity, as far as the app can get it wrong: no type, or attachments that
+ * are not a list of objects with a content type (an Adaptive Card attachment must also carry its content).
+ */
+function activityProblem(activity: Record<string, unknown>): string | undefined {
+    if (typeof activity.type !== 'string' || activity.type === '') {
+        return 'Activity type is required';
+    }
+    if (activity.attachments === undefined) {
+        return undefined;
+    }
+    if (!Array.isArray(activity.attachments)) {
+        return 'Attachments must be a list';
+    }
+    for (const attachment of activity.attachments as unknown[]) {
+        const a = attachment as { contentType?: unknown; content?: unknown } | null;
+        if (typeof a?.contentType !== 'string' || a.contentType === '') {
+            return 'Attachment contentType is required';
+        }
+        if (
+            a.contentType === 'application/vnd.microsoft.card.adaptive' &&
+            (typeof a.content !== 'object' || !a.content)
+        ) {
+            return 'An Adaptive Card attachment needs its content';
+        }
+    }
+    return undefined;
+}
+
 export class BotConnectorEmulator {
     readonly faults = new FaultPlan();
     readonly conversations: RecordedConversation[] = [];
@@ -95,6 +124,11 @@ export class BotConnectorEmulator {
             return;
         }
         if (method === 'POST' && activityId === undefined) {
+            const problem = activityProblem(json);
+            if (problem) {
+                sendJson(res, 400, { error: { code: 'BadArgument', message: problem } });
+                return;
+            }
             const id = randomUUID();
             const replyToId = typeof json.replyToId === 'string' ? json.replyToId : undefined;
             this.activities.push({
@@ -128,6 +162,19 @@ export class BotConnectorEmulator {
             const attachments = (c.parameters.activity as { attachments?: { content?: unknown }[] }).attachments ?? [];
             return (attachments[0]?.content ?? {}) as Record<string, unknown>;
         });
+    }
+
+    /** The replies posted in a card's thread (to its activity id), oldest first. */
+    replies(activityId: string): RecordedActivity[] {
+        return this.activities.filter((a) => a.replyToId === activityId);
+    }
+
+    /** The Adaptive Cards a recorded activity carries, e.g. a reminder posted as a reply. */
+    adaptiveCards(activity: RecordedActivity): Record<string, unknown>[] {
+        const attachments = (activity.activity.attachments ?? []) as { contentType?: unknown; content?: unknown }[];
+        return attachments
+            .filter((a) => a.contentType === 'application/vnd.microsoft.card.adaptive')
+            .map((a) => a.content as Record<string, unknown>);
     }
 
     close(): Promise<void> {

@@ -3,10 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { applyFault, bearerAudience, FaultPlan, sendJson, startServer, type RunningServer } from './server';
 
 /**
- * A Microsoft Graph emulator: the two directory calls the approver check makes, `POST /v1.0/users/{id}/checkMemberGroups`
- * (transitive, through nested groups) and `GET /v1.0/users/{id}` with `$select`. It answers as Graph does: error bodies
- * with `innerError`, 404 `Request_ResourceNotFound` for an unknown user, 400 above 20 group ids, 401 for a token minted
- * for another audience. It serves https only, because graph-client never sends its token over http.
+ * A Microsoft Graph emulator: the directory calls the app makes, `POST /v1.0/users/{id}/checkMemberGroups` (transitive,
+ * through nested groups), `GET /v1.0/users/{id}` with `$select`, and
+ * `GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user` with `$select`, `$top` and paging by an absolute
+ * `@odata.nextLink` that carries a `$skiptoken`. It answers as Graph does: error bodies with `innerError`, 404
+ * `Request_ResourceNotFound` for an unknown user or group, 400 above 20 group ids, 401 for a token minted for another
+ * audience. It serves https only, because graph-client never sends its token over http.
  */
 
 export interface GraphUser {
@@ -29,6 +31,9 @@ export interface GraphRequestRecord {
 }
 
 const userProperties = ['id', 'displayName', 'userPrincipalName', 'mail'] as const;
+/** Graph's page size for directory objects when no `$top` is given, and the largest `$top` it takes. */
+const defaultTop = 100;
+const maxTop = 999;
 
 function errorBody(status: number, code: string, message?: string) {
     return {
@@ -46,6 +51,12 @@ export class GraphEmulator {
     /** The `aud` a token must carry. Tests that point the directory at this emulator set it to `url`. */
     expectedAudience: string;
 
+    /**
+     * The most members one page carries, whatever `$top` asks: Graph may send fewer than `$top`, so a client must follow
+     * nextLinks rather than count. Set it low (2) to make a test page. `reset` restores it.
+     */
+    pageSize: number;
+
     private readonly users = new Map<string, GraphUser>();
     /** Group id (lower-cased) to its direct members (user or group ids, lower-cased). */
     private readonly groups = new Map<string, { id: string; members: Set<string> }>();
@@ -53,8 +64,10 @@ export class GraphEmulator {
     private constructor(
         private readonly server: RunningServer,
         expectedAudience: string,
+        private readonly defaultPageSize: number,
     ) {
         this.expectedAudience = expectedAudience;
+        this.pageSize = defaultPageSize;
     }
 
     /** The Graph root to configure, e.g. `https://127.0.0.1:1234` (requests go to `{url}/v1.0/...`). */
@@ -62,10 +75,14 @@ export class GraphEmulator {
         return this.server.url;
     }
 
-    static async start(options: { expectedAudience?: string } = {}): Promise<GraphEmulator> {
+    static async start(options: { expectedAudience?: string; pageSize?: number } = {}): Promise<GraphEmulator> {
         const self: { current?: GraphEmulator } = {};
         const server = await startServer((req, res, body) => self.current!.handle(req, res, body), { https: true });
-        self.current = new GraphEmulator(server, options.expectedAudience ?? 'https://graph.microsoft.com');
+        self.current = new GraphEmulator(
+            server,
+            options.expectedAudience ?? 'https://graph.microsoft.com',
+            options.pageSize ?? maxTop,
+        );
         return self.current;
     }
 
@@ -74,7 +91,11 @@ export class GraphEmulator {
         return this;
     }
 
-    /** Adds (or extends) a group. Members are user ids or group ids: nested groups count for checkMemberGroups. */
+    /**
+     * Adds (or extends) a group. Members are user ids or group ids: nested groups count for checkMemberGroups and
+     * transitiveMembers. An id that is neither an added user nor an added group stands for another kind of object (a
+     * device, a service principal): it counts for membership checks but the `microsoft.graph.user` cast leaves it out.
+     */
     addGroup(id: string, options: { members?: string[] } = {}): this {
         const group = this.groups.get(id.toLowerCase()) ?? { id, members: new Set<string>() };
         for (const member of options.members ?? []) {
@@ -90,9 +111,16 @@ export class GraphEmulator {
         return this.requests.filter((r) => r.path.toLowerCase().startsWith(prefix));
     }
 
+    /** Requests to one group's endpoints (every page of its member listing). */
+    requestsForGroup(groupId: string): GraphRequestRecord[] {
+        const prefix = `/v1.0/groups/${groupId.toLowerCase()}`;
+        return this.requests.filter((r) => r.path.toLowerCase().startsWith(prefix));
+    }
+
     reset(): void {
         this.requests.length = 0;
         this.faults.clear();
+        this.pageSize = this.defaultPageSize;
     }
 
     close(): Promise<void> {
@@ -148,6 +176,14 @@ export class GraphEmulator {
         }
         if (badJson) {
             sendJson(res, 400, errorBody(400, 'BadRequest', 'Unable to read JSON request payload.'), headers);
+            return;
+        }
+
+        const groupMembers = /^\/v1\.0\/groups\/([^/]+)\/transitiveMembers\/microsoft\.graph\.user$/i.exec(
+            url.pathname,
+        );
+        if (groupMembers) {
+            this.listTransitiveUsers(decodeURIComponent(groupMembers[1]!), method, url, res, headers);
             return;
         }
 
@@ -243,6 +279,133 @@ export class GraphEmulator {
         sendJson(res, 200, answer, headers);
     }
 
+    /**
+     * `GET /groups/{id}/transitiveMembers/microsoft.graph.user`: the group's users, directly or through nested groups,
+     * each once, in a stable order (breadth first, then the order members were added). A page holds at most
+     * min($top, pageSize) users; the nextLink is absolute and repeats the query with a `$skiptoken`, as Graph's does.
+     */
+    private listTransitiveUsers(
+        groupKey: string,
+        method: string,
+        url: URL,
+        res: ServerResponse,
+        headers: Record<string, string>,
+    ): void {
+        if (method !== 'GET') {
+            sendJson(res, 405, errorBody(405, 'Request_BadRequest', 'Specified HTTP method is not allowed.'), headers);
+            return;
+        }
+        const group = this.groups.get(groupKey.toLowerCase());
+        if (!group) {
+            sendJson(
+                res,
+                404,
+                errorBody(
+                    404,
+                    'Request_ResourceNotFound',
+                    `Resource '${groupKey}' does not exist or one of its queried reference-property objects are not present.`,
+                ),
+                headers,
+            );
+            return;
+        }
+        const select = url.searchParams.get('$select');
+        const wanted = select ? select.split(',').map((s) => s.trim()) : [...userProperties];
+        const unknown = wanted.filter((p) => !(userProperties as readonly string[]).includes(p));
+        if (unknown.length > 0) {
+            sendJson(
+                res,
+                400,
+                errorBody(
+                    400,
+                    'Request_BadRequest',
+                    `Could not find a property named '${unknown[0]}' on type 'microsoft.graph.user'.`,
+                ),
+                headers,
+            );
+            return;
+        }
+        const topParam = url.searchParams.get('$top');
+        const top = topParam === null ? defaultTop : Number(topParam);
+        if (!Number.isInteger(top) || top < 1 || top > maxTop) {
+            sendJson(
+                res,
+                400,
+                errorBody(
+                    400,
+                    'Request_BadRequest',
+                    `Invalid page size specified: '${topParam}'. Must be between 1 and 999 inclusive.`,
+                ),
+                headers,
+            );
+            return;
+        }
+        let offset = 0;
+        const skipToken = url.searchParams.get('$skiptoken');
+        if (skipToken !== null) {
+            const decoded = decodeSkipToken(skipToken);
+            if (decoded?.group !== groupKey.toLowerCase()) {
+                sendJson(
+                    res,
+                    400,
+                    errorBody(400, 'Request_BadRequest', 'The specified page token value has expired or is invalid.'),
+                    headers,
+                );
+                return;
+            }
+            offset = decoded.offset;
+        }
+
+        const members = this.transitiveUsersOf(groupKey.toLowerCase());
+        const size = Math.min(top, Math.max(1, this.pageSize));
+        const page = members.slice(offset, offset + size);
+        const answer: Record<string, unknown> = {
+            '@odata.context': `${this.url}/v1.0/$metadata#users(${wanted.join(',')})`,
+        };
+        if (offset + size < members.length) {
+            const next = new URLSearchParams(url.searchParams);
+            next.set('$skiptoken', encodeSkipToken(groupKey.toLowerCase(), offset + size));
+            // URLSearchParams would write `$` as %24; Graph's own links keep the option names readable.
+            const query = [...next].map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+            answer['@odata.nextLink'] = `${this.url}${url.pathname}?${query}`;
+        }
+        answer.value = page.map((user) => {
+            // Graph answers an unset property with null, and tags each item of a cast collection with its type.
+            const item: Record<string, unknown> = { '@odata.type': '#microsoft.graph.user' };
+            for (const p of wanted) {
+                item[p] = user[p as keyof GraphUser] ?? null;
+            }
+            return item;
+        });
+        sendJson(res, 200, answer, headers);
+    }
+
+    /** The users in a group, directly or through nested groups, each once; cycles are tolerated. */
+    private transitiveUsersOf(groupKey: string): GraphUser[] {
+        const users: GraphUser[] = [];
+        const seen = new Set<string>([groupKey]);
+        let frontier = [groupKey];
+        while (frontier.length > 0) {
+            const next: string[] = [];
+            for (const key of frontier) {
+                for (const member of this.groups.get(key)?.members ?? []) {
+                    if (seen.has(member)) {
+                        continue;
+                    }
+                    seen.add(member);
+                    const user = this.users.get(member);
+                    if (user) {
+                        users.push(user);
+                    } else if (this.groups.has(member)) {
+                        next.push(member);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        return users;
+    }
+
     /** Every group (lower-cased id) the principal belongs to, directly or through nested groups. */
     private transitiveGroupsOf(principalId: string): Set<string> {
         const found = new Set<string>();
@@ -258,6 +421,20 @@ export class GraphEmulator {
             frontier = next;
         }
         return found;
+    }
+}
+
+/** Opaque to clients, as Graph's are: standard base64 (with `+`, `/`, `=`), so the nextLink must percent-encode it. */
+function encodeSkipToken(group: string, offset: number): string {
+    return Buffer.from(JSON.stringify({ g: group, o: offset }), 'utf8').toString('base64');
+}
+
+function decodeSkipToken(token: string): { group: string; offset: number } | undefined {
+    try {
+        const raw = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { g?: unknown; o?: unknown };
+        return typeof raw.g === 'string' && typeof raw.o === 'number' ? { group: raw.g, offset: raw.o } : undefined;
+    } catch {
+        return undefined;
     }
 }
 

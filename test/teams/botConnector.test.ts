@@ -75,6 +75,42 @@ describe('BotConnectorChannel', () => {
         expect(reply?.activity).toMatchObject({ text: 'Approved by ann@contoso.com: **ok**', textFormat: 'plain' });
     });
 
+    it('replies in the card thread with an Adaptive Card and a summary', async () => {
+        const ref = await post();
+        const reminder = {
+            ...card('Reminder: <at>Ann</at>'),
+            msteams: {
+                width: 'Full',
+                entities: [{ type: 'mention', text: '<at>Ann</at>', mentioned: { id: 'oid-ann', name: 'Ann' } }],
+            },
+        } as unknown as AdaptiveCardJson;
+        await channel.replyCard(ref, reminder, 'Reminder 1 of 3: a PEC waits');
+
+        const [reply, ...more] = bot.replies(ref.activityId!);
+        expect(more).toEqual([]);
+        expect(reply).toMatchObject({ conversationId: ref.conversationId });
+        expect(reply!.activity).toMatchObject({
+            type: 'message',
+            summary: 'Reminder 1 of 3: a PEC waits',
+            replyToId: ref.activityId,
+            attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive' }],
+        });
+        // A reply, not an update: the posted card is untouched, and the card comes back as sent, mentions included.
+        expect(reply!.activityId).not.toBe(ref.activityId);
+        expect(bot.updates.filter((u) => u.activityId === ref.activityId)).toEqual([]);
+        expect(bot.adaptiveCards(reply!)).toEqual([reminder]);
+    });
+
+    it('retries a card reply on 503 and refuses one for a card the bot did not post', async () => {
+        const ref = await post();
+        bot.faults.add({ kind: 'error', status: 503 }, { times: 1, method: 'POST' });
+        await channel.replyCard(ref, card('reminder'), 'Reminder');
+        expect(bot.replies(ref.activityId!)).toHaveLength(1);
+
+        const webhookRef: CardRef = { channel: 'webhook', postedAt: new Date().toISOString() };
+        await expect(channel.replyCard(webhookRef, card('x'), 'x')).rejects.toBeInstanceOf(PermanentError);
+    });
+
     it('retries 429 with Retry-After and 5xx', async () => {
         bot.faults.add({ kind: 'throttle', retryAfterSeconds: 0 }, { times: 1, method: 'POST' });
         bot.faults.add({ kind: 'error', status: 502 }, { times: 1, method: 'POST' });

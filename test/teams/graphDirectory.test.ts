@@ -288,6 +288,230 @@ describe('GraphDirectory against the Graph emulator', () => {
         await expect(bare.json()).resolves.toMatchObject({ error: { code: 'InvalidAuthenticationToken' } });
     });
 
+    describe('listApprovers', () => {
+        // Groups of their own: the tests above add members to theirs. Bob is in root through two levels of nesting,
+        // and in other directly.
+        const root = 'aaaaaaaa-1111-4000-8000-000000000001';
+        const mid = 'aaaaaaaa-1111-4000-8000-000000000002';
+        const leaf = 'aaaaaaaa-1111-4000-8000-000000000003';
+        const other = 'aaaaaaaa-1111-4000-8000-000000000004';
+        const membersPath = (groupId: string) => `/v1.0/groups/${groupId}/transitiveMembers/microsoft.graph.user`;
+        const ids = (users: { objectId: string }[]) => users.map((u) => u.objectId);
+
+        // Five users, two of them through a nested group, one without a display name, plus an object that is not a
+        // user (a service principal, say) that the cast must leave out.
+        const big = 'bbbbbbbb-0000-4000-8000-000000000001';
+        const bigNested = 'bbbbbbbb-0000-4000-8000-000000000002';
+        const people = [
+            { id: 'cccccccc-0000-4000-8000-000000000005', displayName: 'Eve' },
+            { id: 'cccccccc-0000-4000-8000-000000000004', displayName: 'dan' },
+            { id: 'cccccccc-0000-4000-8000-000000000003' },
+            { id: 'cccccccc-0000-4000-8000-000000000002', displayName: 'Cy' },
+            { id: 'cccccccc-0000-4000-8000-000000000001', displayName: 'Ann' },
+        ];
+        const servicePrincipal = 'dddddddd-0000-4000-8000-000000000001';
+
+        beforeAll(() => {
+            for (const p of people) {
+                graph.addUser({ ...p, userPrincipalName: `${p.id.slice(-1)}@contoso.example` });
+            }
+            graph
+                .addGroup(root.toUpperCase(), { members: [alice, mid] })
+                .addGroup(mid, { members: [leaf] })
+                .addGroup(leaf, { members: [bob] })
+                .addGroup(other, { members: [carol, bob] })
+                .addGroup(big, { members: [people[0]!.id, people[1]!.id, servicePrincipal, bigNested] })
+                .addGroup(bigNested, { members: [people[2]!.id, people[3]!.id, people[4]!.id, people[0]!.id] });
+        });
+
+        it('lists the users of nested groups, asking only for users and the names it needs', async () => {
+            await expect(directory().listApprovers([root], 10)).resolves.toEqual([
+                { objectId: alice, displayName: 'Alice', userPrincipalName: 'alice@contoso.example' },
+                { objectId: bob, displayName: 'Bob', userPrincipalName: 'bob@contoso.example' },
+            ]);
+            expect(graph.requests).toHaveLength(1);
+            const request = graph.requests[0]!;
+            expect(request).toMatchObject({ method: 'GET', path: membersPath(root) });
+            expect(request.query.$select?.split(',').sort()).toEqual(['displayName', 'id', 'userPrincipalName']);
+            expect(request.query.$top).toBe('999');
+            expect(request.authorization).toMatch(/^Bearer /);
+        });
+
+        it('deduplicates users across groups, and sorts by display name, then id', async () => {
+            // Bob is in all three: root (through two levels of nesting), mid (through one) and other (directly).
+            const users = await directory().listApprovers([other, mid.toUpperCase(), root], 10);
+            expect(ids(users)).toEqual([alice, bob, carol]);
+            expect(graph.requests.map((r) => r.path).sort()).toEqual(
+                [membersPath(root), membersPath(mid), membersPath(other)].sort(),
+            );
+        });
+
+        it('follows @odata.nextLink through every page, keeping the $skiptoken as Graph sent it', async () => {
+            graph.pageSize = 2;
+            const users = await directory().listApprovers([big], 50);
+            // Case-insensitive by name ("dan" between "Cy" and "Eve"); the user without a name comes last.
+            expect(users.map((u) => u.displayName ?? u.objectId)).toEqual(['Ann', 'Cy', 'dan', 'Eve', people[2]!.id]);
+            expect(graph.requests).toHaveLength(3);
+            expect(graph.requests.map((r) => r.path)).toEqual(Array(3).fill(membersPath(big)));
+            expect(graph.requests[0]!.query.$skiptoken).toBeUndefined();
+            const tokens = graph.requests.slice(1).map((r) => r.query.$skiptoken);
+            // These tokens end in base64 padding, sent as %3D: a client that decoded or re-encoded the link would have
+            // sent a token the emulator refuses.
+            expect(tokens.every((t) => t?.endsWith('='))).toBe(true);
+            expect(new Set(tokens).size).toBe(2);
+            for (const r of graph.requests) {
+                expect(r.query.$top).toBe('999');
+                expect(r.query.$select?.split(',').sort()).toEqual(['displayName', 'id', 'userPrincipalName']);
+                expect(r.authorization).toMatch(/^Bearer /);
+            }
+        });
+
+        it('stops paging once it has the limit, and returns at most that many, sorted', async () => {
+            graph.pageSize = 2;
+            const users = await directory().listApprovers([big, root], 3);
+            expect(users).toHaveLength(3);
+            // Groups are asked in sorted order (root before big): Alice and Bob, then the first of big's users.
+            expect(graph.requests.map((r) => r.path)).toEqual([membersPath(root), membersPath(big)]);
+            expect(users.map((u) => u.displayName)).toEqual(['Alice', 'Bob', 'Eve']);
+
+            graph.reset();
+            graph.pageSize = 2;
+            await expect(directory().listApprovers([big], 2)).resolves.toHaveLength(2);
+            expect(graph.requests).toHaveLength(1);
+        });
+
+        it('answers a repeat from the cache, whatever the order and casing of the group ids, and hands out copies', async () => {
+            const dir = directory();
+            const first = await dir.listApprovers([root, mid], 10);
+            await expect(dir.listApprovers([mid.toUpperCase(), root, root], 10)).resolves.toEqual(first);
+            expect(graph.requests).toHaveLength(2); // one per group, once
+
+            first[0]!.displayName = 'Mallory';
+            first.pop();
+            await expect(dir.listApprovers([root, mid], 10)).resolves.toMatchObject([
+                { displayName: 'Alice' },
+                { displayName: 'Bob' },
+            ]);
+            expect(graph.requests).toHaveLength(2);
+
+            // Another limit is another question.
+            await dir.listApprovers([root, mid], 1);
+            expect(graph.requests).toHaveLength(3);
+        });
+
+        it('keeps a list for the cache time, then asks again', async () => {
+            let now = new Date('2026-11-21T10:00:00Z');
+            const dir = directory({ now: () => now, cacheTtlMs: 60_000 });
+            await dir.listApprovers([root], 10);
+            now = new Date(now.getTime() + 59_000);
+            await dir.listApprovers([root], 10);
+            expect(graph.requests).toHaveLength(1);
+            now = new Date(now.getTime() + 2_000);
+            await dir.listApprovers([root], 10);
+            expect(graph.requests).toHaveLength(2);
+        });
+
+        it('gives a PermanentError for a group Graph does not know (404), without retrying', async () => {
+            const ghost = randomUUID();
+            const err = await directory()
+                .listApprovers([ghost], 10)
+                .catch((e: unknown) => e);
+            expect(err).toBeInstanceOf(PermanentError);
+            expect((err as PermanentError).retryable).toBe(false);
+            expect((err as Error).message).toMatch(/404 Request_ResourceNotFound/);
+            expect((err as Error).message).toContain(ghost);
+            expect(graph.requests).toHaveLength(1);
+        });
+
+        it('retries a 503 (Retry-After: 0) and succeeds, on a later page too', async () => {
+            graph.pageSize = 2;
+            graph.faults.add({ kind: 'error', status: 503 }, { pathIncludes: '/transitiveMembers' });
+            await expect(directory().listApprovers([root], 10)).resolves.toHaveLength(2);
+            expect(graph.requests.map((r) => r.retryAttempt)).toEqual([undefined, '1']);
+
+            graph.reset();
+            graph.pageSize = 2;
+            // Let the first page through (a slow fault of 0 ms only takes a turn), then fail the second once.
+            graph.faults.add({ kind: 'slow', delayMs: 0 }, { pathIncludes: '/transitiveMembers' });
+            graph.faults.add({ kind: 'error', status: 503 }, { pathIncludes: '/transitiveMembers' });
+            await expect(directory().listApprovers([big], 50)).resolves.toHaveLength(5);
+            expect(graph.requests.map((r) => [r.query.$skiptoken !== undefined, r.retryAttempt])).toEqual([
+                [false, undefined],
+                [true, undefined],
+                [true, '1'],
+                [true, undefined],
+            ]);
+        });
+
+        it('gives a TransientError for a 503 that persists, and caches nothing', async () => {
+            graph.faults.add({ kind: 'error', status: 503 }, { times: 10 });
+            const dir = directory();
+            const err = await dir.listApprovers([root], 10).catch((e: unknown) => e);
+            expect(err).toBeInstanceOf(TransientError);
+            expect((err as Error).message).toMatch(/503/);
+            expect(graph.requests).toHaveLength(3);
+
+            graph.reset();
+            await expect(dir.listApprovers([root], 10)).resolves.toHaveLength(2);
+            expect(graph.requests).toHaveLength(1);
+        });
+
+        it('gives a PermanentError naming GroupMember.Read.All on 403', async () => {
+            graph.faults.add({ kind: 'error', status: 403, code: 'Authorization_RequestDenied' });
+            await expect(directory().listApprovers([root], 10)).rejects.toThrow(
+                /403 Authorization_RequestDenied.*GroupMember\.Read\.All/,
+            );
+        });
+
+        it('refuses a group id that is not a GUID, or a bad limit, without calling Graph', async () => {
+            const dir = directory();
+            await expect(dir.listApprovers([root, 'approvers'], 10)).rejects.toBeInstanceOf(ValidationError);
+            await expect(dir.listApprovers([`${root}/owners`], 10)).rejects.toBeInstanceOf(ValidationError);
+            for (const limit of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+                await expect(dir.listApprovers([root], limit)).rejects.toBeInstanceOf(ValidationError);
+            }
+            await expect(dir.listApprovers([], 10)).resolves.toEqual([]);
+            await expect(dir.listApprovers([root], 0)).resolves.toEqual([]);
+            expect(graph.requests).toHaveLength(0);
+        });
+
+        it('the emulator route needs a token, honours $select, answers only users and pages by absolute links', async () => {
+            const bare = await fetch(`${graph.url}${membersPath(big)}`);
+            expect(bare.status).toBe(401);
+
+            const token = `e30.${Buffer.from(JSON.stringify({ aud: graph.url })).toString('base64url')}.x`;
+            const get = async (url: string) => {
+                const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+                return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+            };
+            const all = await get(`${graph.url}${membersPath(big)}?$select=id`);
+            expect(all.status).toBe(200);
+            const value = all.body.value as Record<string, unknown>[];
+            expect(value).toHaveLength(5);
+            expect(value.every((u) => Object.keys(u).sort().join() === '@odata.type,id')).toBe(true);
+            expect(value.map((u) => u.id)).not.toContain(servicePrincipal);
+            expect(all.body['@odata.nextLink']).toBeUndefined();
+
+            graph.pageSize = 2;
+            const first = await get(`${graph.url}${membersPath(big)}?$select=id,displayName`);
+            const next = String(first.body['@odata.nextLink']);
+            expect(next.startsWith(`${graph.url}${membersPath(big)}?`)).toBe(true);
+            expect(next).toMatch(/[?&]\$skiptoken=[^&]+%3D(&|$)/);
+            const second = await get(next);
+            expect((second.body.value as unknown[]).length).toBe(2);
+            expect(Object.keys((second.body.value as Record<string, unknown>[])[0]!).sort()).toEqual([
+                '@odata.type',
+                'displayName',
+                'id',
+            ]);
+
+            const tampered = await get(next.replace(/\$skiptoken=[^&]+/, '$skiptoken=bm9wZQ%3D%3D'));
+            expect(tampered.status).toBe(400);
+            const unknownGroup = await get(`${graph.url}${membersPath(randomUUID())}`);
+            expect(unknownGroup).toMatchObject({ status: 404, body: { error: { code: 'Request_ResourceNotFound' } } });
+        });
+    });
+
     it('refuses an http endpoint, where graph-client would silently drop the token', () => {
         expect(() => new GraphDirectory({ endpoint: 'http://127.0.0.1:1', credential: credentialFor() })).toThrow(
             ConfigError,
@@ -315,7 +539,7 @@ describe('InMemoryDirectory', () => {
             userPrincipalName: 'alice@contoso.example',
         });
         await expect(dir.getUser(carol)).resolves.toBeUndefined();
-        expect(dir.calls).toEqual({ isMemberOfAny: 4, getUser: 2 });
+        expect(dir.calls).toEqual({ isMemberOfAny: 4, getUser: 2, listApprovers: 0 });
 
         dir.removeMember(bob, dbaTeam);
         await expect(dir.isMemberOfAny(bob, [dbaTeam])).resolves.toBe(false);
