@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { ConfigError } from './domain/errors';
+import type { Policy } from './domain/policy';
+import { expiryActions } from './domain/reconcile';
+import { loadPolicy, PolicyConfigError, readPolicyFile } from './policyConfig';
 
 /**
  * Every setting the app reads, validated once at start-up. A missing or malformed setting stops the app with a message
@@ -67,6 +70,20 @@ const bool = (fallback: boolean) =>
         .transform((v) => ['true', '1', 'yes'].includes(v))
         .default(fallback);
 
+/**
+ * A Functions timer schedule: six NCRONTAB fields (second minute hour day month day-of-week). Only the shape is checked
+ * here, so a typo stops the app with this setting's name rather than as a host error about a binding.
+ */
+const ncrontab = (fallback: string) =>
+    z
+        .string()
+        .trim()
+        .refine(
+            (v) => /^(\S+\s+){5}\S+$/.test(v) && v.split(/\s+/).every((f) => /^[0-9*/,\-A-Za-z]+$/.test(f)),
+            'expected an NCRONTAB schedule of six fields: second minute hour day month day-of-week, e.g. "0 */15 * * * *"',
+        )
+        .default(fallback);
+
 const tableName = (fallback: string) =>
     z
         .string()
@@ -101,6 +118,22 @@ const schema = z.object({
     DEV_TRUST_CLIENT_PRINCIPAL: bool(false),
     WEBSITE_AUTH_ENABLED: bool(false),
     WEBSITE_SITE_NAME: z.string().trim().optional(),
+    SWEEP_SCHEDULE: ncrontab('0 */15 * * * *'),
+    REMINDER_INTERVAL_HOURS: positiveInt(24, 24 * 30),
+    REMINDER_MAX_COUNT: positiveInt(3, 20),
+    EXPIRY_HOURS: positiveInt(168, 24 * 90),
+    EXPIRY_ACTION: z
+        .string()
+        .trim()
+        .toLowerCase()
+        .pipe(z.enum(expiryActions, { error: 'expected leave or reject' }))
+        .default('leave'),
+    EXPIRY_REJECT_TEXT: z
+        .string()
+        .trim()
+        .max(500, 'expected at most 500 characters (it becomes the connection description)')
+        .default('No approver decided in time. Create a new private endpoint connection to ask again.'),
+    STUCK_APPLY_MINUTES: positiveInt(30, 24 * 60).refine((v) => v >= 1, 'expected 1 or more'),
 });
 
 export interface StorageSettings {
@@ -119,6 +152,8 @@ export type Config = Omit<
     TEAMS_CHANNEL_ID?: string;
     WORKFLOWS_WEBHOOK_URL?: string;
     storage: StorageSettings;
+    /** From POLICY or POLICY_FILE; no rules when neither is set (every request needs one manual approval). */
+    policy: Policy;
 };
 
 /**
@@ -161,7 +196,10 @@ function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageSetting
     return {};
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(
+    env: NodeJS.ProcessEnv = process.env,
+    readFile: (path: string) => string = readPolicyFile,
+): Config {
     const problems: string[] = [];
     const input: Record<string, string | undefined> = {};
     for (const key of Object.keys(schema.shape)) {
@@ -189,10 +227,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             'DEV_TRUST_CLIENT_PRINCIPAL: must not be set in Azure (WEBSITE_SITE_NAME is set); turn on App Service Authentication instead',
         );
     }
+    let policy: Policy = { rules: [] };
+    try {
+        policy = loadPolicy({ POLICY: env.POLICY, POLICY_FILE: env.POLICY_FILE }, readFile) ?? policy;
+    } catch (err) {
+        if (!(err instanceof PolicyConfigError)) {
+            throw err;
+        }
+        problems.push(...err.problems);
+    }
     if (problems.length > 0 || !parsed.success) {
         throw new ConfigError(`Invalid settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     }
-    return { ...parsed.data, storage };
+    return { ...parsed.data, storage, policy };
 }
 
 let cached: Config | undefined;

@@ -55,6 +55,15 @@ export function createDeps(config: Config): WorkflowDeps {
             allowSelfApproval: config.ALLOW_SELF_APPROVAL,
             linkTokenTtlHours: config.LINK_TOKEN_TTL_HOURS,
             lroDeadlineMs,
+            reconcile: {
+                reminderIntervalHours: config.REMINDER_INTERVAL_HOURS,
+                reminderMaxCount: config.REMINDER_MAX_COUNT,
+                expiryHours: config.EXPIRY_HOURS,
+                expiryAction: config.EXPIRY_ACTION,
+                expiryRejectText: config.EXPIRY_REJECT_TEXT,
+                stuckApplyMinutes: config.STUCK_APPLY_MINUTES,
+            },
+            policy: config.policy,
         },
         arm: createArmPecProvider({
             endpoint: config.ARM_ENDPOINT,

@@ -131,3 +131,90 @@ describe('settings', () => {
         expect(config.ARM_ENDPOINT).toBe('https://management.usgovcloudapi.net/');
     });
 });
+
+describe('reconcile settings', () => {
+    it('has documented defaults', () => {
+        const config = loadConfig(valid);
+        expect(config).toMatchObject({
+            SWEEP_SCHEDULE: '0 */15 * * * *',
+            REMINDER_INTERVAL_HOURS: 24,
+            REMINDER_MAX_COUNT: 3,
+            EXPIRY_HOURS: 168,
+            EXPIRY_ACTION: 'leave',
+            STUCK_APPLY_MINUTES: 30,
+        });
+        expect(config.EXPIRY_REJECT_TEXT).toMatch(/No approver decided in time/);
+        expect(config.policy).toEqual({ rules: [] });
+    });
+
+    it('reads each setting', () => {
+        const config = loadConfig({
+            ...valid,
+            SWEEP_SCHEDULE: '0 0 * * * *',
+            REMINDER_INTERVAL_HOURS: '4',
+            REMINDER_MAX_COUNT: '0',
+            EXPIRY_HOURS: '72',
+            EXPIRY_ACTION: 'Reject',
+            EXPIRY_REJECT_TEXT: 'Too late',
+            STUCK_APPLY_MINUTES: '10',
+        });
+        expect(config).toMatchObject({
+            SWEEP_SCHEDULE: '0 0 * * * *',
+            REMINDER_INTERVAL_HOURS: 4,
+            REMINDER_MAX_COUNT: 0,
+            EXPIRY_HOURS: 72,
+            EXPIRY_ACTION: 'reject',
+            EXPIRY_REJECT_TEXT: 'Too late',
+            STUCK_APPLY_MINUTES: 10,
+        });
+    });
+
+    it('names each bad setting', () => {
+        const message = errorOf({
+            ...valid,
+            SWEEP_SCHEDULE: '*/15 * * * *',
+            REMINDER_MAX_COUNT: 'lots',
+            EXPIRY_ACTION: 'approve',
+            EXPIRY_REJECT_TEXT: 'x'.repeat(501),
+            STUCK_APPLY_MINUTES: '0',
+        });
+        expect(message).toMatch(/SWEEP_SCHEDULE: expected an NCRONTAB schedule of six fields/);
+        expect(message).toMatch(/REMINDER_MAX_COUNT: expected a whole number/);
+        expect(message).toMatch(/EXPIRY_ACTION: expected leave or reject/);
+        expect(message).toMatch(/EXPIRY_REJECT_TEXT: expected at most 500 characters/);
+        expect(message).toMatch(/STUCK_APPLY_MINUTES: expected 1 or more/);
+    });
+});
+
+describe('policy setting', () => {
+    const policy = JSON.stringify({
+        rules: [
+            { id: 'prod', match: { tags: { environment: 'prod' } }, action: { type: 'requireApprovals', count: 2 } },
+        ],
+    });
+
+    it('reads POLICY, or POLICY_FILE through the reader', () => {
+        expect(loadConfig({ ...valid, POLICY: policy }).policy.rules[0]?.id).toBe('prod');
+        const read: string[] = [];
+        const config = loadConfig({ ...valid, POLICY_FILE: 'policy.json' }, (path) => {
+            read.push(path);
+            return policy;
+        });
+        expect(read).toEqual(['policy.json']);
+        expect(config.policy.rules[0]?.action).toEqual({ type: 'requireApprovals', count: 2 });
+    });
+
+    it('stops the app on an invalid policy, naming the rule and the field, with the other problems', () => {
+        const bad = JSON.stringify({
+            rules: [{ id: 'prod', match: { tags: { environment: 'prod' } }, action: { type: 'requireApprovals' } }],
+        });
+        const message = errorOf({ ...valid, POLICY: bad, EXPIRY_ACTION: 'never' });
+        expect(message).toMatch(/POLICY: rule "prod".*action.*count/);
+        expect(message).toMatch(/EXPIRY_ACTION/);
+    });
+
+    it('refuses an unreadable policy file, naming the setting', () => {
+        const message = errorOf({ ...valid, POLICY_FILE: 'missing.json' });
+        expect(message).toMatch(/POLICY_FILE: cannot read "missing.json"/);
+    });
+});

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { HttpRequest, InvocationContext, type EventGridEvent } from '@azure/functions';
+import { decisionPage } from '../functions/decisionPage';
 import { QueueClient } from '@azure/storage-queue';
 import { applyDecisionFunction } from '../functions/applyDecision';
 import { pecEvents } from '../functions/pecEvents';
@@ -8,6 +9,7 @@ import { loadConfig, resetConfig, type Config } from '../src/config';
 import { kindInfo, type ServerKind } from '../src/domain/ids';
 import type { ApprovalRequest } from '../src/domain/request';
 import { getDeps, resetDeps } from '../src/runtime';
+import { encodeClientPrincipal } from '../src/web/easyAuth';
 import { applyMaxAttempts, StorageApplyQueue } from '../src/storage/applyQueue';
 import type { WorkflowDeps } from '../src/workflow/deps';
 import { ArmEmulator, type ArmEmulatorOptions } from './emulators/arm';
@@ -405,4 +407,62 @@ export async function poisonMessages(h: Harness): Promise<string[]> {
     }
     const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
     return peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString('utf8'));
+}
+
+/** The web link on the posted card, as an approver would click it. */
+export function cardLink(h: Harness, requestId: string): URL {
+    for (const card of h.bot.cards()) {
+        const text = JSON.stringify(card);
+        const m = /"url":"(https:\/\/pec-gate\.example\.net\/api\/requests\/[^"]+)"/.exec(text);
+        if (m && text.includes(requestId)) {
+            return new URL(m[1]!);
+        }
+    }
+    throw new Error(`No web link on the card of ${requestId}`);
+}
+
+export interface WebCall {
+    method?: 'GET' | 'POST';
+    url: URL;
+    who?: TestPerson | null;
+    form?: Record<string, string>;
+    principalHeader?: string;
+}
+
+export async function web(call: WebCall): Promise<{ status: number; html: string; headers: Record<string, string> }> {
+    const who = call.who === undefined ? people.alice : call.who;
+    const headers: Record<string, string> = {};
+    if (call.principalHeader !== undefined) {
+        headers['x-ms-client-principal'] = call.principalHeader;
+    } else if (who) {
+        headers['x-ms-client-principal'] = encodeClientPrincipal({ ...who, tenantId: ids.tenant });
+    }
+    let body: string | undefined;
+    if (call.method === 'POST') {
+        body = new URLSearchParams(call.form ?? {}).toString();
+        headers['content-type'] = 'application/x-www-form-urlencoded';
+    }
+    const id = decodeURIComponent(call.url.pathname.split('/').pop() ?? '');
+    const request = new HttpRequest({
+        url: call.url.toString(),
+        method: call.method ?? 'GET',
+        headers,
+        params: { id },
+        ...(body === undefined ? {} : { body: { string: body } }),
+    });
+    const response = await decisionPage(request, testContext('decisionPage'));
+    return {
+        status: response.status ?? 200,
+        html: String(response.body ?? ''),
+        headers: Object.fromEntries(Object.entries(response.headers ?? {}).map(([k, v]) => [k, String(v)])),
+    };
+}
+
+export function hiddenField(html: string, name: string): string {
+    const m = new RegExp(`name="${name}"[^>]*value="([^"]*)"|value="([^"]*)"[^>]*name="${name}"`).exec(html);
+    const value = m?.[1] ?? m?.[2];
+    if (value === undefined) {
+        throw new Error(`No hidden field ${name} on the page`);
+    }
+    return value.replace(/&amp;/g, '&');
 }

@@ -13,7 +13,16 @@ export type AuditAction =
     | 'applied'
     | 'superseded'
     | 'failed'
-    | 'expired';
+    | 'expired'
+    /** A policy rule set how many approvals the request needs. */
+    | 'policy'
+    /** One of several approvals needed was given. */
+    | 'approval'
+    | 'reminded'
+    /** The sweep queued the apply of a decision again. */
+    | 'requeued'
+    /** An expired request stopped holding its PEC, which is no longer Pending. */
+    | 'released';
 
 export interface AuditActor {
     kind: 'system' | 'approver' | 'requester' | 'policy';

@@ -1,6 +1,12 @@
 import { kindInfo, parsePrivateEndpointId, parseServerId } from './ids';
 import type { PublicNetworkAccess } from './pec';
-import type { ApprovalRequest, DecisionAction, Person, RequestStatus } from './request';
+import {
+    requiredApprovalsOf,
+    type ApprovalRequest,
+    type DecisionAction,
+    type Person,
+    type RequestStatus,
+} from './request';
 
 /**
  * The card as plain data, independent of Adaptive Cards or HTML, so the Teams card and the web page show the same facts
@@ -380,11 +386,20 @@ function sectionsOf(
 
 function statusLineOf(request: ApprovalRequest): CardView['statusLine'] {
     const decision = request.decision;
-    const by = decision ? personName(decision.by) : 'unknown';
+    const people =
+        decision?.approvers && decision.approvers.length > 1 ? decision.approvers : decision ? [decision.by] : [];
+    const by = people.length > 0 ? people.map(personName).join(' and ') : 'unknown';
     const reason = cleanText(request.outcome?.reason, REASON_MAX_LENGTH);
     switch (request.status) {
-        case 'pending':
-            return { text: 'Waiting for approval', tone: 'accent' };
+        case 'pending': {
+            const required = requiredApprovalsOf(request);
+            const given = request.approvals ?? [];
+            if (required <= 1) {
+                return { text: 'Waiting for approval', tone: 'accent' };
+            }
+            const names = given.length > 0 ? ` (${given.map((a) => personName(a.by)).join(', ')})` : '';
+            return { text: `Waiting for approvals: ${given.length} of ${required}${names}`, tone: 'accent' };
+        }
         case 'decided':
             return { text: `${decision?.action === 'reject' ? 'Rejecting' : 'Approving'}… by ${by}`, tone: 'accent' };
         case 'applied': {

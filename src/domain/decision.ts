@@ -1,6 +1,14 @@
 import { RESPONSE_TEXT_MAX_LENGTH, stripInvisible } from './card';
 import type { DecisionStatus, Pec } from './pec';
-import type { ApprovalRequest, Decision, DecisionAction, Person } from './request';
+import { autoApproveDescription, autoRejectDescription } from './policy';
+import {
+    requiredApprovalsOf,
+    transition,
+    type ApprovalRequest,
+    type Decision,
+    type DecisionAction,
+    type Person,
+} from './request';
 
 /**
  * The rules of a decision that need no I/O: what a response text may be, who may not decide, and what ARM's
@@ -43,8 +51,13 @@ export function isSelfDecision(request: ApprovalRequest, approver: Person): bool
     if (!requester) {
         return false;
     }
-    const same = (a?: string, b?: string) => !!a && !!b && a.trim().toLowerCase() === b.trim().toLowerCase();
-    return same(requester.objectId, approver.objectId) || same(requester.upn, approver.upn);
+    return samePerson(requester, approver);
+}
+
+/** Two records of a person are the same person when their object ids or their UPNs match (case-insensitively). */
+export function samePerson(a: Person, b: Person): boolean {
+    const same = (x?: string, y?: string) => !!x && !!y && x.trim().toLowerCase() === y.trim().toLowerCase();
+    return same(a.objectId, b.objectId) || same(a.upn, b.upn);
 }
 
 export function targetStatus(action: DecisionAction): DecisionStatus {
@@ -61,9 +74,40 @@ export function approverLabel(person: Person): string {
  * the approver's text. ARM's activity log shows only the app's identity, so this is where the human is recorded.
  */
 export function armDescription(decision: Decision): string {
+    const auto = decision.auto;
+    if (auto?.kind === 'policy') {
+        return decision.action === 'approve'
+            ? autoApproveDescription(auto.ruleId)
+            : autoRejectDescription(auto.ruleId, decision.text);
+    }
+    if (auto?.kind === 'expiry') {
+        return `Auto-rejected: no decision within ${auto.afterHours} hours${decision.text ? `: ${decision.text}` : ''}`;
+    }
     const verb = decision.action === 'approve' ? 'Approved' : 'Rejected';
-    const head = `${verb} by ${approverLabel(decision.by)}`;
+    const people = decision.approvers && decision.approvers.length > 1 ? decision.approvers : [decision.by];
+    const head = `${verb} by ${people.map(approverLabel).join(' and ')}`;
     return decision.text ? `${head}: ${decision.text}` : head;
+}
+
+/** Whether this person already gave one of the request's approvals: nobody counts twice. */
+export function hasApproved(request: ApprovalRequest, person: Person): boolean {
+    return (request.approvals ?? []).some((a) => samePerson(a.by, person));
+}
+
+/**
+ * Records an approve on a request that needs several: it stays pending with the approval added, or, with the last
+ * approval needed, becomes `decided` with every approver named. The caller has checked who may approve; this only
+ * counts. Rejects never come here: one reject decides.
+ */
+export function addApproval(request: ApprovalRequest, approval: Decision, now: Date): ApprovalRequest {
+    const approvals = [...(request.approvals ?? []), approval];
+    if (approvals.length < requiredApprovalsOf(request)) {
+        return { ...request, approvals, updatedAt: now.toISOString() };
+    }
+    // The last approver's text goes to ARM (the audit keeps everyone's); every approver is named.
+    const text = approval.text || [...approvals].reverse().find((a) => a.text)?.text || '';
+    const decision: Decision = { ...approval, text, approvers: approvals.map((a) => a.by) };
+    return { ...transition(request, { type: 'decide', decision }, now), approvals };
 }
 
 /** What ARM says happened to a PEC outside this app, or undefined while it still waits in Pending. */

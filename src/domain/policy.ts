@@ -1,6 +1,6 @@
 import { parsePrivateEndpointId, parseServerId, serverKinds } from './ids';
 import type { ServerKind } from './ids';
-import type { RequestFacts } from './request';
+import { transition, type ApprovalRequest, type Decision, type RequestFacts } from './request';
 
 /**
  * The approval policy: an ordered list of rules, each a match and an action. The first rule that matches decides;
@@ -227,4 +227,28 @@ export function autoApproveDescription(ruleId: string): string {
 /** The same for an automatic reject, followed by the rule's text, as `armDescription` does for a person's reject. */
 export function autoRejectDescription(ruleId: string, text: string): string {
     return `Auto-rejected by policy ${ruleId}: ${text}`;
+}
+
+/**
+ * A freshly opened request with the policy's decision applied: an automatic approve or reject becomes the request's
+ * decision (by the rule, named in `by` so cards and replies say who decided), and `requireApprovals` sets how many
+ * approvals it needs. The default (one manual approval, no rule) leaves the request as it is.
+ */
+export function applyPolicy(request: ApprovalRequest, decision: PolicyDecision, now: Date): ApprovalRequest {
+    const ruleId = decision.ruleId;
+    if (ruleId === undefined) {
+        return request;
+    }
+    const action = decision.action;
+    if (action.type === 'requireApprovals') {
+        return { ...request, policyRuleId: ruleId, requiredApprovals: action.count };
+    }
+    const auto: Decision = {
+        action: action.type === 'autoApprove' ? 'approve' : 'reject',
+        by: { name: `policy rule ${ruleId}` },
+        text: action.type === 'autoReject' ? action.text : '',
+        at: now.toISOString(),
+        auto: { kind: 'policy', ruleId },
+    };
+    return transition({ ...request, policyRuleId: ruleId }, { type: 'decide', decision: auto }, now);
 }

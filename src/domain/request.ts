@@ -28,11 +28,19 @@ export interface Person {
 /** Who created the private endpoint, from the event's claims. Absent when the request came from a sweep. */
 export type Requester = Person & { ipAddress?: string };
 
+/** Why a decision was made without a person: a policy rule, or the request's time-to-live running out. */
+export type AutoCause = { kind: 'policy'; ruleId: string } | { kind: 'expiry'; afterHours: number };
+
 export interface Decision {
     action: DecisionAction;
+    /** The person who decided (the last of several approvers); for an automatic decision, a label naming the cause. */
     by: Person;
     text: string;
     at: string;
+    /** Set when no person decided. */
+    auto?: AutoCause;
+    /** Every approver, in order, when the request needed more than one approval. */
+    approvers?: Person[];
 }
 
 /** Where the card was delivered, so it can be updated later. */
@@ -93,8 +101,24 @@ export interface ApprovalRequest {
     link?: LinkGrant;
     /** Held by the queue message that is applying the decision, so a duplicate message does not PUT twice. */
     applying?: { at: string; messageId: string };
-    /** The status the posted card last showed; behind `status` until the card has been updated. */
-    cardShows?: RequestStatus;
+    /** The card state (`cardStateOf`) the posted card last showed; behind until the card has been updated. */
+    cardShows?: string;
+    /** Distinct approvals this request needs (a policy's requireApprovals); absent means one. */
+    requiredApprovals?: number;
+    /** Approvals given so far while more are needed; the last one needed turns the request into `decided`. */
+    approvals?: Decision[];
+    /** The policy rule that matched when the request was opened; absent when none did. */
+    policyRuleId?: string;
+    /** Reminders sent in the card's thread. */
+    reminders?: { count: number; lastAt: string };
+    /** When the sweep last re-queued the apply of a decision that seemed stuck. */
+    requeuedAt?: string;
+    /**
+     * An expired request keeps answering for its PEC while the PEC stays Pending, so that neither an event nor the
+     * sweep opens a new request (and a new card) for a question that was deliberately left alone. Set once the PEC
+     * is no longer Pending and a new request may be opened.
+     */
+    pecReleasedAt?: string;
 }
 
 export type RequestTransition =
@@ -124,6 +148,25 @@ export class InvalidTransitionError extends ValidationError {
 /** Open requests still block a new request for the same PEC. */
 export function isOpen(status: RequestStatus): boolean {
     return status === 'pending' || status === 'decided';
+}
+
+/** Whether this request is the one that answers for its PEC: open, or expired and left pending (see pecReleasedAt). */
+export function holdsPec(request: ApprovalRequest): boolean {
+    return isOpen(request.status) || (request.status === 'expired' && !request.pecReleasedAt);
+}
+
+/** How many distinct approvals the request needs. */
+export function requiredApprovalsOf(request: ApprovalRequest): number {
+    return request.requiredApprovals ?? 1;
+}
+
+/**
+ * What the posted card shows, as one comparable value: the status, and for a request waiting for more approvals, how
+ * many it has. A card whose recorded state differs from this is behind and gets updated.
+ */
+export function cardStateOf(request: ApprovalRequest): string {
+    const approvals = request.approvals?.length ?? 0;
+    return request.status === 'pending' && approvals > 0 ? `pending:${approvals}` : request.status;
 }
 
 export function canTransition(from: RequestStatus, transition: RequestTransition['type']): boolean {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { ConcurrencyError, ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
 import { idKey } from '../domain/ids';
-import { isOpen, type ApprovalRequest } from '../domain/request';
+import { cardStateOf, holdsPec, type ApprovalRequest } from '../domain/request';
 
 export interface StoredRequest {
     request: ApprovalRequest;
@@ -19,6 +19,16 @@ export interface RequestStore {
     getActiveForPec(pecId: string): Promise<StoredRequest | undefined>;
     /** A conditional write: throws ConcurrencyError when someone else changed the request since `stored` was read. */
     update(stored: StoredRequest, next: ApprovalRequest): Promise<StoredRequest>;
+    /**
+     * Every request the sweep must look at: those that answer for their PEC (open, or expired and left pending) and
+     * those whose card is behind. Final, settled requests are not read, so a sweep costs what is in flight.
+     */
+    listForSweep(): AsyncIterable<StoredRequest>;
+    /**
+     * Lets an expired request stop answering for its PEC (the PEC is no longer Pending), so that a new Pending state
+     * gets a new request. Records `pecReleasedAt`; a conditional write like `update`.
+     */
+    releasePec(stored: StoredRequest, now: Date): Promise<StoredRequest>;
 }
 
 /**
@@ -36,6 +46,8 @@ interface RequestEntity {
     status: string;
     pecId: string;
     createdAt: string;
+    /** Whether the sweep must look at the request (see `needsSweep`): a column, so the sweep can query it. */
+    sweep: boolean;
 }
 
 interface ClaimEntity {
@@ -100,7 +112,7 @@ export class TableRequestStore implements RequestStore {
                 return undefined;
             }
             const stored = await this.get(claim.requestId);
-            if (stored && isOpen(stored.request.status)) {
+            if (stored && holdsPec(stored.request)) {
                 return stored;
             }
             if (stored) {
@@ -129,7 +141,26 @@ export class TableRequestStore implements RequestStore {
         const claim = await getEntity<ClaimEntity>(table, claimPartition(pecId), claimRow);
         const stored = claim ? await this.get(claim.requestId) : undefined;
         // A claim left on a final request (its release was interrupted) does not make that request active.
-        return stored && isOpen(stored.request.status) ? stored : undefined;
+        return stored && holdsPec(stored.request) ? stored : undefined;
+    }
+
+    async *listForSweep(): AsyncIterable<StoredRequest> {
+        const table = await this.table();
+        const entities = table.listEntities<RequestEntity>({
+            queryOptions: { filter: `RowKey eq '${requestRow}' and sweep eq true` },
+        });
+        try {
+            for await (const entity of entities) {
+                yield { request: JSON.parse(entity.data) as ApprovalRequest, etag: entity.etag };
+            }
+        } catch (err) {
+            throw wrap(err, 'list the requests to sweep');
+        }
+    }
+
+    async releasePec(stored: StoredRequest, now: Date): Promise<StoredRequest> {
+        // No longer holding the PEC, so `update` gives the claim back.
+        return this.update(stored, { ...stored.request, pecReleasedAt: now.toISOString() });
     }
 
     async update(stored: StoredRequest, next: ApprovalRequest): Promise<StoredRequest> {
@@ -143,7 +174,7 @@ export class TableRequestStore implements RequestStore {
             }
             throw wrap(err, 'update the request');
         }
-        if (isOpen(stored.request.status) && !isOpen(next.status)) {
+        if (holdsPec(stored.request) && !holdsPec(next)) {
             await this.releaseClaim(table, next);
         }
         return { request: next, etag: result.etag ?? '' };
@@ -176,7 +207,13 @@ function toEntity(request: ApprovalRequest): RequestEntity {
         status: request.status,
         pecId: request.pecId,
         createdAt: request.createdAt,
+        sweep: needsSweep(request),
     };
+}
+
+/** Open or holding its PEC, or a posted card that shows an older state than the request's. */
+function needsSweep(request: ApprovalRequest): boolean {
+    return holdsPec(request) || (request.card !== undefined && request.cardShows !== cardStateOf(request));
 }
 
 function claimPartition(pecId: string): string {

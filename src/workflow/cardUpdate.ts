@@ -1,6 +1,6 @@
 import { buildCardView, cleanText, type CardAudience, type CardView } from '../domain/card';
 import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors';
-import type { ApprovalRequest } from '../domain/request';
+import { cardStateOf, isOpen, requiredApprovalsOf, type ApprovalRequest } from '../domain/request';
 import type { StoredRequest } from '../storage/requestStore';
 import { renderAdaptiveCard } from '../teams/adaptiveCard';
 import type { AdaptiveCardJson } from '../teams/teamsChannel';
@@ -38,7 +38,8 @@ export function cardFor(
  */
 export async function syncPostedCard(deps: WorkflowDeps, stored: StoredRequest, log: Logger): Promise<StoredRequest> {
     const { request } = stored;
-    if (!request.card || request.cardShows === request.status) {
+    const state = cardStateOf(request);
+    if (!request.card || request.cardShows === state) {
         return stored;
     }
     const view = buildCardView(request, { ...cardOptions(deps), audience: 'viewer', delivery: request.card.channel });
@@ -49,7 +50,7 @@ export async function syncPostedCard(deps: WorkflowDeps, stored: StoredRequest, 
             if (note) {
                 await deps.teams.reply(request.card, note);
             }
-        } else if (request.card.channel === 'webhook' && deps.webhook && request.status !== 'decided') {
+        } else if (request.card.channel === 'webhook' && deps.webhook && !isOpen(request.status)) {
             // A webhook message cannot be edited: the outcome goes to the channel as a new card.
             await deps.webhook.postCard(renderAdaptiveCard(view));
         }
@@ -62,7 +63,7 @@ export async function syncPostedCard(deps: WorkflowDeps, stored: StoredRequest, 
         return stored;
     }
     try {
-        return await deps.requests.update(stored, { ...request, cardShows: request.status });
+        return await deps.requests.update(stored, { ...request, cardShows: state });
     } catch (err) {
         if (err instanceof ConcurrencyError) {
             // Someone moved the request on; whoever did will sync the card to the newer status.
@@ -76,14 +77,29 @@ export async function syncPostedCard(deps: WorkflowDeps, stored: StoredRequest, 
 export function threadNote(request: ApprovalRequest): string | undefined {
     const d = request.decision;
     switch (request.status) {
+        case 'pending': {
+            const last = request.approvals?.at(-1);
+            if (!last) {
+                return undefined;
+            }
+            const required = requiredApprovalsOf(request);
+            const given = request.approvals?.length ?? 0;
+            const who = cleanText(last.by.name, 200) || cleanText(last.by.upn, 200) || 'an approver';
+            return `${who} approved (${given} of ${required}). ${required - given} more approval${required - given === 1 ? ' is' : 's are'} needed, from someone else.`;
+        }
         case 'applied': {
             if (!d) {
                 return undefined;
             }
             const verb = d.action === 'approve' ? 'Approved' : 'Rejected';
-            const name = cleanText(d.by.name, 200);
-            const upn = cleanText(d.by.upn, 200);
-            const who = name && upn && name !== upn ? `${name} (${upn})` : name || upn || 'unknown';
+            const people = d.approvers && d.approvers.length > 1 ? d.approvers : [d.by];
+            const who = people
+                .map((p) => {
+                    const name = cleanText(p.name, 200);
+                    const upn = cleanText(p.upn, 200);
+                    return name && upn && name !== upn ? `${name} (${upn})` : name || upn || 'unknown';
+                })
+                .join(' and ');
             const text = cleanText(d.text, 500);
             return `${verb} by ${who}${text ? `: ${text}` : ''}. The connection is now ${verb}.`;
         }

@@ -1,9 +1,10 @@
-import { checkResponseText, isSelfDecision, outsideChange } from '../domain/decision';
+import { addApproval, checkResponseText, hasApproved, isSelfDecision, outsideChange } from '../domain/decision';
 import { ensureErrorType, isRetryable } from '../domain/errors';
 import { parsePecId } from '../domain/ids';
 import {
     isOpen,
     isRequestId,
+    requiredApprovalsOf,
     transition,
     type ApprovalRequest,
     type DecisionAction,
@@ -65,6 +66,10 @@ export async function decide(deps: WorkflowDeps, attempt: DecisionAttempt, log: 
     if ('error' in approver) {
         return { kind: 'error', request: stored.request, error: approver.error, audience: approver.audience };
     }
+    if (attempt.action === 'approve' && hasApproved(stored.request, approver.value)) {
+        await auditRefusal(deps, stored.request, approver.value, alreadyApproved);
+        return { kind: 'error', request: stored.request, error: alreadyApproved, audience: 'viewer' };
+    }
     const text = checkResponseText(attempt.action, attempt.text);
     if ('error' in text) {
         return {
@@ -85,14 +90,19 @@ export async function decide(deps: WorkflowDeps, attempt: DecisionAttempt, log: 
 
     const now = deps.now();
     const decision = { action: attempt.action, by: approver.value, text: text.value, at: now.toISOString() };
-    // If someone wrote first and it was a decision, theirs stands; anything else (a card claim) is kept and retried.
+    // If someone wrote first and it was a decision, theirs stands; anything else (a card claim, another approval) is
+    // kept and the change is made again on top of it.
     const written = await updateRequest(deps.requests, stored, (request) => {
-        if (request.status !== 'pending') {
+        if (request.status !== 'pending' || (attempt.action === 'approve' && hasApproved(request, approver.value))) {
             return undefined;
         }
-        const next = transition(request, { type: 'decide', decision }, now);
-        // The web link is spent by the decision it carried, in the same write.
-        return attempt.origin.via === 'web' && next.link
+        const next =
+            attempt.action === 'approve'
+                ? addApproval(request, decision, now)
+                : transition(request, { type: 'decide', decision }, now);
+        // The web link is spent by the decision it carried, in the same write. While more approvals are needed it
+        // stays valid: the card's one link serves every approver, and nobody counts twice anyway.
+        return attempt.origin.via === 'web' && next.link && next.status === 'decided'
             ? { ...next, link: { ...next.link, usedAt: now.toISOString() } }
             : next;
     });
@@ -100,9 +110,15 @@ export async function decide(deps: WorkflowDeps, attempt: DecisionAttempt, log: 
         return { kind: 'refused', status: 404, reason: 'No such request' };
     }
     if (!written.changed) {
-        return { kind: 'current', request: written.stored.request };
+        const current = written.stored.request;
+        return current.status === 'pending'
+            ? { kind: 'error', request: current, error: alreadyApproved, audience: 'viewer' }
+            : { kind: 'current', request: current };
     }
     const request = written.stored.request;
+    if (request.status === 'pending') {
+        return recordedApproval(deps, written.stored, attempt, log);
+    }
     await deps.audit.append({
         requestId: request.id,
         action: 'decided',
@@ -111,7 +127,9 @@ export async function decide(deps: WorkflowDeps, attempt: DecisionAttempt, log: 
         before: { status: 'pending' },
         after: { status: 'decided', action: attempt.action },
         text: text.value,
-        detail: `via ${attempt.origin.via}`,
+        detail: request.decision?.approvers
+            ? `via ${attempt.origin.via}; the last of ${request.decision.approvers.length} approvals`
+            : `via ${attempt.origin.via}`,
     });
     // Everyone else's card stops offering the buttons now, not when ARM is done. This runs before the message is
     // queued, so the apply's own card update (to the outcome) always comes after it.
@@ -212,22 +230,57 @@ export async function authorise(
     let refusal: string | undefined;
     if (!member) {
         refusal = 'Only members of the approver groups can decide. You can still see the request.';
+    } else if (isSelfDecision(request, approver) && requiredApprovalsOf(request) > 1) {
+        // Several approvals exist so that several other people look; the requester never counts, whatever the setting.
+        refusal = 'You created this private endpoint, so you cannot be one of its approvers.';
     } else if (!deps.settings.allowSelfApproval && isSelfDecision(request, approver)) {
         refusal = 'You created this private endpoint, so someone else has to decide it.';
     }
     if (refusal && options.audit) {
-        await deps.audit.append({
-            requestId: request.id,
-            action: 'refused',
-            actor: { kind: 'approver', id: approver.objectId, name: approver.upn ?? approver.name },
-            correlationId: request.correlationId,
-            detail: refusal,
-        });
+        await auditRefusal(deps, request, approver, refusal);
     }
     if (refusal) {
         return { error: refusal, audience: 'viewer' };
     }
     return { value: approver };
+}
+
+const alreadyApproved = 'You have already approved this request; the other approvals must come from someone else.';
+
+async function auditRefusal(deps: WorkflowDeps, request: ApprovalRequest, who: Approver, why: string): Promise<void> {
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'refused',
+        actor: { kind: 'approver', id: who.objectId, name: who.upn ?? who.name },
+        correlationId: request.correlationId,
+        detail: why,
+    });
+}
+
+/** One approval of several: audited and shown on everyone's card ("1 of 2"); nothing goes to ARM yet. */
+async function recordedApproval(
+    deps: WorkflowDeps,
+    stored: StoredRequest,
+    attempt: DecisionAttempt,
+    log: Logger,
+): Promise<DecideResult> {
+    const request = stored.request;
+    const approval = request.approvals?.at(-1);
+    const given = request.approvals?.length ?? 0;
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'approval',
+        actor: { kind: 'approver', id: approval?.by.objectId, name: approval?.by.upn ?? approval?.by.name },
+        correlationId: attempt.correlationId ?? request.correlationId,
+        after: { status: 'pending', approvals: given, requiredApprovals: requiredApprovalsOf(request) },
+        ...(approval?.text ? { text: approval.text } : {}),
+        detail: `approval ${given} of ${requiredApprovalsOf(request)} via ${attempt.origin.via}`,
+    });
+    const synced = await syncPostedCard(deps, stored, log).catch((err: unknown) => {
+        log.warn(`Card of request ${request.id} not updated to ${given} approval(s): ${ensureErrorType(err).message}`);
+        return stored;
+    });
+    return { kind: 'recorded', request: synced.request };
 }
 
 /** Why the PEC no longer needs this decision (decided outside, removed), or undefined while it is still Pending. */

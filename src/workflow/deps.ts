@@ -1,4 +1,6 @@
 import type { PecProvider } from '../arm/pecProvider';
+import type { Policy } from '../domain/policy';
+import type { ReconcileSettings } from '../domain/reconcile';
 import type { AuditLog } from '../storage/auditLog';
 import type { RequestStore } from '../storage/requestStore';
 import type { ApplyQueue } from '../storage/applyQueue';
@@ -23,6 +25,10 @@ export interface WorkflowSettings {
     allowSelfApproval: boolean;
     linkTokenTtlHours: number;
     lroDeadlineMs: number;
+    /** Reminders, expiry and stuck applies, for the sweep. */
+    reconcile: ReconcileSettings;
+    /** Validated at start-up; no rules means one manual approval for everything. */
+    policy: Policy;
 }
 
 /** Everything a use case touches, as interfaces: real adapters in production, doubles or emulators in tests. */

@@ -2,7 +2,14 @@ import { ensureErrorType, isRetryable } from '../domain/errors';
 import { sameId } from '../domain/ids';
 import { assessOrigin, isForeignTenant } from '../domain/origin';
 import type { Pec, ServerContext } from '../domain/pec';
-import { openRequest, type ApprovalRequest, type RequestFacts, type Requester } from '../domain/request';
+import { applyPolicy, evaluatePolicy, policySubject, type PolicyDecision } from '../domain/policy';
+import {
+    openRequest,
+    requiredApprovalsOf,
+    type ApprovalRequest,
+    type RequestFacts,
+    type Requester,
+} from '../domain/request';
 import type { Logger, WorkflowDeps } from './deps';
 import { ensureCard, type PostOutcome } from './postCard';
 import { classifyResourceEvent, parseResourceEvent } from './resourceEvent';
@@ -50,11 +57,11 @@ export async function onResourceEvent(deps: WorkflowDeps, input: unknown, log: L
             // Only the PEC the event names was created by the caller in the claims; others found on the way are
             // opened without a requester rather than blaming the wrong person.
             const own = pecName !== undefined && sameId(pec.ref.name, pecName) ? requester : undefined;
-            const { request, created } = await openRequestForPec(deps, pec, serverContext, own, event.correlationId);
-            if (created) {
-                result.opened.push(request.request.id);
+            const opened = await openAndAnnounce(deps, pec, serverContext, own, event.correlationId, log);
+            if (opened.created) {
+                result.opened.push(opened.requestId);
             }
-            result.cards[request.request.id] = await ensureCard(deps, request, log);
+            result.cards[opened.requestId] = opened.card;
         } catch (err) {
             const e = ensureErrorType(err);
             log.error(`Event ${event.id}: PEC ${pec.id} failed: ${e.message}`);
@@ -72,7 +79,34 @@ export async function onResourceEvent(deps: WorkflowDeps, input: unknown, log: L
     return result;
 }
 
-/** Opens the request for a pending PEC unless it has an active one. Shared with the sweep. */
+/**
+ * A pending PEC's request opened (unless it has one), its card posted, and a policy's automatic decision queued for
+ * ARM. The one path for events and the sweep, so both give the same request, card and policy outcome, once.
+ */
+export async function openAndAnnounce(
+    deps: WorkflowDeps,
+    pec: Pec,
+    serverContext: () => Promise<ServerContext>,
+    requester: Requester | undefined,
+    correlationId: string,
+    log: Logger,
+): Promise<{ requestId: string; created: boolean; card: PostOutcome }> {
+    const { request, created } = await openRequestForPec(deps, pec, serverContext, requester, correlationId);
+    const card = await ensureCard(deps, request, log);
+    const current = request.request;
+    // An automatic decision is queued after its card is posted (so the card is there to be updated), by the invocation
+    // that opened it or the one that finally posted its card. A lost message is re-queued by the sweep.
+    if (
+        current.status === 'decided' &&
+        current.decision?.auto &&
+        (created || card === 'posted' || card === 'fallback')
+    ) {
+        await deps.applyQueue.send({ requestId: current.id, correlationId: current.correlationId });
+    }
+    return { requestId: current.id, created, card };
+}
+
+/** Opens the request for a pending PEC unless it has an active one, with the policy's decision applied. */
 export async function openRequestForPec(
     deps: WorkflowDeps,
     pec: Pec,
@@ -88,15 +122,22 @@ export async function openRequestForPec(
     }
     const facts = buildFacts(pec, await serverContext(), deps.settings.trustedSubscriptionIds);
     const foreign = isForeignTenant(requester?.tenantId, deps.settings.tenantId);
-    const draft: ApprovalRequest = openRequest({
-        id: deps.newId(),
-        pecId: pec.id,
-        facts,
-        ...(requester ? { requester } : {}),
-        ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
-        correlationId,
-        now: deps.now(),
-    });
+    const now = deps.now();
+    const policy = evaluatePolicy(deps.settings.policy, policySubject(facts, { requesterForeignTenant: foreign }));
+    const draft: ApprovalRequest = applyPolicy(
+        openRequest({
+            id: deps.newId(),
+            pecId: pec.id,
+            facts,
+            ...(requester ? { requester } : {}),
+            ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
+            correlationId,
+            now,
+        }),
+        policy,
+        now,
+    );
+    // Opening and the policy's decision are one write: no moment exists where an auto-approved request waits for a click.
     const { created, stored } = await deps.requests.createIfNone(draft);
     if (created) {
         await deps.audit.append({
@@ -110,8 +151,9 @@ export async function openRequestForPec(
                   }
                 : { kind: 'system' },
             correlationId,
-            after: { status: draft.status, pec: pecSnapshot(pec), facts },
+            after: { status: 'pending', pec: pecSnapshot(pec), facts },
         });
+        await auditPolicy(deps, draft, policy);
     }
     return { request: stored, created };
 }
@@ -143,4 +185,34 @@ function pecSnapshot(pec: Pec) {
         privateEndpointId: pec.privateEndpointId,
         provisioningState: pec.provisioningState,
     };
+}
+
+/** Every policy decision is audited with its rule's id; the default (no rule matched) is not a policy decision. */
+async function auditPolicy(deps: WorkflowDeps, request: ApprovalRequest, policy: PolicyDecision): Promise<void> {
+    if (policy.ruleId === undefined) {
+        return;
+    }
+    const actor = { kind: 'policy' as const, id: policy.ruleId };
+    const decision = request.decision;
+    if (decision?.auto) {
+        await deps.audit.append({
+            requestId: request.id,
+            action: 'decided',
+            actor,
+            correlationId: request.correlationId,
+            before: { status: 'pending' },
+            after: { status: 'decided', action: decision.action },
+            text: decision.text,
+            detail: `policy rule ${policy.ruleId}: ${policy.action.type}`,
+        });
+        return;
+    }
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'policy',
+        actor,
+        correlationId: request.correlationId,
+        after: { requiredApprovals: requiredApprovalsOf(request) },
+        detail: `policy rule ${policy.ruleId}: requires ${requiredApprovalsOf(request)} distinct approval(s)`,
+    });
 }

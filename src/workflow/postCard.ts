@@ -1,6 +1,6 @@
 import { buildCardView } from '../domain/card';
 import { ConcurrencyError, ensureErrorType, isRetryable, PermanentError } from '../domain/errors';
-import type { ApprovalRequest, CardRef } from '../domain/request';
+import { cardStateOf, type ApprovalRequest, type CardRef } from '../domain/request';
 import type { StoredRequest } from '../storage/requestStore';
 import { cardSummary, renderAdaptiveCard } from '../teams/adaptiveCard';
 import { cardOptions, type Logger, type WorkflowDeps } from './deps';
@@ -21,7 +21,8 @@ export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log:
     if (request.card) {
         return 'already-posted';
     }
-    if (request.status !== 'pending') {
+    // A request a policy decided on arrival is still shown, so the channel sees every connection the gate let through.
+    if (request.status !== 'pending' && !(request.status === 'decided' && request.decision?.auto)) {
         return 'not-pending';
     }
     const now = deps.now();
@@ -50,7 +51,7 @@ export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log:
         await deps.requests.update(claimed, {
             ...withoutClaim(claimed.request),
             card: delivered.ref,
-            cardShows: 'pending',
+            cardShows: cardStateOf(claimed.request),
         });
         await deps.audit.append({
             requestId: request.id,

@@ -1,3 +1,4 @@
+import { hasApproved } from '../domain/decision';
 import { z } from 'zod';
 import { isRequestId } from '../domain/request';
 import { cardFor } from './cardUpdate';
@@ -91,7 +92,10 @@ export async function handleCardAction(deps: WorkflowDeps, activity: CardAction,
 function toResponse(deps: WorkflowDeps, result: DecideResult): InvokeResponse {
     switch (result.kind) {
         case 'recorded':
-            return cardResponse(cardFor(deps, result.request, 'approver'));
+            // Still pending means one approval of several: this approver is done, so no buttons for them.
+            return cardResponse(
+                cardFor(deps, result.request, result.request.status === 'pending' ? 'viewer' : 'approver'),
+            );
         case 'current':
             return cardResponse(cardFor(deps, result.request, 'viewer'));
         case 'error':
@@ -123,5 +127,6 @@ async function refresh(
         return cardResponse(cardFor(deps, request, 'viewer'));
     }
     const allowed = await authorise(deps, request, who, log, { audit: false });
-    return cardResponse(cardFor(deps, request, 'error' in allowed ? 'viewer' : 'approver'));
+    const done = !('error' in allowed) && hasApproved(request, allowed.value);
+    return cardResponse(cardFor(deps, request, 'error' in allowed || done ? 'viewer' : 'approver'));
 }

@@ -88,7 +88,13 @@ export async function submitDecision(
         case 'recorded':
             return page(200, {
                 view: viewFor(deps, result.request, 'viewer'),
-                notice: { tone: 'good', text: 'Your decision is recorded. It is being applied to the connection now.' },
+                notice: {
+                    tone: 'good',
+                    text:
+                        result.request.status === 'pending'
+                            ? 'Your approval is recorded. More approvals are needed, from someone else, before it is applied.'
+                            : 'Your decision is recorded. It is being applied to the connection now.',
+                },
                 signedInAs: signedIn(principal),
             });
         case 'current':

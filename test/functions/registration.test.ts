@@ -83,6 +83,10 @@ describe('function registrations', () => {
         });
     });
 
+    it('registers the sweep as a timer whose schedule is the SWEEP_SCHEDULE setting', () => {
+        expect(trigger('sweep')).toMatchObject({ type: 'timerTrigger', schedule: '%SWEEP_SCHEDULE%' });
+    });
+
     it('validates the settings when the host starts', () => {
         expect(hooks).toContain('appStart');
     });

@@ -1,21 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { HttpRequest } from '@azure/functions';
-import { decisionPage } from '../../functions/decisionPage';
 import type { ApprovalRequest } from '../../src/domain/request';
 import { encodeClientPrincipal } from '../../src/web/easyAuth';
 import {
     cardActionActivity,
+    cardLink,
     click,
     drainApplyQueue,
+    hiddenField,
     ids,
     people,
     postActivity,
     openCard,
     startHarness,
-    testContext,
     type Harness,
     type SeededPec,
-    type TestPerson,
+    web,
 } from '../harness';
 
 /**
@@ -44,64 +43,6 @@ async function snapshot(h: Harness, seeded: SeededPec, requestId: string): Promi
         queued: await queued(h),
         audit: (await h.deps.audit.list(requestId)).map((e) => e.action),
     };
-}
-
-/** The link on the posted card, as an approver would click it. */
-function cardLink(h: Harness, requestId: string): URL {
-    for (const card of h.bot.cards()) {
-        const text = JSON.stringify(card);
-        const m = /"url":"(https:\/\/pec-gate\.example\.net\/api\/requests\/[^"]+)"/.exec(text);
-        if (m && text.includes(requestId)) {
-            return new URL(m[1]!);
-        }
-    }
-    throw new Error(`No web link on the card of ${requestId}`);
-}
-
-interface WebCall {
-    method?: 'GET' | 'POST';
-    url: URL;
-    who?: TestPerson | null;
-    form?: Record<string, string>;
-    principalHeader?: string;
-}
-
-async function web(call: WebCall): Promise<{ status: number; html: string; headers: Record<string, string> }> {
-    const who = call.who === undefined ? people.alice : call.who;
-    const headers: Record<string, string> = {};
-    if (call.principalHeader !== undefined) {
-        headers['x-ms-client-principal'] = call.principalHeader;
-    } else if (who) {
-        headers['x-ms-client-principal'] = encodeClientPrincipal({ ...who, tenantId: ids.tenant });
-    }
-    let body: string | undefined;
-    if (call.method === 'POST') {
-        body = new URLSearchParams(call.form ?? {}).toString();
-        headers['content-type'] = 'application/x-www-form-urlencoded';
-    }
-    const id = decodeURIComponent(call.url.pathname.split('/').pop() ?? '');
-    const request = new HttpRequest({
-        url: call.url.toString(),
-        method: call.method ?? 'GET',
-        headers,
-        params: { id },
-        ...(body === undefined ? {} : { body: { string: body } }),
-    });
-    const response = await decisionPage(request, testContext('decisionPage'));
-    return {
-        status: response.status ?? 200,
-        html: String(response.body ?? ''),
-        headers: Object.fromEntries(Object.entries(response.headers ?? {}).map(([k, v]) => [k, String(v)])),
-    };
-}
-
-function hiddenField(html: string, name: string): string {
-    const m = new RegExp(`name="${name}"[^>]*value="([^"]*)"|value="([^"]*)"[^>]*name="${name}"`).exec(html);
-    const value = m?.[1] ?? m?.[2];
-    if (value === undefined) {
-        throw new Error(`No hidden field ${name} on the page`);
-    }
-    return value.replace(/&amp;/g, '&');
 }
 
 describe('security matrix', () => {

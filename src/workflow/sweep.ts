@@ -1,0 +1,402 @@
+import { randomUUID } from 'node:crypto';
+import { formatUtc } from '../domain/card';
+import { hasApproved, isSelfDecision, outsideChange } from '../domain/decision';
+import { ensureErrorType, isRetryable } from '../domain/errors';
+import { idKey, parsePecId, serverKey, serverKinds, type ServerKind, type ServerRef } from '../domain/ids';
+import type { Pec, ServerContext } from '../domain/pec';
+import { dueAction, expire, expiryReason, recordReminder } from '../domain/reconcile';
+import { cardStateOf, holdsPec, requiredApprovalsOf, type ApprovalRequest } from '../domain/request';
+import type { StoredRequest } from '../storage/requestStore';
+import { renderReminderCard, reminderSummary, type ReminderMention } from '../teams/reminderCard';
+import { settleAll } from './concurrency';
+import { syncPostedCard } from './cardUpdate';
+import { supersede } from './decide';
+import type { Logger, WorkflowDeps } from './deps';
+import { openAndAnnounce } from './onResourceEvent';
+import type { PostOutcome } from './postCard';
+import { updateRequest } from './requestUpdate';
+
+/**
+ * The timer's reconciliation: events get lost, approvers go quiet, admins click in the portal. Each run looks at ARM
+ * and at every request in flight, and does what the events and clicks would have done:
+ * - a Pending PEC with no request gets one, through the same path as an event (so a race gives one card);
+ * - a pending request whose PEC was decided outside or removed is superseded;
+ * - a decided request whose apply got lost is queued again;
+ * - pending requests get their reminders, and expire with the configured default action;
+ * - an expired request lets go of its PEC once the PEC is no longer Pending;
+ * - a card that shows an older state than its request is updated.
+ *
+ * ARM is read with the list calls of the four kinds (servers per subscription, then each server's PECs), not Azure
+ * Resource Graph: the list calls answer from the resource providers themselves, so a PEC approved a minute ago is
+ * seen as approved, where Resource Graph's index can lag; they need no permission beyond the custom role's server
+ * and PEC reads; and they are the calls the adapters, emulator and tests already cover.
+ *
+ * Every item is settled on its own: a failure is logged and reported, and the next run tries again.
+ */
+
+export interface SweepReport {
+    correlationId: string;
+    servers: number;
+    pendingPecs: number;
+    opened: string[];
+    cards: Record<string, PostOutcome>;
+    superseded: string[];
+    expired: string[];
+    reminded: string[];
+    requeued: string[];
+    released: string[];
+    cardsSynced: string[];
+    /** What failed, one line each; transient ones will be retried by the next run. */
+    errors: { what: string; message: string; transient: boolean }[];
+}
+
+/** Parallel ARM reads per sweep: enough to hide latency, few enough to stay far from ARM's read throttling. */
+const armConcurrency = 4;
+/** Requests handled at once. */
+const requestConcurrency = 4;
+/** Mentions per reminder: a reminder that pages a whole department is one nobody reads. */
+const maxMentions = 20;
+
+export async function sweep(deps: WorkflowDeps, log: Logger): Promise<SweepReport> {
+    const report: SweepReport = {
+        correlationId: randomUUID(),
+        servers: 0,
+        pendingPecs: 0,
+        opened: [],
+        cards: {},
+        superseded: [],
+        expired: [],
+        reminded: [],
+        requeued: [],
+        released: [],
+        cardsSynced: [],
+        errors: [],
+    };
+    const failed = (what: string, err: unknown) => {
+        const e = ensureErrorType(err);
+        report.errors.push({ what, message: e.message, transient: isRetryable(e) });
+        log.warn(`Sweep ${report.correlationId}: ${what} failed: ${e.message}`);
+    };
+
+    const seen = await discover(deps, report, failed);
+    await openMissing(deps, seen, report, failed, log);
+    await reconcileRequests(deps, seen, report, failed, log);
+
+    const permanent = report.errors.filter((e) => !e.transient);
+    if (permanent.length > 0) {
+        log.error(
+            `ALERT sweep ${report.correlationId}: ${permanent.length} item(s) failed and will not fix themselves: ` +
+                permanent.map((e) => `${e.what}: ${e.message}`).join('; '),
+        );
+    }
+    log.info(
+        `Sweep ${report.correlationId}: ${report.servers} servers, ${report.pendingPecs} pending PECs; opened ` +
+            `${report.opened.length}, superseded ${report.superseded.length}, expired ${report.expired.length}, ` +
+            `reminded ${report.reminded.length}, re-queued ${report.requeued.length}, released ` +
+            `${report.released.length}, cards synced ${report.cardsSynced.length}, errors ${report.errors.length}`,
+    );
+    return report;
+}
+
+/** What ARM said in this run: each listed server's PECs, by PEC id; servers whose listing failed are absent. */
+interface Seen {
+    servers: Map<string, { server: ServerRef; pecs: Pec[] }>;
+    pecs: Map<string, Pec>;
+}
+
+async function discover(
+    deps: WorkflowDeps,
+    report: SweepReport,
+    failed: (what: string, err: unknown) => void,
+): Promise<Seen> {
+    const scopes = deps.settings.watchedSubscriptionIds.flatMap((subscriptionId) =>
+        serverKinds.map((kind): [string, ServerKind] => [subscriptionId, kind]),
+    );
+    const listed = await settleAll(scopes, armConcurrency, ([subscriptionId, kind]) =>
+        deps.arm.listServers(subscriptionId, kind),
+    );
+    const servers: ServerRef[] = [];
+    listed.forEach((result, i) => {
+        const [subscriptionId, kind] = scopes[i] ?? ['?', '?'];
+        if (result.status === 'fulfilled') {
+            servers.push(...result.value);
+        } else {
+            failed(`list ${kind} servers in subscription ${subscriptionId}`, result.reason);
+        }
+    });
+    report.servers = servers.length;
+
+    const seen: Seen = { servers: new Map(), pecs: new Map() };
+    const pecLists = await settleAll(servers, armConcurrency, (server) => deps.arm.listPecs(server));
+    pecLists.forEach((result, i) => {
+        const server = servers[i];
+        if (!server) {
+            return;
+        }
+        if (result.status === 'rejected') {
+            failed(`list the PECs of ${server.name}`, result.reason);
+            return;
+        }
+        seen.servers.set(serverKey(server), { server, pecs: result.value });
+        for (const pec of result.value) {
+            seen.pecs.set(idKey(pec.id), pec);
+        }
+    });
+    return seen;
+}
+
+/** A request for every Pending PEC that has none: the same path as an event, so a racing event gives one card. */
+async function openMissing(
+    deps: WorkflowDeps,
+    seen: Seen,
+    report: SweepReport,
+    failed: (what: string, err: unknown) => void,
+    log: Logger,
+): Promise<void> {
+    const work: { pec: Pec; context: () => Promise<ServerContext> }[] = [];
+    for (const { server, pecs } of seen.servers.values()) {
+        let context: Promise<ServerContext> | undefined;
+        const serverContext = () => (context ??= deps.arm.getServerContext(server, pecs));
+        for (const pec of pecs.filter((p) => p.status === 'Pending')) {
+            work.push({ pec, context: serverContext });
+        }
+    }
+    report.pendingPecs = work.length;
+    const results = await settleAll(work, requestConcurrency, ({ pec, context }) =>
+        // A PEC found by the sweep has no requester: the event that named one was lost.
+        openAndAnnounce(deps, pec, context, undefined, report.correlationId, log),
+    );
+    results.forEach((result, i) => {
+        const pec = work[i]?.pec;
+        if (result.status === 'rejected') {
+            failed(`open a request for ${pec?.id ?? '?'}`, result.reason);
+            return;
+        }
+        if (result.value.created) {
+            report.opened.push(result.value.requestId);
+        }
+        report.cards[result.value.requestId] = result.value.card;
+    });
+}
+
+async function reconcileRequests(
+    deps: WorkflowDeps,
+    seen: Seen,
+    report: SweepReport,
+    failed: (what: string, err: unknown) => void,
+    log: Logger,
+): Promise<void> {
+    const requests: StoredRequest[] = [];
+    try {
+        for await (const stored of deps.requests.listForSweep()) {
+            requests.push(stored);
+        }
+    } catch (err) {
+        failed('list the requests in flight', err);
+    }
+    const results = await settleAll(requests, requestConcurrency, (stored) =>
+        reconcileOne(deps, seen, stored, report, log),
+    );
+    results.forEach((result, i) => {
+        if (result.status === 'rejected') {
+            failed(`reconcile request ${requests[i]?.request.id ?? '?'}`, result.reason);
+        }
+    });
+}
+
+async function reconcileOne(
+    deps: WorkflowDeps,
+    seen: Seen,
+    stored: StoredRequest,
+    report: SweepReport,
+    log: Logger,
+): Promise<void> {
+    const request = stored.request;
+    if (holdsPec(request) && request.status !== 'decided') {
+        // A decided request is left to its apply, which re-reads the PEC itself: ARM showing our own approval before
+        // the request says applied is not an outside change.
+        const pec = await pecNow(deps, seen, request.pecId);
+        const outside = pec ? outsideChange(pec) : 'the connection was removed';
+        if (request.status === 'expired') {
+            if (outside) {
+                await release(deps, stored, outside);
+                report.released.push(request.id);
+            }
+            return syncIfBehind(deps, stored, report, log);
+        }
+        if (outside) {
+            await supersede(deps, stored, outside, log);
+            report.superseded.push(request.id);
+            return;
+        }
+    }
+    const now = deps.now();
+    switch (dueAction(request, now, deps.settings.reconcile)) {
+        case 'expire':
+            await expireRequest(deps, stored, log);
+            report.expired.push(request.id);
+            return;
+        case 'remind':
+            if (await remind(deps, stored, log)) {
+                report.reminded.push(request.id);
+            }
+            return;
+        case 'requeue':
+            await requeue(deps, stored);
+            report.requeued.push(request.id);
+            return;
+        default:
+            return syncIfBehind(deps, stored, report, log);
+    }
+}
+
+/** The PEC as this run saw it; read on its own when its server was not listed (deleted, or its listing failed). */
+async function pecNow(deps: WorkflowDeps, seen: Seen, pecId: string): Promise<Pec | undefined> {
+    const ref = parsePecId(pecId);
+    if (seen.servers.has(serverKey(ref.server))) {
+        return seen.pecs.get(idKey(pecId));
+    }
+    return deps.arm.getPec(ref);
+}
+
+async function syncIfBehind(deps: WorkflowDeps, stored: StoredRequest, report: SweepReport, log: Logger) {
+    const request = stored.request;
+    if (request.card && request.cardShows !== cardStateOf(request)) {
+        const synced = await syncPostedCard(deps, stored, log);
+        if (synced.request.cardShows === cardStateOf(synced.request)) {
+            report.cardsSynced.push(request.id);
+        }
+    }
+}
+
+/** Expiry's default action: leave (the request closes, the PEC stays Pending) or an automatic reject through ARM. */
+async function expireRequest(deps: WorkflowDeps, stored: StoredRequest, log: Logger): Promise<void> {
+    const settings = deps.settings.reconcile;
+    const written = await updateRequest(deps.requests, stored, (current) =>
+        current.status === 'pending' ? expire(current, deps.now(), settings) : undefined,
+    );
+    if (!written?.changed) {
+        return;
+    }
+    const request = written.stored.request;
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'expired',
+        actor: { kind: 'system' },
+        correlationId: request.correlationId,
+        before: { status: 'pending' },
+        after: { status: request.status, defaultAction: settings.expiryAction },
+        ...(request.decision?.text ? { text: request.decision.text } : {}),
+        detail: expiryReason(settings),
+    });
+    await syncPostedCard(deps, written.stored, log).catch((err: unknown) => {
+        log.warn(`Card of request ${request.id} not updated on expiry: ${ensureErrorType(err).message}`);
+    });
+    if (request.status === 'decided') {
+        await deps.applyQueue.send({ requestId: request.id, correlationId: request.correlationId });
+    }
+}
+
+/**
+ * A reply in the card's thread that mentions the approvers who can still act. The count is written before the reply
+ * is sent, so "at most N reminders" holds even when a send fails (that reminder is then lost, not repeated).
+ */
+async function remind(deps: WorkflowDeps, stored: StoredRequest, log: Logger): Promise<boolean> {
+    const teams = deps.teams;
+    const card = stored.request.card;
+    if (!teams || card?.channel !== 'bot') {
+        return false;
+    }
+    const now = deps.now();
+    const written = await updateRequest(deps.requests, stored, (current) =>
+        current.status === 'pending' && dueAction(current, now, deps.settings.reconcile) === 'remind'
+            ? recordReminder(current, now)
+            : undefined,
+    );
+    if (!written?.changed) {
+        return false;
+    }
+    const request = written.stored.request;
+    const mentions = await approversToMention(deps, request, log);
+    const required = requiredApprovalsOf(request);
+    const given = request.approvals ?? [];
+    const input = {
+        title: `Private endpoint connection ${request.facts.pecName} is waiting for a decision`,
+        waitingSince: formatUtc(request.createdAt),
+        reminderNumber: request.reminders?.count ?? 1,
+        maxReminders: deps.settings.reconcile.reminderMaxCount,
+        mentions,
+        ...(required > 1
+            ? {
+                  note: `Needs ${required} approvals; ${given.length} so far${
+                      given.length > 0 ? ` (${given.map((a) => a.by.name ?? a.by.upn ?? 'unknown').join(', ')})` : ''
+                  }.`,
+              }
+            : {}),
+    };
+    await teams.replyCard(card, renderReminderCard(input), reminderSummary(input));
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'reminded',
+        actor: { kind: 'system' },
+        correlationId: request.correlationId,
+        detail: `reminder ${input.reminderNumber} of ${input.maxReminders}; mentioned ${mentions.length} approver(s)`,
+    });
+    return true;
+}
+
+/** The approvers who can still act: not the requester, not someone who already approved. None if Graph fails. */
+async function approversToMention(
+    deps: WorkflowDeps,
+    request: ApprovalRequest,
+    log: Logger,
+): Promise<ReminderMention[]> {
+    try {
+        const users = await deps.directory.listApprovers(deps.settings.approverGroupIds, maxMentions * 2);
+        return users
+            .map((u) => ({
+                person: { objectId: u.objectId, ...(u.userPrincipalName ? { upn: u.userPrincipalName } : {}) },
+                name: u.displayName ?? u.userPrincipalName ?? u.objectId,
+            }))
+            .filter(({ person }) => !isSelfDecision(request, person) && !hasApproved(request, person))
+            .slice(0, maxMentions)
+            .map(({ person, name }) => ({ id: person.objectId, name }));
+    } catch (err) {
+        // A reminder without names still reaches the channel; a Graph outage must not silence it.
+        log.warn(`Reminder for request ${request.id}: approvers not listed: ${ensureErrorType(err).message}`);
+        return [];
+    }
+}
+
+async function requeue(deps: WorkflowDeps, stored: StoredRequest): Promise<void> {
+    const now = deps.now();
+    const written = await updateRequest(deps.requests, stored, (current) =>
+        current.status === 'decided' && dueAction(current, now, deps.settings.reconcile) === 'requeue'
+            ? { ...current, requeuedAt: now.toISOString() }
+            : undefined,
+    );
+    if (!written?.changed) {
+        return;
+    }
+    const request = written.stored.request;
+    await deps.applyQueue.send({ requestId: request.id, correlationId: request.correlationId });
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'requeued',
+        actor: { kind: 'system' },
+        correlationId: request.correlationId,
+        detail: `decided at ${request.decision?.at ?? '?'} and not applied after ${deps.settings.reconcile.stuckApplyMinutes} minutes`,
+    });
+}
+
+/** An expired request whose PEC is no longer Pending stops holding it, so a new Pending state gets a new request. */
+async function release(deps: WorkflowDeps, stored: StoredRequest, outside: string): Promise<void> {
+    await deps.requests.releasePec(stored, deps.now());
+    await deps.audit.append({
+        requestId: stored.request.id,
+        action: 'released',
+        actor: { kind: 'system' },
+        correlationId: stored.request.correlationId,
+        detail: outside,
+    });
+}
