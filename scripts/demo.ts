@@ -174,6 +174,7 @@ async function main(): Promise<void> {
         TEAMS_CHANNEL_ID: channelId,
         APPROVER_GROUP_IDS: approverGroup,
         PUBLIC_BASE_URL: 'https://pec-gate-demo.example.net',
+        SWEEP_SCHEDULE: '0 */15 * * * *',
     });
     // Imported after the settings are in place: the handlers validate them on first use.
     const { pecEvents } = await import('../functions/pecEvents');

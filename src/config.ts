@@ -72,17 +72,16 @@ const bool = (fallback: boolean) =>
 
 /**
  * A Functions timer schedule: six NCRONTAB fields (second minute hour day month day-of-week). Only the shape is checked
- * here, so a typo stops the app with this setting's name rather than as a host error about a binding.
+ * here, so a typo or a missing setting is reported with this setting's name, not only as a host error about a binding.
  */
-const ncrontab = (fallback: string) =>
+const ncrontab = () =>
     z
-        .string()
+        .string({ error: 'required: an NCRONTAB schedule for the sweep, e.g. "0 */15 * * * *" (the host reads it too)' })
         .trim()
         .refine(
             (v) => /^(\S+\s+){5}\S+$/.test(v) && v.split(/\s+/).every((f) => /^[0-9*/,\-A-Za-z]+$/.test(f)),
             'expected an NCRONTAB schedule of six fields: second minute hour day month day-of-week, e.g. "0 */15 * * * *"',
-        )
-        .default(fallback);
+        );
 
 const tableName = (fallback: string) =>
     z
@@ -118,7 +117,8 @@ const schema = z.object({
     DEV_TRUST_CLIENT_PRINCIPAL: bool(false),
     WEBSITE_AUTH_ENABLED: bool(false),
     WEBSITE_SITE_NAME: z.string().trim().optional(),
-    SWEEP_SCHEDULE: ncrontab('0 */15 * * * *'),
+    // No default: the Functions host resolves %SWEEP_SCHEDULE% itself and cannot index the timer without the setting.
+    SWEEP_SCHEDULE: ncrontab(),
     REMINDER_INTERVAL_HOURS: positiveInt(24, 24 * 30),
     REMINDER_MAX_COUNT: positiveInt(3, 20),
     EXPIRY_HOURS: positiveInt(168, 24 * 90),

@@ -11,6 +11,7 @@ const valid = {
     APPROVER_GROUP_IDS: 'a9a9a9a9-0000-4000-8000-000000000001',
     PUBLIC_BASE_URL: 'https://pec-gate.azurewebsites.net',
     AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    SWEEP_SCHEDULE: '0 */15 * * * *',
 };
 
 function errorOf(env: Record<string, string | undefined>): string {
@@ -183,6 +184,7 @@ describe('reconcile settings', () => {
         expect(message).toMatch(/EXPIRY_ACTION: expected leave or reject/);
         expect(message).toMatch(/EXPIRY_REJECT_TEXT: expected at most 500 characters/);
         expect(message).toMatch(/STUCK_APPLY_MINUTES: expected 1 or more/);
+        expect(errorOf({ ...valid, SWEEP_SCHEDULE: undefined })).toMatch(/SWEEP_SCHEDULE: required/);
     });
 });
 

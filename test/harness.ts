@@ -108,6 +108,7 @@ export async function startHarness(
         ARM_MAX_RETRIES: '3',
         ARM_RETRY_DELAY_MS: '20',
         ARM_LRO_DEADLINE_SECONDS: '10',
+        SWEEP_SCHEDULE: '0 */15 * * * *',
         ...options.settings,
     };
     const previous = new Map<string, string | undefined>();
