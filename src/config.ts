@@ -76,7 +76,9 @@ const bool = (fallback: boolean) =>
  */
 const ncrontab = () =>
     z
-        .string({ error: 'required: an NCRONTAB schedule for the sweep, e.g. "0 */15 * * * *" (the host reads it too)' })
+        .string({
+            error: 'required: an NCRONTAB schedule for the sweep, e.g. "0 */15 * * * *" (the host reads it too)',
+        })
         .trim()
         .refine(
             (v) => /^(\S+\s+){5}\S+$/.test(v) && v.split(/\s+/).every((f) => /^[0-9*/,\-A-Za-z]+$/.test(f)),
