@@ -13,7 +13,13 @@ export async function sweepFunction(timer: Timer, context: InvocationContext): P
     if (timer.isPastDue) {
         context.warn('Sweep is running late (the app was down or busy); catching up now');
     }
-    await sweep(getDeps(), context);
+    const report = await sweep(getDeps(), context);
+    if (report.blind) {
+        // Nothing could be read (storage, or every ARM listing): fail the invocation so it shows as failed and alerts.
+        throw new Error(
+            `Sweep ${report.correlationId} could not run: ${report.errors.map((e) => e.message).join('; ')}`,
+        );
+    }
 }
 
 app.timer('sweep', {

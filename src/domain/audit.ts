@@ -22,7 +22,9 @@ export type AuditAction =
     /** The sweep queued the apply of a decision again. */
     | 'requeued'
     /** An expired request stopped holding its PEC, which is no longer Pending. */
-    | 'released';
+    | 'released'
+    /** The requester became known after the request was opened (their event came after the sweep). */
+    | 'identified';
 
 export interface AuditActor {
     kind: 'system' | 'approver' | 'requester' | 'policy';

@@ -29,6 +29,11 @@ export interface RequestStore {
      * gets a new request. Records `pecReleasedAt`; a conditional write like `update`.
      */
     releasePec(stored: StoredRequest, now: Date): Promise<StoredRequest>;
+    /**
+     * When the sweep first saw this PEC Pending without a request (recording `now` if it never did), so that it can
+     * give the PEC's own event time to arrive: the event carries the requester, the sweep cannot.
+     */
+    firstSeenPending(pecId: string, now: Date): Promise<Date>;
 }
 
 /**
@@ -59,6 +64,8 @@ interface ClaimEntity {
 
 const requestRow = 'request';
 const claimRow = 'active';
+/** In the claim's partition: when the sweep first saw the PEC Pending without a request. */
+const seenRow = 'seen';
 /** How long a claim may point at a request that was never written (its writer died) before it is taken over. */
 const orphanClaimMs = 30_000;
 
@@ -147,7 +154,10 @@ export class TableRequestStore implements RequestStore {
     async *listForSweep(): AsyncIterable<StoredRequest> {
         const table = await this.table();
         const entities = table.listEntities<RequestEntity>({
-            queryOptions: { filter: `RowKey eq '${requestRow}' and sweep eq true` },
+            // Rows written before the sweep column existed are found by their status.
+            queryOptions: {
+                filter: `RowKey eq '${requestRow}' and (sweep eq true or status eq 'pending' or status eq 'decided')`,
+            },
         });
         try {
             for await (const entity of entities) {
@@ -156,6 +166,21 @@ export class TableRequestStore implements RequestStore {
         } catch (err) {
             throw wrap(err, 'list the requests to sweep');
         }
+    }
+
+    async firstSeenPending(pecId: string, now: Date): Promise<Date> {
+        const table = await this.table();
+        const partitionKey = claimPartition(pecId);
+        try {
+            await table.createEntity({ partitionKey, rowKey: seenRow, pecId, at: now.toISOString() });
+            return now;
+        } catch (err) {
+            if (statusCodeOf(err) !== 409) {
+                throw wrap(err, 'record a PEC seen by the sweep');
+            }
+        }
+        const seen = await getEntity<{ at: string }>(table, partitionKey, seenRow);
+        return seen ? new Date(seen.at) : now;
     }
 
     async releasePec(stored: StoredRequest, now: Date): Promise<StoredRequest> {

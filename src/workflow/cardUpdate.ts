@@ -36,13 +36,18 @@ export function cardFor(
  * reached a final state. Returns the stored request with `cardShows` advanced. A transient failure is thrown so that
  * the caller's trigger retries; anything else is logged and left for the sweep.
  */
-export async function syncPostedCard(deps: WorkflowDeps, stored: StoredRequest, log: Logger): Promise<StoredRequest> {
+export async function syncPostedCard(
+    deps: WorkflowDeps,
+    stored: StoredRequest,
+    log: Logger,
+    retried = false,
+): Promise<StoredRequest> {
     const { request } = stored;
     const state = cardStateOf(request);
     if (!request.card || request.cardShows === state) {
         return stored;
     }
-    const view = buildCardView(request, { ...cardOptions(deps), audience: 'viewer', delivery: request.card.channel });
+    const view = sharedView(deps, request);
     try {
         if (request.card.channel === 'bot' && deps.teams) {
             await deps.teams.updateCard(request.card, renderAdaptiveCard(view));
@@ -66,11 +71,33 @@ export async function syncPostedCard(deps: WorkflowDeps, stored: StoredRequest, 
         return await deps.requests.update(stored, { ...request, cardShows: state });
     } catch (err) {
         if (err instanceof ConcurrencyError) {
-            // Someone moved the request on; whoever did will sync the card to the newer status.
-            return stored;
+            // Someone moved the request on while this card was drawn from an older copy. Whoever did may have synced
+            // the card before this update overwrote it, so look again once: the card must end on the newest state.
+            const fresh = await deps.requests.get(request.id);
+            if (retried || !fresh || cardStateOf(fresh.request) === state) {
+                return fresh ?? stored;
+            }
+            if (fresh.request.cardShows !== cardStateOf(fresh.request)) {
+                return syncPostedCard(deps, fresh, log, true);
+            }
+            // The other writer synced (and replied) first, then this older drawing replaced its card: redraw only.
+            if (fresh.request.card?.channel === 'bot' && deps.teams) {
+                await deps.teams.updateCard(fresh.request.card, renderAdaptiveCard(sharedView(deps, fresh.request)));
+            }
+            return fresh;
         }
         throw err;
     }
+}
+
+/**
+ * The card everyone shares. While more approvals are needed it keeps the buttons, so the next approver can still act
+ * (each person's refresh hides them from whoever may not, or already did); otherwise it only shows the status.
+ */
+function sharedView(deps: WorkflowDeps, request: ApprovalRequest): CardView {
+    const delivery = request.card?.channel ?? 'bot';
+    const audience = request.status === 'pending' && delivery === 'bot' ? 'approver' : 'viewer';
+    return buildCardView(request, { ...cardOptions(deps), audience, delivery });
 }
 
 /** The thread reply for a final state: what happened, in one line. */

@@ -10,8 +10,10 @@ import {
     type RequestFacts,
     type Requester,
 } from '../domain/request';
+import type { StoredRequest } from '../storage/requestStore';
 import type { Logger, WorkflowDeps } from './deps';
 import { ensureCard, type PostOutcome } from './postCard';
+import { updateRequest } from './requestUpdate';
 import { classifyResourceEvent, parseResourceEvent } from './resourceEvent';
 
 export type EventOutcome =
@@ -20,9 +22,9 @@ export type EventOutcome =
     | { kind: 'handled'; pending: number; opened: string[]; cards: Record<string, PostOutcome> };
 
 /**
- * An Event Grid event about a PEC on one of our servers. The event only says that something changed, so this lists
- * the server's PECs and opens a request for every pending one that has none (level-triggered): a missed or
- * misclassified event costs nothing as long as any later event, or the sweep, looks again.
+ * An Event Grid event about a PEC on one of our servers. The event carries no resource, so this lists the server's
+ * PECs and opens a request for the pending one it names (or, when the name matches none, every pending one): a missed
+ * or misclassified event costs nothing as long as a later event, or the sweep, looks again.
  */
 export async function onResourceEvent(deps: WorkflowDeps, input: unknown, log: Logger): Promise<EventOutcome> {
     const parsed = parseResourceEvent(input);
@@ -52,11 +54,15 @@ export async function onResourceEvent(deps: WorkflowDeps, input: unknown, log: L
     let context: Promise<ServerContext> | undefined;
     const serverContext = () => (context ??= deps.arm.getServerContext(server, pecs));
     const failures: Error[] = [];
-    for (const pec of pending) {
+    // The PEC the event names is the one its caller created. Its siblings get their own events, which carry their own
+    // requesters: opening them here, without one, would let a requester approve their own connection and let a policy
+    // judge it as of unknown origin, depending only on which event came first. So they are left to their events (and
+    // the sweep). Only when the name matches no pending PEC (a name ARM spells differently) is every pending one
+    // opened, without blaming anyone, so that a wrong guess about names costs nothing.
+    const named = pending.filter((p) => pecName !== undefined && sameId(p.ref.name, pecName));
+    for (const pec of named.length > 0 ? named : pending) {
         try {
-            // Only the PEC the event names was created by the caller in the claims; others found on the way are
-            // opened without a requester rather than blaming the wrong person.
-            const own = pecName !== undefined && sameId(pec.ref.name, pecName) ? requester : undefined;
+            const own = named.length > 0 ? requester : undefined;
             const opened = await openAndAnnounce(deps, pec, serverContext, own, event.correlationId, log);
             if (opened.created) {
                 result.opened.push(opened.requestId);
@@ -91,19 +97,18 @@ export async function openAndAnnounce(
     correlationId: string,
     log: Logger,
 ): Promise<{ requestId: string; created: boolean; card: PostOutcome }> {
-    const { request, created } = await openRequestForPec(deps, pec, serverContext, requester, correlationId);
+    const opened = await openRequestForPec(deps, pec, serverContext, requester, correlationId);
+    const request = opened.created ? opened.request : await identifyRequester(deps, opened.request, requester);
     const card = await ensureCard(deps, request, log);
     const current = request.request;
-    // An automatic decision is queued after its card is posted (so the card is there to be updated), by the invocation
-    // that opened it or the one that finally posted its card. A lost message is re-queued by the sweep.
-    if (
-        current.status === 'decided' &&
-        current.decision?.auto &&
-        (created || card === 'posted' || card === 'fallback')
-    ) {
+    // An automatic decision is queued once its card is out (so the card is there to be updated), by every delivery
+    // until an apply holds it: a redelivery after a failed send finishes the job, and a duplicate message is harmless
+    // (the apply's lease and status check keep it to one PUT). While another invocation is posting the card, that
+    // invocation queues it.
+    if (current.status === 'decided' && current.decision?.auto && !current.applying && card !== 'claimed-elsewhere') {
         await deps.applyQueue.send({ requestId: current.id, correlationId: current.correlationId });
     }
-    return { requestId: current.id, created, card };
+    return { requestId: current.id, created: opened.created, card };
 }
 
 /** Opens the request for a pending PEC unless it has an active one, with the policy's decision applied. */
@@ -143,13 +148,7 @@ export async function openRequestForPec(
         await deps.audit.append({
             requestId: draft.id,
             action: 'requested',
-            actor: requester
-                ? {
-                      kind: 'requester',
-                      ...(requester.objectId ? { id: requester.objectId } : {}),
-                      ...(requester.upn || requester.name ? { name: requester.upn ?? requester.name } : {}),
-                  }
-                : { kind: 'system' },
+            actor: requester ? requesterActor(requester) : { kind: 'system' },
             correlationId,
             after: { status: 'pending', pec: pecSnapshot(pec), facts },
         });
@@ -184,6 +183,51 @@ function pecSnapshot(pec: Pec) {
         description: pec.description,
         privateEndpointId: pec.privateEndpointId,
         provisioningState: pec.provisioningState,
+    };
+}
+
+/**
+ * A request opened before the event that names its requester arrived (by the sweep, or by a name ARM spelled
+ * differently) learns who asked as soon as that event comes, so that the self-approval rule holds from then on.
+ */
+async function identifyRequester(
+    deps: WorkflowDeps,
+    stored: StoredRequest,
+    requester: Requester | undefined,
+): Promise<StoredRequest> {
+    if (!requester || stored.request.requester || stored.request.status !== 'pending') {
+        return stored;
+    }
+    const foreign = isForeignTenant(requester.tenantId, deps.settings.tenantId);
+    const written = await updateRequest(deps.requests, stored, (current) =>
+        current.status === 'pending' && !current.requester
+            ? {
+                  ...current,
+                  requester,
+                  ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
+                  updatedAt: deps.now().toISOString(),
+              }
+            : undefined,
+    );
+    if (!written?.changed) {
+        return written?.stored ?? stored;
+    }
+    await deps.audit.append({
+        requestId: stored.request.id,
+        action: 'identified',
+        actor: requesterActor(requester),
+        correlationId: stored.request.correlationId,
+        after: { requester },
+        detail: 'the event that names the requester arrived after the request was opened',
+    });
+    return written.stored;
+}
+
+function requesterActor(requester: Requester) {
+    return {
+        kind: 'requester' as const,
+        ...(requester.objectId ? { id: requester.objectId } : {}),
+        ...(requester.upn || requester.name ? { name: requester.upn ?? requester.name } : {}),
     };
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { formatUtc } from '../domain/card';
 import { hasApproved, isSelfDecision, outsideChange } from '../domain/decision';
-import { ensureErrorType, isRetryable } from '../domain/errors';
+import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors';
 import { idKey, parsePecId, serverKey, serverKinds, type ServerKind, type ServerRef } from '../domain/ids';
 import type { Pec, ServerContext } from '../domain/pec';
 import { dueAction, expire, expiryReason, recordReminder } from '../domain/reconcile';
@@ -38,6 +38,8 @@ export interface SweepReport {
     correlationId: string;
     servers: number;
     pendingPecs: number;
+    /** Pending PECs without a request, seen too recently: their own event (with the requester) may still come. */
+    waiting: string[];
     opened: string[];
     cards: Record<string, PostOutcome>;
     superseded: string[];
@@ -48,6 +50,8 @@ export interface SweepReport {
     cardsSynced: string[];
     /** What failed, one line each; transient ones will be retried by the next run. */
     errors: { what: string; message: string; transient: boolean }[];
+    /** Set when the sweep could not look at ARM or at the requests at all: the run did nothing useful. */
+    blind: boolean;
 }
 
 /** Parallel ARM reads per sweep: enough to hide latency, few enough to stay far from ARM's read throttling. */
@@ -56,12 +60,19 @@ const armConcurrency = 4;
 const requestConcurrency = 4;
 /** Mentions per reminder: a reminder that pages a whole department is one nobody reads. */
 const maxMentions = 20;
+/**
+ * How long a Pending PEC without a request waits for its own event before the sweep opens it. The event names the
+ * requester (for the self-approval rule, and for the policy's judgement of where the endpoint comes from); the sweep
+ * cannot, so it only steps in for events that are really lost, not merely slower than the timer.
+ */
+export const sweepGraceMs = 10 * 60_000;
 
 export async function sweep(deps: WorkflowDeps, log: Logger): Promise<SweepReport> {
     const report: SweepReport = {
         correlationId: randomUUID(),
         servers: 0,
         pendingPecs: 0,
+        waiting: [],
         opened: [],
         cards: {},
         superseded: [],
@@ -71,6 +82,7 @@ export async function sweep(deps: WorkflowDeps, log: Logger): Promise<SweepRepor
         released: [],
         cardsSynced: [],
         errors: [],
+        blind: false,
     };
     const failed = (what: string, err: unknown) => {
         const e = ensureErrorType(err);
@@ -90,7 +102,8 @@ export async function sweep(deps: WorkflowDeps, log: Logger): Promise<SweepRepor
         );
     }
     log.info(
-        `Sweep ${report.correlationId}: ${report.servers} servers, ${report.pendingPecs} pending PECs; opened ` +
+        `Sweep ${report.correlationId}: ${report.servers} servers, ${report.pendingPecs} pending PECs ` +
+            `(${report.waiting.length} waiting for their event); opened ` +
             `${report.opened.length}, superseded ${report.superseded.length}, expired ${report.expired.length}, ` +
             `reminded ${report.reminded.length}, re-queued ${report.requeued.length}, released ` +
             `${report.released.length}, cards synced ${report.cardsSynced.length}, errors ${report.errors.length}`,
@@ -125,6 +138,9 @@ async function discover(
         }
     });
     report.servers = servers.length;
+    if (scopes.length > 0 && listed.every((r) => r.status === 'rejected')) {
+        report.blind = true;
+    }
 
     const seen: Seen = { servers: new Map(), pecs: new Map() };
     const pecLists = await settleAll(servers, armConcurrency, (server) => deps.arm.listPecs(server));
@@ -162,14 +178,30 @@ async function openMissing(
         }
     }
     report.pendingPecs = work.length;
-    const results = await settleAll(work, requestConcurrency, ({ pec, context }) =>
+    const now = deps.now();
+    const results = await settleAll(work, requestConcurrency, async ({ pec, context }) => {
+        if (!(await deps.requests.getActiveForPec(pec.id))) {
+            const since = await deps.requests.firstSeenPending(pec.id, now);
+            if (now.getTime() - since.getTime() < sweepGraceMs) {
+                report.waiting.push(pec.id);
+                return undefined;
+            }
+            // The listing may be minutes old by now: a PEC decided and applied meanwhile must not get a new request.
+            const live = await deps.arm.getPec(pec.ref);
+            if (live?.status !== 'Pending') {
+                return undefined;
+            }
+        }
         // A PEC found by the sweep has no requester: the event that named one was lost.
-        openAndAnnounce(deps, pec, context, undefined, report.correlationId, log),
-    );
+        return openAndAnnounce(deps, pec, context, undefined, report.correlationId, log);
+    });
     results.forEach((result, i) => {
         const pec = work[i]?.pec;
         if (result.status === 'rejected') {
             failed(`open a request for ${pec?.id ?? '?'}`, result.reason);
+            return;
+        }
+        if (!result.value) {
             return;
         }
         if (result.value.created) {
@@ -193,6 +225,7 @@ async function reconcileRequests(
         }
     } catch (err) {
         failed('list the requests in flight', err);
+        report.blind = true;
     }
     const results = await settleAll(requests, requestConcurrency, (stored) =>
         reconcileOne(deps, seen, stored, report, log),
@@ -215,26 +248,32 @@ async function reconcileOne(
     if (holdsPec(request) && request.status !== 'decided') {
         // A decided request is left to its apply, which re-reads the PEC itself: ARM showing our own approval before
         // the request says applied is not an outside change.
-        const pec = await pecNow(deps, seen, request.pecId);
-        const outside = pec ? outsideChange(pec) : 'the connection was removed';
+        const outside = await outsideNow(deps, seen, request.pecId);
         if (request.status === 'expired') {
             if (outside) {
-                await release(deps, stored, outside);
+                const released = await release(deps, stored, outside);
+                if (!released) {
+                    return;
+                }
                 report.released.push(request.id);
+                return syncIfBehind(deps, released, report, log);
             }
             return syncIfBehind(deps, stored, report, log);
         }
         if (outside) {
-            await supersede(deps, stored, outside, log);
-            report.superseded.push(request.id);
+            const after = await supersede(deps, stored, outside, log);
+            if (after.request.status === 'superseded' && stored.request.status !== 'superseded') {
+                report.superseded.push(request.id);
+            }
             return;
         }
     }
     const now = deps.now();
     switch (dueAction(request, now, deps.settings.reconcile)) {
         case 'expire':
-            await expireRequest(deps, stored, log);
-            report.expired.push(request.id);
+            if (await expireRequest(deps, stored, log)) {
+                report.expired.push(request.id);
+            }
             return;
         case 'remind':
             if (await remind(deps, stored, log)) {
@@ -242,41 +281,58 @@ async function reconcileOne(
             }
             return;
         case 'requeue':
-            await requeue(deps, stored);
-            report.requeued.push(request.id);
+            if (await requeue(deps, stored)) {
+                report.requeued.push(request.id);
+            }
             return;
         default:
             return syncIfBehind(deps, stored, report, log);
     }
 }
 
-/** The PEC as this run saw it; read on its own when its server was not listed (deleted, or its listing failed). */
-async function pecNow(deps: WorkflowDeps, seen: Seen, pecId: string): Promise<Pec | undefined> {
+/**
+ * What ARM says happened to the PEC outside this app, or undefined while it is Pending. The listing is only a hint:
+ * it was taken before the requests were read, so a request opened meanwhile for a PEC created meanwhile is missing
+ * from it. Before anything is superseded or released, the PEC is read again.
+ */
+async function outsideNow(deps: WorkflowDeps, seen: Seen, pecId: string): Promise<string | undefined> {
     const ref = parsePecId(pecId);
     if (seen.servers.has(serverKey(ref.server))) {
-        return seen.pecs.get(idKey(pecId));
+        const listed = seen.pecs.get(idKey(pecId));
+        if (listed && !outsideChange(listed)) {
+            return undefined;
+        }
     }
-    return deps.arm.getPec(ref);
+    const live = await deps.arm.getPec(ref);
+    return live ? outsideChange(live) : 'the connection was removed';
 }
 
+/** Updates a card that shows an older state, from the request as it is now (the listed copy may be out of date). */
 async function syncIfBehind(deps: WorkflowDeps, stored: StoredRequest, report: SweepReport, log: Logger) {
-    const request = stored.request;
-    if (request.card && request.cardShows !== cardStateOf(request)) {
-        const synced = await syncPostedCard(deps, stored, log);
-        if (synced.request.cardShows === cardStateOf(synced.request)) {
-            report.cardsSynced.push(request.id);
-        }
+    if (!stored.request.card || stored.request.cardShows === cardStateOf(stored.request)) {
+        return;
+    }
+    const fresh = await deps.requests.get(stored.request.id);
+    if (!fresh?.request.card || fresh.request.cardShows === cardStateOf(fresh.request)) {
+        return;
+    }
+    const synced = await syncPostedCard(deps, fresh, log);
+    if (synced.request.cardShows === cardStateOf(synced.request)) {
+        report.cardsSynced.push(fresh.request.id);
     }
 }
 
 /** Expiry's default action: leave (the request closes, the PEC stays Pending) or an automatic reject through ARM. */
-async function expireRequest(deps: WorkflowDeps, stored: StoredRequest, log: Logger): Promise<void> {
+async function expireRequest(deps: WorkflowDeps, stored: StoredRequest, log: Logger): Promise<boolean> {
     const settings = deps.settings.reconcile;
+    const now = deps.now();
     const written = await updateRequest(deps.requests, stored, (current) =>
-        current.status === 'pending' ? expire(current, deps.now(), settings) : undefined,
+        current.status === 'pending' && dueAction(current, now, settings) === 'expire'
+            ? expire(current, now, settings)
+            : undefined,
     );
     if (!written?.changed) {
-        return;
+        return false;
     }
     const request = written.stored.request;
     await deps.audit.append({
@@ -295,6 +351,7 @@ async function expireRequest(deps: WorkflowDeps, stored: StoredRequest, log: Log
     if (request.status === 'decided') {
         await deps.applyQueue.send({ requestId: request.id, correlationId: request.correlationId });
     }
+    return true;
 }
 
 /**
@@ -368,7 +425,7 @@ async function approversToMention(
     }
 }
 
-async function requeue(deps: WorkflowDeps, stored: StoredRequest): Promise<void> {
+async function requeue(deps: WorkflowDeps, stored: StoredRequest): Promise<boolean> {
     const now = deps.now();
     const written = await updateRequest(deps.requests, stored, (current) =>
         current.status === 'decided' && dueAction(current, now, deps.settings.reconcile) === 'requeue'
@@ -376,7 +433,7 @@ async function requeue(deps: WorkflowDeps, stored: StoredRequest): Promise<void>
             : undefined,
     );
     if (!written?.changed) {
-        return;
+        return false;
     }
     const request = written.stored.request;
     await deps.applyQueue.send({ requestId: request.id, correlationId: request.correlationId });
@@ -387,11 +444,21 @@ async function requeue(deps: WorkflowDeps, stored: StoredRequest): Promise<void>
         correlationId: request.correlationId,
         detail: `decided at ${request.decision?.at ?? '?'} and not applied after ${deps.settings.reconcile.stuckApplyMinutes} minutes`,
     });
+    return true;
 }
 
 /** An expired request whose PEC is no longer Pending stops holding it, so a new Pending state gets a new request. */
-async function release(deps: WorkflowDeps, stored: StoredRequest, outside: string): Promise<void> {
-    await deps.requests.releasePec(stored, deps.now());
+async function release(deps: WorkflowDeps, stored: StoredRequest, outside: string): Promise<StoredRequest | undefined> {
+    let released: StoredRequest;
+    try {
+        released = await deps.requests.releasePec(stored, deps.now());
+    } catch (err) {
+        if (err instanceof ConcurrencyError) {
+            // Someone changed the request since it was listed; the next run looks again.
+            return undefined;
+        }
+        throw err;
+    }
     await deps.audit.append({
         requestId: stored.request.id,
         action: 'released',
@@ -399,4 +466,5 @@ async function release(deps: WorkflowDeps, stored: StoredRequest, outside: strin
         correlationId: stored.request.correlationId,
         detail: outside,
     });
+    return released;
 }

@@ -1,3 +1,4 @@
+import { hasApproved } from '../domain/decision';
 import { z } from 'zod';
 import { RESPONSE_TEXT_MAX_LENGTH } from '../domain/card';
 import { isRequestId, type ApprovalRequest } from '../domain/request';
@@ -146,6 +147,16 @@ async function pageFor(
         return page(extra.error ? 400 : 200, {
             view: viewFor(deps, request, 'viewer'),
             notice: { tone: 'attention', text: allowed.error },
+            signedInAs: signedIn(principal),
+        });
+    }
+    if (hasApproved(request, allowed.value)) {
+        return page(extra.error ? 400 : 200, {
+            view: viewFor(deps, request, 'viewer'),
+            notice: {
+                tone: 'good',
+                text: 'You have approved this request; the other approvals must come from someone else.',
+            },
             signedInAs: signedIn(principal),
         });
     }

@@ -3,7 +3,7 @@ import { pecEvents } from '../../functions/pecEvents';
 import { serverKinds } from '../../src/domain/ids';
 import { verifyChain } from '../../src/storage/auditLog';
 import { sendJson, startServer, type RunningServer } from '../emulators/server';
-import { ids, resourceWriteEvent, seedPendingPec, startHarness, testContext, type Harness } from '../harness';
+import { ids, people, resourceWriteEvent, seedPendingPec, startHarness, testContext, type Harness } from '../harness';
 
 /**
  * End to end through the registered handler: an Event Grid event goes in, the real SDK clients read the emulated ARM,
@@ -120,24 +120,41 @@ describe('pecEvents end to end', () => {
         expect((await h.deps.audit.list(stored!.request.id)).filter((e) => e.action === 'requested')).toHaveLength(1);
     });
 
-    it('opens requests for every pending PEC on the server (level-triggered), blaming only the named one', async () => {
+    it('opens only the PEC the event names; its siblings wait for their own events, with their own requesters', async () => {
         const first = seedPendingPec(h.arm, 'postgres-flexible');
         const second = h.arm.addPec(first.serverId, {
-            name: 'pe-missed.0000',
-            privateEndpointId: `/subscriptions/${ids.ours}/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe-missed`,
+            name: 'pe-sibling.0000',
+            privateEndpointId: `/subscriptions/${ids.ours}/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe-sibling`,
             status: 'Pending',
-            description: 'created while events were down',
+            description: 'created at the same time by someone else',
         });
         await pecEvents(asEvent(resourceWriteEvent(first.pecId)), testContext());
+        expect(h.bot.conversations).toHaveLength(1);
+        expect(await h.deps.requests.getActiveForPec(second)).toBeUndefined();
+
+        const bobsClaims = {
+            'http://schemas.microsoft.com/identity/claims/objectidentifier': people.bob.objectId,
+            'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': people.bob.upn,
+            'http://schemas.microsoft.com/identity/claims/tenantid': ids.tenant,
+        };
+        await pecEvents(asEvent(resourceWriteEvent(second, { claims: bobsClaims })), testContext());
         expect(h.bot.conversations).toHaveLength(2);
-        const missed = await h.deps.requests.getActiveForPec(second);
-        expect(missed?.request.requester).toBeUndefined();
-        const missedCard = h.bot
+        expect((await h.deps.requests.getActiveForPec(second))?.request.requester?.upn).toBe(people.bob.upn);
+    });
+
+    it('opens every pending PEC, blaming nobody, when the event names none of them (level-triggered)', async () => {
+        const first = seedPendingPec(h.arm, 'postgres-flexible');
+        const proxyName = `${first.pecId.split('/').slice(0, -1).join('/')}/pe-named-differently.1111`;
+        await pecEvents(asEvent(resourceWriteEvent(proxyName)), testContext());
+        expect(h.bot.conversations).toHaveLength(1);
+        const opened = await h.deps.requests.getActiveForPec(first.pecId);
+        expect(opened?.request.requester).toBeUndefined();
+        const card = h.bot
             .cards()
             .map((c) => JSON.stringify(c))
-            .find((c) => c.includes(missed!.request.id));
-        expect(missedCard).toContain('found while checking the server');
-        expect(missedCard).not.toContain('dev@contoso.com');
+            .find((c) => c.includes(opened!.request.id));
+        expect(card).toContain('found while checking the server');
+        expect(card).not.toContain('dev@contoso.com');
     });
 
     it('does nothing for a PEC that is no longer pending', async () => {

@@ -2,6 +2,7 @@ import type { EventGridEvent, Timer } from '@azure/functions';
 import { pecEvents } from '../../functions/pecEvents';
 import { sweepFunction } from '../../functions/sweep';
 import type { ServerKind } from '../../src/domain/ids';
+import { sweepGraceMs } from '../../src/workflow/sweep';
 import type { ApprovalRequest } from '../../src/domain/request';
 import {
     cardLink,
@@ -194,12 +195,26 @@ describe('policy', () => {
             };
             return web({ method: 'POST', url, who, form });
         };
-        const alice = await post(people.alice);
+        const alicePage = await web({ url, who: people.alice });
+        const aliceForm = {
+            verb: 'approve',
+            token: hiddenField(alicePage.html, 'token'),
+            csrf: hiddenField(alicePage.html, 'csrf'),
+            responseText: 'ok from Alice',
+        };
+        const alice = await web({ method: 'POST', url, who: people.alice, form: aliceForm });
         expect(alice.status).toBe(200);
         expect(alice.html).toContain('More approvals are needed');
         // The link is not spent by the first of two approvals.
         expect((await current(h, request.id)).link?.usedAt).toBeUndefined();
-        expect((await post(people.alice)).html).toContain('You have already approved this request');
+        // Alice is not offered the form again, and a replay of her form does not count twice.
+        const again = await web({ url, who: people.alice });
+        expect(again.html).toContain('You have approved this request');
+        expect(again.html).not.toContain('name="csrf"');
+        expect((await web({ method: 'POST', url, who: people.alice, form: aliceForm })).html).toContain(
+            'You have already approved this request',
+        );
+        expect((await current(h, request.id)).approvals).toHaveLength(1);
         expect((await post(people.bob)).status).toBe(200);
         const decided = await current(h, request.id);
         expect(decided.status).toBe('decided');
@@ -222,6 +237,10 @@ describe('policy', () => {
 
     it('is applied in the sweep too, to a PEC no event reported', async () => {
         const seeded = seedPendingPec(h.arm, 'mysql-single', { serverName: 'dev-03' });
+        await sweepFunction({ isPastDue: false } as unknown as Timer, testContext('sweep'));
+        // The first sighting waits for the PEC's own event; the next sweep, past the grace time, opens it.
+        const later = new Date(Date.now() + sweepGraceMs + 60_000);
+        h.deps.now = () => later;
         await sweepFunction({ isPastDue: false } as unknown as Timer, testContext('sweep'));
         const request = await requestOf(h, seeded.pecId);
         expect(request.decision?.auto).toEqual({ kind: 'policy', ruleId: 'trusted-dev' });

@@ -4,7 +4,7 @@ import { pecEvents } from '../../functions/pecEvents';
 import { sweepFunction } from '../../functions/sweep';
 import { kindInfo, serverKinds, type ServerKind } from '../../src/domain/ids';
 import type { ApprovalRequest } from '../../src/domain/request';
-import { sweep } from '../../src/workflow/sweep';
+import { sweep, sweepGraceMs } from '../../src/workflow/sweep';
 import {
     click,
     drainApplyQueue,
@@ -31,6 +31,17 @@ async function runSweep(): Promise<string[]> {
     const context = testContext('sweep');
     await sweepFunction(timer, context);
     return context.logs;
+}
+
+/**
+ * A sweep that sees a PEC, then one past the grace time: the first sighting waits for the PEC's own event (which names
+ * the requester), the second opens it.
+ */
+async function sweepPastGrace(h: Harness): Promise<string[]> {
+    await runSweep();
+    const later = new Date(h.deps.now().getTime() + sweepGraceMs + 60_000);
+    h.deps.now = () => later;
+    return runSweep();
 }
 
 async function stored(h: Harness, id: string): Promise<ApprovalRequest> {
@@ -68,6 +79,10 @@ describe('sweep: what events missed, and what happened outside', () => {
 
     it('opens a request and posts a card for a Pending PEC that no event reported, once', async () => {
         const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+        expect((await runSweep()).join('\n')).toMatch(/1 waiting for their event/);
+        expect(h.bot.conversations).toHaveLength(0);
+        const later = new Date(Date.now() + sweepGraceMs + 60_000);
+        h.deps.now = () => later;
         const logs = await runSweep();
         const request = await requestOf(h, seeded.pecId);
         expect(request.status).toBe('pending');
@@ -82,13 +97,76 @@ describe('sweep: what events missed, and what happened outside', () => {
         expect(await auditActions(h, request.id)).toEqual(['requested', 'card-posted']);
     });
 
-    it('gives one card when a sweep and an event race for the same PEC', async () => {
+    it('gives one card when a sweep and an event race for the same PEC, and the late event names the requester', async () => {
         const seeded = seedPendingPec(h.arm, 'mysql-single');
+        await runSweep();
+        h.deps.now = () => new Date(Date.now() + sweepGraceMs + 60_000);
+        // The event arrives just as the sweep, past the grace time, decides to open the PEC itself.
         const event = resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent;
         await Promise.all([runSweep(), pecEvents(event, testContext('pecEvents')), runSweep()]);
         expect(h.bot.conversations).toHaveLength(1);
         const request = await requestOf(h, seeded.pecId);
         expect((await auditActions(h, request.id)).filter((a) => a === 'requested')).toHaveLength(1);
+        // Whoever won, the requester is known, so they cannot approve their own connection.
+        expect(request.requester?.upn).toBe(people.dev.upn);
+        const self = await click(h, request, { who: people.dev, text: 'mine' });
+        expect(self.text).toContain('someone else has to decide it');
+        expect((await stored(h, request.id)).status).toBe('pending');
+    });
+
+    it('learns the requester from an event that comes after the sweep opened the request', async () => {
+        const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+        await sweepPastGrace(h);
+        const opened = await requestOf(h, seeded.pecId);
+        expect(opened.requester).toBeUndefined();
+        await pecEvents(resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent, testContext('pecEvents'));
+        const request = await requestOf(h, seeded.pecId);
+        expect(request).toMatchObject({ id: opened.id, requester: { upn: people.dev.upn } });
+        expect(h.bot.conversations).toHaveLength(1);
+        expect(await auditActions(h, request.id)).toEqual(['requested', 'card-posted', 'identified']);
+        expect((await click(h, request, { who: people.dev, text: 'mine' })).text).toContain(
+            'someone else has to decide it',
+        );
+    });
+
+    it('does not supersede a request opened after its listing of ARM, nor open a PEC decided since', async () => {
+        const early = seedPendingPec(h.arm, 'postgres-single', { serverName: 'early' });
+        const late = seedPendingPec(h.arm, 'postgres-single', { serverName: 'late' });
+        await runSweep();
+        h.deps.now = () => new Date(Date.now() + sweepGraceMs + 60_000);
+        const real = h.deps.arm;
+        let once = false;
+        h.deps.arm = {
+            ...real,
+            listPecs: async (server) => {
+                const listed = await real.listPecs(server);
+                if (!once && server.name === 'late') {
+                    once = true;
+                    // While this sweep holds its listing: "late" is removed and re-created under a new name, whose
+                    // event opens a request; "early" is approved in the portal.
+                    h.arm.removePec(late.pecId);
+                    const recreated = h.arm.addPec(late.serverId, {
+                        name: 'pe-recreated.2222',
+                        privateEndpointId: `/subscriptions/${ids.ours}/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/x`,
+                    });
+                    h.deps.arm = real;
+                    await pecEvents(resourceWriteEvent(recreated) as unknown as EventGridEvent, testContext());
+                    h.deps.arm = wrapped;
+                    h.arm.setPecStatus(early.pecId, 'Approved', 'approved in the portal');
+                }
+                return listed;
+            },
+        };
+        const wrapped = h.deps.arm;
+        const report = await sweep(h.deps, testContext('sweep'));
+        h.deps.arm = real;
+        // The request opened meanwhile is not in the listing, but ARM says it is Pending: it stays.
+        const recreatedId = `${late.serverId}/privateEndpointConnections/pe-recreated.2222`;
+        expect((await requestOf(h, recreatedId)).status).toBe('pending');
+        expect(report.superseded).toEqual([]);
+        // "early" was listed as Pending but is Approved now: no request, no card for it.
+        expect(await h.deps.requests.getActiveForPec(early.pecId)).toBeUndefined();
+        expect(h.bot.conversations).toHaveLength(1);
     });
 
     it('supersedes a request whose PEC was approved in the portal, and updates its card', async () => {
@@ -153,6 +231,8 @@ describe('sweep: what events missed, and what happened outside', () => {
 
     it('keeps going when one subscription cannot be listed, and reports it', async () => {
         const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+        await runSweep();
+        h.deps.now = () => new Date(Date.now() + sweepGraceMs + 60_000);
         h.arm.faults.add(
             { kind: 'error', status: 403, code: 'AuthorizationFailed' },
             { method: 'GET', pathIncludes: `/subscriptions/${ids.second}/providers/`, times: 100 },
@@ -215,6 +295,8 @@ describe('sweep: many servers across two subscriptions, with paging', () => {
         });
         h.arm.addPec(unwatched, { name: 'pe-x.1', privateEndpointId: privateEndpointId(ids.foreign, 'x') });
 
+        expect((await sweep(h.deps, testContext('sweep'))).waiting).toHaveLength(16);
+        h.deps.now = () => new Date(Date.now() + sweepGraceMs + 60_000);
         const report = await sweep(h.deps, testContext('sweep'));
         expect(report.errors).toEqual([]);
         expect(report.servers).toBe(2 * 4 * 3);
