@@ -1,5 +1,5 @@
 import { approverLabel, armDescription, outsideChange, targetStatus } from '../domain/decision';
-import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors';
+import { ensureErrorType, isRetryable } from '../domain/errors';
 import { parsePecId } from '../domain/ids';
 import type { Pec } from '../domain/pec';
 import { transition, type ApprovalRequest } from '../domain/request';
@@ -47,31 +47,30 @@ export async function applyDecision(
         return 'already-done';
     }
 
-    const lease = stored.request.applying;
     const now = deps.now();
-    if (
-        lease &&
-        lease.messageId !== delivery.messageId &&
-        now.getTime() - new Date(lease.at).getTime() < applyLeaseMs(deps.settings.lroDeadlineMs)
-    ) {
+    // Taking the lease survives losing a race to an unrelated write (a card sync, the sweep's re-queue mark): the
+    // request is read again and the lease taken on top, unless another message now holds a live one.
+    const leased = await updateRequest(deps.requests, stored, (current) =>
+        current.status === 'decided' && !heldElsewhere(current, delivery.messageId, now, deps.settings.lroDeadlineMs)
+            ? { ...current, applying: { at: now.toISOString(), messageId: delivery.messageId } }
+            : undefined,
+    );
+    if (!leased) {
+        log.error(`Apply: request ${message.requestId} disappeared; message dropped`);
+        return 'not-found';
+    }
+    if (!leased.changed) {
+        if (leased.stored.request.status !== 'decided') {
+            await syncPostedCard(deps, leased.stored, log);
+            return 'already-done';
+        }
         // Another message is applying this decision right now; if it dies, its own redelivery takes over.
-        log.warn(`Apply: request ${message.requestId} is being applied by message ${lease.messageId}`);
+        log.warn(
+            `Apply: request ${message.requestId} is being applied by message ${leased.stored.request.applying?.messageId}`,
+        );
         return 'busy';
     }
-    try {
-        stored = await deps.requests.update(stored, {
-            ...stored.request,
-            applying: { at: now.toISOString(), messageId: delivery.messageId },
-        });
-    } catch (err) {
-        if (err instanceof ConcurrencyError) {
-            log.warn(
-                `Apply: request ${message.requestId} changed while taking the lease; leaving it to the other writer`,
-            );
-            return 'busy';
-        }
-        throw err;
-    }
+    stored = leased.stored;
 
     try {
         return await applyLeased(deps, stored, log);
@@ -166,6 +165,16 @@ async function fail(deps: WorkflowDeps, requestId: string, error: Error, log: Lo
     await syncPostedCard(deps, written.stored, log).catch((err: unknown) => {
         log.warn(`Card of request ${requestId} not updated: ${ensureErrorType(err).message}`);
     });
+}
+
+/** Whether another message holds a lease that has not yet run out. */
+function heldElsewhere(request: ApprovalRequest, messageId: string, now: Date, lroDeadlineMs: number): boolean {
+    const lease = request.applying;
+    return (
+        lease !== undefined &&
+        lease.messageId !== messageId &&
+        now.getTime() - new Date(lease.at).getTime() < applyLeaseMs(lroDeadlineMs)
+    );
 }
 
 /** The lease ends with the apply: a final request is never applied again. */

@@ -153,6 +153,34 @@ describe('applyDecision under faults', () => {
         expect((await actions(request.id)).filter((a) => a === 'applied')).toHaveLength(1);
     });
 
+    it('takes the lease on top of an unrelated write made since it read the request, and applies', async () => {
+        const request = await decided();
+        const readBefore = await h.deps.requests.get(request.id);
+        // Between the apply's read and its lease write, the sweep marks the request (an unrelated change).
+        await h.deps.requests.update(readBefore!, { ...readBefore!.request, requeuedAt: new Date().toISOString() });
+        const store = h.deps.requests;
+        const realGet = store.get.bind(store);
+        let stale = true;
+        store.get = async (id: string) => {
+            if (stale) {
+                stale = false;
+                return readBefore;
+            }
+            return realGet(id);
+        };
+        try {
+            await h.queue.clearMessages();
+            await applyDecisionFunction(
+                { requestId: request.id, correlationId: request.correlationId },
+                testContext('applyDecision', { id: 'm-1', dequeueCount: 1 }),
+            );
+        } finally {
+            store.get = realGet;
+        }
+        expect(state().status).toBe('Approved');
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('applied');
+    });
+
     it('drops an invalid message with its reason and writes nothing', async () => {
         const context = testContext('applyDecision', { id: 'm1', dequeueCount: 1 });
         await applyDecisionFunction({ requestId: '../etc', correlationId: 'x', extra: 1 }, context);
