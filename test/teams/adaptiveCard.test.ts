@@ -11,91 +11,10 @@ import {
     RESPONSE_TEXT_MAX_LENGTH,
 } from '../../src/teams/adaptiveCard';
 import type { AdaptiveCardJson, CardElementJson } from '../../src/teams/adaptiveCard';
+import { parseAndRender, useReferenceRenderer, type DomElement } from './referenceRenderer';
 
-// The package's `main` is ES modules, which jest's CommonJS runtime cannot load; its UMD bundle is the same library.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const AC = require('adaptivecards/dist/adaptivecards.js') as typeof import('adaptivecards');
-
-/*
- * The tsconfig has no DOM lib (src must not use DOM globals), so the few DOM members used here are typed locally.
- */
-interface DomElement {
-    tagName: string;
-    textContent: string | null;
-    innerHTML: string;
-    getAttribute(name: string): string | null;
-    querySelectorAll(selector: string): ArrayLike<DomElement>;
-    appendChild(child: DomElement): void;
-    remove(): void;
-}
-const dom = globalThis as unknown as {
-    document: { body: DomElement };
-    HTMLElement: { prototype: object };
-};
-
-/*
- * jsdom does not implement `innerText`: assigning it only sets a JS property, so every plain-text TextBlock and TextRun
- * the library renders would be missing from the DOM. Map it to textContent (what a browser does, minus layout).
- */
-beforeAll(() => {
-    Object.defineProperty(dom.HTMLElement.prototype, 'innerText', {
-        configurable: true,
-        get(this: DomElement) {
-            return this.textContent ?? '';
-        },
-        set(this: DomElement, value: string) {
-            this.textContent = value;
-        },
-    });
-});
-
-/*
- * No markdown package is installed, so this is a small but hostile stand-in: it honours backslash escapes as
- * CommonMark does, turns emphasis, links, images, headings, lists and bare URLs into HTML, and lets raw HTML
- * through as a processor with HTML enabled would. Escaped text must come out as plain text anyway.
- */
-function hostileMarkdown(text: string): string {
-    const held: string[] = [];
-    let s = text.replace(/\\([!-/:-@[-`{-~])/g, (_m, c: string) => {
-        held.push(c);
-        return `\uE000${held.length - 1}\uE001`;
-    });
-    s = s
-        .replace(/!\[([^\]]*)\]\(([^)\s]*)\)/g, '<img alt="$1" src="$2">')
-        .replace(/\[([^\]]*)\]\(([^)\s]*)\)/g, '<a href="$2">$1</a>')
-        .replace(/(^|\s)(https?:\/\/[^\s<]+)/g, '$1<a href="$2">$2</a>')
-        .replace(/\*\*(.+?)\*\*/g, '<strong>$1</strong>')
-        .replace(/(^|[^\w])_(.+?)_(?![\w])/g, '$1<em>$2</em>')
-        .replace(/(^|[^*])\*([^*]+)\*/g, '$1<em>$2</em>')
-        .replace(/~~(.+?)~~/g, '<del>$1</del>')
-        .replace(/`([^`]+)`/g, '<code>$1</code>')
-        .replace(/^#{1,6}\s(.*)$/gm, '<h1>$1</h1>')
-        .replace(/^[-+*]\s(.*)$/gm, '<ul><li>$1</li></ul>')
-        .replace(/^\d+[.)]\s(.*)$/gm, '<ol><li>$1</li></ol>');
-    s = s.replace(/\uE000(\d+)\uE001/g, (_m, i: string) => htmlEscape(held[Number(i)] ?? ''));
-    return `<p>${s}</p>`;
-}
-
-function htmlEscape(s: string): string {
-    return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
-const processed: string[] = [];
+const { processed } = useReferenceRenderer();
 const markupSelector = 'a, strong, em, script, img, h1, ul, ol, li, del, code';
-
-// Every test renders through the hostile processor (without one, the library only warns and shows the raw text).
-beforeEach(() => {
-    processed.length = 0;
-    AC.AdaptiveCard.onProcessMarkdown = (text, result) => {
-        processed.push(text);
-        result.outputHtml = hostileMarkdown(text);
-        result.didProcess = true;
-    };
-});
-
-afterEach(() => {
-    AC.AdaptiveCard.onProcessMarkdown = undefined;
-});
 
 const ourSub = '11111111-1111-1111-1111-111111111111';
 const theirSub = '99999999-9999-9999-9999-999999999999';
@@ -167,24 +86,6 @@ const variants: [CardOptions['audience'], CardOptions['delivery']][] = [
 const matrix = states.flatMap(([name, overrides]) =>
     variants.map(([audience, delivery]) => [name, audience, delivery, overrides] as const),
 );
-
-/** Parses, validates and renders a card with the reference renderer, failing with every message it logged. */
-function parseAndRender(json: AdaptiveCardJson): { card: InstanceType<typeof AC.AdaptiveCard>; root: DomElement } {
-    const card = new AC.AdaptiveCard();
-    const context = new AC.SerializationContext();
-    card.parse(json, context);
-    const parseEvents: string[] = [];
-    for (let i = 0; i < context.eventCount; i++) {
-        parseEvents.push(context.getEventAt(i).message);
-    }
-    expect(parseEvents).toEqual([]);
-    const validation = card.validateProperties().validationEvents.map((e) => e.message);
-    expect(validation).toEqual([]);
-    const rendered = card.render() as unknown as DomElement | undefined;
-    expect(rendered).toBeInstanceOf(dom.HTMLElement as never);
-    dom.document.body.appendChild(rendered!);
-    return { card, root: rendered! };
-}
 
 function allElements(json: AdaptiveCardJson): CardElementJson[] {
     const found: CardElementJson[] = [];

@@ -7,92 +7,15 @@ import {
     type ReminderCardJson,
     type ReminderInput,
 } from '../../src/teams/reminderCard';
+import { parseAndRender, useReferenceRenderer, type DomElement } from './referenceRenderer';
 
-// The package's `main` is ES modules, which jest's CommonJS runtime cannot load; its UMD bundle is the same library.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const AC = require('adaptivecards/dist/adaptivecards.js') as typeof import('adaptivecards');
-
-/*
- * The same reference-renderer set-up as adaptiveCard.test.ts: DOM members typed locally (the tsconfig has no DOM lib),
- * innerText mapped to textContent (jsdom lacks it), and a hostile markdown processor that honours backslash escapes,
- * turns markdown into HTML and lets raw HTML through, so anything not escaped shows up as markup.
- */
-interface DomElement {
-    tagName: string;
-    textContent: string | null;
-    querySelectorAll(selector: string): ArrayLike<DomElement>;
-    appendChild(child: DomElement): void;
-    remove(): void;
-}
-const dom = globalThis as unknown as { document: { body: DomElement }; HTMLElement: { prototype: object } };
-
-beforeAll(() => {
-    Object.defineProperty(dom.HTMLElement.prototype, 'innerText', {
-        configurable: true,
-        get(this: DomElement) {
-            return this.textContent ?? '';
-        },
-        set(this: DomElement, value: string) {
-            this.textContent = value;
-        },
-    });
-});
-
-function hostileMarkdown(text: string): string {
-    const held: string[] = [];
-    let s = text.replace(/\\([!-/:-@[-`{-~])/g, (_m, c: string) => {
-        held.push(c);
-        return `\uE000${held.length - 1}\uE001`;
-    });
-    s = s
-        .replace(/!\[([^\]]*)\]\(([^)\s]*)\)/g, '<img alt="$1" src="$2">')
-        .replace(/\[([^\]]*)\]\(([^)\s]*)\)/g, '<a href="$2">$1</a>')
-        .replace(/(^|\s)(https?:\/\/[^\s<]+)/g, '$1<a href="$2">$2</a>')
-        .replace(/\*\*(.+?)\*\*/g, '<strong>$1</strong>')
-        .replace(/(^|[^\w])_(.+?)_(?![\w])/g, '$1<em>$2</em>')
-        .replace(/(^|[^*])\*([^*]+)\*/g, '$1<em>$2</em>')
-        .replace(/`([^`]+)`/g, '<code>$1</code>');
-    s = s.replace(/\uE000(\d+)\uE001/g, (_m, i: string) => htmlEscape(held[Number(i)] ?? ''));
-    return `<p>${s}</p>`;
-}
-
-function htmlEscape(s: string): string {
-    return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
+const { processed } = useReferenceRenderer();
 // `at` is not here: the mention tags are ours and meant to reach Teams as tags.
 const markupSelector = 'a, strong, em, script, img, code';
 
-const processed: string[] = [];
-
-beforeEach(() => {
-    processed.length = 0;
-    AC.AdaptiveCard.onProcessMarkdown = (text, result) => {
-        processed.push(text);
-        result.outputHtml = hostileMarkdown(text);
-        result.didProcess = true;
-    };
-});
-
-afterEach(() => {
-    AC.AdaptiveCard.onProcessMarkdown = undefined;
-});
-
-/** Parses, validates and renders with the reference renderer, failing with every message it logged. */
-function parseAndRender(json: ReminderCardJson): DomElement {
-    const card = new AC.AdaptiveCard();
-    const context = new AC.SerializationContext();
-    card.parse(JSON.parse(JSON.stringify(json)), context);
-    const parseEvents: string[] = [];
-    for (let i = 0; i < context.eventCount; i++) {
-        parseEvents.push(context.getEventAt(i).message);
-    }
-    expect(parseEvents).toEqual([]);
-    expect(card.validateProperties().validationEvents.map((e) => e.message)).toEqual([]);
-    const rendered = card.render() as unknown as DomElement | undefined;
-    expect(rendered).toBeInstanceOf(dom.HTMLElement as never);
-    dom.document.body.appendChild(rendered!);
-    return rendered!;
+/** The reference renderer's output for a reminder card. */
+function render(json: ReminderCardJson): DomElement {
+    return parseAndRender(JSON.parse(JSON.stringify(json)) as ReminderCardJson).root;
 }
 
 /** The markdown-processed text of the card: where Teams looks for the mentions. */
@@ -147,7 +70,7 @@ describe('renderReminderCard', () => {
         expect(textRuns(json)).toEqual(['Needs 2 approvals; 1 so far (Alice).']);
         expect(json.fallbackText).toBe(reminderSummary(input()));
 
-        const root = parseAndRender(json);
+        const root = render(json);
         const text = root.textContent ?? '';
         expect(text).toContain('Ann Smith and Bob: this request has been waiting');
         expect(text).toContain('Needs 2 approvals; 1 so far (Alice).');
@@ -160,7 +83,7 @@ describe('renderReminderCard', () => {
         expect(json.msteams.entities).toEqual([]);
         expect(textBlocks(json)[1]).toMatch(/^Approvers: this request has been waiting for a decision since /);
         expect(textBlocks(json).join('\n')).not.toContain('<at>');
-        parseAndRender(json).remove();
+        render(json).remove();
     });
 
     it('lists three or more as "A, B and C", and caps the mentions at 20 with "and N more"', () => {
@@ -176,7 +99,7 @@ describe('renderReminderCard', () => {
         expect(line).toMatch(/<at>Person 20<\/at> and 3 more: this request/);
         expect(line).not.toContain('Person 21');
         expect(line.match(/<at>/g)).toHaveLength(20);
-        parseAndRender(json).remove();
+        render(json).remove();
     });
 
     it('mentions each person once, comparing ids case-insensitively, and falls back to the id for a blank name', () => {
@@ -229,7 +152,7 @@ describe('renderReminderCard', () => {
         // The note may name people, so it is a TextRun (no markdown), with the date function broken.
         expect(textRuns(json)).toEqual(['**Alice** <b>hi</b> {\u2060{TIME(x)}}']);
 
-        const root = parseAndRender(json);
+        const root = render(json);
         // The processor did run over the mention line, so the names reached it and came out as text.
         expect(processed).toContain(line);
         expect(root.querySelectorAll(markupSelector)).toHaveLength(0);
@@ -247,7 +170,7 @@ describe('renderReminderCard', () => {
         const json = renderReminderCard(input({ reminderNumber: 3, maxReminders: 3 }));
         expect(textBlocks(json)[0]).toMatch(/^Reminder 3 of 3: /);
         expect(textRuns(json)).toEqual(['This is the last reminder.']);
-        parseAndRender(json).remove();
+        render(json).remove();
     });
 });
 
