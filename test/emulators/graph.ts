@@ -253,20 +253,8 @@ export class GraphEmulator {
             sendJson(res, 405, errorBody(405, 'Request_BadRequest', 'Specified HTTP method is not allowed.'), headers);
             return;
         }
-        const select = url.searchParams.get('$select');
-        const wanted = select ? select.split(',').map((s) => s.trim()) : [...userProperties];
-        const unknown = wanted.filter((p) => !(userProperties as readonly string[]).includes(p));
-        if (unknown.length > 0) {
-            sendJson(
-                res,
-                400,
-                errorBody(
-                    400,
-                    'BadRequest',
-                    `Could not find a property named '${unknown[0]}' on type 'microsoft.graph.user'.`,
-                ),
-                headers,
-            );
+        const wanted = selectedUserProperties(url, res, headers);
+        if (!wanted) {
             return;
         }
         // Graph answers an unset property with null, not by leaving it out.
@@ -309,20 +297,8 @@ export class GraphEmulator {
             );
             return;
         }
-        const select = url.searchParams.get('$select');
-        const wanted = select ? select.split(',').map((s) => s.trim()) : [...userProperties];
-        const unknown = wanted.filter((p) => !(userProperties as readonly string[]).includes(p));
-        if (unknown.length > 0) {
-            sendJson(
-                res,
-                400,
-                errorBody(
-                    400,
-                    'Request_BadRequest',
-                    `Could not find a property named '${unknown[0]}' on type 'microsoft.graph.user'.`,
-                ),
-                headers,
-            );
+        const wanted = selectedUserProperties(url, res, headers);
+        if (!wanted) {
             return;
         }
         const topParam = url.searchParams.get('$top');
@@ -441,4 +417,20 @@ function decodeSkipToken(token: string): { group: string; offset: number } | und
 function header(req: IncomingMessage, name: string): string | undefined {
     const value = req.headers[name];
     return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * The user properties a `$select` asks for (all of them without one); answers 400 as Graph does and returns undefined
+ * when it names a property a user does not have.
+ */
+function selectedUserProperties(url: URL, res: ServerResponse, headers: Record<string, string>): string[] | undefined {
+    const select = url.searchParams.get('$select');
+    const wanted = select ? select.split(',').map((s) => s.trim()) : [...userProperties];
+    const unknown = wanted.filter((p) => !(userProperties as readonly string[]).includes(p));
+    if (unknown.length > 0) {
+        const message = `Could not find a property named '${unknown[0]}' on type 'microsoft.graph.user'.`;
+        sendJson(res, 400, errorBody(400, 'BadRequest', message), headers);
+        return undefined;
+    }
+    return wanted;
 }
