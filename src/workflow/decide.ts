@@ -82,7 +82,7 @@ export async function decide(deps: WorkflowDeps, attempt: DecisionAttempt, log: 
     }
 
     // Everything is re-read before acting: the PEC may have been decided in the portal, or removed, since the card.
-    const stale = await staleReason(deps, stored.request);
+    const stale = await staleReason(deps, stored.request.pecId);
     if (stale) {
         const superseded = await supersede(deps, stored, stale, log);
         return { kind: 'current', request: superseded.request };
@@ -284,8 +284,8 @@ async function recordedApproval(
 }
 
 /** Why the PEC no longer needs this decision (decided outside, removed), or undefined while it is still Pending. */
-export async function staleReason(deps: WorkflowDeps, request: ApprovalRequest): Promise<string | undefined> {
-    const pec = await deps.arm.getPec(parsePecId(request.pecId));
+export async function staleReason(deps: WorkflowDeps, pecId: string): Promise<string | undefined> {
+    const pec = await deps.arm.getPec(parsePecId(pecId));
     return pec ? outsideChange(pec) : 'the connection was removed';
 }
 

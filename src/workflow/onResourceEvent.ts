@@ -64,6 +64,9 @@ export async function onResourceEvent(deps: WorkflowDeps, input: unknown, log: L
         try {
             const own = named.length > 0 ? requester : undefined;
             const opened = await openAndAnnounce(deps, pec, serverContext, own, event.correlationId, log);
+            if (!opened) {
+                continue;
+            }
             if (opened.created) {
                 result.opened.push(opened.requestId);
             }
@@ -87,7 +90,8 @@ export async function onResourceEvent(deps: WorkflowDeps, input: unknown, log: L
 
 /**
  * A pending PEC's request opened (unless it has one), its card posted, and a policy's automatic decision queued for
- * ARM. The one path for events and the sweep, so both give the same request, card and policy outcome, once.
+ * ARM. The one path for events and the sweep, so both give the same request, card and policy outcome, once. Resolves
+ * undefined when the PEC has no request and `mayOpen` declines to open one.
  */
 export async function openAndAnnounce(
     deps: WorkflowDeps,
@@ -96,8 +100,12 @@ export async function openAndAnnounce(
     requester: Requester | undefined,
     correlationId: string,
     log: Logger,
-): Promise<{ requestId: string; created: boolean; card: PostOutcome }> {
-    const opened = await openRequestForPec(deps, pec, serverContext, requester, correlationId);
+    mayOpen?: () => Promise<boolean>,
+): Promise<{ requestId: string; created: boolean; card: PostOutcome } | undefined> {
+    const opened = await openRequestForPec(deps, pec, serverContext, requester, correlationId, mayOpen);
+    if (!opened) {
+        return undefined;
+    }
     const request = opened.created ? opened.request : await identifyRequester(deps, opened.request, requester);
     const card = await ensureCard(deps, request, log);
     const current = request.request;
@@ -118,12 +126,17 @@ export async function openRequestForPec(
     serverContext: () => Promise<ServerContext>,
     requester: Requester | undefined,
     correlationId: string,
-) {
+    mayOpen?: () => Promise<boolean>,
+): Promise<{ request: StoredRequest; created: boolean } | undefined> {
     // createIfNone alone would be correct; looking first spares the server read for the usual case, a PEC that
     // already has its request (redeliveries, and every event about the server's other PECs).
     const existing = await deps.requests.getActiveForPec(pec.id);
     if (existing) {
         return { request: existing, created: false };
+    }
+    // The caller's last word before a new request is opened (the sweep waits for the PEC's own event).
+    if (mayOpen && !(await mayOpen())) {
+        return undefined;
     }
     const facts = buildFacts(pec, await serverContext(), deps.settings.trustedSubscriptionIds);
     const foreign = isForeignTenant(requester?.tenantId, deps.settings.tenantId);

@@ -10,7 +10,7 @@ import type { StoredRequest } from '../storage/requestStore';
 import { renderReminderCard, reminderSummary, type ReminderMention } from '../teams/reminderCard';
 import { settleAll } from './concurrency';
 import { syncPostedCard } from './cardUpdate';
-import { supersede } from './decide';
+import { staleReason, supersede } from './decide';
 import type { Logger, WorkflowDeps } from './deps';
 import { openAndAnnounce } from './onResourceEvent';
 import type { PostOutcome } from './postCard';
@@ -179,22 +179,19 @@ async function openMissing(
     }
     report.pendingPecs = work.length;
     const now = deps.now();
-    const results = await settleAll(work, requestConcurrency, async ({ pec, context }) => {
-        if (!(await deps.requests.getActiveForPec(pec.id))) {
-            const since = await deps.requests.firstSeenPending(pec.id, now);
-            if (now.getTime() - since.getTime() < sweepGraceMs) {
-                report.waiting.push(pec.id);
-                return undefined;
-            }
-            // The listing may be minutes old by now: a PEC decided and applied meanwhile must not get a new request.
-            const live = await deps.arm.getPec(pec.ref);
-            if (live?.status !== 'Pending') {
-                return undefined;
-            }
+    const mayOpen = (pec: Pec) => async () => {
+        const since = await deps.requests.firstSeenPending(pec.id, now);
+        if (now.getTime() - since.getTime() < sweepGraceMs) {
+            report.waiting.push(pec.id);
+            return false;
         }
+        // The listing may be minutes old by now: a PEC decided and applied meanwhile must not get a new request.
+        return (await deps.arm.getPec(pec.ref))?.status === 'Pending';
+    };
+    const results = await settleAll(work, requestConcurrency, ({ pec, context }) =>
         // A PEC found by the sweep has no requester: the event that named one was lost.
-        return openAndAnnounce(deps, pec, context, undefined, report.correlationId, log);
-    });
+        openAndAnnounce(deps, pec, context, undefined, report.correlationId, log, mayOpen(pec)),
+    );
     results.forEach((result, i) => {
         const pec = work[i]?.pec;
         if (result.status === 'rejected') {
@@ -262,7 +259,7 @@ async function reconcileOne(
         }
         if (outside) {
             const after = await supersede(deps, stored, outside, log);
-            if (after.request.status === 'superseded' && stored.request.status !== 'superseded') {
+            if (after.request.status === 'superseded') {
                 report.superseded.push(request.id);
             }
             return;
@@ -296,15 +293,13 @@ async function reconcileOne(
  * from it. Before anything is superseded or released, the PEC is read again.
  */
 async function outsideNow(deps: WorkflowDeps, seen: Seen, pecId: string): Promise<string | undefined> {
-    const ref = parsePecId(pecId);
-    if (seen.servers.has(serverKey(ref.server))) {
+    if (seen.servers.has(serverKey(parsePecId(pecId).server))) {
         const listed = seen.pecs.get(idKey(pecId));
         if (listed && !outsideChange(listed)) {
             return undefined;
         }
     }
-    const live = await deps.arm.getPec(ref);
-    return live ? outsideChange(live) : 'the connection was removed';
+    return staleReason(deps, pecId);
 }
 
 /** Updates a card that shows an older state, from the request as it is now (the listed copy may be out of date). */
