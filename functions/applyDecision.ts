@@ -1,6 +1,9 @@
 import { app, type InvocationContext } from '@azure/functions';
+import { observe } from '../src/observability/invocation';
 import { getDeps } from '../src/runtime';
-import { applyMaxAttempts, applyMessageSchema, applyQueueName } from '../src/storage/applyQueue';
+import { withTrace } from '../src/observability/trace';
+import { applyMaxAttempts, applyMessageSchema, applyQueueName, type ApplyMessage } from '../src/storage/applyQueue';
+import type { Logger } from '../src/workflow/deps';
 import { applyDecision } from '../src/workflow/applyDecision';
 import { issuesText } from '../src/validation';
 
@@ -10,6 +13,10 @@ import { issuesText } from '../src/validation';
  * poison queue. An invalid message is logged and dropped: it cannot be ours, and it writes nothing.
  */
 export async function applyDecisionFunction(queueItem: unknown, context: InvocationContext): Promise<void> {
+    await observe(context, {}, (log) => handleMessage(queueItem, context, log));
+}
+
+async function handleMessage(queueItem: unknown, context: InvocationContext, log: Logger): Promise<void> {
     let item = queueItem;
     if (typeof item === 'string') {
         try {
@@ -20,19 +27,19 @@ export async function applyDecisionFunction(queueItem: unknown, context: Invocat
     }
     const parsed = applyMessageSchema.safeParse(item);
     if (!parsed.success) {
-        context.error(`ALERT invalid apply message dropped: ${issuesText(parsed.error)}`);
+        log.error(`ALERT invalid apply message dropped: ${issuesText(parsed.error)}`);
         return;
     }
+    const { requestId, correlationId } = parsed.data;
+    await withTrace({ requestId, correlationId }, () => apply(parsed.data, context, log));
+}
+
+async function apply(message: ApplyMessage, context: InvocationContext, log: Logger): Promise<void> {
     const metadata = context.triggerMetadata ?? {};
     const attempt = typeof metadata.dequeueCount === 'number' ? metadata.dequeueCount : 1;
     const messageId = typeof metadata.id === 'string' ? metadata.id : context.invocationId;
-    const outcome = await applyDecision(
-        getDeps(),
-        parsed.data,
-        { messageId, attempt, maxAttempts: applyMaxAttempts },
-        context,
-    );
-    context.info(`Request ${parsed.data.requestId}: ${outcome} (attempt ${attempt})`);
+    const outcome = await applyDecision(getDeps(), message, { messageId, attempt, maxAttempts: applyMaxAttempts }, log);
+    log.info(`Request ${message.requestId}: ${outcome} (attempt ${attempt})`);
 }
 
 app.storageQueue('applyDecision', {

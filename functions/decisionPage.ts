@@ -1,5 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { observe } from '../src/observability/invocation';
 import { getDeps } from '../src/runtime';
+import type { Logger } from '../src/workflow/deps';
 import { pageHeaders, renderMessagePage } from '../src/web/decisionPageHtml';
 import { principalFromHeaders } from '../src/web/easyAuth';
 import { showDecisionPage, submitDecision, type PageResult } from '../src/workflow/webDecision';
@@ -12,6 +14,12 @@ const maxFormBytes = 64 * 1024;
  * when the platform says authentication is on.
  */
 export async function decisionPage(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    // The route's id is only a label here; the use case validates it before anything is read.
+    const id = (request.params.id ?? '').replace(/[^A-Za-z0-9_-]/g, '').slice(0, 64);
+    return observe(context, { requestId: id }, (log) => handlePage(request, log));
+}
+
+async function handlePage(request: HttpRequest, context: Logger): Promise<HttpResponseInit> {
     const who = principalFromHeaders(request.headers, process.env);
     if ('refused' in who) {
         context.warn(`Refused the decision page: ${who.refused.reason}`);

@@ -1,4 +1,5 @@
 import { app, type EventGridEvent, type InvocationContext } from '@azure/functions';
+import { observe } from '../src/observability/invocation';
 import { getDeps } from '../src/runtime';
 import { onResourceEvent } from '../src/workflow/onResourceEvent';
 
@@ -8,12 +9,7 @@ import { onResourceEvent } from '../src/workflow/onResourceEvent';
  * which is safe because the handling is idempotent.
  */
 export async function pecEvents(event: EventGridEvent, context: InvocationContext): Promise<void> {
-    const outcome = await onResourceEvent(getDeps(), event, context);
-    if (outcome.kind === 'handled') {
-        context.info(
-            `Event ${event.id}: ${outcome.pending} pending, opened ${outcome.opened.length} request(s): ${JSON.stringify(outcome.cards)}`,
-        );
-    }
+    await observe(context, {}, (log) => onResourceEvent(getDeps(), event, log));
 }
 
 app.eventGrid('pecEvents', { handler: pecEvents });

@@ -1,4 +1,5 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
+import { observe } from '../src/observability/invocation';
 import { getDeps } from '../src/runtime';
 import { sweep } from '../src/workflow/sweep';
 
@@ -10,16 +11,18 @@ import { sweep } from '../src/workflow/sweep';
  * itself fails only if the sweep could not run at all.
  */
 export async function sweepFunction(timer: Timer, context: InvocationContext): Promise<void> {
-    if (timer.isPastDue) {
-        context.warn('Sweep is running late (the app was down or busy); catching up now');
-    }
-    const report = await sweep(getDeps(), context);
-    if (report.blind) {
-        // Nothing could be read (storage, or every ARM listing): fail the invocation so it shows as failed and alerts.
-        throw new Error(
-            `Sweep ${report.correlationId} could not run: ${report.errors.map((e) => e.message).join('; ')}`,
-        );
-    }
+    await observe(context, {}, async (log) => {
+        if (timer.isPastDue) {
+            log.warn('Sweep is running late (the app was down or busy); catching up now');
+        }
+        const report = await sweep(getDeps(), log);
+        if (report.blind) {
+            // Nothing could be read (storage, or every ARM listing): fail the invocation so it shows as failed and alerts.
+            throw new Error(
+                `Sweep ${report.correlationId} could not run: ${report.errors.map((e) => e.message).join('; ')}`,
+            );
+        }
+    });
 }
 
 app.timer('sweep', {

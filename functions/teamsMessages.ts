@@ -1,6 +1,8 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { ensureErrorType, UnauthorizedError } from '../src/domain/errors';
+import { observe } from '../src/observability/invocation';
 import { getBotTokenVerifier, getDeps } from '../src/runtime';
+import type { Logger } from '../src/workflow/deps';
 import { issuesText } from '../src/validation';
 import { activityEnvelopeSchema, cardActionSchema, errorResponse, handleCardAction } from '../src/workflow/teamsInvoke';
 
@@ -12,6 +14,10 @@ const maxBodyBytes = 256 * 1024;
  * verified here before anything else is read: a request without a valid token gets 401 and causes no other I/O.
  */
 export async function teamsMessages(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return observe(context, {}, (log) => handleActivity(request, log));
+}
+
+async function handleActivity(request: HttpRequest, context: Logger): Promise<HttpResponseInit> {
     if (!request.headers.get('authorization')) {
         context.warn('Refused /api/messages: no Authorization header');
         return { status: 401, jsonBody: { error: 'Unauthorized' } };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError } from './domain/errors';
 import type { Policy } from './domain/policy';
 import { expiryActions } from './domain/reconcile';
+import { parseAuthenticationString, parseConnectionString } from './observability/connectionString';
 import { loadPolicy, PolicyConfigError, readPolicyFile } from './policyConfig';
 
 /**
@@ -119,6 +120,23 @@ const schema = z.object({
     DEV_TRUST_CLIENT_PRINCIPAL: bool(false),
     WEBSITE_AUTH_ENABLED: bool(false),
     WEBSITE_SITE_NAME: z.string().trim().optional(),
+    // Read by the host too (its own request and trace telemetry); the app adds custom events for each milestone.
+    APPLICATIONINSIGHTS_CONNECTION_STRING: z
+        .string()
+        .trim()
+        .refine(
+            (v) => parseConnectionString(v) !== undefined,
+            'expected an Application Insights connection string (InstrumentationKey=…;IngestionEndpoint=https://…)',
+        )
+        .optional(),
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: z
+        .string()
+        .trim()
+        .refine(
+            (v) => parseAuthenticationString(v) !== undefined,
+            'expected Authorization=AAD (with ClientId=<managed identity client id> for a user-assigned identity)',
+        )
+        .optional(),
     // No default: the Functions host resolves %SWEEP_SCHEDULE% itself and cannot index the timer without the setting.
     SWEEP_SCHEDULE: ncrontab(),
     REMINDER_INTERVAL_HOURS: positiveInt(24, 24 * 30),
@@ -147,9 +165,16 @@ export interface StorageSettings {
 
 export type Config = Omit<
     z.output<typeof schema>,
-    'TEAMS_TEAM_ID' | 'TEAMS_CHANNEL_ID' | 'WORKFLOWS_WEBHOOK_URL' | 'WEBSITE_SITE_NAME'
+    | 'TEAMS_TEAM_ID'
+    | 'TEAMS_CHANNEL_ID'
+    | 'WORKFLOWS_WEBHOOK_URL'
+    | 'WEBSITE_SITE_NAME'
+    | 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    | 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
 > & {
     WEBSITE_SITE_NAME?: string;
+    APPLICATIONINSIGHTS_CONNECTION_STRING?: string;
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING?: string;
     TEAMS_TEAM_ID?: string;
     TEAMS_CHANNEL_ID?: string;
     WORKFLOWS_WEBHOOK_URL?: string;

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { createArmPecProvider } from './arm';
 import { getConfig, type Config } from './config';
+import { parseAuthenticationString, parseConnectionString } from './observability/connectionString';
+import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
 import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
 import { TableRequestStore } from './storage/requestStore';
@@ -43,6 +45,7 @@ export function createDeps(config: Config): WorkflowDeps {
     const credential = createCredential(config);
     const http = { maxRetries: config.ARM_MAX_RETRIES, retryDelayInMs: config.ARM_RETRY_DELAY_MS };
     const lroDeadlineMs = config.ARM_LRO_DEADLINE_SECONDS * 1000;
+    const telemetry = createTelemetry(config, credential);
     return {
         settings: {
             tenantId: config.AZURE_TENANT_ID,
@@ -72,7 +75,10 @@ export function createDeps(config: Config): WorkflowDeps {
             lroDeadlineMs,
         }),
         requests: new TableRequestStore(lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential))),
-        audit: new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential))),
+        audit: new TrackedAuditLog(
+            new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential))),
+            telemetry,
+        ),
         ...(config.TEAMS_CHANNEL_ID
             ? {
                   teams: new BotConnectorChannel({
@@ -91,9 +97,40 @@ export function createDeps(config: Config): WorkflowDeps {
             : {}),
         directory: new GraphDirectory({ endpoint: config.GRAPH_ENDPOINT, credential }),
         applyQueue: new StorageApplyQueue(config.storage, () => credential),
+        telemetry,
         now: () => new Date(),
         newId: newRequestId,
     };
+}
+
+/**
+ * Application Insights custom events when a connection string is set. With `Authorization=AAD` the events carry a
+ * token of the identity the authentication string names (the app's own identity unless it names another).
+ */
+export function createTelemetry(config: Config, credential: TokenCredential): Telemetry {
+    const target = config.APPLICATIONINSIGHTS_CONNECTION_STRING
+        ? parseConnectionString(config.APPLICATIONINSIGHTS_CONNECTION_STRING)
+        : undefined;
+    if (!target) {
+        return noTelemetry;
+    }
+    const auth = config.APPLICATIONINSIGHTS_AUTHENTICATION_STRING
+        ? parseAuthenticationString(config.APPLICATIONINSIGHTS_AUTHENTICATION_STRING)
+        : undefined;
+    const tokenCredential =
+        auth?.clientId && auth.clientId.toLowerCase() !== config.AZURE_CLIENT_ID.toLowerCase()
+            ? createCredential({ ...config, AZURE_CLIENT_ID: auth.clientId })
+            : credential;
+    return new LazyTelemetry(async () => {
+        const { AppInsightsTelemetry } = await import('./observability/appInsights');
+        return new AppInsightsTelemetry({
+            ...target,
+            ...(auth ? { credential: tokenCredential } : {}),
+            cloudRole: config.WEBSITE_SITE_NAME ?? 'pec-gate',
+            maxRetries: Math.min(config.ARM_MAX_RETRIES, 2),
+            retryDelayInMs: config.ARM_RETRY_DELAY_MS,
+        });
+    });
 }
 
 let deps: WorkflowDeps | undefined;
@@ -120,6 +157,11 @@ export function getBotTokenVerifier(): Promise<BotTokenVerifier> {
             }),
     );
     return botVerifier;
+}
+
+/** The dependencies if something in this process already built them; never validates settings itself. */
+export function peekDeps(): WorkflowDeps | undefined {
+    return deps;
 }
 
 export function resetDeps(): void {

@@ -12,6 +12,7 @@ import { getDeps, resetDeps } from '../src/runtime';
 import { encodeClientPrincipal } from '../src/web/easyAuth';
 import { applyMaxAttempts, StorageApplyQueue } from '../src/storage/applyQueue';
 import type { WorkflowDeps } from '../src/workflow/deps';
+import { AppInsightsEmulator } from './emulators/appInsights';
 import { ArmEmulator, type ArmEmulatorOptions } from './emulators/arm';
 import { BotConnectorEmulator } from './emulators/botConnector';
 import { BotIdentityEmulator } from './emulators/botIdentity';
@@ -50,6 +51,8 @@ export interface Harness {
     bot: BotConnectorEmulator;
     botIdentity: BotIdentityEmulator;
     graph: GraphEmulator;
+    /** Application Insights ingestion, with Entra auth required as deployed. */
+    appInsights: AppInsightsEmulator;
     /** This harness's own apply queue on Azurite (test files run in parallel against one Azurite). */
     queue: QueueClient;
     env: Record<string, string>;
@@ -80,6 +83,7 @@ export async function startHarness(
     const bot = await BotConnectorEmulator.start();
     const botIdentity = await BotIdentityEmulator.start();
     const graph = await GraphEmulator.start();
+    const appInsights = await AppInsightsEmulator.start();
     graph.expectedAudience = graph.url;
     for (const person of Object.values(people)) {
         graph.addUser({ id: person.objectId, displayName: person.name, userPrincipalName: person.upn });
@@ -109,6 +113,8 @@ export async function startHarness(
         ARM_RETRY_DELAY_MS: '20',
         ARM_LRO_DEADLINE_SECONDS: '10',
         SWEEP_SCHEDULE: '0 */15 * * * *',
+        APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.connectionString,
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING: `Authorization=AAD;ClientId=${ids.client}`,
         ...options.settings,
     };
     const previous = new Map<string, string | undefined>();
@@ -136,12 +142,13 @@ export async function startHarness(
         bot,
         botIdentity,
         graph,
+        appInsights,
         queue,
         env,
         config,
         deps,
         async close() {
-            await Promise.all([arm.close(), bot.close(), botIdentity.close(), graph.close()]);
+            await Promise.all([arm.close(), bot.close(), botIdentity.close(), graph.close(), appInsights.close()]);
             await queue.deleteIfExists();
             await new QueueClient(connectionString, `${queueName}-poison`).deleteIfExists();
             for (const [k, v] of previous) {
@@ -250,6 +257,9 @@ export function resourceWriteEvent(
     };
 }
 
+/** Every line any test context logs while `lines` is set: a test's view of all the invocations in a flow. */
+export const logTap: { lines?: string[] } = {};
+
 export function testContext(
     functionName = 'test',
     triggerMetadata?: Record<string, unknown>,
@@ -258,7 +268,11 @@ export function testContext(
     const context = new InvocationContext({
         functionName,
         invocationId: randomUUID(),
-        logHandler: (level, ...args) => logs.push(`${level}: ${args.map(String).join(' ')}`),
+        logHandler: (level, ...args) => {
+            const line = `${level}: ${args.map(String).join(' ')}`;
+            logs.push(line);
+            logTap.lines?.push(line);
+        },
         ...(triggerMetadata ? { triggerMetadata } : {}),
     });
     return Object.assign(context, { logs });

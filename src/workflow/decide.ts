@@ -10,6 +10,7 @@ import {
     type DecisionAction,
     type Person,
 } from '../domain/request';
+import { withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
 import type { Logger, WorkflowDeps } from './deps';
 import { checkLinkToken } from './linkToken';
@@ -53,6 +54,16 @@ export async function decide(deps: WorkflowDeps, attempt: DecisionAttempt, log: 
     if (!stored) {
         return { kind: 'refused', status: 404, reason: 'No such request' };
     }
+    const { id, correlationId } = stored.request;
+    return withTrace({ requestId: id, correlationId }, () => decideStored(deps, stored, attempt, log));
+}
+
+async function decideStored(
+    deps: WorkflowDeps,
+    stored: StoredRequest,
+    attempt: DecisionAttempt,
+    log: Logger,
+): Promise<DecideResult> {
     const origin = checkOrigin(deps, stored.request, attempt);
     if (origin) {
         log.warn(`Refused a ${attempt.origin.via} decision on request ${attempt.requestId}: ${origin.reason}`);

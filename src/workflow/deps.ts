@@ -1,4 +1,5 @@
 import type { PecProvider } from '../arm/pecProvider';
+import type { Telemetry } from '../observability/telemetry';
 import type { Policy } from '../domain/policy';
 import type { ReconcileSettings } from '../domain/reconcile';
 import type { AuditLog } from '../storage/auditLog';
@@ -42,6 +43,8 @@ export interface WorkflowDeps {
     webhook?: WebhookChannel;
     directory: ApproverDirectory;
     applyQueue: ApplyQueue;
+    /** Custom events for the milestones (the audit log feeds it); flushed at the end of each invocation. */
+    telemetry: Telemetry;
     now(): Date;
     newId(): string;
 }

@@ -10,11 +10,12 @@ import {
     type RequestFacts,
     type Requester,
 } from '../domain/request';
+import { withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
 import type { Logger, WorkflowDeps } from './deps';
 import { ensureCard, type PostOutcome } from './postCard';
 import { updateRequest } from './requestUpdate';
-import { classifyResourceEvent, parseResourceEvent } from './resourceEvent';
+import { classifyResourceEvent, parseResourceEvent, type ResourceEvent } from './resourceEvent';
 
 export type EventOutcome =
     | { kind: 'invalid'; reason: string }
@@ -33,6 +34,10 @@ export async function onResourceEvent(deps: WorkflowDeps, input: unknown, log: L
         return { kind: 'invalid', reason: parsed.reason };
     }
     const event = parsed.value;
+    return withTrace({ correlationId: event.correlationId }, () => handleEvent(deps, event, log));
+}
+
+async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger): Promise<EventOutcome> {
     const relevance = classifyResourceEvent(event, {
         watchedSubscriptionIds: deps.settings.watchedSubscriptionIds,
         ownClientId: deps.settings.clientId,
@@ -85,6 +90,12 @@ export async function onResourceEvent(deps: WorkflowDeps, input: unknown, log: L
     if (failures[0]) {
         throw failures[0];
     }
+    const requestIds = Object.keys(result.cards);
+    withTrace(requestIds.length === 1 ? { requestId: requestIds[0] } : {}, () =>
+        log.info(
+            `Event ${event.id}: ${result.pending} pending, opened ${result.opened.length} request(s): ${JSON.stringify(result.cards)}`,
+        ),
+    );
     return result;
 }
 
@@ -106,6 +117,18 @@ export async function openAndAnnounce(
     if (!opened) {
         return undefined;
     }
+    const { id, correlationId: requestCorrelation } = opened.request.request;
+    return withTrace({ requestId: id, correlationId: requestCorrelation }, () =>
+        announce(deps, opened, requester, log),
+    );
+}
+
+async function announce(
+    deps: WorkflowDeps,
+    opened: { request: StoredRequest; created: boolean },
+    requester: Requester | undefined,
+    log: Logger,
+): Promise<{ requestId: string; created: boolean; card: PostOutcome }> {
     const request = opened.created ? opened.request : await identifyRequester(deps, opened.request, requester);
     const card = await ensureCard(deps, request, log);
     const current = request.request;

@@ -6,6 +6,7 @@ import { idKey, parsePecId, serverKey, serverKinds, type ServerKind, type Server
 import type { Pec, ServerContext } from '../domain/pec';
 import { dueAction, expire, expiryReason, recordReminder } from '../domain/reconcile';
 import { cardStateOf, holdsPec, requiredApprovalsOf, type ApprovalRequest } from '../domain/request';
+import { withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
 import { renderReminderCard, reminderSummary, type ReminderMention } from '../teams/reminderCard';
 import { settleAll } from './concurrency';
@@ -68,8 +69,13 @@ const maxMentions = 20;
 export const sweepGraceMs = 10 * 60_000;
 
 export async function sweep(deps: WorkflowDeps, log: Logger): Promise<SweepReport> {
+    const correlationId = randomUUID();
+    return withTrace({ correlationId }, () => sweepRun(deps, correlationId, log));
+}
+
+async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger): Promise<SweepReport> {
     const report: SweepReport = {
-        correlationId: randomUUID(),
+        correlationId,
         servers: 0,
         pendingPecs: 0,
         waiting: [],
@@ -225,7 +231,9 @@ async function reconcileRequests(
         report.blind = true;
     }
     const results = await settleAll(requests, requestConcurrency, (stored) =>
-        reconcileOne(deps, seen, stored, report, log),
+        withTrace({ requestId: stored.request.id, correlationId: stored.request.correlationId }, () =>
+            reconcileOne(deps, seen, stored, report, log),
+        ),
     );
     results.forEach((result, i) => {
         if (result.status === 'rejected') {

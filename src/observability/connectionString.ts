@@ -1,0 +1,44 @@
+/**
+ * Application Insights settings, parsed without loading any SDK: config validation runs on every cold start.
+ */
+
+export interface ConnectionStringParts {
+    instrumentationKey: string;
+    ingestionEndpoint: string;
+}
+
+/** `InstrumentationKey=…;IngestionEndpoint=https://…/;…` (keys case-insensitive, order free). */
+export function parseConnectionString(value: string): ConnectionStringParts | undefined {
+    const parts = keyValues(value);
+    const instrumentationKey = parts.get('instrumentationkey');
+    const ingestionEndpoint = parts.get('ingestionendpoint') ?? 'https://dc.services.visualstudio.com';
+    if (!instrumentationKey || !/^https:\/\/[^/]/i.test(ingestionEndpoint)) {
+        return undefined;
+    }
+    return { instrumentationKey, ingestionEndpoint: ingestionEndpoint.replace(/\/+$/, '') };
+}
+
+/**
+ * `Authorization=AAD` (with `ClientId=…` for a user-assigned identity) turns on Entra auth for ingestion, as the
+ * host itself reads it. Anything else in the setting is a mistake worth stopping for: with local auth disabled on the
+ * resource, events sent without a token are silently dropped.
+ */
+export function parseAuthenticationString(value: string): { aad: true; clientId?: string } | undefined {
+    const parts = keyValues(value);
+    if (parts.get('authorization')?.toUpperCase() !== 'AAD') {
+        return undefined;
+    }
+    const clientId = parts.get('clientid');
+    return clientId ? { aad: true, clientId } : { aad: true };
+}
+
+function keyValues(value: string): Map<string, string> {
+    const parts = new Map<string, string>();
+    for (const pair of value.split(';')) {
+        const at = pair.indexOf('=');
+        if (at > 0) {
+            parts.set(pair.slice(0, at).trim().toLowerCase(), pair.slice(at + 1).trim());
+        }
+    }
+    return parts;
+}

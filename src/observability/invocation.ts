@@ -1,0 +1,28 @@
+import type { InvocationContext } from '@azure/functions';
+import { peekDeps } from '../runtime';
+import type { Logger } from '../workflow/deps';
+import { traceIdOf, tracedLogger, withTrace, type TraceFields } from './trace';
+
+/**
+ * The frame of every function invocation: the invocation's ids in scope for every log line, a logger that prints
+ * them, and the milestone events flushed before the host may freeze the process.
+ */
+export async function observe<T>(
+    context: InvocationContext,
+    fields: TraceFields,
+    run: (log: Logger) => Promise<T>,
+): Promise<T> {
+    const frame: TraceFields = {
+        invocationId: context.invocationId,
+        operationId: traceIdOf(context.traceContext?.traceParent),
+        ...fields,
+    };
+    return withTrace(frame, async () => {
+        const log = tracedLogger(context);
+        try {
+            return await run(log);
+        } finally {
+            await peekDeps()?.telemetry.flush(log);
+        }
+    });
+}

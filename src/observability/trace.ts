@@ -1,0 +1,55 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Logger } from '../workflow/deps';
+
+/**
+ * The ids every log line and telemetry item carries. They live in async-local storage rather than in parameters, so
+ * a use case deep in the call tree logs with the request it works on without threading ids through every signature,
+ * and the sweep's concurrent per-request work cannot mix up whose line is whose.
+ */
+export interface TraceFields {
+    /** Our request id (the PEC's approval request), once known. */
+    requestId?: string;
+    /** The ARM correlation id of the event that started the request (or the sweep's own run id). */
+    correlationId?: string;
+    /** The Functions invocation, to find the host's own lines for the same work. */
+    invocationId?: string;
+    /** The W3C trace id of the invocation, which Application Insights shows as operation_Id. */
+    operationId?: string;
+}
+
+const storage = new AsyncLocalStorage<TraceFields>();
+
+/** Runs `fn` with `fields` added to (and overriding) the ids already in scope. */
+export function withTrace<T>(fields: TraceFields, fn: () => T): T {
+    const next: TraceFields = { ...storage.getStore() };
+    for (const [key, value] of Object.entries(fields) as [keyof TraceFields, string | undefined][]) {
+        if (value) {
+            next[key] = value;
+        }
+    }
+    return storage.run(next, fn);
+}
+
+export function currentTrace(): TraceFields {
+    return storage.getStore() ?? {};
+}
+
+/** `requestId=… correlationId=…`, with `-` for an id not known yet, so every line has the same greppable shape. */
+export function traceLabel(fields: TraceFields = currentTrace()): string {
+    return `[requestId=${fields.requestId ?? '-'} correlationId=${fields.correlationId ?? '-'}]`;
+}
+
+/** A logger that prefixes each line with the ids in scope at the time of the call (not at creation). */
+export function tracedLogger(base: Logger): Logger {
+    return {
+        info: (...args: unknown[]) => base.info(traceLabel(), ...args),
+        warn: (...args: unknown[]) => base.warn(traceLabel(), ...args),
+        error: (...args: unknown[]) => base.error(traceLabel(), ...args),
+    };
+}
+
+/** The trace id of a W3C traceparent (`00-<trace id>-<span id>-<flags>`), or undefined. */
+export function traceIdOf(traceParent: string | null | undefined): string | undefined {
+    const match = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/i.exec(traceParent ?? '');
+    return match?.[1]?.toLowerCase();
+}
