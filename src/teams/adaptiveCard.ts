@@ -6,9 +6,8 @@ import { cleanText, RESPONSE_TEXT_MAX_LENGTH, stripInvisible } from '../domain/c
  *
  * Untrusted text must reach the reader literally. Teams runs markdown over TextBlock text and FactSet titles/values,
  * and never over a RichTextBlock's TextRuns. So:
- * - free text and identifiers an approver compares (request message, names, the private endpoint id, the PEC name,
- *   the status line with the approver's text, warnings) go into TextRuns, unescaped;
- * - everything else that lands in TextBlocks or FactSets goes through `escapeMarkdown`.
+ * - free text, every fact (label and value) and the status line with the approver's text go into TextRuns, unescaped;
+ * - the few TextBlocks left (title, headings, the risk list) go through `escapeMarkdown`.
  * Escaping is not the primary defence because Teams mobile clients have been seen to show the backslashes: an escaped
  * id would look different from the real one on a phone.
  */
@@ -221,44 +220,31 @@ function warningsContainer(warnings: string[]): CardElementJson {
 }
 
 /** Consecutive markdown-safe facts share one FactSet; each literal fact becomes its own row of TextRuns. */
+/**
+ * One "Label: value" line per fact, as text runs. A FactSet would look tidier, but its facts cannot carry a colour, and
+ * the colour is the point on this card: "Public network access: Enabled" and "Trusted: NO" must stand out. Text runs
+ * are also never read as markdown, so requester-controlled values need no escaping to show literally.
+ */
 function factElements(facts: CardFact[]): CardElementJson[] {
-    const elements: CardElementJson[] = [];
-    let pending: CardFact[] = [];
-    const flush = (): void => {
-        if (pending.length) {
-            elements.push({
-                type: 'FactSet',
-                facts: pending.map((f) => ({
-                    title: escapeMarkdown(f.label),
-                    value: escapeMarkdown(f.value) || '\u2014',
-                })),
-            });
-            pending = [];
-        }
-    };
-    for (const fact of facts) {
-        if (!fact.literal) {
-            pending.push(fact);
-            continue;
-        }
-        flush();
-        elements.push(
-            runs([
-                { text: `${fact.label}: `, bold: true },
-                {
-                    text: fact.value || '\u2014',
-                    monospace: looksLikeId(fact.value),
-                    ...(fact.tone ? { tone: fact.tone } : {}),
-                },
-            ]),
-        );
-    }
-    flush();
-    return elements;
+    return facts.map((fact) => {
+        const value = fact.value || '\u2014';
+        const tone = fact.tone && fact.tone !== 'default' ? { tone: fact.tone } : {};
+        // Only the id itself is set in monospace; a note after it, such as "(another tenant)", reads as prose.
+        const id = idPrefix(value);
+        return runs([
+            { text: `${fact.label}: `, bold: true },
+            ...(id
+                ? [
+                      { text: id, monospace: true, ...tone },
+                      ...(value.length > id.length ? [{ text: value.slice(id.length), ...tone }] : []),
+                  ]
+                : [{ text: value, ...tone }]),
+        ]);
+    });
 }
 
-function looksLikeId(value: string): boolean {
-    return value.startsWith('/subscriptions/') || /^[0-9a-f]{8}-[0-9a-f]{4}-/i.test(value);
+function idPrefix(value: string): string | undefined {
+    return /^(\/subscriptions\/\S+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/i.exec(value)?.[1];
 }
 
 function actionJson(action: CardAction): CardElementJson {
