@@ -381,7 +381,8 @@ async function remind(deps: WorkflowDeps, stored: StoredRequest, log: Logger): P
     const required = requiredApprovalsOf(request);
     const given = request.approvals ?? [];
     const input = {
-        title: `Private endpoint connection ${request.facts.pecName} is waiting for a decision`,
+        // The card and its summary add "has been waiting for a decision since …" themselves.
+        title: `Private endpoint connection ${request.facts.pecName} on ${parsePecId(request.pecId).server.name}`,
         waitingSince: formatUtc(request.createdAt),
         reminderNumber: request.reminders?.count ?? 1,
         maxReminders: deps.settings.reconcile.reminderMaxCount,
