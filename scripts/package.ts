@@ -1,0 +1,203 @@
+/**
+ * `npm run package`: the deployable zip of the Function App, dist/pec-gate.zip, and its unzipped twin dist/package/
+ * (VS Code's deploy zips that folder itself: see .vscode/settings.json).
+ *
+ * One esbuild bundle instead of node_modules: the worker reads one file instead of thousands of small ones (slow on a
+ * cold start, where the app's files come from a mounted package), and the zip is about 1.2 MB instead of tens.
+ *
+ * - The entry is generated in memory from functions/*.ts, so a new function file is deployed without editing this.
+ * - Every package import is resolved the way Node resolves a `require` (see `resolveAsRequire`): the bundle holds the
+ *   same module graph as the CommonJS build the tests run, and one copy of each Azure SDK core package.
+ * - The lazy `import()`s of src/ (@azure/identity, jose through teams/botAuth) stay lazy: esbuild wraps each bundled
+ *   module in an init function that runs on the first import, so they cost parse time only, not start-up evaluation.
+ * - `@azure/functions-core` is not a package: the Functions worker provides it at run time.
+ * - Minified, with `keepNames`, so stack traces still name the functions (`at loadConfig (main.js:203:7375)`), and a
+ *   linked source map, main.js.map, in the zip (without sources content: positions only, about 0.6 MB zipped, which
+ *   keeps the zip near 1.2 MB). With the app setting `languageWorkers__node__arguments=--enable-source-maps` the traces
+ *   show `src/config.ts:267:15` instead. That setting is left off by default: Node then reads and parses the 2.5 MB map
+ *   on every cold start (about 12 ms here) and maps every `Error.stack` the SDKs create while retrying, to improve
+ *   only the traces of failures. Turn it on while investigating one.
+ * - policy.json at the repository root, when there is one, goes to the zip root so `POLICY_FILE=policy.json` finds it
+ *   (POLICY_FILE is relative to the app root). Nothing else from the repository is deployed.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { build, type Plugin } from 'esbuild';
+import { deterministicZip, formatBytes } from './zip';
+
+/** Flex Consumption takes far bigger packages; this is a guard against bundling something by mistake. */
+export const maxZipBytes = 5_000_000;
+
+export interface PackageOptions {
+    /** The repository root; by default the parent of scripts/. */
+    rootDir?: string;
+    /** Where `package/` and `pec-gate.zip` are written; by default `<rootDir>/dist`. */
+    outDir?: string;
+}
+
+export interface PackageResult {
+    /** The unzipped package: host.json, package.json, main.js, main.js.map (and policy.json when there is one). */
+    stagingDir: string;
+    zipPath: string;
+    /** The function files bundled, e.g. `functions/pecEvents.ts`. */
+    entries: string[];
+    /** The names in the zip, sorted. */
+    files: string[];
+    bundleBytes: number;
+    mapBytes: number;
+    zipBytes: number;
+}
+
+const defaultRoot = path.resolve(__dirname, '..');
+
+/** The optional policy file, deployed at the app root under the same name. */
+const policyFileName = 'policy.json';
+
+/** functions/*.ts, sorted so the bundle (and so the zip) does not depend on the file system's listing order. */
+export function functionFiles(rootDir: string): string[] {
+    return readdirSync(path.join(rootDir, 'functions'))
+        .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+        .sort()
+        .map((f) => `functions/${f}`);
+}
+
+/**
+ * Resolves `import` and `import()` of packages as if they were `require` calls, with only Node's own conditions.
+ * Without this, esbuild picks each package's ESM build for an `import` and its CommonJS build for a `require`, and the
+ * Azure SDK packages, which do both, would be bundled twice (core-client, core-rest-pipeline, core-lro…): more bytes,
+ * two module-level states, and an `instanceof RestError` that fails across the copies. Node running the tsc build (and
+ * ts-jest running the tests) requires every package, so this is the graph that is tested. A package that can only be
+ * imported falls back to esbuild's own resolution.
+ */
+const resolveAsRequire: Plugin = {
+    name: 'resolve-as-require',
+    setup(pluginBuild) {
+        const again = Symbol('resolve-as-require');
+        pluginBuild.onResolve({ filter: /^[^./]/ }, async (args) => {
+            if (args.pluginData === again || (args.kind !== 'import-statement' && args.kind !== 'dynamic-import')) {
+                return undefined;
+            }
+            const resolved = await pluginBuild.resolve(args.path, {
+                kind: 'require-call',
+                importer: args.importer,
+                resolveDir: args.resolveDir,
+                pluginData: again,
+            });
+            return resolved.errors.length > 0 ? undefined : resolved;
+        });
+    },
+};
+
+export async function buildPackage(options: PackageOptions = {}): Promise<PackageResult> {
+    const rootDir = path.resolve(options.rootDir ?? defaultRoot);
+    const outDir = path.resolve(options.outDir ?? path.join(rootDir, 'dist'));
+    const stagingDir = path.join(outDir, 'package');
+    const zipPath = path.join(outDir, 'pec-gate.zip');
+    const entries = functionFiles(rootDir);
+    if (entries.length === 0) {
+        throw new Error(`No functions/*.ts under ${rootDir}: nothing to package`);
+    }
+
+    const result = await build({
+        stdin: {
+            contents: entries.map((f) => `import './${f.replace(/\.ts$/, '')}';`).join('\n'),
+            resolveDir: rootDir,
+            sourcefile: 'functions-entry.ts',
+            loader: 'ts',
+        },
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        // Node's conditions only ("require"/"import", "node", "default"); esbuild's default adds "module", which
+        // Node ignores, so tslib and friends would otherwise come from a file Node never loads.
+        conditions: [],
+        external: ['@azure/functions-core'],
+        plugins: [resolveAsRequire],
+        minify: true,
+        keepNames: true,
+        sourcemap: 'linked',
+        sourcesContent: false,
+        // Never written there: the path only makes the map's sources repository-relative ("src/runtime.ts"), which
+        // is also how they read once Node resolves them against /home/site/wwwroot/main.js.map.
+        outfile: path.join(rootDir, 'main.js'),
+        write: false,
+        legalComments: 'none',
+        logLevel: 'silent',
+    });
+    for (const warning of result.warnings) {
+        console.warn(`esbuild: ${warning.text}${warning.location ? ` (${warning.location.file})` : ''}`);
+    }
+    const js = result.outputFiles.find((f) => f.path.endsWith('.js'));
+    const map = result.outputFiles.find((f) => f.path.endsWith('.js.map'));
+    if (!js || !map) {
+        throw new Error('esbuild wrote no main.js and main.js.map');
+    }
+
+    const rootPackage = JSON.parse(readFileSync(path.join(rootDir, 'package.json'), 'utf8')) as {
+        name: string;
+        version: string;
+        description?: string;
+    };
+    // No dependencies (they are in main.js) and no "type": main.js is CommonJS. The worker loads `main`.
+    const deployPackage = {
+        name: rootPackage.name,
+        version: rootPackage.version,
+        ...(rootPackage.description ? { description: rootPackage.description } : {}),
+        private: true,
+        main: 'main.js',
+    };
+    const files: Record<string, Uint8Array> = {
+        'host.json': readFileSync(path.join(rootDir, 'host.json')),
+        'package.json': Buffer.from(`${JSON.stringify(deployPackage, null, 4)}\n`),
+        'main.js': js.contents,
+        'main.js.map': map.contents,
+    };
+    const policyPath = path.join(rootDir, policyFileName);
+    if (existsSync(policyPath)) {
+        files[policyFileName] = readFileSync(policyPath);
+    }
+
+    const zip = deterministicZip(files);
+    if (zip.length >= maxZipBytes) {
+        throw new Error(
+            `The package is ${formatBytes(zip.length)}, at or over the ${formatBytes(maxZipBytes)} limit: something ` +
+                'heavy was bundled by mistake (check new imports; `esbuild --analyze` lists the largest inputs)',
+        );
+    }
+
+    // A fresh folder, so a file from an older build (a removed policy.json) is never deployed by VS Code.
+    rmSync(stagingDir, { recursive: true, force: true });
+    mkdirSync(stagingDir, { recursive: true });
+    for (const [name, bytes] of Object.entries(files)) {
+        writeFileSync(path.join(stagingDir, name), bytes);
+    }
+    writeFileSync(zipPath, zip);
+
+    return {
+        stagingDir,
+        zipPath,
+        entries,
+        files: Object.keys(files).sort(),
+        bundleBytes: js.contents.length,
+        mapBytes: map.contents.length,
+        zipBytes: zip.length,
+    };
+}
+
+async function main(): Promise<void> {
+    const result = await buildPackage();
+    console.log(`Bundled ${result.entries.length} function files: ${result.entries.join(', ')}`);
+    console.log(`main.js ${formatBytes(result.bundleBytes)}, main.js.map ${formatBytes(result.mapBytes)}`);
+    console.log(`Staged ${path.relative(process.cwd(), result.stagingDir) || '.'}/: ${result.files.join(', ')}`);
+    console.log(`Zip ${formatBytes(result.zipBytes)} (limit ${formatBytes(maxZipBytes)})`);
+    // The last line is the path alone, for scripts and CI steps that pick it up.
+    console.log(path.relative(process.cwd(), result.zipPath));
+}
+
+if (require.main === module) {
+    main().catch((err: unknown) => {
+        console.error(`package failed: ${err instanceof Error ? err.message : String(err)}`);
+        process.exit(1);
+    });
+}

@@ -1,0 +1,213 @@
+/**
+ * The deploy package: one bundled main.js that registers, in a bare `node` with only the host's side of
+ * `@azure/functions-core` faked, exactly what the sources register under jest, and needs nothing else.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { strFromU8, strToU8, unzipSync } from 'fflate';
+import { buildPackage, functionFiles, maxZipBytes, type PackageResult } from '../../scripts/package';
+import { deterministicZip } from '../../scripts/zip';
+
+interface Registered {
+    name: string;
+    bindings: Record<string, { type: string; direction: string }>;
+}
+
+// The sources' registrations, captured the way test/functions/registration.test.ts does, to compare with the bundle's.
+const fromSources: Registered[] = [];
+const hooksFromSources: string[] = [];
+
+jest.mock(
+    '@azure/functions-core',
+    () => ({
+        registerFunction: (metadata: Registered) => {
+            fromSources.push(metadata);
+            return { dispose: () => undefined };
+        },
+        setProgrammingModel: () => undefined,
+        registerHook: (name: string) => {
+            hooksFromSources.push(name);
+            return { dispose: () => undefined };
+        },
+        log: () => undefined,
+    }),
+    { virtual: true },
+);
+
+/** What each `app.<method>('name', …)` registers as its trigger binding. */
+const triggerOf: Record<string, string> = {
+    http: 'httpTrigger',
+    eventGrid: 'eventGridTrigger',
+    storageQueue: 'queueTrigger',
+    storageBlob: 'blobTrigger',
+    timer: 'timerTrigger',
+    serviceBusQueue: 'serviceBusTrigger',
+    serviceBusTopic: 'serviceBusTrigger',
+    eventHub: 'eventHubTrigger',
+    cosmosDB: 'cosmosDBTrigger',
+};
+
+/**
+ * Run by a bare node: fakes `@azure/functions-core` as the worker does (it is not a package, the worker answers the
+ * `require`), requires main.js and prints what was registered.
+ */
+const loaderScript = `
+const Module = require('node:module');
+const registered = [];
+const hooks = [];
+const core = {
+    registerFunction(metadata) { registered.push(metadata); return { dispose() {} }; },
+    registerHook(name) { hooks.push(name); return { dispose() {} }; },
+    setProgrammingModel() {},
+    log() {},
+};
+const load = Module._load;
+Module._load = function (request, parent, isMain) {
+    return request === '@azure/functions-core' ? core : load.call(this, request, parent, isMain);
+};
+const started = process.hrtime.bigint();
+require(process.argv[2]);
+const loadMs = Number(process.hrtime.bigint() - started) / 1e6;
+process.stdout.write(JSON.stringify({ registered, hooks, loadMs }));
+`;
+
+const root = path.join(__dirname, '..', '..');
+let outDir: string;
+let result: PackageResult;
+let entries: Record<string, Uint8Array>;
+let loaded: { registered: Registered[]; hooks: string[]; loadMs: number };
+
+beforeAll(async () => {
+    outDir = mkdtempSync(path.join(os.tmpdir(), 'pec-gate-package-'));
+    result = await buildPackage({ outDir });
+    entries = unzipSync(readFileSync(result.zipPath));
+
+    const loader = path.join(outDir, 'load.cjs');
+    writeFileSync(loader, loaderScript);
+    // No settings and no node_modules anywhere up the temp path: loading must need neither (settings are checked by
+    // the appStart hook, which the host runs later).
+    const run = spawnSync(process.execPath, [loader, path.join(result.stagingDir, 'main.js')], {
+        cwd: outDir,
+        env: { PATH: process.env.PATH ?? '' },
+        encoding: 'utf8',
+        timeout: 30_000,
+    });
+    if (run.status !== 0) {
+        throw new Error(`main.js failed to load (exit ${run.status}):\n${run.stderr}`);
+    }
+    loaded = JSON.parse(run.stdout) as typeof loaded;
+
+    for (const file of readdirSync(path.join(root, 'functions')).filter((f) => f.endsWith('.ts'))) {
+        await import(path.join(root, 'functions', file));
+    }
+}, 60_000);
+
+afterAll(() => {
+    rmSync(outDir, { recursive: true, force: true });
+});
+
+/** The functions registered in the sources, by a plain reading of `app.<trigger>('name'`, and their trigger type. */
+function declaredFunctions(): { name: string; trigger: string; file: string }[] {
+    const found: { name: string; trigger: string; file: string }[] = [];
+    for (const file of functionFiles(root)) {
+        const text = readFileSync(path.join(root, file), 'utf8');
+        for (const match of text.matchAll(/\bapp\.(\w+)\(\s*['"]([^'"]+)['"]/g)) {
+            const [, method = '', name = ''] = match;
+            const trigger = triggerOf[method];
+            if (!trigger) {
+                throw new Error(`${file}: app.${method}('${name}') is not in this test's triggerOf table; add it`);
+            }
+            found.push({ name, trigger, file });
+        }
+    }
+    return found;
+}
+
+describe('the deploy package', () => {
+    it('is one zip under the size limit with host.json, package.json, main.js and its source map', () => {
+        expect(result.zipPath).toBe(path.join(outDir, 'pec-gate.zip'));
+        expect(result.zipBytes).toBeLessThan(maxZipBytes);
+        expect(readFileSync(result.zipPath).length).toBe(result.zipBytes);
+        expect(Object.keys(entries).sort()).toEqual(result.files);
+        expect(result.files).toEqual(expect.arrayContaining(['host.json', 'main.js', 'main.js.map', 'package.json']));
+        expect(readdirSync(result.stagingDir).sort()).toEqual(result.files);
+    });
+
+    it('has a package.json whose main is main.js, with no dependencies and no "type" (main.js is CommonJS)', () => {
+        const pkg = JSON.parse(strFromU8(entries['package.json'] ?? new Uint8Array())) as Record<string, unknown>;
+        expect(pkg.main).toBe('main.js');
+        expect(pkg).not.toHaveProperty('dependencies');
+        expect(pkg).not.toHaveProperty('type');
+        expect(pkg.name).toBe('pec-gate');
+    });
+
+    it("carries the repository's host.json unchanged", () => {
+        expect(strFromU8(entries['host.json'] ?? new Uint8Array())).toBe(
+            readFileSync(path.join(root, 'host.json'), 'utf8'),
+        );
+    });
+
+    it('bundles every function file', () => {
+        expect(result.entries).toEqual(functionFiles(root));
+        expect(result.entries.length).toBeGreaterThan(0);
+    });
+
+    it('links its source map, which maps back to the sources by repository-relative paths', () => {
+        const js = strFromU8(entries['main.js'] ?? new Uint8Array());
+        expect(js.trimEnd().endsWith('//# sourceMappingURL=main.js.map')).toBe(true);
+        const map = JSON.parse(strFromU8(entries['main.js.map'] ?? new Uint8Array())) as { sources: string[] };
+        expect(map.sources).toEqual(expect.arrayContaining(['functions/pecEvents.ts', 'src/runtime.ts']));
+    });
+
+    it('requires nothing at run time but Node built-ins and the worker-provided @azure/functions-core', () => {
+        const js = strFromU8(entries['main.js'] ?? new Uint8Array());
+        const required = new Set([...js.matchAll(/\brequire\(\s*["'`]([^"'`]+)["'`]\s*\)/g)].map((m) => m[1] ?? ''));
+        const foreign = [...required].filter((name) => !isBuiltin(name) && name !== '@azure/functions-core');
+        expect(foreign).toEqual([]);
+    });
+});
+
+describe('main.js loaded by node with a virtual @azure/functions-core', () => {
+    it('registers every function the files declare, with its trigger type', () => {
+        const declared = declaredFunctions();
+        expect(declared.map((d) => d.name)).toEqual(
+            expect.arrayContaining(['pecEvents', 'teamsMessages', 'decisionPage', 'applyDecision', 'sweep']),
+        );
+        for (const { name, trigger } of declared) {
+            const fn = loaded.registered.find((r) => r.name === name);
+            expect(fn).toBeDefined();
+            const triggers = Object.values(fn?.bindings ?? {}).filter((b) => b.direction === 'in');
+            expect(triggers.map((b) => b.type)).toContain(trigger);
+        }
+        expect(loaded.registered.map((r) => r.name).sort()).toEqual(declared.map((d) => d.name).sort());
+    });
+
+    it('registers exactly what the sources register, bindings and hooks included', () => {
+        const byName = (a: Registered, b: Registered) => a.name.localeCompare(b.name);
+        // Through JSON, as the bundle's were: handlers and other functions are not part of the comparison.
+        const sources = JSON.parse(JSON.stringify(fromSources)) as Registered[];
+        expect([...loaded.registered].sort(byName)).toEqual(sources.sort(byName));
+        expect([...loaded.hooks].sort()).toEqual([...hooksFromSources].sort());
+        expect(loaded.hooks).toContain('appStart');
+    });
+
+    it('loads quickly enough for a cold start', () => {
+        // Generous: a few hundred ms is usual here; a regression that evaluates the lazy SDKs at load shows up as more.
+        expect(loaded.loadMs).toBeLessThan(3000);
+    });
+});
+
+describe('the zip writer', () => {
+    it('is deterministic: the same files give the same bytes, whatever the time or the order they come in', () => {
+        const first = deterministicZip({ 'b.txt': strToU8('second'), 'a.txt': strToU8('first') });
+        const second = deterministicZip({ 'a.txt': strToU8('first'), 'b.txt': strToU8('second') });
+        expect(Buffer.from(second).equals(Buffer.from(first))).toBe(true);
+        expect(Object.keys(unzipSync(first))).toEqual(['a.txt', 'b.txt']);
+        // The first local header's DOS time and date: a fixed 1980-01-01 12:00:00, not the clock.
+        const header = Buffer.from(first);
+        expect([header.readUInt16LE(10), header.readUInt16LE(12)]).toEqual([12 << 11, (1 << 5) | 1]);
+    });
+});
