@@ -4,6 +4,7 @@ import { cardStateOf, type ApprovalRequest, type CardRef } from '../domain/reque
 import type { StoredRequest } from '../storage/requestStore';
 import { cardSummary, renderAdaptiveCard } from '../teams/adaptiveCard';
 import { cardOptions, type Logger, type WorkflowDeps } from './deps';
+import { updateRequest } from './requestUpdate';
 import { issueLinkToken } from './linkToken';
 
 /** How long one invocation may hold the right to post a request's card before another may try. */
@@ -48,11 +49,15 @@ export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log:
 
     const delivered = await deliver(deps, claimed.request, link.token, log);
     if (delivered.ref) {
-        await deps.requests.update(claimed, {
-            ...withoutClaim(claimed.request),
-            card: delivered.ref,
+        // The card is out: it must be recorded even if the request was written meanwhile (a decision, a sweep mark), or
+        // once the claim lapsed a second card would follow. It shows the request as it was when drawn; a card behind
+        // a later state is redrawn by the next sweep.
+        const ref = delivered.ref;
+        await updateRequest(deps.requests, claimed, (current) => ({
+            ...withoutClaim(current),
+            card: ref,
             cardShows: cardStateOf(claimed.request),
-        });
+        }));
         await deps.audit.append({
             requestId: request.id,
             action: delivered.ref.channel === 'bot' ? 'card-posted' : 'card-fallback',
