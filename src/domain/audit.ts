@@ -8,6 +8,11 @@ export type AuditAction =
     | 'card-posted'
     | 'card-fallback'
     | 'card-failed'
+    /**
+     * An operator posted the card again (`pec resend`), for one that was lost: `before` is the card it replaces, whose
+     * buttons stop working, `after` the new one.
+     */
+    | 'card-resent'
     | 'decided'
     | 'refused'
     | 'applied'

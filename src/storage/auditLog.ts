@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { canonicalAuditPayload, genesisHash, type AuditEntry, type AuditInput } from '../domain/audit';
-import { ensureErrorType, statusCodeOf, TransientError } from '../domain/errors';
+import { ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
 
 export interface AuditLog {
     append(input: AuditInput): Promise<AuditEntry>;
     list(requestId: string): Promise<AuditEntry[]>;
+}
+
+/** Read-only queries for operators (the `pec` CLI): the workflow only ever reads one request's trail. */
+export interface AuditQueries {
+    /** Every request id that has an audit trail (one per partition), sorted, read from the keys only. */
+    listRequestIds(): Promise<string[]>;
 }
 
 export function hashAuditEntry(entry: Omit<AuditEntry, 'hash'>): string {
@@ -44,7 +50,7 @@ interface AuditEntity {
  * The audit table: PartitionKey is the request id, RowKey the zero-padded sequence number. An insert of an existing
  * sequence fails (409), so two concurrent appends never share a place in the chain: the loser re-reads and retries.
  */
-export class TableAuditLog implements AuditLog {
+export class TableAuditLog implements AuditLog, AuditQueries {
     constructor(
         private readonly table: () => Promise<TableClient>,
         private readonly now: () => Date = () => new Date(),
@@ -87,6 +93,27 @@ export class TableAuditLog implements AuditLog {
             }
         }
         throw new TransientError(`Audit: could not append to ${input.requestId}: too many concurrent writers`);
+    }
+
+    async listRequestIds(): Promise<string[]> {
+        const table = await this.table();
+        const ids = new Set<string>();
+        // A scan, but of the keys only: the entries themselves are read per request, through `list`, so a verify walks
+        // each chain in exactly the order the workflow and `verifyChain` see it.
+        const entities = table.listEntities<{ partitionKey: string }>({
+            queryOptions: { select: ['PartitionKey'] },
+        });
+        try {
+            for await (const entity of entities) {
+                ids.add(entity.partitionKey);
+            }
+        } catch (err) {
+            const e = ensureErrorType(err);
+            throw isTransientStatus(statusCodeOf(err))
+                ? new TransientError(`Audit: could not list the trails: ${e.message}`, { cause: e })
+                : e;
+        }
+        return [...ids].sort();
     }
 
     async list(requestId: string): Promise<AuditEntry[]> {

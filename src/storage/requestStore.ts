@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { ConcurrencyError, ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
 import { idKey } from '../domain/ids';
-import { cardStateOf, holdsPec, type ApprovalRequest } from '../domain/request';
+import { cardStateOf, holdsPec, type ApprovalRequest, type RequestStatus } from '../domain/request';
 
 export interface StoredRequest {
     request: ApprovalRequest;
@@ -35,6 +35,26 @@ export interface RequestStore {
      */
     firstSeenPending(pecId: string, now: Date): Promise<Date>;
 }
+
+/** Which requests an operator's listing reads; with neither field, every request. */
+export interface RequestListQuery {
+    /** Requests in any of these statuses, however long ago they changed. */
+    statuses?: readonly RequestStatus[];
+    /** Also requests in any status whose `updatedAt` is at or after this time. */
+    changedSince?: Date;
+}
+
+/** Read-only queries for operators (the `pec` CLI). The workflow never needs them, so they are not on RequestStore. */
+export interface RequestQueries {
+    /** The requests the query selects, in no particular order. Claim rows are never returned. */
+    listRequests(query?: RequestListQuery): AsyncIterable<StoredRequest>;
+}
+
+/**
+ * Table timestamps and our `updatedAt` come from different clocks; the server-side pre-filter on `Timestamp` is widened
+ * by this much so that a skewed clock cannot hide a request, and `updatedAt` decides exactly afterwards.
+ */
+const clockSkewMarginMs = 60 * 60_000;
 
 /**
  * Table layout, one table:
@@ -69,7 +89,7 @@ const seenRow = 'seen';
 /** How long a claim may point at a request that was never written (its writer died) before it is taken over. */
 const orphanClaimMs = 30_000;
 
-export class TableRequestStore implements RequestStore {
+export class TableRequestStore implements RequestStore, RequestQueries {
     constructor(
         private readonly table: () => Promise<TableClient>,
         private readonly now: () => Date = () => new Date(),
@@ -165,6 +185,37 @@ export class TableRequestStore implements RequestStore {
             }
         } catch (err) {
             throw wrap(err, 'list the requests to sweep');
+        }
+    }
+
+    async *listRequests(query: RequestListQuery = {}): AsyncIterable<StoredRequest> {
+        const table = await this.table();
+        const statuses = query.statuses ?? [];
+        const since = query.changedSince;
+        const selectAll = statuses.length === 0 && since === undefined;
+        // `updatedAt` is inside the JSON, so the table filters on its own last-write time, which is never earlier
+        // (every write of a request sets `updatedAt` first, or leaves it alone); the exact test follows below. The
+        // filter is written by hand, not with the SDK's `odata` helper: this module must not load the SDK at import.
+        const clauses = [
+            ...statuses.map((status) => `status eq '${status.replace(/'/g, "''")}'`),
+            ...(since ? [`Timestamp ge datetime'${new Date(since.getTime() - clockSkewMarginMs).toISOString()}'`] : []),
+        ];
+        const filter = selectAll
+            ? `RowKey eq '${requestRow}'`
+            : `RowKey eq '${requestRow}' and (${clauses.join(' or ')})`;
+        try {
+            for await (const entity of table.listEntities<RequestEntity>({ queryOptions: { filter } })) {
+                const request = JSON.parse(entity.data) as ApprovalRequest;
+                const wanted =
+                    selectAll ||
+                    statuses.includes(request.status) ||
+                    (since !== undefined && Date.parse(request.updatedAt) >= since.getTime());
+                if (wanted) {
+                    yield { request, etag: entity.etag };
+                }
+            }
+        } catch (err) {
+            throw wrap(err, 'list the requests');
         }
     }
 
