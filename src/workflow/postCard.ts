@@ -92,13 +92,18 @@ export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log:
     return 'failed';
 }
 
-async function deliver(
+/**
+ * Posts a card drawn for approvers: the bot first, the Workflows webhook when the bot fails or is not configured. Shared
+ * by a request's first card (`ensureCard`) and an operator's `pec resend`. A decided request's card has no buttons; a
+ * card without `linkToken` has no web link.
+ */
+export async function deliver(
     deps: WorkflowDeps,
     request: ApprovalRequest,
-    linkToken: string,
+    linkToken: string | undefined,
     log: Logger,
 ): Promise<{ ref?: CardRef; error?: Error; botError?: Error }> {
-    const options = { ...cardOptions(deps), linkToken };
+    const options = { ...cardOptions(deps), ...(linkToken ? { linkToken } : {}) };
     let botError: Error | undefined;
     if (deps.teams) {
         const view = buildCardView(request, { ...options, audience: 'approver', delivery: 'bot' });
@@ -127,7 +132,7 @@ async function deliver(
     return botError ? { error: botError } : {};
 }
 
-function withoutClaim(request: ApprovalRequest): ApprovalRequest {
+export function withoutClaim(request: ApprovalRequest): ApprovalRequest {
     const { cardClaimedAt: _released, ...rest } = request;
     return rest;
 }

@@ -1,5 +1,4 @@
 import type { AuditActor } from '../domain/audit';
-import { buildCardView } from '../domain/card';
 import { ensureErrorType, isRetryable, PermanentError } from '../domain/errors';
 import {
     cardStateOf,
@@ -10,11 +9,10 @@ import {
     type LinkGrant,
     type RequestStatus,
 } from '../domain/request';
-import { cardSummary, renderAdaptiveCard } from '../teams/adaptiveCard';
 import { syncPostedCard } from './cardUpdate';
-import { cardOptions, type Logger, type WorkflowDeps } from './deps';
+import type { Logger, WorkflowDeps } from './deps';
 import { issueLinkToken } from './linkToken';
-import { cardClaimMs } from './postCard';
+import { cardClaimMs, deliver, withoutClaim } from './postCard';
 import { updateRequest } from './requestUpdate';
 
 /**
@@ -179,50 +177,6 @@ function refusalFor(request: ApprovalRequest, now: Date): ResendOutcome | undefi
         };
     }
     return undefined;
-}
-
-/**
- * The delivery of `ensureCard` (postCard.ts keeps its own private): the bot first, the Workflows webhook when the bot
- * fails or is not configured. The card is drawn for approvers, as a first card is; once decided it has no buttons.
- */
-async function deliver(
-    deps: WorkflowDeps,
-    request: ApprovalRequest,
-    linkToken: string | undefined,
-    log: Logger,
-): Promise<{ ref?: CardRef; error?: Error; botError?: Error }> {
-    const options = { ...cardOptions(deps), ...(linkToken ? { linkToken } : {}), audience: 'approver' as const };
-    let botError: Error | undefined;
-    if (deps.teams) {
-        const view = buildCardView(request, { ...options, delivery: 'bot' });
-        try {
-            const ref = await deps.teams.postCard(renderAdaptiveCard(view), cardSummary(view));
-            return { ref: { channel: 'bot', ...ref, postedAt: deps.now().toISOString() } };
-        } catch (err) {
-            botError = ensureErrorType(err);
-            log.warn(`Bot post for request ${request.id} failed: ${botError.message}`);
-        }
-    }
-    if (deps.webhook) {
-        const view = buildCardView(request, { ...options, delivery: 'webhook' });
-        try {
-            await deps.webhook.postCard(renderAdaptiveCard(view));
-            return {
-                ref: { channel: 'webhook', postedAt: deps.now().toISOString() },
-                ...(botError ? { botError } : {}),
-            };
-        } catch (err) {
-            const webhookError = ensureErrorType(err);
-            log.warn(`Webhook post for request ${request.id} failed: ${webhookError.message}`);
-            return { error: botError && isRetryable(botError) ? botError : webhookError };
-        }
-    }
-    return botError ? { error: botError } : {};
-}
-
-function withoutClaim(request: ApprovalRequest): ApprovalRequest {
-    const { cardClaimedAt: _released, ...rest } = request;
-    return rest;
 }
 
 function operatorNote(options: ResendOptions): string {
