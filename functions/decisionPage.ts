@@ -19,16 +19,16 @@ export async function decisionPage(request: HttpRequest, context: InvocationCont
     return observe(context, { requestId: id }, (log) => handlePage(request, log));
 }
 
-async function handlePage(request: HttpRequest, context: Logger): Promise<HttpResponseInit> {
+async function handlePage(request: HttpRequest, log: Logger): Promise<HttpResponseInit> {
     const who = principalFromHeaders(request.headers, process.env);
     if ('refused' in who) {
-        context.warn(`Refused the decision page: ${who.refused.reason}`);
+        log.warn(`Refused the decision page: ${who.refused.reason}`);
         return respond({ status: who.refused.status, html: renderMessagePage('Sign-in required', who.refused.reason) });
     }
     const id = request.params.id ?? '';
     const deps = getDeps();
     if (request.method === 'GET') {
-        return respond(await showDecisionPage(deps, id, request.query.get('token'), who.principal, context));
+        return respond(await showDecisionPage(deps, id, request.query.get('token'), who.principal, log));
     }
     const type = request.headers.get('content-type') ?? '';
     const length = Number(request.headers.get('content-length') ?? '0');
@@ -40,7 +40,7 @@ async function handlePage(request: HttpRequest, context: Logger): Promise<HttpRe
         return respond({ status: 413, html: renderMessagePage('Not accepted', 'The form is too large.') });
     }
     const form = Object.fromEntries(new URLSearchParams(text));
-    return respond(await submitDecision(deps, id, form, who.principal, context));
+    return respond(await submitDecision(deps, id, form, who.principal, log));
 }
 
 function respond(result: PageResult): HttpResponseInit {

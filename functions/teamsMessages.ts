@@ -17,9 +17,9 @@ export async function teamsMessages(request: HttpRequest, context: InvocationCon
     return observe(context, {}, (log) => handleActivity(request, log));
 }
 
-async function handleActivity(request: HttpRequest, context: Logger): Promise<HttpResponseInit> {
+async function handleActivity(request: HttpRequest, log: Logger): Promise<HttpResponseInit> {
     if (!request.headers.get('authorization')) {
-        context.warn('Refused /api/messages: no Authorization header');
+        log.warn('Refused /api/messages: no Authorization header');
         return { status: 401, jsonBody: { error: 'Unauthorized' } };
     }
     const raw = await readCapped(request);
@@ -41,26 +41,26 @@ async function handleActivity(request: HttpRequest, context: Logger): Promise<Ht
         });
     } catch (err) {
         const e = ensureErrorType(err);
-        context.warn(`Refused /api/messages: ${e instanceof UnauthorizedError ? e.message : 'token check failed'}`);
+        log.warn(`Refused /api/messages: ${e instanceof UnauthorizedError ? e.message : 'token check failed'}`);
         return { status: 401, jsonBody: { error: 'Unauthorized' } };
     }
 
     const envelope = activityEnvelopeSchema.safeParse(body);
     if (!envelope.success) {
-        context.warn(`Invalid activity: ${issuesText(envelope.error)}`);
+        log.warn(`Invalid activity: ${issuesText(envelope.error)}`);
         return { status: 400, jsonBody: { error: 'Invalid activity' } };
     }
     if (envelope.data.type !== 'invoke' || envelope.data.name !== 'adaptiveCard/action') {
         // Installs, conversation updates and messages need no answer from an approval bot.
-        context.info(`Ignored a ${envelope.data.type} activity`);
+        log.info(`Ignored a ${envelope.data.type} activity`);
         return { status: 200 };
     }
     const action = cardActionSchema.safeParse(body);
     if (!action.success) {
-        context.warn(`Invalid card action: ${issuesText(action.error)}`);
+        log.warn(`Invalid card action: ${issuesText(action.error)}`);
         return { status: 200, jsonBody: errorResponse(400, 'This card action is not valid') };
     }
-    const response = await handleCardAction(getDeps(), action.data, context);
+    const response = await handleCardAction(getDeps(), action.data, log);
     return { status: 200, jsonBody: response };
 }
 

@@ -1,4 +1,5 @@
 import type { AuditAction, AuditEntry, AuditInput } from '../domain/audit';
+import { ensureErrorType } from '../domain/errors';
 import type { AuditLog } from '../storage/auditLog';
 import type { Logger } from '../workflow/deps';
 import { currentTrace, type TraceFields } from './trace';
@@ -138,9 +139,7 @@ export class LazyTelemetry implements Telemetry {
             await sink.flush(log);
         } catch (err) {
             this.sink = undefined;
-            log?.warn(
-                `Telemetry: ${events.length} event(s) not sent: ${err instanceof Error ? err.message : String(err)}`,
-            );
+            log?.warn(`Telemetry: ${events.length} event(s) not sent: ${ensureErrorType(err).message}`);
         }
     }
 }
