@@ -1,5 +1,5 @@
 import { applyMaxAttempts } from '../../src/storage/applyQueue';
-import { click, drainApplyQueue, logTap, openCard, people, startHarness, type Harness } from '../harness';
+import { click, drainApplyQueue, logTap, openCard, people, startHarness, web, type Harness } from '../harness';
 
 /**
  * Observability through the real handlers: every log line of a request's invocations names the request and the
@@ -91,5 +91,17 @@ describe('observability', () => {
             expect.stringMatching(/^error: \[requestId=- correlationId=-\] ALERT invalid apply message dropped/),
         ]);
         expect(h.appInsights.envelopes).toEqual([]);
+    });
+
+    it('cannot forge a log line through the web page route: the id label keeps only id characters', async () => {
+        const forged = encodeURIComponent('x\nerror: [requestId=victim correlationId=c] ALERT forged');
+        const page = await web({ url: new URL(`https://pec-gate.example.net/api/requests/${forged}`), who: null });
+        expect(page.status).toBeGreaterThanOrEqual(400);
+        const lines = logTap.lines ?? [];
+        expect(lines.length).toBeGreaterThan(0);
+        for (const line of lines) {
+            expect(line).not.toContain('\n');
+            expect(line).toMatch(/^\w+: \[requestId=xerrorrequestIdvictimcorrelationIdcALERTforged correlationId=-\] /);
+        }
     });
 });
