@@ -70,10 +70,14 @@ function tokenEmulator(): Promise<TokenEmulator> {
     sharedToken ??= TokenEmulator.start({ tenantId: ids.tenant });
     return sharedToken;
 }
-afterAll(async () => {
+export async function closeSharedTokenEmulator(): Promise<void> {
     await (await sharedToken)?.close();
     sharedToken = undefined;
-});
+}
+// Under Jest, after each file; the benchmark (plain node) calls closeSharedTokenEmulator itself.
+if (typeof afterAll === 'function') {
+    afterAll(closeSharedTokenEmulator);
+}
 
 export async function startHarness(
     options: { settings?: Record<string, string>; arm?: ArmEmulatorOptions } = {},
