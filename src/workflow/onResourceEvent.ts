@@ -1,4 +1,4 @@
-import { ensureErrorType, isRetryable } from '../domain/errors';
+import { ensureErrorType, isRetryable, statusCodeOf } from '../domain/errors';
 import { sameId } from '../domain/ids';
 import { assessOrigin, isForeignTenant } from '../domain/origin';
 import type { Pec, ServerContext } from '../domain/pec';
@@ -48,7 +48,20 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
     }
     const { server, pecName, requester } = relevance.value;
 
-    const pecs = await deps.arm.listPecs(server);
+    let pecs: Pec[];
+    try {
+        pecs = await deps.arm.listPecs(server);
+    } catch (err) {
+        const e = ensureErrorType(err);
+        if (!isNotFound(e)) {
+            throw e;
+        }
+        // A server that is not there (deleted since, or never was) has nothing to gate, now or on any redelivery:
+        // throwing would only make Event Grid retry the event for a day.
+        const reason = `server ${server.name} was not found`;
+        log.warn(`Ignored event ${event.id}: ${reason}`);
+        return { kind: 'ignored', reason };
+    }
     const pending = pecs.filter((p) => p.status === 'Pending');
     const result: EventOutcome = { kind: 'handled', pending: pending.length, opened: [], cards: {} };
     if (pending.length === 0) {
@@ -295,4 +308,9 @@ async function auditPolicy(deps: WorkflowDeps, request: ApprovalRequest, policy:
         after: { requiredApprovals: requiredApprovalsOf(request) },
         detail: `policy rule ${policy.ruleId}: requires ${requiredApprovalsOf(request)} distinct approval(s)`,
     });
+}
+
+/** ARM's 404, as the adapter passes it on: its own error, with the SDK's as the cause. */
+function isNotFound(e: Error): boolean {
+    return statusCodeOf(e) === 404 || statusCodeOf(e.cause) === 404;
 }

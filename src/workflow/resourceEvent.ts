@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseTarget, type ServerRef } from '../domain/ids';
 import type { Requester } from '../domain/request';
 
@@ -111,6 +111,10 @@ export function classifyResourceEvent(event: ResourceEvent, options: ClassifyOpt
     if (!target.child) {
         return { reason: `resource ${event.resourceUri} is a server, not a private endpoint connection` };
     }
+    const badName = nameProblem(target.server, target.child.name);
+    if (badName) {
+        return { reason: `resource ${event.resourceUri} names nothing ARM could hold: ${badName}` };
+    }
     const subscription = target.server.subscriptionId.toLowerCase();
     if (!options.watchedSubscriptionIds.some((s) => s.toLowerCase() === subscription)) {
         return { reason: `subscription ${target.server.subscriptionId} is not watched` };
@@ -126,6 +130,26 @@ export function classifyResourceEvent(event: ResourceEvent, options: ClassifyOpt
             ...(Object.keys(requester).length > 0 ? { requester } : {}),
         },
     };
+}
+
+// ARM's naming rules for what an event names (a little wider than the services', never narrower). A name that breaks
+// them is no resource of ours. Sent on, it would reach ARM as a request it refuses (a 400, which pecEvents throws, so
+// Event Grid retries the event for a day) or, with `?` or `#`, as a URL that means something else.
+const resourceGroupPattern = /^[-\w.()\p{L}\p{N}]{1,90}$/u;
+const serverNamePattern = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/i;
+const connectionNamePattern = /^[-\w.]{1,128}$/;
+
+function nameProblem(server: ServerRef, connection: string): string | undefined {
+    if (!resourceGroupPattern.test(server.resourceGroup) || server.resourceGroup.endsWith('.')) {
+        return 'not a resource group name';
+    }
+    if (!serverNamePattern.test(server.name)) {
+        return 'not a server name';
+    }
+    if (!connectionNamePattern.test(connection)) {
+        return 'not a private endpoint connection name';
+    }
+    return undefined;
 }
 
 const claimNames = {

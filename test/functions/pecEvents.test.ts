@@ -195,6 +195,36 @@ describe('pecEvents end to end', () => {
         expect(context.logs.join('\n')).toMatch(/Ignored event/);
     });
 
+    it('ignores, rather than throws on, an event about a server that does not exist (deleted since)', async () => {
+        // Found by the fuzzer: the 404 of the PEC list made pecEvents throw, so Event Grid redelivered it for a day.
+        const gone = `/subscriptions/${ids.ours}/resourceGroups/rg-data/providers/Microsoft.DBforMySQL/flexibleServers/gone-01/privateEndpointConnections/pe-app.1`;
+        for (const eventType of [
+            'Microsoft.Resources.ResourceWriteSuccess',
+            'Microsoft.Resources.ResourceDeleteSuccess',
+        ]) {
+            const context = testContext();
+            await expect(pecEvents(asEvent(resourceWriteEvent(gone, { eventType })), context)).resolves.toBeUndefined();
+            expect(context.logs.join('\n')).toMatch(/Ignored event .*: server gone-01 was not found/);
+        }
+        expect(h.arm.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+        expect(h.bot.requests).toEqual([]);
+        expect(await h.deps.requests.getActiveForPec(gone)).toBeUndefined();
+    });
+
+    it.each([
+        ['a query in the server name', 'flexibleServers/x?api-version=1'],
+        ['a fragment in the server name', 'flexibleServers/pg#x'],
+        ['a server name ARM would refuse', 'flexibleServers/-pg'],
+    ])('ignores %s without reading ARM', async (_, server) => {
+        // Found by the fuzzer: `x?api-version=1` reached ARM as another URL; ARM answered 400 and pecEvents threw.
+        const before = calls(h);
+        const uri = `/subscriptions/${ids.ours}/resourceGroups/rg-data/providers/Microsoft.DBforMySQL/${server}/privateEndpointConnections/pe-app.1`;
+        const context = testContext();
+        await expect(pecEvents(asEvent(resourceWriteEvent(uri)), context)).resolves.toBeUndefined();
+        expect(calls(h)).toBe(before);
+        expect(context.logs.join('\n')).toMatch(/names nothing ARM could hold/);
+    });
+
     it('ignores an event for another resource type without reading ARM', async () => {
         const before = calls(h);
         await pecEvents(

@@ -212,6 +212,45 @@ describe('classifyResourceEvent', () => {
         expect(reasonOf(classify(raw))).toMatch(/is not about a private endpoint connection/);
     });
 
+    it.each([
+        ['a server name with a query', 'rg-data', 'pg?api-version=1', 'pe-app.1', 'not a server name'],
+        ['a server name with a fragment', 'rg-data', 'pg-01#x', 'pe-app.1', 'not a server name'],
+        ['a server name too short for the service', 'rg-data', 'pg', 'pe-app.1', 'not a server name'],
+        ['a server name starting with a hyphen', 'rg-data', '-pg-01', 'pe-app.1', 'not a server name'],
+        ['a server name of 64 characters', 'rg-data', 'p'.repeat(64), 'pe-app.1', 'not a server name'],
+        ['a resource group of 91 characters', 'r'.repeat(91), 'pg-01', 'pe-app.1', 'not a resource group name'],
+        ['a resource group ending in a period', 'rg-data.', 'pg-01', 'pe-app.1', 'not a resource group name'],
+        ['a resource group with a percent sign', 'rg%2e', 'pg-01', 'pe-app.1', 'not a resource group name'],
+        ['a connection name with a query', 'rg-data', 'pg-01', 'pe?x=1', 'not a private endpoint connection name'],
+        ['a connection name with a space', 'rg-data', 'pg-01', 'pe app', 'not a private endpoint connection name'],
+        [
+            'a connection name of 129 characters',
+            'rg-data',
+            'pg-01',
+            'p'.repeat(129),
+            'not a private endpoint connection name',
+        ],
+    ])('ignores %s before any I/O', (_, rg, server, pec, problem) => {
+        const uri = `/subscriptions/${ids.ours}/resourceGroups/${rg}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${server}/privateEndpointConnections/${pec}`;
+        expect(reasonOf(classify(resourceWriteEvent(uri)))).toBe(
+            `resource ${uri} names nothing ARM could hold: ${problem}`,
+        );
+    });
+
+    it('accepts the names ARM gives: any case, Unicode resource groups, connection names with periods', () => {
+        for (const [rg, server, pec] of [
+            ['RG-Data_(prod)', 'PG-Prod-01', 'pe-app.1a2b3c4d-0000-4000-8000-000000000000'],
+            ['ресурсы', 'a'.repeat(63), 'p_e.x'],
+            ['r', '001', 'p'.repeat(128)],
+        ]) {
+            const uri = `/subscriptions/${ids.ours}/resourceGroups/${rg}/providers/Microsoft.DBforMySQL/servers/${server}/privateEndpointConnections/${pec}`;
+            expect(relevant(classify(resourceWriteEvent(uri))).server).toMatchObject({
+                resourceGroup: rg,
+                name: server,
+            });
+        }
+    });
+
     it('ignores subscriptions that are not watched', () => {
         const raw = resourceWriteEvent(pecUri('postgres-flexible', 'privateEndpointConnections', ids.foreign), {
             subscriptionId: ids.foreign,
