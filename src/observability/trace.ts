@@ -39,12 +39,39 @@ export function traceLabel(fields: TraceFields = currentTrace()): string {
     return `[requestId=${fields.requestId ?? '-'} correlationId=${fields.correlationId ?? '-'}]`;
 }
 
-/** A logger that prefixes each line with the ids in scope at the time of the call (not at creation). */
+/** The longest a logged value may be; an event or a form can carry tens of kilobytes, and nobody reads that in a log. */
+export const maxLoggedChars = 2000;
+
+/**
+ * One log line, whatever the caller put in it: messages quote event fields, form keys and ids that anyone who can
+ * reach the endpoints controls, so line breaks and other control or bidi characters are escaped (a value cannot start
+ * a forged line or reorder what the reader sees), and each value is cut at `maxLoggedChars`.
+ */
+export function safeLogText(value: unknown): string {
+    const text = typeof value === 'string' ? value : value instanceof Error ? (value.stack ?? value.message) : String(value);
+    const cut = text.length > maxLoggedChars ? `${text.slice(0, maxLoggedChars)}… (${text.length} chars)` : text;
+    // eslint-disable-next-line no-control-regex
+    return cut.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g, (c) =>
+        c === '\n'
+            ? '\\n'
+            : c === '\r'
+              ? '\\r'
+              : c === '\t'
+                ? '\\t'
+                : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+}
+
+/**
+ * A logger that prefixes each line with the ids in scope at the time of the call (not at creation), and makes every
+ * argument safe to log (see `safeLogText`); the ids in the label are escaped too, as a correlation id comes from an event.
+ */
 export function tracedLogger(base: Logger): Logger {
+    const line = (args: unknown[]) => [safeLogText(traceLabel()), ...args.map(safeLogText)];
     return {
-        info: (...args: unknown[]) => base.info(traceLabel(), ...args),
-        warn: (...args: unknown[]) => base.warn(traceLabel(), ...args),
-        error: (...args: unknown[]) => base.error(traceLabel(), ...args),
+        info: (...args: unknown[]) => base.info(...line(args)),
+        warn: (...args: unknown[]) => base.warn(...line(args)),
+        error: (...args: unknown[]) => base.error(...line(args)),
     };
 }
 

@@ -1,4 +1,4 @@
-import { currentTrace, traceIdOf, tracedLogger, withTrace } from '../../src/observability/trace';
+import { currentTrace, maxLoggedChars, traceIdOf, tracedLogger, withTrace } from '../../src/observability/trace';
 
 describe('trace scope', () => {
     it('nests, overrides, and ignores empty values', () => {
@@ -37,5 +37,42 @@ describe('trace scope', () => {
         );
         expect(traceIdOf('garbage')).toBeUndefined();
         expect(traceIdOf(undefined)).toBeUndefined();
+    });
+});
+
+describe('tracedLogger', () => {
+    const capture = () => {
+        const lines: string[] = [];
+        const base = {
+            info: (...a: unknown[]) => lines.push(a.join(' ')),
+            warn: (...a: unknown[]) => lines.push(a.join(' ')),
+            error: (...a: unknown[]) => lines.push(a.join(' ')),
+        };
+        return { lines, log: tracedLogger(base) };
+    };
+
+    it('cannot be made to write a second line, or to reorder what the reader sees', () => {
+        const { lines, log } = capture();
+        withTrace({ correlationId: 'c\nERROR forged' }, () =>
+            log.warn('Ignored event x\r\nINFO Request r approved by alice', 'bidi \u202egnp.exe\u202c zero\u200bwidth'),
+        );
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).not.toMatch(/[\n\r\u202e\u202c\u200b]/);
+        expect(lines[0]).toContain('correlationId=c\\nERROR forged');
+        expect(lines[0]).toContain('event x\\r\\nINFO Request');
+        expect(lines[0]).toContain('\\u202egnp.exe\\u202c');
+    });
+
+    it('cuts a huge value, saying how long it was', () => {
+        const { lines, log } = capture();
+        log.info(`uri ${'a'.repeat(70_000)}`);
+        expect(lines[0]!.length).toBeLessThan(maxLoggedChars + 200);
+        expect(lines[0]).toContain('(70004 chars)');
+    });
+
+    it('keeps an error’s stack, on one line', () => {
+        const { lines, log } = capture();
+        log.error('failed:', new Error('boom'));
+        expect(lines[0]).toMatch(/failed: Error: boom\\n {4}at /);
     });
 });
