@@ -4,6 +4,7 @@ import { createHttpHeaders, createPipelineRequest, RestError, type PipelineRespo
 import { formatPecId, formatServerId, type ServerRef } from '../domain/ids';
 import { armClientOptions, type ArmSettings, type FlatPec, type RawServer } from './armCommon';
 import type { KindOperations } from './armPecAdapter';
+import { withoutFormData } from '../http/pipeline';
 
 /**
  * MySQL flexible server. No published @azure/arm-mysql-flexible version has the private endpoint connection
@@ -32,7 +33,7 @@ function flatten(raw: RawPec): FlatPec {
 
 export function mysqlFlexibleOperations(settings: ArmSettings): KindOperations {
     const options = armClientOptions(settings);
-    const client = new ServiceClient({ ...options, credential: settings.credential });
+    const client = withoutFormData(new ServiceClient({ ...options, credential: settings.credential }));
 
     const send = async (method: 'GET' | 'PUT', url: string, signal: AbortSignal, body?: unknown) => {
         const request = createPipelineRequest({

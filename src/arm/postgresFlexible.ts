@@ -2,6 +2,7 @@ import { PostgreSQLManagementFlexibleServerClient } from '@azure/arm-postgresql-
 import type { ArmSettings } from './armCommon';
 import type { KindOperations } from './armPecAdapter';
 import { sdkOperations } from './sdkOperations';
+import { withoutFormData } from '../http/pipeline';
 
 /**
  * PostgreSQL flexible server through @azure/arm-postgresql-flexible, pinned at 9.0.0 (api 2025-08-01): 8.x kept the
@@ -9,7 +10,9 @@ import { sdkOperations } from './sdkOperations';
  */
 export function postgresFlexibleOperations(settings: ArmSettings): KindOperations {
     return sdkOperations(settings, (credential, subscriptionId, options) => {
-        const client = new PostgreSQLManagementFlexibleServerClient(credential, subscriptionId, options);
+        const client = withoutFormData(
+            new PostgreSQLManagementFlexibleServerClient(credential, subscriptionId, options),
+        );
         const pecs = client.privateEndpointConnections;
         return {
             servers: {

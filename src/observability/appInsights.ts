@@ -12,6 +12,7 @@ import { ensureErrorType } from '../domain/errors';
 import type { Logger } from '../workflow/deps';
 import type { ConnectionStringParts } from './connectionString';
 import type { Telemetry, TelemetryEvent } from './telemetry';
+import { withoutFormData } from '../http/pipeline';
 
 /**
  * Custom events to Application Insights through its ingestion API (`POST {IngestionEndpoint}/v2.1/track`, an array of
@@ -49,12 +50,15 @@ export class AppInsightsTelemetry implements Telemetry {
             },
             userAgentOptions: { userAgentPrefix: 'pec-gate' },
         });
+        withoutFormData(this.pipeline);
         if (settings.credential) {
             this.pipeline.addPolicy(
                 bearerTokenAuthenticationPolicy({ credential: settings.credential, scopes: ingestionScope }),
             );
         }
     }
+
+    private sending: Promise<void> | undefined;
 
     trackEvent(event: TelemetryEvent): void {
         this.buffer.push(event);
@@ -63,13 +67,32 @@ export class AppInsightsTelemetry implements Telemetry {
         }
     }
 
-    /** Never throws: telemetry must not fail the invocation that produced it. A lost batch is logged. */
+    /**
+     * Never throws: telemetry must not fail the invocation that produced it. A lost batch is logged.
+     *
+     * Concurrent invocations share the buffer: while one batch is on the wire, the events of the others wait and go
+     * together in the next, so a burst of invocations makes a few ingestion calls instead of one each. Every caller
+     * returns once a send that carried its events is over.
+     */
     async flush(log?: Logger): Promise<void> {
-        const batch = this.buffer;
-        this.buffer = [];
-        if (batch.length === 0) {
+        while (this.sending) {
+            await this.sending;
+        }
+        if (this.buffer.length === 0) {
             return;
         }
+        const sending = this.send(log);
+        this.sending = sending;
+        try {
+            await sending;
+        } finally {
+            this.sending = undefined;
+        }
+    }
+
+    private async send(log?: Logger): Promise<void> {
+        const batch = this.buffer;
+        this.buffer = [];
         try {
             const response = await this.pipeline.sendRequest(
                 this.httpClient,

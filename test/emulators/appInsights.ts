@@ -19,6 +19,8 @@ export interface TrackedEnvelope {
 
 export class AppInsightsEmulator {
     readonly envelopes: TrackedEnvelope[] = [];
+    /** Ingestion calls received, accepted or not. */
+    posts = 0;
     readonly faults = new FaultPlan();
     /** Calls refused for authentication, to check that a token was sent. */
     unauthorised = 0;
@@ -56,6 +58,7 @@ export class AppInsightsEmulator {
 
     reset(): void {
         this.envelopes.length = 0;
+        this.posts = 0;
         this.faults.clear();
         this.unauthorised = 0;
     }
@@ -75,6 +78,7 @@ export class AppInsightsEmulator {
             itemsAccepted: 0,
             errors: [{ index: 0, statusCode: status, message: code }],
         });
+        this.posts += 1;
         if (await applyFault(this.faults.take('POST', path), res, errorBody)) {
             return;
         }
