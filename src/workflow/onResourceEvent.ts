@@ -1,5 +1,5 @@
 import { ensureErrorType, isRetryable, statusCodeOf } from '../domain/errors';
-import { sameId } from '../domain/ids';
+import { formatPecId, sameId } from '../domain/ids';
 import { assessOrigin, isForeignTenant } from '../domain/origin';
 import type { Pec, ServerContext } from '../domain/pec';
 import { applyPolicy, evaluatePolicy, policySubject, type PolicyDecision } from '../domain/policy';
@@ -48,6 +48,20 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
     }
     const { server, pecName, requester } = relevance.value;
 
+    // Most deliveries are about a PEC that already has its request: Event Grid redelivers, and ARM raises several
+    // events for one connection. Its request is looked up first, so such a delivery costs one storage read and no
+    // ARM call; all that may be left to do is learning the requester and a card a failed delivery did not post.
+    const namedId = pecName === undefined ? undefined : formatPecId({ server, name: pecName });
+    const known = namedId === undefined ? undefined : await deps.requests.getActiveForPec(namedId);
+    if (known) {
+        const { id, correlationId } = known.request;
+        const announced = await withTrace({ requestId: id, correlationId }, () =>
+            announce(deps, { request: known, created: false }, requester, log),
+        );
+        log.info(`Event ${event.id}: request ${id} is open already (card ${announced.card})`);
+        return { kind: 'handled', pending: 1, opened: [], cards: { [id]: announced.card } };
+    }
+
     let pecs: Pec[];
     try {
         pecs = await deps.arm.listPecs(server);
@@ -81,7 +95,12 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
     for (const pec of named.length > 0 ? named : pending) {
         try {
             const own = named.length > 0 ? requester : undefined;
-            const opened = await openAndAnnounce(deps, pec, serverContext, own, event.correlationId, log);
+            // The named PEC was looked up above and had no request; another delivery opening it meanwhile is caught
+            // by the conditional insert.
+            const lookedUp = namedId !== undefined && sameId(pec.id, namedId);
+            const opened = await openAndAnnounce(deps, pec, serverContext, own, event.correlationId, log, undefined, {
+                lookedUp,
+            });
             if (!opened) {
                 continue;
             }
@@ -125,8 +144,9 @@ export async function openAndAnnounce(
     correlationId: string,
     log: Logger,
     mayOpen?: () => Promise<boolean>,
+    options: { lookedUp?: boolean } = {},
 ): Promise<{ requestId: string; created: boolean; card: PostOutcome } | undefined> {
-    const opened = await openRequestForPec(deps, pec, serverContext, requester, correlationId, mayOpen);
+    const opened = await openRequestForPec(deps, pec, serverContext, requester, correlationId, mayOpen, options);
     if (!opened) {
         return undefined;
     }
@@ -163,10 +183,12 @@ export async function openRequestForPec(
     requester: Requester | undefined,
     correlationId: string,
     mayOpen?: () => Promise<boolean>,
+    options: { lookedUp?: boolean } = {},
 ): Promise<{ request: StoredRequest; created: boolean } | undefined> {
     // createIfNone alone would be correct; looking first spares the server read for the usual case, a PEC that
-    // already has its request (redeliveries, and every event about the server's other PECs).
-    const existing = await deps.requests.getActiveForPec(pec.id);
+    // already has its request (redeliveries, and every event about the server's other PECs). A caller that has just
+    // looked says so, and the read is not made twice.
+    const existing = options.lookedUp ? undefined : await deps.requests.getActiveForPec(pec.id);
     if (existing) {
         return { request: existing, created: false };
     }

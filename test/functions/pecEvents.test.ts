@@ -120,6 +120,22 @@ describe('pecEvents end to end', () => {
         expect((await h.deps.audit.list(stored!.request.id)).filter((e) => e.action === 'requested')).toHaveLength(1);
     });
 
+    it('answers a redelivery from the request alone: no ARM call, no write', async () => {
+        const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+        const event = asEvent(resourceWriteEvent(seeded.pecId));
+        await pecEvents(event, testContext());
+        const stored = await h.deps.requests.getActiveForPec(seeded.pecId);
+        const armCalls = h.arm.requests.length;
+        const botCalls = h.bot.requests.length;
+        // A second write about the same connection is a new event, with the same answer.
+        await pecEvents(event, testContext());
+        await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
+        expect(h.arm.requests.length).toBe(armCalls);
+        expect(h.bot.requests.length).toBe(botCalls);
+        expect((await h.deps.requests.get(stored!.request.id))?.etag).toBe(stored!.etag);
+        expect(await h.deps.audit.list(stored!.request.id)).toHaveLength(2);
+    });
+
     it('opens only the PEC the event names; its siblings wait for their own events, with their own requesters', async () => {
         const first = seedPendingPec(h.arm, 'postgres-flexible');
         const second = h.arm.addPec(first.serverId, {
