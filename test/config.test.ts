@@ -59,7 +59,14 @@ describe('settings', () => {
         expect(config.ALLOW_SELF_APPROVAL).toBe(false);
         expect(config.LINK_TOKEN_TTL_HOURS).toBe(168);
         expect(config.DEV_TRUST_CLIENT_PRINCIPAL).toBe(false);
-        expect(config.storage).toEqual({ connectionString: 'UseDevelopmentStorage=true' });
+        expect(config.HTTP_TIMEOUT_MS).toBe(30_000);
+        // Storage is bounded and retried like the other services.
+        expect(config.storage).toEqual({
+            connectionString: 'UseDevelopmentStorage=true',
+            timeoutMs: 30_000,
+            maxRetries: 4,
+            retryDelayInMs: 1000,
+        });
     });
 
     it.each([
@@ -75,6 +82,9 @@ describe('settings', () => {
         ['PUBLIC_BASE_URL', 'http://insecure.example', /PUBLIC_BASE_URL: expected an absolute https:\/\/ URL/],
         ['ARM_ENDPOINT', 'management.azure.com', /ARM_ENDPOINT: expected an absolute https:\/\/ URL/],
         ['ARM_MAX_RETRIES', 'lots', /ARM_MAX_RETRIES: expected a whole number/],
+        ['HTTP_TIMEOUT_MS', '50', /HTTP_TIMEOUT_MS: expected at least 100 \(milliseconds\)/],
+        ['HTTP_TIMEOUT_MS', '600000', /HTTP_TIMEOUT_MS: expected at most 300000/],
+        ['HTTP_TIMEOUT_MS', '2s', /HTTP_TIMEOUT_MS: expected a whole number/],
         ['ALLOW_SELF_APPROVAL', 'maybe', /ALLOW_SELF_APPROVAL: expected true or false/],
         ['REQUESTS_TABLE', 'bad-name', /REQUESTS_TABLE: expected a table name/],
         ['AzureWebJobsStorage', undefined, /AzureWebJobsStorage: required/],
@@ -114,10 +124,11 @@ describe('settings', () => {
             AzureWebJobsStorage: undefined,
             AzureWebJobsStorage__accountName: 'stpecgate',
         });
-        expect(config.storage).toEqual({
+        expect(config.storage).toMatchObject({
             tableServiceUri: 'https://stpecgate.table.core.windows.net',
             queueServiceUri: 'https://stpecgate.queue.core.windows.net',
         });
+        expect(config.storage.connectionString).toBeUndefined();
         expect(
             errorOf({ ...valid, AzureWebJobsStorage: undefined, AzureWebJobsStorage__accountName: 'Bad_Name' }),
         ).toMatch(/AzureWebJobsStorage__accountName/);

@@ -1,5 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { CommonClientOptions } from '@azure/core-client';
+import { sharedTimeoutHttpClient } from '../http/timeout';
 import { ensureErrorType, isTransientStatus, PermanentError, statusCodeOf, TransientError } from '../domain/errors';
 import type { PecRef, ServerRef } from '../domain/ids';
 import { formatServerId } from '../domain/ids';
@@ -14,6 +15,8 @@ export interface ArmSettings {
     lroDeadlineMs: number;
     /** Bound on a single read (with its retries). */
     readDeadlineMs?: number;
+    /** Bound on each try of a request (HTTP_TIMEOUT_MS); a try without an answer in time is retried like a 5xx. */
+    timeoutMs?: number;
 }
 
 const userAgentPrefix = 'pec-gate';
@@ -38,6 +41,7 @@ export function armClientOptions(settings: ArmSettings): CommonClientOptions & {
             maxRetryDelayInMs: Math.max(settings.retryDelayInMs * 16, settings.retryDelayInMs),
         },
         userAgentOptions: { userAgentPrefix },
+        httpClient: sharedTimeoutHttpClient(settings.timeoutMs),
     };
 }
 

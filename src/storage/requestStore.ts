@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { ConcurrencyError, ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
 import { idKey } from '../domain/ids';
@@ -73,6 +73,12 @@ interface RequestEntity {
     createdAt: string;
     /** Whether the sweep must look at the request (see `needsSweep`): a column, so the sweep can query it. */
     sweep: boolean;
+    /**
+     * Random per write. A write whose answer was lost (a timeout, a dropped connection) and that the client retried
+     * meets its own ETag change (412) or its own row (409); finding its own `writeId` there tells it that the write
+     * went through, where it would otherwise take itself for someone else.
+     */
+    writeId: string;
 }
 
 interface ClaimEntity {
@@ -99,36 +105,81 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         const table = await this.table();
         const claimKey = claimPartition(request.pecId);
         for (let attempt = 0; attempt < 5; attempt++) {
-            let claimEtag: string | undefined;
-            try {
-                const claimed = await table.createEntity<ClaimEntity>({
-                    partitionKey: claimKey,
-                    rowKey: claimRow,
-                    requestId: request.id,
-                    pecId: request.pecId,
-                });
-                claimEtag = claimed.etag;
-            } catch (err) {
-                if (statusCodeOf(err) !== 409) {
-                    throw wrap(err, 'claim the PEC');
-                }
-                const existing = await this.resolveClaim(table, claimKey);
-                if (existing) {
-                    return { created: false, stored: existing };
+            const claimed = await this.claim(table, claimKey, request);
+            if ('existing' in claimed) {
+                if (claimed.existing) {
+                    return { created: false, stored: claimed.existing };
                 }
                 continue;
             }
             const entity = toEntity(request);
-            const result = await table.createEntity<RequestEntity>(entity).catch(async (err: unknown) => {
-                // Give the claim back rather than leave it to block the PEC until it counts as orphaned.
-                if (claimEtag) {
-                    await deleteClaim(table, claimKey, claimEtag, 'release the PEC claim').catch(() => undefined);
+            let stored: StoredRequest;
+            try {
+                const result = await table.createEntity<RequestEntity>(entity);
+                stored = { request, etag: result.etag ?? '' };
+            } catch (err) {
+                // An insert that failed may still have gone through: an earlier try's answer was lost, and the retry
+                // met the row (409) or failed on its own. Only this call can have written a row with its write id.
+                const written = await this.ownWrite(table, entity).catch(() => undefined);
+                if (!written) {
+                    // Give the claim back rather than leave it to block the PEC until it counts as orphaned.
+                    if (claimed.etag) {
+                        await deleteClaim(table, claimKey, claimed.etag, 'release the PEC claim').catch(
+                            () => undefined,
+                        );
+                    }
+                    throw wrap(err, 'record the request');
                 }
-                throw wrap(err, 'record the request');
-            });
-            return { created: true, stored: { request, etag: result.etag ?? '' } };
+                stored = written;
+            }
+            // A writer slower than `orphanClaimMs` between its two inserts (a try that hung, retries) may have had its
+            // claim cleared as dead and taken by another delivery, whose request now answers for the PEC: this one
+            // must then never be announced, or the PEC would get two requests and two cards.
+            const claim = await getEntity<ClaimEntity>(table, claimKey, claimRow);
+            if (claim?.requestId === request.id) {
+                return { created: true, stored };
+            }
+            await table.deleteEntity(entity.partitionKey, entity.rowKey, { etag: stored.etag }).catch(() => undefined);
         }
         throw new TransientError(`Could not claim ${request.pecId}: the claim kept changing`);
+    }
+
+    /**
+     * Inserts the PEC's claim for this request. Resolves with its ETag, or with the request that holds the PEC
+     * already (undefined when that claim was dead and has been cleared: try again).
+     */
+    private async claim(
+        table: TableClient,
+        claimKey: string,
+        request: ApprovalRequest,
+    ): Promise<{ etag?: string } | { existing: StoredRequest | undefined }> {
+        try {
+            const claimed = await table.createEntity<ClaimEntity>({
+                partitionKey: claimKey,
+                rowKey: claimRow,
+                requestId: request.id,
+                pecId: request.pecId,
+            });
+            return { etag: claimed.etag };
+        } catch (err) {
+            // The request id is new and random, so a claim naming it is this call's own: an earlier try got through
+            // and its answer was lost (the retry meets it as a 409, or fails on its own). Taking it for someone
+            // else's would leave it waiting for a request nobody writes, blocking the PEC until it counts as dead.
+            const conflict = statusCodeOf(err) === 409;
+            const current = await getEntity<ClaimEntity>(table, claimKey, claimRow).catch((readErr: unknown) => {
+                if (conflict) {
+                    throw readErr;
+                }
+                return undefined;
+            });
+            if (current?.requestId === request.id) {
+                return { etag: current.etag };
+            }
+            if (!conflict) {
+                throw wrap(err, 'claim the PEC');
+            }
+            return { existing: await this.resolveClaim(table, claimKey) };
+        }
     }
 
     /** The request a claim points at; waits briefly for a writer between its two inserts, and clears dead claims. */
@@ -241,19 +292,35 @@ export class TableRequestStore implements RequestStore, RequestQueries {
 
     async update(stored: StoredRequest, next: ApprovalRequest): Promise<StoredRequest> {
         const table = await this.table();
-        let result;
+        const entity = toEntity(next);
+        let written: StoredRequest;
         try {
-            result = await table.updateEntity<RequestEntity>(toEntity(next), 'Replace', { etag: stored.etag });
+            const result = await table.updateEntity<RequestEntity>(entity, 'Replace', { etag: stored.etag });
+            written = { request: next, etag: result.etag ?? '' };
         } catch (err) {
-            if (statusCodeOf(err) === 412 || statusCodeOf(err) === 409) {
-                throw new ConcurrencyError(`Request ${next.id} was changed by someone else`, { cause: err });
+            // A retried write meets the ETag its own first try changed (412), or fails on its own after that try got
+            // through: either way, finding its write id in the row means this write is done, not someone else's.
+            const own = await this.ownWrite(table, entity).catch(() => undefined);
+            if (!own) {
+                if (statusCodeOf(err) === 412 || statusCodeOf(err) === 409) {
+                    throw new ConcurrencyError(`Request ${next.id} was changed by someone else`, { cause: err });
+                }
+                throw wrap(err, 'update the request');
             }
-            throw wrap(err, 'update the request');
+            written = own;
         }
         if (holdsPec(stored.request) && !holdsPec(next)) {
             await this.releaseClaim(table, next);
         }
-        return { request: next, etag: result.etag ?? '' };
+        return written;
+    }
+
+    /** The request row as `entity` wrote it, if that write is what the table now holds. */
+    private async ownWrite(table: TableClient, entity: RequestEntity): Promise<StoredRequest | undefined> {
+        const current = await getEntity<RequestEntity>(table, entity.partitionKey, entity.rowKey);
+        return current?.writeId === entity.writeId
+            ? { request: JSON.parse(current.data) as ApprovalRequest, etag: current.etag }
+            : undefined;
     }
 
     private async releaseClaim(table: TableClient, request: ApprovalRequest): Promise<void> {
@@ -284,6 +351,7 @@ function toEntity(request: ApprovalRequest): RequestEntity {
         pecId: request.pecId,
         createdAt: request.createdAt,
         sweep: needsSweep(request),
+        writeId: randomBytes(12).toString('base64url'),
     };
 }
 

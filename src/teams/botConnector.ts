@@ -1,7 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import {
     bearerTokenAuthenticationPolicy,
-    createDefaultHttpClient,
     createHttpHeaders,
     createPipelineFromOptions,
     createPipelineRequest,
@@ -9,6 +8,7 @@ import {
     type HttpClient,
     type Pipeline,
 } from '@azure/core-rest-pipeline';
+import { sharedTimeoutHttpClient } from '../http/timeout';
 import { ensureErrorType, isTransientStatus, PermanentError, TransientError } from '../domain/errors';
 import type { CardRef } from '../domain/request';
 import type { AdaptiveCardJson, TeamsChannel, WebhookChannel } from './teamsChannel';
@@ -16,6 +16,8 @@ import type { AdaptiveCardJson, TeamsChannel, WebhookChannel } from './teamsChan
 export interface HttpSettings {
     maxRetries: number;
     retryDelayInMs: number;
+    /** Bound on each try (HTTP_TIMEOUT_MS); a try without an answer in time is retried like a 5xx. Default 30 s. */
+    timeoutMs?: number;
 }
 
 export interface BotConnectorSettings extends HttpSettings {
@@ -36,9 +38,10 @@ const cardContentType = 'application/vnd.microsoft.card.adaptive';
  */
 export class BotConnectorChannel implements TeamsChannel {
     private readonly pipeline: Pipeline;
-    private readonly httpClient: HttpClient = createDefaultHttpClient();
+    private readonly httpClient: HttpClient;
 
     constructor(private readonly settings: BotConnectorSettings) {
+        this.httpClient = sharedTimeoutHttpClient(settings.timeoutMs);
         this.pipeline = createPipelineFromOptions({
             retryOptions: retryOptions(settings),
             userAgentOptions: { userAgentPrefix: 'pec-gate' },
@@ -108,12 +111,13 @@ export class BotConnectorChannel implements TeamsChannel {
 /** Posts to a Teams Workflows incoming webhook (the fallback for tenants without the custom app). */
 export class WorkflowsWebhookChannel implements WebhookChannel {
     private readonly pipeline: Pipeline;
-    private readonly httpClient: HttpClient = createDefaultHttpClient();
+    private readonly httpClient: HttpClient;
 
     constructor(
         private readonly url: string,
         settings: HttpSettings,
     ) {
+        this.httpClient = sharedTimeoutHttpClient(settings.timeoutMs);
         this.pipeline = createPipelineFromOptions({ retryOptions: retryOptions(settings) });
     }
 
@@ -150,7 +154,6 @@ async function sendJson(
         method,
         headers: createHttpHeaders({ 'content-type': 'application/json', accept: 'application/json' }),
         body: JSON.stringify(body),
-        timeout: 30_000,
     });
     let status: number;
     let text: string | undefined;

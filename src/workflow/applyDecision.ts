@@ -118,6 +118,25 @@ async function applyLeased(deps: WorkflowDeps, stored: StoredRequest, log: Logge
         after = await deps.arm.setPecState(ref, status, description, before);
     }
 
+    // The entry goes in before the request is marked applied, still under the lease: once the request is applied no
+    // delivery comes back to it, so an entry that failed after the mark would be missing for good. A delivery that
+    // comes back after a failure here or in the mark finds the change in ARM and, through the trail, the entry.
+    if (!(await deps.audit.list(request.id)).some((e) => e.action === 'applied')) {
+        await deps.audit.append({
+            requestId: request.id,
+            action: 'applied',
+            actor: { kind: 'system' },
+            correlationId: request.correlationId,
+            before: { status: before.status, description: before.description },
+            after: {
+                status: after.status,
+                description: after.description,
+                provisioningState: after.provisioningState,
+            },
+            text: decision.text,
+            detail: `${status} by ${approverLabel(decision.by)}`,
+        });
+    }
     // If someone else recorded the outcome meanwhile, theirs stands.
     const written = await updateRequest(deps.requests, stored, (current) =>
         current.status === 'decided' ? transition(withoutLease(current), { type: 'apply' }, deps.now()) : undefined,
@@ -125,16 +144,6 @@ async function applyLeased(deps: WorkflowDeps, stored: StoredRequest, log: Logge
     if (!written?.changed) {
         return 'already-done';
     }
-    await deps.audit.append({
-        requestId: request.id,
-        action: 'applied',
-        actor: { kind: 'system' },
-        correlationId: request.correlationId,
-        before: { status: before.status, description: before.description },
-        after: { status: after.status, description: after.description, provisioningState: after.provisioningState },
-        text: decision.text,
-        detail: `${status} by ${approverLabel(decision.by)}`,
-    });
     await syncPostedCard(deps, written.stored, log);
     return 'applied';
 }

@@ -263,6 +263,8 @@ describe('ARM PecProvider against the ARM emulator', () => {
     let arm: PecProvider;
     /** A provider with a short LRO deadline, for the deadline tests. */
     let fast: PecProvider;
+    /** A provider whose tries are bounded tightly (HTTP_TIMEOUT_MS), for requests that get no answer. */
+    let bounded: PecProvider;
 
     beforeAll(async () => {
         h = await startHarness();
@@ -273,6 +275,14 @@ describe('ARM PecProvider against the ARM emulator', () => {
             maxRetries: 2,
             retryDelayInMs: 10,
             lroDeadlineMs: 1500,
+        });
+        bounded = createArmPecProvider({
+            endpoint: h.arm.url,
+            credential: createCredential(h.config),
+            maxRetries: 2,
+            retryDelayInMs: 10,
+            lroDeadlineMs: 10_000,
+            timeoutMs: 300,
         });
     });
     afterAll(async () => {
@@ -446,6 +456,36 @@ describe('ARM PecProvider against the ARM emulator', () => {
                     expect(seen.every((r) => !isPecPath(r.path) || r.apiVersion)).toBe(true);
                 },
             );
+
+            it('retries a PUT whose answer never came (ARM carried it out), and ARM changes the state once', async () => {
+                const seeded = seed(h, kind, 'put-lost-answer');
+                // The hung try is given up after 300 ms; without a bound on the try it would hold the apply until
+                // the LRO deadline (or, for a read, forever).
+                h.arm.faults.add(
+                    { kind: 'hang', afterProcessing: true, dropAfterMs: 120_000 },
+                    { times: 1, method: 'PUT', pathIncludes: seeded.pecName },
+                );
+
+                const pec = await bounded.setPecState(seeded.pec, 'Approved', 'Approved by Alice');
+
+                expect(pec).toMatchObject({ status: 'Approved', description: 'Approved by Alice' });
+                const puts = h.arm.requests.filter((r) => r.method === 'PUT' && r.path === seeded.pecId);
+                expect(puts).toHaveLength(2);
+                const commits = h.arm.commits.filter((c) => c.pecId === seeded.pecId);
+                expect(commits.filter((c) => c.from !== c.to)).toEqual([
+                    { pecId: seeded.pecId, from: 'Pending', to: 'Approved', description: 'Approved by Alice' },
+                ]);
+            });
+
+            it('retries a read that gets no answer instead of waiting for it', async () => {
+                const seeded = seed(h, kind, 'read-lost');
+                h.arm.faults.add(
+                    { kind: 'hang', afterProcessing: false, dropAfterMs: 120_000 },
+                    { times: 1, method: 'GET', pathIncludes: seeded.pecName },
+                );
+                await expect(bounded.getPec(seeded.pec)).resolves.toMatchObject({ status: 'Pending' });
+                expect(h.arm.requests.filter((r) => r.method === 'GET' && r.path === seeded.pecId)).toHaveLength(2);
+            });
 
             it('rejects with PermanentError for a PEC that does not exist, without a PUT', async () => {
                 const seeded = seed(h, kind, 'set-missing');

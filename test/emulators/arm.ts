@@ -1,5 +1,5 @@
 import type * as http from 'node:http';
-import { FaultPlan, applyFault, bearerAudience, sendJson, startServer, type RunningServer } from './server';
+import { FaultPlan, bearerAudience, sendJson, serveWithFault, startServer, type RunningServer } from './server';
 
 /**
  * An ARM emulator for Private Endpoint Connections on the four database server kinds, following the REST contracts in
@@ -43,6 +43,14 @@ export interface ArmOperation {
     pecId: string;
     method: string;
     status: 'InProgress' | 'Succeeded' | 'Failed';
+}
+
+/** A PUT's connection state written to a PEC (when its operation succeeded, or at once without async headers). */
+export interface ArmCommit {
+    pecId: string;
+    from: PecStatus;
+    to: PecStatus;
+    description: string;
 }
 
 export interface ArmEmulatorOptions {
@@ -115,6 +123,8 @@ const lower = (s: string) => s.toLowerCase();
 export class ArmEmulator {
     readonly faults = new FaultPlan();
     readonly requests: ArmRequest[] = [];
+    /** Every connection state a PUT wrote, in order: a repeated PUT shows as a commit that changed nothing. */
+    readonly commits: ArmCommit[] = [];
     private readonly servers = new Map<string, ServerRecord>();
     private readonly ops = new Map<string, OperationRecord>();
     private server!: RunningServer;
@@ -217,18 +227,17 @@ export class ArmEmulator {
         }
         const apiVersion = url.searchParams.get('api-version') ?? undefined;
         this.requests.push({ method, path: url.pathname, apiVersion, body });
-        if (await applyFault(this.faults.take(method, url.pathname), res, armErrorBody)) {
-            return;
-        }
-        try {
-            this.authorize(req.headers.authorization);
-            this.route(method, url, body, res);
-        } catch (err) {
-            if (!(err instanceof ArmError)) {
-                throw err;
+        await serveWithFault(this.faults.take(method, url.pathname), req, res, armErrorBody, (out) => {
+            try {
+                this.authorize(req.headers.authorization);
+                this.route(method, url, body, out);
+            } catch (err) {
+                if (!(err instanceof ArmError)) {
+                    throw err;
+                }
+                sendJson(out, err.status, armErrorBody(err.status, err.code, err.message));
             }
-            sendJson(res, err.status, armErrorBody(err.status, err.code, err.message));
-        }
+        });
     }
 
     private authorize(header: string | undefined): void {
@@ -300,6 +309,7 @@ export class ArmEmulator {
         }
         const target = validateUpdate(body, single);
         if (this.noAsyncHeaders) {
+            this.commits.push({ pecId: pec.id, from: pec.status, to: target.status, description: target.description });
             Object.assign(pec, target, { provisioningState: inFlight(server, target.status) });
             return sendJson(res, 200, pecBody(pec));
         }
@@ -391,6 +401,8 @@ export class ArmEmulator {
         }
         op.status = 'Succeeded';
         if (op.target) {
+            const { status: to, description } = op.target;
+            this.commits.push({ pecId: pec.id, from: pec.status, to, description });
             Object.assign(pec, op.target, { provisioningState: settled(pec.server) });
         } else {
             pec.server.pecs.delete(lower(pec.name));

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { applyFault, bearerAudience, FaultPlan, sendJson, startServer, type RunningServer } from './server';
+import { bearerAudience, FaultPlan, sendJson, serveWithFault, startServer, type RunningServer } from './server';
 
 /**
  * A Bot Connector emulator: the subset of the Bot Framework REST API (v3) the app uses to post a card into a Teams
@@ -74,21 +74,20 @@ export class BotConnectorEmulator {
                 const path = new URL(req.url ?? '/', 'https://localhost').pathname;
                 const method = req.method ?? 'GET';
                 emulator.requests.push({ method, path });
-                if (await applyFault(emulator.faults.take(method, path), res, errorBody)) {
-                    return;
-                }
-                if (bearerAudience(req.headers.authorization)?.replace(/\/$/, '') !== audience) {
-                    sendJson(res, 401, errorBody(401, 'Unauthorized'));
-                    return;
-                }
-                let json: Record<string, unknown>;
-                try {
-                    json = body ? (JSON.parse(body) as Record<string, unknown>) : {};
-                } catch {
-                    sendJson(res, 400, errorBody(400, 'BadSyntax'));
-                    return;
-                }
-                emulator.route(method, path, json, res);
+                await serveWithFault(emulator.faults.take(method, path), req, res, errorBody, (out) => {
+                    if (bearerAudience(req.headers.authorization)?.replace(/\/$/, '') !== audience) {
+                        sendJson(out, 401, errorBody(401, 'Unauthorized'));
+                        return;
+                    }
+                    let json: Record<string, unknown>;
+                    try {
+                        json = body ? (JSON.parse(body) as Record<string, unknown>) : {};
+                    } catch {
+                        sendJson(out, 400, errorBody(400, 'BadSyntax'));
+                        return;
+                    }
+                    emulator.route(method, path, json, out);
+                });
             },
             { https: true },
         );

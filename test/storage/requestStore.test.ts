@@ -3,7 +3,9 @@ import type { TableClient } from '@azure/data-tables';
 import { ConcurrencyError, TransientError } from '../../src/domain/errors';
 import { openRequest, transition, type ApprovalRequest, type RequestTransition } from '../../src/domain/request';
 import { TableRequestStore } from '../../src/storage/requestStore';
-import { azuriteTable } from './azuriteTable';
+import { lazy, openTable } from '../../src/storage/tables';
+import { FaultyStorage } from '../emulators/faultyStorage';
+import { azuriteConnectionString, azuriteTable } from './azuriteTable';
 
 /**
  * The request store against the real Azurite started by the jest global setup: ETags, 409 on a duplicate insert and
@@ -267,3 +269,157 @@ describe('TableRequestStore on Azurite', () => {
         expect((await store.getActiveForPec(pecId))?.request.id).toBe(next.id);
     });
 });
+
+/**
+ * Writes whose answer is lost: the try reaches the table and takes effect, the answer never comes, the client gives
+ * up after its bound and retries. The retry meets the write's own result (409 on an insert, 412 on a conditional
+ * update), which the store must recognise as its own instead of taking it for another writer.
+ */
+describe('TableRequestStore when an answer is lost (through a fault-injecting proxy)', () => {
+    let proxy: FaultyStorage;
+    let store: TableRequestStore;
+    const name = `lost${randomBytes(6).toString('hex')}`;
+    const tablePath = `/${name}`;
+    const lostAnswer = { kind: 'hang', afterProcessing: true, dropAfterMs: 120_000 } as const;
+    /** Passes one request untouched: queued faults apply in order, so this lets the first of two inserts through. */
+    const passOnce = { kind: 'slow', delayMs: 0 } as const;
+
+    /** The same table straight on Azurite, for what the test itself reads and for a second, unfaulted delivery. */
+    const direct = lazy(() =>
+        openTable({ connectionString: azuriteConnectionString() }, name, () => {
+            throw new Error('no credential needed');
+        }),
+    );
+
+    beforeAll(async () => {
+        proxy = await FaultyStorage.start(azuriteConnectionString());
+        store = new TableRequestStore(
+            lazy(() =>
+                openTable(
+                    { connectionString: proxy.connectionString, timeoutMs: 300, maxRetries: 2, retryDelayInMs: 10 },
+                    name,
+                    () => {
+                        throw new Error('no credential needed');
+                    },
+                ),
+            ),
+        );
+        await store.get(newId()); // creates the table before any fault is queued
+    });
+    afterAll(() => proxy.close());
+    afterEach(() => proxy.faults.clear());
+
+    async function requestsOf(pecId: string): Promise<string[]> {
+        const ids: string[] = [];
+        for await (const { request } of store.listRequests()) {
+            if (request.pecId === pecId) {
+                ids.push(request.id);
+            }
+        }
+        return ids;
+    }
+
+    it('takes a claim whose insert went through unanswered for its own, and opens the request at once', async () => {
+        const pecId = newPecId();
+        proxy.faults.add(lostAnswer, { method: 'POST', pathIncludes: tablePath });
+        const request = draft(pecId);
+
+        const created = await store.createIfNone(request);
+
+        // Not a TransientError after waiting for "another invocation" that is this one.
+        expect(created.created).toBe(true);
+        expect(created.stored.request.id).toBe(request.id);
+        expect((await store.getActiveForPec(pecId))?.request.id).toBe(request.id);
+    });
+
+    it('takes its own claim even when the retries after the lost answer all fail', async () => {
+        const pecId = newPecId();
+        proxy.faults.add(lostAnswer, { method: 'POST', pathIncludes: tablePath });
+        proxy.faults.add({ kind: 'error', status: 500 }, { times: 2, method: 'POST', pathIncludes: tablePath });
+        const request = draft(pecId);
+
+        const created = await store.createIfNone(request);
+
+        expect(created).toMatchObject({ created: true, stored: { request: { id: request.id } } });
+        expect((await store.getActiveForPec(pecId))?.request.id).toBe(request.id);
+    });
+
+    it('records one request when the request insert went through unanswered', async () => {
+        const pecId = newPecId();
+        proxy.faults.add(passOnce, { method: 'POST', pathIncludes: tablePath });
+        proxy.faults.add(lostAnswer, { method: 'POST', pathIncludes: tablePath });
+        const request = draft(pecId);
+
+        const created = await store.createIfNone(request);
+
+        expect(created.created).toBe(true);
+        expect(created.stored.request).toEqual(request);
+        // The claim is kept, and no second request opens for the PEC on the next delivery.
+        const again = await store.createIfNone(draft(pecId));
+        expect(again).toMatchObject({ created: false, stored: { request: { id: request.id } } });
+        expect(await requestsOf(pecId)).toEqual([request.id]);
+    });
+
+    it('takes an update that went through unanswered for its own, not for a concurrent writer', async () => {
+        const { stored } = await store.createIfNone(draft(newPecId()));
+        proxy.faults.add(lostAnswer, { method: 'PUT', pathIncludes: `r-${stored.request.id}` });
+        const decided = transition(stored.request, decide, later);
+
+        const updated = await store.update(stored, decided);
+
+        expect(updated.request).toEqual(decided);
+        expect((await store.get(decided.id))?.etag).toBe(updated.etag);
+        // A real second writer with the old ETag is still refused.
+        await expect(store.update(stored, { ...decided, updatedAt: now.toISOString() })).rejects.toBeInstanceOf(
+            ConcurrencyError,
+        );
+    });
+
+    it('takes an update for done when its retries failed after the first try went through unanswered', async () => {
+        const { stored } = await store.createIfNone(draft(newPecId()));
+        const path = `r-${stored.request.id}`;
+        proxy.faults.add(lostAnswer, { method: 'PUT', pathIncludes: path });
+        proxy.faults.add({ kind: 'error', status: 500 }, { times: 2, method: 'PUT', pathIncludes: path });
+        const decided = transition(stored.request, decide, later);
+
+        await expect(store.update(stored, decided)).resolves.toMatchObject({ request: decided });
+        expect((await store.get(decided.id))?.request.status).toBe('decided');
+    });
+
+    it('does not announce a request whose claim was taken over while its insert was slow', async () => {
+        const pecId = newPecId();
+        // The first writer's claim goes in; its request insert takes 1.5 s.
+        proxy.faults.add(passOnce, { method: 'POST', pathIncludes: tablePath });
+        proxy.faults.add({ kind: 'slow', delayMs: 1_500 }, { method: 'POST', pathIncludes: tablePath });
+        const slow = draft(pecId);
+        const first = store.createIfNone(slow);
+        const t = await direct();
+        await waitFor(async () => {
+            const claim = await t
+                .getEntity<{ requestId: string }>(claimPartition(pecId), 'active')
+                .catch(() => undefined);
+            return claim?.requestId === slow.id;
+        });
+        // Meanwhile a second delivery, whose clock sees the claim as dead, clears it and opens its own request.
+        const ahead = new TableRequestStore(direct, () => new Date(Date.now() + 60_000));
+        const other = draft(pecId);
+        const second = await ahead.createIfNone(other);
+        expect(second).toMatchObject({ created: true, stored: { request: { id: other.id } } });
+
+        // The slow writer finds the claim gone to the other request: it answers with that one and removes its own.
+        const late = await first;
+        expect(late).toMatchObject({ created: false, stored: { request: { id: other.id } } });
+        expect(await store.get(slow.id)).toBeUndefined();
+        expect(await requestsOf(pecId)).toEqual([other.id]);
+    });
+});
+
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+        if (await check()) {
+            return;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error('waitFor: condition not met');
+}

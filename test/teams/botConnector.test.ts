@@ -129,6 +129,30 @@ describe('BotConnectorChannel', () => {
         expect(bot.requests.length - before).toBe(1);
     });
 
+    it('gives up on a try that gets no answer after timeoutMs and retries it, instead of waiting 30 s', async () => {
+        const bounded = new BotConnectorChannel({
+            serviceUrl: bot.serviceUrl,
+            tenantId: 'tenant-1',
+            channelId: '19:approvals@thread.tacv2',
+            credential,
+            tokenScope: 'https://api.botframework.com/.default',
+            maxRetries: 2,
+            retryDelayInMs: 10,
+            timeoutMs: 200,
+        });
+        bot.faults.add({ kind: 'hang', afterProcessing: false, dropAfterMs: 120_000 }, { times: 1, method: 'POST' });
+        const before = { requests: bot.requests.length, cards: bot.conversations.length };
+        await expect(bounded.postCard(card('pending'), 'A PEC waits')).resolves.toMatchObject({
+            serviceUrl: bot.serviceUrl,
+        });
+        expect(bot.requests.length - before.requests).toBe(2);
+        expect(bot.conversations.length - before.cards).toBe(1);
+
+        // Silence on every try ends as a transient failure (the trigger retries), never as a hung invocation.
+        bot.faults.add({ kind: 'hang', afterProcessing: false, dropAfterMs: 120_000 }, { times: 3, method: 'POST' });
+        await expect(bounded.postCard(card('pending'), 'A PEC waits')).rejects.toBeInstanceOf(TransientError);
+    });
+
     it('refuses to update or reply to a card the bot did not post', async () => {
         const webhookRef: CardRef = { channel: 'webhook', postedAt: new Date().toISOString() };
         await expect(channel.updateCard(webhookRef, card('x'))).rejects.toBeInstanceOf(PermanentError);

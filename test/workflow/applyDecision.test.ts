@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { applyDecisionFunction } from '../../functions/applyDecision';
+import { TransientError } from '../../src/domain/errors';
 import { applyMaxAttempts } from '../../src/storage/applyQueue';
 import { verifyChain } from '../../src/storage/auditLog';
 import {
@@ -151,6 +152,43 @@ describe('applyDecision under faults', () => {
         await drainApplyQueue(h);
         expect(puts()).toHaveLength(1);
         expect((await actions(request.id)).filter((a) => a === 'applied')).toHaveLength(1);
+    });
+
+    it('audits the apply exactly once when storage fails between the change in ARM and marking it applied', async () => {
+        // First the entry cannot be written, then the request cannot be marked applied: each time the message comes
+        // back, finds the change already in ARM, and finishes what is missing, without a second entry.
+        const request = await decided();
+        const { audit, requests } = h.deps;
+        const failed: string[] = [];
+        h.deps.audit = {
+            list: (id) => audit.list(id),
+            append: async (input) => {
+                if (input.action === 'applied' && !failed.includes('audit')) {
+                    failed.push('audit');
+                    throw new TransientError('Audit: could not append: the server is busy');
+                }
+                return audit.append(input);
+            },
+        };
+        const update = requests.update.bind(requests);
+        requests.update = async (stored, next) => {
+            if (next.status === 'applied' && !failed.includes('mark')) {
+                failed.push('mark');
+                throw new TransientError('Storage: could not update the request: the server is busy');
+            }
+            return update(stored, next);
+        };
+        try {
+            expect(await drainApplyQueue(h)).toBe(3);
+        } finally {
+            h.deps.audit = audit;
+            requests.update = update;
+        }
+        expect(failed).toEqual(['audit', 'mark']);
+        expect(puts()).toHaveLength(1);
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('applied');
+        expect(await actions(request.id)).toEqual(['requested', 'card-posted', 'decided', 'applied']);
+        expect((await h.deps.audit.list(request.id)).at(-1)).toMatchObject({ after: { status: 'Approved' } });
     });
 
     it('takes the lease on top of an unrelated write made since it read the request, and applies', async () => {

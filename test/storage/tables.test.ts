@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import { TransientError } from '../../src/domain/errors';
+import { openTable } from '../../src/storage/tables';
+import { FaultyStorage } from '../emulators/faultyStorage';
+import { azuriteConnectionString } from './azuriteTable';
+
+/**
+ * The table clients' bounds and retries, through a proxy in front of Azurite that throttles, fails and stays silent
+ * the way Azure Storage can: each try is bounded by the setting, and what the service asks (Retry-After) is honoured.
+ */
+
+const noCredential = () => {
+    throw new Error('no credential needed');
+};
+
+describe('openTable under storage faults', () => {
+    let proxy: FaultyStorage;
+    const settings = () => ({
+        connectionString: proxy.connectionString,
+        timeoutMs: 300,
+        maxRetries: 2,
+        retryDelayInMs: 10,
+    });
+
+    beforeAll(async () => {
+        proxy = await FaultyStorage.start(azuriteConnectionString());
+    });
+    afterAll(() => proxy.close());
+    afterEach(() => proxy.faults.clear());
+
+    const tableName = () => `tbl${randomBytes(6).toString('hex')}`;
+
+    it('gives up on a read that gets no answer after timeoutMs and retries it, instead of waiting forever', async () => {
+        const name = tableName();
+        const table = await openTable(settings(), name, noCredential);
+        await table.createEntity({ partitionKey: 'p', rowKey: 'r', value: 1 });
+        proxy.faults.add({ kind: 'hang', afterProcessing: false, dropAfterMs: 120_000 }, { method: 'GET' });
+        const before = proxy.requests.length;
+
+        await expect(table.getEntity('p', 'r')).resolves.toMatchObject({ value: 1 });
+
+        expect(proxy.requests.slice(before).map((r) => `${r.method} ${r.fault ?? 'ok'}`)).toEqual([
+            'GET hang',
+            'GET ok',
+        ]);
+    });
+
+    it("retries storage's throttle (503 ServerBusy with Retry-After) and 500s within the settings", async () => {
+        const table = await openTable(settings(), tableName(), noCredential);
+        proxy.faults.add({ kind: 'throttle', retryAfterSeconds: 0 }, { method: 'POST' });
+        proxy.faults.add({ kind: 'error', status: 500 }, { method: 'POST' });
+
+        await table.createEntity({ partitionKey: 'p', rowKey: 'r', value: 2 });
+
+        expect(proxy.faults.injected).toMatchObject({ throttle: 1, error: 1 });
+        await expect(table.getEntity('p', 'r')).resolves.toMatchObject({ value: 2 });
+    });
+
+    it('reports a table that cannot be opened for a throttle as transient (so the trigger retries it)', async () => {
+        proxy.faults.add({ kind: 'throttle', retryAfterSeconds: 0 }, { times: 3, method: 'POST' });
+        await expect(openTable(settings(), tableName(), noCredential)).rejects.toBeInstanceOf(TransientError);
+    });
+});
