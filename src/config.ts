@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import './zodConfig';
+import * as z from 'zod';
 import { ConfigError } from './domain/errors';
 import type { Policy } from './domain/policy';
 import { expiryActions } from './domain/reconcile';
@@ -113,6 +114,10 @@ const schema = z.object({
     ARM_MAX_RETRIES: positiveInt(4, 10),
     ARM_RETRY_DELAY_MS: positiveInt(1000, 60_000),
     ARM_LRO_DEADLINE_SECONDS: positiveInt(120, 3600),
+    HTTP_TIMEOUT_MS: positiveInt(30_000, 300_000).refine(
+        (v) => v >= 100,
+        'expected at least 100 (milliseconds): a try bounded tighter than a round trip never succeeds',
+    ),
     REQUESTS_TABLE: tableName('pecrequests'),
     AUDIT_TABLE: tableName('pecaudit'),
     ALLOW_SELF_APPROVAL: bool(false),
@@ -120,6 +125,13 @@ const schema = z.object({
     DEV_TRUST_CLIENT_PRINCIPAL: bool(false),
     WEBSITE_AUTH_ENABLED: bool(false),
     WEBSITE_SITE_NAME: z.string().trim().optional(),
+    // Set by App Service and Functions for an app with a managed identity; the credential uses them when present.
+    IDENTITY_ENDPOINT: z
+        .string()
+        .trim()
+        .refine((v) => /^https?:\/\/[^\s]+$/i.test(v) && URL.canParse(v), 'expected the identity endpoint URL')
+        .optional(),
+    IDENTITY_HEADER: z.string().trim().min(1).optional(),
     // Read by the host too (its own request and trace telemetry); the app adds custom events for each milestone.
     APPLICATIONINSIGHTS_CONNECTION_STRING: z
         .string()
@@ -161,6 +173,11 @@ export interface StorageSettings {
     connectionString?: string;
     tableServiceUri?: string;
     queueServiceUri?: string;
+    /** Bound on each try of a storage request (HTTP_TIMEOUT_MS); the clients' defaults when absent. */
+    timeoutMs?: number;
+    /** Retries of a throttled, failed or timed-out request (ARM_MAX_RETRIES, ARM_RETRY_DELAY_MS). */
+    maxRetries?: number;
+    retryDelayInMs?: number;
 }
 
 export type Config = Omit<
@@ -169,10 +186,14 @@ export type Config = Omit<
     | 'TEAMS_CHANNEL_ID'
     | 'WORKFLOWS_WEBHOOK_URL'
     | 'WEBSITE_SITE_NAME'
+    | 'IDENTITY_ENDPOINT'
+    | 'IDENTITY_HEADER'
     | 'APPLICATIONINSIGHTS_CONNECTION_STRING'
     | 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
 > & {
     WEBSITE_SITE_NAME?: string;
+    IDENTITY_ENDPOINT?: string;
+    IDENTITY_HEADER?: string;
     APPLICATIONINSIGHTS_CONNECTION_STRING?: string;
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING?: string;
     TEAMS_TEAM_ID?: string;
@@ -266,7 +287,19 @@ export function loadConfig(
     if (problems.length > 0 || !parsed.success) {
         throw new ConfigError(`Invalid settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     }
-    return { ...parsed.data, storage, policy };
+    const { HTTP_TIMEOUT_MS, ARM_MAX_RETRIES, ARM_RETRY_DELAY_MS } = parsed.data;
+    // Storage gets the same bounds as the other services: the SDKs' own defaults wait forever for an answer, and the
+    // queue's back off for seconds (4 s, then 12 s) where a click is waiting for its card.
+    return {
+        ...parsed.data,
+        storage: {
+            ...storage,
+            timeoutMs: HTTP_TIMEOUT_MS,
+            maxRetries: ARM_MAX_RETRIES,
+            retryDelayInMs: ARM_RETRY_DELAY_MS,
+        },
+        policy,
+    };
 }
 
 let cached: Config | undefined;

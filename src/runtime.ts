@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { createArmPecProvider } from './arm';
 import { getConfig, type Config } from './config';
+import { ManagedIdentityCredential } from './identity/managedIdentity';
 import { parseAuthenticationString, parseConnectionString } from './observability/connectionString';
 import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
 import { StorageApplyQueue } from './storage/applyQueue';
@@ -24,10 +25,20 @@ export function newRequestId(): string {
 }
 
 /**
- * The managed identity in Azure (and the token emulator locally, through the same IDENTITY_ENDPOINT protocol);
- * a developer's Azure CLI login where no managed identity exists.
+ * The managed identity in Azure, through the endpoint the platform sets in IDENTITY_ENDPOINT and IDENTITY_HEADER (the
+ * token emulator locally speaks the same protocol); a developer's Azure CLI login where there is none, through
+ * DefaultAzureCredential, which is loaded only then.
  */
 export function createCredential(config: Config): TokenCredential {
+    if (config.IDENTITY_ENDPOINT && config.IDENTITY_HEADER) {
+        return new ManagedIdentityCredential({
+            endpoint: config.IDENTITY_ENDPOINT,
+            secret: config.IDENTITY_HEADER,
+            clientId: config.AZURE_CLIENT_ID,
+            maxRetries: config.ARM_MAX_RETRIES,
+            retryDelayInMs: config.ARM_RETRY_DELAY_MS,
+        });
+    }
     const load = lazy(async () => {
         const { DefaultAzureCredential } = await import('@azure/identity');
         return new DefaultAzureCredential({
@@ -43,7 +54,11 @@ export function createCredential(config: Config): TokenCredential {
 
 export function createDeps(config: Config): WorkflowDeps {
     const credential = createCredential(config);
-    const http = { maxRetries: config.ARM_MAX_RETRIES, retryDelayInMs: config.ARM_RETRY_DELAY_MS };
+    const http = {
+        maxRetries: config.ARM_MAX_RETRIES,
+        retryDelayInMs: config.ARM_RETRY_DELAY_MS,
+        timeoutMs: config.HTTP_TIMEOUT_MS,
+    };
     const lroDeadlineMs = config.ARM_LRO_DEADLINE_SECONDS * 1000;
     const telemetry = createTelemetry(config, credential);
     return {

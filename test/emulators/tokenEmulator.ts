@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sendJson, startServer, type RunningServer } from './server';
+import { applyFault, FaultPlan, sendJson, startServer, type RunningServer } from './server';
 
 /**
  * A managed-identity token endpoint speaking the App Service protocol (api-version 2019-08-01): the same one the
@@ -10,6 +10,9 @@ import { sendJson, startServer, type RunningServer } from './server';
 export class TokenEmulator {
     readonly header = randomUUID();
     readonly issued: { resource: string; clientId?: string }[] = [];
+    readonly faults = new FaultPlan();
+    /** Seconds until the tokens it issues expire. */
+    lifetimeSeconds = 3600;
 
     private constructor(private readonly server: RunningServer) {}
 
@@ -25,8 +28,12 @@ export class TokenEmulator {
     static async start(options: { principalId?: string; tenantId?: string } = {}): Promise<TokenEmulator> {
         const self: { current?: TokenEmulator } = {};
         const server = await startServer(
-            (req, res) => {
+            async (req, res) => {
                 const url = new URL(req.url ?? '/', 'http://localhost');
+                const errorBody = (_status: number, code: string) => ({ error: code, error_description: code });
+                if (await applyFault(self.current?.faults.take(req.method ?? 'GET', url.pathname), res, errorBody)) {
+                    return;
+                }
                 if (url.pathname !== '/msi/token' || req.method !== 'GET') {
                     sendJson(res, 404, { error: 'not_found' });
                     return;
@@ -42,7 +49,7 @@ export class TokenEmulator {
                 }
                 const clientId = url.searchParams.get('client_id') ?? undefined;
                 self.current?.issued.push({ resource, ...(clientId ? { clientId } : {}) });
-                const expiresOn = Math.floor(Date.now() / 1000) + 3600;
+                const expiresOn = Math.floor(Date.now() / 1000) + (self.current?.lifetimeSeconds ?? 3600);
                 const payload = {
                     aud: resource,
                     appid: clientId ?? 'system-assigned',

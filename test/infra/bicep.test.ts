@@ -330,11 +330,14 @@ describe('app settings (infra/main.bicep) against src/config.ts', () => {
             ARM_MAX_RETRIES: 'tuning; the default',
             ARM_RETRY_DELAY_MS: 'tuning; the default',
             ARM_LRO_DEADLINE_SECONDS: 'tuning; the default',
+            HTTP_TIMEOUT_MS: 'tuning; the default',
             REQUESTS_TABLE: 'the default table name',
             AUDIT_TABLE: 'the default table name',
             DEV_TRUST_CLIENT_PRINCIPAL: 'local development only; refused in Azure',
             WEBSITE_AUTH_ENABLED: 'set by the platform when App Service Authentication is on',
             WEBSITE_SITE_NAME: 'set by the platform',
+            IDENTITY_ENDPOINT: 'set by the platform for an app with a managed identity',
+            IDENTITY_HEADER: 'set by the platform for an app with a managed identity',
         };
         const missing = schemaKeys.filter((name) => !deployedSettings.has(name) && !(name in leftOut));
         expect(missing).toEqual([]);
