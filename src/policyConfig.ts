@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RESPONSE_TEXT_MAX_LENGTH, stripInvisible } from './domain/card';
 import { ConfigError, ensureErrorType } from './domain/errors';
 import { serverKinds } from './domain/ids';

@@ -1,5 +1,5 @@
 import { hasApproved } from '../domain/decision';
-import { z } from 'zod';
+import * as z from 'zod';
 import { isRequestId } from '../domain/request';
 import { cardFor } from './cardUpdate';
 import { authorise, decide, isOwnCardMessage, type DecideResult } from './decide';

@@ -1,5 +1,5 @@
 import { hasApproved } from '../domain/decision';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RESPONSE_TEXT_MAX_LENGTH } from '../domain/card';
 import { isRequestId, type ApprovalRequest } from '../domain/request';
 import { renderDecisionPage, renderMessagePage, type DecisionPageModel } from '../web/decisionPageHtml';

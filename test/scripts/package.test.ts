@@ -79,6 +79,7 @@ let outDir: string;
 let result: PackageResult;
 let entries: Record<string, Uint8Array>;
 let loaded: { registered: Registered[]; hooks: string[]; loadMs: number };
+let cacheReport: string;
 
 beforeAll(async () => {
     outDir = mkdtempSync(path.join(os.tmpdir(), 'pec-gate-package-'));
@@ -91,7 +92,7 @@ beforeAll(async () => {
     // the appStart hook, which the host runs later).
     const run = spawnSync(process.execPath, [loader, path.join(result.stagingDir, 'main.js')], {
         cwd: outDir,
-        env: { PATH: process.env.PATH ?? '' },
+        env: { PATH: process.env.PATH ?? '', PEC_GATE_CODE_CACHE_REPORT: '1' },
         encoding: 'utf8',
         timeout: 30_000,
     });
@@ -99,6 +100,7 @@ beforeAll(async () => {
         throw new Error(`main.js failed to load (exit ${run.status}):\n${run.stderr}`);
     }
     loaded = JSON.parse(run.stdout) as typeof loaded;
+    cacheReport = run.stderr;
 
     for (const file of readdirSync(path.join(root, 'functions')).filter((f) => f.endsWith('.ts'))) {
         await import(path.join(root, 'functions', file));
@@ -127,12 +129,12 @@ function declaredFunctions(): { name: string; trigger: string; file: string }[] 
 }
 
 describe('the deploy package', () => {
-    it('is one zip under the size limit with host.json, package.json, main.js and its source map', () => {
+    it('is one zip under the size limit: host.json, package.json, main.js, the bundle with its map and code cache', () => {
         expect(result.zipPath).toBe(path.join(outDir, 'pec-gate.zip'));
         expect(result.zipBytes).toBeLessThan(maxZipBytes);
         expect(readFileSync(result.zipPath).length).toBe(result.zipBytes);
         expect(Object.keys(entries).sort()).toEqual(result.files);
-        expect(result.files).toEqual(expect.arrayContaining(['host.json', 'main.js', 'main.js.map', 'package.json']));
+        expect(result.files).toEqual(['app.js', 'app.js.cache', 'app.js.map', 'host.json', 'main.js', 'package.json']);
         expect(readdirSync(result.stagingDir).sort()).toEqual(result.files);
     });
 
@@ -156,14 +158,14 @@ describe('the deploy package', () => {
     });
 
     it('links its source map, which maps back to the sources by repository-relative paths', () => {
-        const js = strFromU8(entries['main.js'] ?? new Uint8Array());
-        expect(js.trimEnd().endsWith('//# sourceMappingURL=main.js.map')).toBe(true);
-        const map = JSON.parse(strFromU8(entries['main.js.map'] ?? new Uint8Array())) as { sources: string[] };
+        const js = strFromU8(entries['app.js'] ?? new Uint8Array());
+        expect(js.trimEnd().endsWith('//# sourceMappingURL=app.js.map')).toBe(true);
+        const map = JSON.parse(strFromU8(entries['app.js.map'] ?? new Uint8Array())) as { sources: string[] };
         expect(map.sources).toEqual(expect.arrayContaining(['functions/pecEvents.ts', 'src/runtime.ts']));
     });
 
     it('requires nothing at run time but Node built-ins and the worker-provided @azure/functions-core', () => {
-        const js = strFromU8(entries['main.js'] ?? new Uint8Array());
+        const js = strFromU8(entries['app.js'] ?? new Uint8Array()) + strFromU8(entries['main.js'] ?? new Uint8Array());
         const required = new Set([...js.matchAll(/\brequire\(\s*["'`]([^"'`]+)["'`]\s*\)/g)].map((m) => m[1] ?? ''));
         const foreign = [...required].filter((name) => !isBuiltin(name) && name !== '@azure/functions-core');
         expect(foreign).toEqual([]);
@@ -194,9 +196,37 @@ describe('main.js loaded by node with a virtual @azure/functions-core', () => {
         expect(loaded.hooks).toContain('appStart');
     });
 
-    it('loads quickly enough for a cold start', () => {
-        // Generous: a few hundred ms is usual here; a regression that evaluates the lazy SDKs at load shows up as more.
-        expect(loaded.loadMs).toBeLessThan(3000);
+    it('compiles from the code cache this Node.js made at packaging', () => {
+        expect(cacheReport).toContain('code cache: accepted');
+    });
+
+    it('still loads, compiling from source, when V8 rejects the cache (another Node.js) or it is missing', () => {
+        const dir = mkdtempSync(path.join(os.tmpdir(), 'pec-gate-stale-'));
+        try {
+            for (const name of result.files) {
+                writeFileSync(path.join(dir, name), readFileSync(path.join(result.stagingDir, name)));
+            }
+            writeFileSync(path.join(dir, 'load.cjs'), loaderScript);
+            const run = (label: string) => {
+                const r = spawnSync(process.execPath, [path.join(dir, 'load.cjs'), path.join(dir, 'main.js')], {
+                    cwd: dir,
+                    env: { PATH: process.env.PATH ?? '', PEC_GATE_CODE_CACHE_REPORT: '1' },
+                    encoding: 'utf8',
+                    timeout: 30_000,
+                });
+                expect(r.stderr).toContain(`code cache: ${label}`);
+                return (JSON.parse(r.stdout) as typeof loaded).registered.map((f) => f.name).sort();
+            };
+            const expected = loaded.registered.map((f) => f.name).sort();
+            const cache = readFileSync(path.join(dir, 'app.js.cache'));
+            cache.fill(7, 0, 64);
+            writeFileSync(path.join(dir, 'app.js.cache'), cache);
+            expect(run('rejected')).toEqual(expected);
+            rmSync(path.join(dir, 'app.js.cache'));
+            expect(run('none')).toEqual(expected);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
 
