@@ -83,7 +83,10 @@ export class ArmPecAdapter implements PecProvider {
         }
     }
 
-    async getServerContext(server: ServerRef, knownPecs?: readonly Pec[]): Promise<ServerContext> {
+    async getServerContext(
+        server: ServerRef,
+        knownPecs?: readonly Pec[] | Promise<readonly Pec[]>,
+    ): Promise<ServerContext> {
         const [raw, pecs] = await Promise.all([
             withDeadline(this.readDeadlineMs, `get server ${server.name}`, (signal) =>
                 this.ops.getServer(server, signal),

@@ -37,8 +37,10 @@ export function createArmPecProvider(settings: ArmSettings): PecProvider {
             (await forKind(kind)).listServers(subscriptionId, kind),
         listPecs: async (server: ServerRef) => (await forKind(server.kind)).listPecs(server),
         getPec: async (pec: PecRef) => (await forKind(pec.server.kind)).getPec(pec),
-        getServerContext: async (server: ServerRef, knownPecs?: readonly Pec[]): Promise<ServerContext> =>
-            (await forKind(server.kind)).getServerContext(server, knownPecs),
+        getServerContext: async (
+            server: ServerRef,
+            knownPecs?: readonly Pec[] | Promise<readonly Pec[]>,
+        ): Promise<ServerContext> => (await forKind(server.kind)).getServerContext(server, knownPecs),
         setPecState: async (pec: PecRef, status: DecisionStatus, description: string, known?: Pec) =>
             (await forKind(pec.server.kind)).setPecState(pec, status, description, known),
     };

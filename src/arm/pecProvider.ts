@@ -16,7 +16,7 @@ export interface PecProvider {
      * The server's public network access and tags, and the PECs already approved. Pass the PECs you already listed to
      * avoid reading them twice.
      */
-    getServerContext(server: ServerRef, knownPecs?: readonly Pec[]): Promise<ServerContext>;
+    getServerContext(server: ServerRef, knownPecs?: readonly Pec[] | Promise<readonly Pec[]>): Promise<ServerContext>;
     /**
      * Sets a PEC's state through the long-running PUT, bounded by the configured deadline. Resolves with the PEC as
      * ARM reports it afterwards. A deadline, throttling or 5xx surfaces as a TransientError. Pass the PEC if you have

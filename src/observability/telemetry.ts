@@ -1,6 +1,6 @@
 import type { AuditAction, AuditEntry, AuditInput } from '../domain/audit';
 import { ensureErrorType } from '../domain/errors';
-import type { AuditLog } from '../storage/auditLog';
+import type { AppendOptions, AuditLog } from '../storage/auditLog';
 import type { Logger } from '../workflow/deps';
 import { currentTrace, type TraceFields } from './trace';
 
@@ -55,8 +55,8 @@ export class TrackedAuditLog implements AuditLog {
         private readonly telemetry: Telemetry,
     ) {}
 
-    async append(input: AuditInput): Promise<AuditEntry> {
-        const entry = await this.inner.append(input);
+    async append(input: AuditInput, options?: AppendOptions): Promise<AuditEntry> {
+        const entry = await this.inner.append(input, options);
         const name = (milestoneEvents as Partial<Record<AuditAction, string>>)[entry.action];
         if (name) {
             this.telemetry.trackEvent({

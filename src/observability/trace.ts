@@ -48,7 +48,8 @@ export const maxLoggedChars = 2000;
  * a forged line or reorder what the reader sees), and each value is cut at `maxLoggedChars`.
  */
 export function safeLogText(value: unknown): string {
-    const text = typeof value === 'string' ? value : value instanceof Error ? (value.stack ?? value.message) : String(value);
+    const text =
+        typeof value === 'string' ? value : value instanceof Error ? (value.stack ?? value.message) : String(value);
     const cut = text.length > maxLoggedChars ? `${text.slice(0, maxLoggedChars)}… (${text.length} chars)` : text;
     // eslint-disable-next-line no-control-regex
     return cut.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g, (c) =>

@@ -13,7 +13,8 @@ import {
 import { withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
 import type { Logger, WorkflowDeps } from './deps';
-import { ensureCard, type PostOutcome } from './postCard';
+import { issueLinkToken } from './linkToken';
+import { ensureCard, withCardClaim, withoutClaim, type PostOutcome } from './postCard';
 import { updateRequest } from './requestUpdate';
 import { classifyResourceEvent, parseResourceEvent, type ResourceEvent } from './resourceEvent';
 
@@ -62,9 +63,15 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
         return { kind: 'handled', pending: 1, opened: [], cards: { [id]: announced.card } };
     }
 
+    // The PEC named has no request, so opening one is the likely next step, and it needs the server: the server is
+    // read alongside the list rather than after it (one ARM round trip of waiting instead of two).
+    const listing = deps.arm.listPecs(server);
+    const early = namedId === undefined ? undefined : deps.arm.getServerContext(server, listing);
+    // Awaited below only if a request is opened; a failure is then seen there, and must not be unhandled meanwhile.
+    early?.catch(() => undefined);
     let pecs: Pec[];
     try {
-        pecs = await deps.arm.listPecs(server);
+        pecs = await listing;
     } catch (err) {
         const e = ensureErrorType(err);
         if (!isNotFound(e)) {
@@ -83,7 +90,7 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
         return result;
     }
 
-    let context: Promise<ServerContext> | undefined;
+    let context: Promise<ServerContext> | undefined = early;
     const serverContext = () => (context ??= deps.arm.getServerContext(server, pecs));
     const failures: Error[] = [];
     // The PEC the event names is the one its caller created. Its siblings get their own events, which carry their own
@@ -158,12 +165,21 @@ export async function openAndAnnounce(
 
 async function announce(
     deps: WorkflowDeps,
-    opened: { request: StoredRequest; created: boolean },
+    opened: { request: StoredRequest; created: boolean; linkToken?: string },
     requester: Requester | undefined,
     log: Logger,
 ): Promise<{ requestId: string; created: boolean; card: PostOutcome }> {
     const request = opened.created ? opened.request : await identifyRequester(deps, opened.request, requester);
-    const card = await ensureCard(deps, request, log);
+    const card = await ensureCard(
+        deps,
+        request,
+        log,
+        opened.linkToken
+            ? { claimedWith: opened.linkToken }
+            : // A request found without its card may be one whose opener failed before its first audit entry: the
+              // invocation that wins the card claim makes sure the trail starts with it before the card goes out.
+              { beforePost: (claimed) => recordMissingRequested(deps, claimed) },
+    );
     const current = request.request;
     // An automatic decision is queued once its card is out (so the card is there to be updated), by every delivery
     // until an apply holds it: a redelivery after a failed send finishes the job, and a duplicate message is harmless
@@ -184,7 +200,7 @@ export async function openRequestForPec(
     correlationId: string,
     mayOpen?: () => Promise<boolean>,
     options: { lookedUp?: boolean } = {},
-): Promise<{ request: StoredRequest; created: boolean } | undefined> {
+): Promise<{ request: StoredRequest; created: boolean; linkToken?: string } | undefined> {
     // createIfNone alone would be correct; looking first spares the server read for the usual case, a PEC that
     // already has its request (redeliveries, and every event about the server's other PECs). A caller that has just
     // looked says so, and the read is not made twice.
@@ -200,7 +216,10 @@ export async function openRequestForPec(
     const foreign = isForeignTenant(requester?.tenantId, deps.settings.tenantId);
     const now = deps.now();
     const policy = evaluatePolicy(deps.settings.policy, policySubject(facts, { requesterForeignTenant: foreign }));
-    const draft: ApprovalRequest = applyPolicy(
+    // Written with the right to post its card already taken by this invocation, which posts it next: the card needs
+    // no claim write of its own (see ensureCard). Only the link token's hash is stored.
+    const link = issueLinkToken(now, deps.settings.linkTokenTtlHours);
+    const opening: ApprovalRequest = applyPolicy(
         openRequest({
             id: deps.newId(),
             pecId: pec.id,
@@ -213,19 +232,32 @@ export async function openRequestForPec(
         policy,
         now,
     );
+    const draft = withCardClaim(opening, now, link.grant);
     // Opening and the policy's decision are one write: no moment exists where an auto-approved request waits for a click.
     const { created, stored } = await deps.requests.createIfNone(draft);
-    if (created) {
-        await deps.audit.append({
-            requestId: draft.id,
-            action: 'requested',
-            actor: requester ? requesterActor(requester) : { kind: 'system' },
-            correlationId,
-            after: { status: 'pending', pec: pecSnapshot(pec), facts },
-        });
-        await auditPolicy(deps, draft, policy);
+    if (!created) {
+        return { request: stored, created };
     }
-    return { request: stored, created };
+    try {
+        await deps.audit.append(
+            {
+                requestId: draft.id,
+                action: 'requested',
+                actor: requester ? requesterActor(requester) : { kind: 'system' },
+                correlationId,
+                after: { status: 'pending', pec: pecSnapshot(pec), facts },
+            },
+            { first: true },
+        );
+        await auditPolicy(deps, draft, policy);
+    } catch (err) {
+        // The request was written holding this invocation's card claim. Given back, the redelivery this failure brings
+        // posts the card at once (and records the missing entry first, see announce) instead of waiting for the claim
+        // to lapse.
+        await deps.requests.update(stored, withoutClaim(stored.request)).catch(() => undefined);
+        throw err;
+    }
+    return { request: stored, created, linkToken: link.token };
 }
 
 export function buildFacts(pec: Pec, context: ServerContext, trusted: readonly string[]): RequestFacts {
@@ -292,6 +324,21 @@ async function identifyRequester(
         detail: 'the event that names the requester arrived after the request was opened',
     });
     return written.stored;
+}
+
+async function recordMissingRequested(deps: WorkflowDeps, request: ApprovalRequest): Promise<void> {
+    const trail = await deps.audit.list(request.id);
+    if (trail.some((e) => e.action === 'requested')) {
+        return;
+    }
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'requested',
+        actor: request.requester ? requesterActor(request.requester) : { kind: 'system' },
+        correlationId: request.correlationId,
+        after: { status: request.status, facts: request.facts },
+        detail: 'recorded late: the invocation that opened the request failed before auditing it',
+    });
 }
 
 function requesterActor(requester: Requester) {

@@ -6,6 +6,7 @@ import { cardSummary, renderAdaptiveCard } from '../teams/adaptiveCard';
 import { cardOptions, type Logger, type WorkflowDeps } from './deps';
 import { updateRequest } from './requestUpdate';
 import { issueLinkToken } from './linkToken';
+import type { LinkGrant } from '../domain/request';
 
 /** How long one invocation may hold the right to post a request's card before another may try. */
 export const cardClaimMs = 60_000;
@@ -16,8 +17,20 @@ export type PostOutcome = 'posted' | 'fallback' | 'already-posted' | 'claimed-el
  * Makes sure a pending request has its card, exactly once. The right to post is itself a conditional write on the
  * request, so concurrent deliveries of one event post one card; an invocation that died mid-post loses the claim
  * after `cardClaimMs` and a redelivery or the sweep posts it.
+ *
+ * The invocation that opens a request writes it with the claim already taken (`claimedWith` is that claim's link
+ * token), so a new request's card costs no write of its own before the post.
  */
-export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log: Logger): Promise<PostOutcome> {
+export async function ensureCard(
+    deps: WorkflowDeps,
+    stored: StoredRequest,
+    log: Logger,
+    options: {
+        claimedWith?: string;
+        /** Run once this invocation holds the claim, before the card goes out (only the claim holder posts). */
+        beforePost?: (request: ApprovalRequest) => Promise<void>;
+    } = {},
+): Promise<PostOutcome> {
     const { request } = stored;
     if (request.card) {
         return 'already-posted';
@@ -27,46 +40,58 @@ export async function ensureCard(deps: WorkflowDeps, stored: StoredRequest, log:
         return 'not-pending';
     }
     const now = deps.now();
-    if (request.cardClaimedAt && now.getTime() - new Date(request.cardClaimedAt).getTime() < cardClaimMs) {
-        return 'claimed-elsewhere';
-    }
     let claimed: StoredRequest;
-    let link: ReturnType<typeof issueLinkToken>;
-    try {
-        // A fresh link token for every post: only its hash is stored, and the plain token exists only in the card.
-        link = issueLinkToken(now, deps.settings.linkTokenTtlHours);
-        claimed = await deps.requests.update(stored, {
-            ...request,
-            cardClaimedAt: now.toISOString(),
-            link: link.grant,
-        });
-    } catch (err) {
-        if (err instanceof ConcurrencyError) {
+    let linkToken: string;
+    if (options.claimedWith && request.cardClaimedAt && request.link) {
+        claimed = stored;
+        linkToken = options.claimedWith;
+    } else {
+        if (request.cardClaimedAt && now.getTime() - new Date(request.cardClaimedAt).getTime() < cardClaimMs) {
             return 'claimed-elsewhere';
         }
-        throw err;
+        try {
+            // A fresh link token for every post: only its hash is stored, and the plain token exists only in the card.
+            const link = issueLinkToken(now, deps.settings.linkTokenTtlHours);
+            claimed = await deps.requests.update(stored, withCardClaim(request, now, link.grant));
+            linkToken = link.token;
+        } catch (err) {
+            if (err instanceof ConcurrencyError) {
+                return 'claimed-elsewhere';
+            }
+            throw err;
+        }
     }
 
-    const delivered = await deliver(deps, claimed.request, link.token, log);
+    if (options.beforePost) {
+        try {
+            await options.beforePost(claimed.request);
+        } catch (err) {
+            await deps.requests.update(claimed, withoutClaim(claimed.request)).catch(() => undefined);
+            throw err;
+        }
+    }
+    const delivered = await deliver(deps, claimed.request, linkToken, log);
     if (delivered.ref) {
         // The card is out: it must be recorded even if the request was written meanwhile (a decision, a sweep mark), or
         // once the claim lapsed a second card would follow. It shows the request as it was when drawn; a card behind
-        // a later state is redrawn by the next sweep.
+        // a later state is redrawn by the next sweep. The record and the audit entry go out together.
         const ref = delivered.ref;
-        await updateRequest(deps.requests, claimed, (current) => ({
-            ...withoutClaim(current),
-            card: ref,
-            cardShows: cardStateOf(claimed.request),
-        }));
-        await deps.audit.append({
-            requestId: request.id,
-            action: delivered.ref.channel === 'bot' ? 'card-posted' : 'card-fallback',
-            actor: { kind: 'system' },
-            correlationId: request.correlationId,
-            after: delivered.ref,
-            ...(delivered.botError ? { detail: `bot post failed: ${delivered.botError.message}` } : {}),
-        });
-        return delivered.ref.channel === 'bot' ? 'posted' : 'fallback';
+        await Promise.all([
+            updateRequest(deps.requests, claimed, (current) => ({
+                ...withoutClaim(current),
+                card: ref,
+                cardShows: cardStateOf(claimed.request),
+            })),
+            deps.audit.append({
+                requestId: request.id,
+                action: ref.channel === 'bot' ? 'card-posted' : 'card-fallback',
+                actor: { kind: 'system' },
+                correlationId: request.correlationId,
+                after: ref,
+                ...(delivered.botError ? { detail: `bot post failed: ${delivered.botError.message}` } : {}),
+            }),
+        ]);
+        return ref.channel === 'bot' ? 'posted' : 'fallback';
     }
 
     const error = delivered.error ?? new PermanentError('no delivery is configured');
@@ -130,6 +155,11 @@ export async function deliver(
         }
     }
     return botError ? { error: botError } : {};
+}
+
+/** The request with the right to post its card taken now, and the grant of the link token the card will carry. */
+export function withCardClaim(request: ApprovalRequest, now: Date, grant: LinkGrant): ApprovalRequest {
+    return { ...request, cardClaimedAt: now.toISOString(), link: grant };
 }
 
 export function withoutClaim(request: ApprovalRequest): ApprovalRequest {

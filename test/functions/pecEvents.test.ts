@@ -1,5 +1,6 @@
 import type { EventGridEvent } from '@azure/functions';
 import { pecEvents } from '../../functions/pecEvents';
+import { TransientError } from '../../src/domain/errors';
 import { serverKinds } from '../../src/domain/ids';
 import { verifyChain } from '../../src/storage/auditLog';
 import { sendJson, startServer, type RunningServer } from '../emulators/server';
@@ -134,6 +135,35 @@ describe('pecEvents end to end', () => {
         expect(h.bot.requests.length).toBe(botCalls);
         expect((await h.deps.requests.get(stored!.request.id))?.etag).toBe(stored!.etag);
         expect(await h.deps.audit.list(stored!.request.id)).toHaveLength(2);
+    });
+
+    it('posts the card, trail intact, when the delivery that opened the request failed before auditing it', async () => {
+        const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+        const audit = h.deps.audit;
+        let failed = false;
+        // Storage refuses the first entry of the new request's trail once (the request itself was written).
+        h.deps.audit = {
+            append: async (input, options) => {
+                if (!failed && input.action === 'requested') {
+                    failed = true;
+                    throw new TransientError('Audit: could not append: 503 ServerBusy');
+                }
+                return audit.append(input, options);
+            },
+            list: (id) => audit.list(id),
+        };
+        const event = asEvent(resourceWriteEvent(seeded.pecId));
+        await expect(pecEvents(event, testContext())).rejects.toThrow(/ServerBusy/);
+        expect(h.bot.conversations).toHaveLength(0);
+
+        // Event Grid redelivers within seconds: the card goes out at once, after the missing entry.
+        await pecEvents(event, testContext());
+        expect(h.bot.conversations).toHaveLength(1);
+        const stored = await h.deps.requests.getActiveForPec(seeded.pecId);
+        const trail = await audit.list(stored!.request.id);
+        expect(trail.map((e) => e.action)).toEqual(['requested', 'card-posted']);
+        expect(trail[0]!.detail).toMatch(/recorded late/);
+        expect(verifyChain(trail)).toEqual([]);
     });
 
     it('opens only the PEC the event names; its siblings wait for their own events, with their own requesters', async () => {

@@ -7,7 +7,7 @@ import type { ChainCheck } from '../../src/ops/chain';
 import { hashAuditEntry, verifyChain } from '../../src/storage/auditLog';
 import { main } from '../../scripts/pec';
 import { azuriteConnectionString } from '../storage/azuriteTable';
-import { memoryOutput, opsTables, rowKey, seedRequest, type OpsTables } from './helpers';
+import { memoryOutput, opsTables, auditRowKey, seedRequest, type OpsTables } from './helpers';
 
 /**
  * `pec audit verify` and `pec audit export` against Azurite, the tampering done directly in the table through a
@@ -23,7 +23,7 @@ interface AuditRow {
 }
 
 async function readRow(t: OpsTables, requestId: string, seq: number): Promise<AuditRow> {
-    return (await t.auditClient()).getEntity<AuditRow>(requestId, rowKey(seq));
+    return (await t.auditClient()).getEntity<AuditRow>(requestId, auditRowKey(requestId, seq));
 }
 
 async function replaceRow(t: OpsTables, row: AuditRow): Promise<void> {
@@ -76,7 +76,7 @@ describe('pec audit verify', () => {
             });
 
             // Deleted: the decision's entry removed.
-            await client.deleteEntity(deleted.id, rowKey(3));
+            await client.deleteEntity(deleted.id, auditRowKey(deleted.id, 3));
 
             // Reordered: two entries swap places (row keys), each keeping its own content.
             const second = await readRow(t, reordered.id, 2);
@@ -92,7 +92,7 @@ describe('pec audit verify', () => {
 
             // A whole trail deleted: no chain can show it, the request row can.
             for (let seq = 1; seq <= 4; seq++) {
-                await client.deleteEntity(wiped.id, rowKey(seq));
+                await client.deleteEntity(wiped.id, auditRowKey(wiped.id, seq));
             }
         });
 

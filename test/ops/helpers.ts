@@ -213,6 +213,4 @@ export async function seedRequest(t: OpsTables, options: SeedOptions = {}): Prom
     return current.request;
 }
 
-export function rowKey(seq: number): string {
-    return String(seq).padStart(10, '0');
-}
+export { auditRowKey } from '../../src/storage/auditLog';

@@ -1,7 +1,7 @@
 import type { AuditEntry } from '../../src/domain/audit';
 import type { ApprovalRequest } from '../../src/domain/request';
 import { auditTrailCommand, showCommand } from '../../src/ops/show';
-import { memoryOutput, newId, opsTables, rowKey, seedRequest } from './helpers';
+import { memoryOutput, newId, opsTables, auditRowKey, seedRequest } from './helpers';
 
 /** `pec show ID` and `pec audit ID` against Azurite: the request's fields, its trail, and the chain's verdict. */
 
@@ -67,10 +67,10 @@ describe('pec show and pec audit ID', () => {
     it('reports a broken chain, and exits 1', async () => {
         const request = await seedRequest(t, { status: 'decided' });
         const client = await t.auditClient();
-        const row = await client.getEntity<{ entry: string }>(request.id, rowKey(3));
+        const row = await client.getEntity<{ entry: string }>(request.id, auditRowKey(request.id, 3));
         const edited = { ...(JSON.parse(row.entry) as AuditEntry), text: 'approved by the CEO' };
         await client.updateEntity(
-            { partitionKey: request.id, rowKey: rowKey(3), entry: JSON.stringify(edited) },
+            { partitionKey: request.id, rowKey: auditRowKey(request.id, 3), entry: JSON.stringify(edited) },
             'Merge',
         );
 

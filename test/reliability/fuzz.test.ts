@@ -115,13 +115,14 @@ describe('fuzzing the handlers', () => {
         });
 
         it('counts a handler that throws', async () => {
-            // ARM refuses to list the PECs: pecEvents throws, so Event Grid would redeliver.
+            // ARM refuses to list the PECs: pecEvents throws, so Event Grid would redeliver. (About the decoy: an event
+            // about the PEC with the open request is answered from the request, without ARM.)
             h.arm.faults.add(
                 { kind: 'error', status: 403, code: 'AuthorizationFailed' },
                 { method: 'GET', pathIncludes: 'privateEndpointConnections', times: 1 },
             );
             const judge = new FuzzJudge(h);
-            await judge.run('events', 0, event(resourceWriteEvent(world.seeded.pecId)));
+            await judge.run('events', 0, event(resourceWriteEvent(world.watchedDecoy.pecId)));
             await judge.checkStorage();
             expect(judge.report.crashes).toBe(1);
             expect(judge.report.examples[0]).toMatch(/^events #0: threw \w+: list PECs .*403/);

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { genesisHash, type AuditEntry, type AuditInput } from '../../src/domain/audit';
-import { hashAuditEntry, TableAuditLog, verifyChain } from '../../src/storage/auditLog';
-import { azuriteTable } from './azuriteTable';
+import { TransientError } from '../../src/domain/errors';
+import { auditRowKey, hashAuditEntry, TableAuditLog, verifyChain } from '../../src/storage/auditLog';
+import { lazy, openTable } from '../../src/storage/tables';
+import { FaultyStorage } from '../emulators/faultyStorage';
+import { azuriteConnectionString, azuriteTable } from './azuriteTable';
 
 /**
  * The audit log against the real Azurite: appends chain by hash per request, concurrent appends each get their own
@@ -45,16 +48,12 @@ async function appendMany(log: TableAuditLog, requestId: string, count: number):
     return entries;
 }
 
-function rowKey(seq: number): string {
-    return String(seq).padStart(10, '0');
-}
-
 async function client(): Promise<TableClient> {
     return table();
 }
 
 async function readRow(requestId: string, seq: number): Promise<AuditRow> {
-    return (await client()).getEntity<AuditRow>(requestId, rowKey(seq));
+    return (await client()).getEntity<AuditRow>(requestId, auditRowKey(requestId, seq));
 }
 
 async function writeRow(row: AuditRow): Promise<void> {
@@ -156,7 +155,7 @@ describe('TableAuditLog on Azurite', () => {
         it('finds a deleted middle entry', async () => {
             const requestId = newRequestId();
             await appendMany(log, requestId, 4);
-            await (await client()).deleteEntity(requestId, rowKey(2));
+            await (await client()).deleteEntity(requestId, auditRowKey(requestId, 2));
 
             const listed = await log.list(requestId);
             expect(listed.map((e) => e.seq)).toEqual([1, 3, 4]);
@@ -183,10 +182,84 @@ describe('TableAuditLog on Azurite', () => {
             const tampered = newRequestId();
             const intact = newRequestId();
             await Promise.all([appendMany(log, tampered, 3), appendMany(log, intact, 3)]);
-            await (await client()).deleteEntity(tampered, rowKey(1));
+            await (await client()).deleteEntity(tampered, auditRowKey(tampered, 1));
 
             expect(verifyChain(await log.list(tampered))).not.toEqual([]);
             expect(verifyChain(await log.list(intact))).toEqual([]);
         });
+    });
+});
+
+describe('TableAuditLog when storage fails (through a fault-injecting proxy)', () => {
+    let proxy: FaultyStorage;
+    let log: TableAuditLog;
+    const name = `audlost${randomBytes(6).toString('hex')}`;
+
+    beforeAll(async () => {
+        proxy = await FaultyStorage.start(azuriteConnectionString());
+        log = new TableAuditLog(
+            lazy(() =>
+                openTable(
+                    { connectionString: proxy.connectionString, timeoutMs: 300, maxRetries: 2, retryDelayInMs: 10 },
+                    name,
+                    () => {
+                        throw new Error('no credential needed');
+                    },
+                ),
+            ),
+        );
+        await log.list(newRequestId()); // creates the table before any fault is queued
+    });
+    afterAll(() => proxy.close());
+    afterEach(() => proxy.faults.clear());
+
+    it('appends a step once when its insert went through unanswered (the retry meets its own entry)', async () => {
+        const requestId = newRequestId();
+        await log.append(input(requestId, 1));
+        proxy.faults.add({ kind: 'hang', afterProcessing: true, dropAfterMs: 120_000 }, { method: 'POST' });
+
+        const entry = await log.append(input(requestId, 2));
+
+        const listed = await log.list(requestId);
+        // Not the same step again as entry 3.
+        expect(listed.map((e) => e.seq)).toEqual([1, 2]);
+        expect(listed[1]).toEqual(entry);
+        expect(verifyChain(listed)).toEqual([]);
+    });
+
+    it('reports a throttled read of the trail as transient, so the caller retries', async () => {
+        proxy.faults.add({ kind: 'throttle', retryAfterSeconds: 0 }, { times: 3, method: 'GET' });
+        await expect(log.append(input(newRequestId(), 1))).rejects.toBeInstanceOf(TransientError);
+    });
+});
+
+describe('TableAuditLog without repeated reads', () => {
+    it('writes the first entry of a new trail, and each next one of its own, without reading the trail', async () => {
+        const log = new TableAuditLog(table);
+        const reads = jest.spyOn(log, 'list');
+        const id = newRequestId();
+        await log.append(input(id, 1), { first: true });
+        await log.append(input(id, 2));
+        await log.append(input(id, 3));
+        expect(reads).not.toHaveBeenCalled();
+        const trail = await log.list(id);
+        expect(trail.map((e) => e.seq)).toEqual([1, 2, 3]);
+        expect(verifyChain(trail)).toEqual([]);
+    });
+
+    it('reads the trail when another writer moved it on, and when a "first" entry is not the first', async () => {
+        const here = new TableAuditLog(table);
+        const elsewhere = new TableAuditLog(table);
+        const id = newRequestId();
+        await here.append(input(id, 1), { first: true });
+        await elsewhere.append(input(id, 2));
+        // `here` still takes entry 1 for the last: its insert of 2 meets the other's entry, and it reads.
+        const third = await here.append(input(id, 3));
+        expect(third.seq).toBe(3);
+        const wrongHint = await new TableAuditLog(table).append(input(id, 4), { first: true });
+        expect(wrongHint.seq).toBe(4);
+        const trail = await here.list(id);
+        expect(trail.map((e) => e.text)).toEqual(['step 1', 'step 2', 'step 3', 'step 4']);
+        expect(verifyChain(trail)).toEqual([]);
     });
 });
