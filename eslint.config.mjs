@@ -34,7 +34,7 @@ export default tseslint.config(
         },
     },
     {
-        files: ['scripts/**/*.js', '*.js'],
+        files: ['scripts/**/*.js', 'bench/**/*.cjs', '*.js'],
         languageOptions: {
             sourceType: 'commonjs',
             globals: {
@@ -43,6 +43,7 @@ export default tseslint.config(
                 __dirname: 'readonly',
                 process: 'readonly',
                 console: 'readonly',
+                globalThis: 'readonly',
             },
         },
         rules: { '@typescript-eslint/no-require-imports': 'off' },

@@ -45,6 +45,10 @@ export class AppInsightsEmulator {
         return self.current;
     }
 
+    get url(): string {
+        return this.server.url;
+    }
+
     get connectionString(): string {
         return `InstrumentationKey=${this.instrumentationKey};IngestionEndpoint=${this.server.url}/;LiveEndpoint=${this.server.url}/`;
     }

@@ -1,0 +1,126 @@
+/**
+ * Burst: thousands of Event Grid events delivered concurrently to the real `pecEvents` handler, as Event Grid does when
+ * many private endpoints are created at once: a share of them duplicates (Event Grid delivers at least once, and one
+ * PEC write raises more than one event) and a share irrelevant (other resources of the watched subscriptions). Cards
+ * are counted at the Bot Connector emulator: each relevant PEC must get exactly one.
+ */
+import type { EventGridEvent } from '@azure/functions';
+import { pecEvents } from '../functions/pecEvents';
+import { serverKinds } from '../src/domain/ids';
+import { ids, resourceWriteEvent, seedPendingPec, testContext, type Harness } from '../test/harness';
+
+export interface BurstOptions {
+    events: number;
+    duplicateShare: number;
+    irrelevantShare: number;
+    /** Invocations in flight at once, as a Functions instance's dynamic concurrency would allow. */
+    concurrency: number;
+    seed: number;
+}
+
+export interface BurstResult {
+    events: number;
+    pecs: number;
+    seconds: number;
+    burstEventsPerSecond: number;
+    burstDuplicateCards: number;
+    burstMissedCards: number;
+    failedDeliveries: number;
+}
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same mix and order. */
+export function prng(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
+export async function measureBurst(h: Harness, options: BurstOptions): Promise<BurstResult> {
+    const random = prng(options.seed);
+    const irrelevant = Math.round(options.events * options.irrelevantShare);
+    const duplicates = Math.round(options.events * options.duplicateShare);
+    const unique = options.events - irrelevant - duplicates;
+
+    // A server of its own for each PEC: seeding a server again would replace it and its PECs in the emulator.
+    const pecs = Array.from({ length: unique }, (_, i) =>
+        seedPendingPec(h.arm, serverKinds[i % serverKinds.length]!, { serverName: `burst-${i}` }),
+    );
+    const events: Record<string, unknown>[] = pecs.map((p) => resourceWriteEvent(p.pecId));
+    for (let i = 0; i < duplicates; i++) {
+        // A redelivery is the same event again; a second write of the same PEC is a new event about it.
+        const pec = pecs[Math.floor(random() * pecs.length)]!;
+        events.push(random() < 0.5 ? events[pecs.indexOf(pec)]! : resourceWriteEvent(pec.pecId));
+    }
+    for (let i = 0; i < irrelevant; i++) {
+        const server = pecs[Math.floor(random() * pecs.length)]!.serverId;
+        events.push(
+            i % 2 === 0
+                ? // A write on the server itself, not on a PEC.
+                  resourceWriteEvent(server, { operation: 'Microsoft.DBforPostgreSQL/flexibleServers/write' })
+                : // Something else in a watched subscription.
+                  resourceWriteEvent(
+                      `/subscriptions/${ids.ours}/resourceGroups/rg-web/providers/Microsoft.Web/sites/app-${i}`,
+                      { operation: 'Microsoft.Web/sites/write' },
+                  ),
+        );
+    }
+    // Shuffled, so duplicates arrive while the first delivery of their PEC is still in flight.
+    for (let i = events.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [events[i], events[j]] = [events[j]!, events[i]!];
+    }
+
+    const cardsBefore = h.bot.conversations.length;
+    let failed = 0;
+    let next = 0;
+    const started = performance.now();
+    const worker = async () => {
+        for (let i = next++; i < events.length; i = next++) {
+            const event = events[i]!;
+            // Event Grid retries a failed delivery; count failures, and redeliver like it would.
+            for (let attempt = 1; ; attempt++) {
+                try {
+                    await pecEvents(event as unknown as EventGridEvent, testContext('pecEvents'));
+                    break;
+                } catch {
+                    failed += 1;
+                    if (attempt >= 5) {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: options.concurrency }, worker));
+    const seconds = (performance.now() - started) / 1000;
+
+    // A card names its request ("Request <id>"); the request names its PEC.
+    const cardsPerPec = new Map<string, number>();
+    for (const conversation of h.bot.conversations.slice(cardsBefore)) {
+        const requestId = /Request ([A-Za-z0-9_-]{22})\b/.exec(JSON.stringify(conversation.parameters))?.[1];
+        const pecId = requestId ? (await h.deps.requests.get(requestId))?.request.pecId : undefined;
+        const key = (pecId ?? `unknown card ${conversation.id}`).toLowerCase();
+        cardsPerPec.set(key, (cardsPerPec.get(key) ?? 0) + 1);
+    }
+    let duplicateCards = 0;
+    let missedCards = 0;
+    for (const p of pecs) {
+        const n = cardsPerPec.get(p.pecId.toLowerCase()) ?? 0;
+        duplicateCards += Math.max(0, n - 1);
+        missedCards += n === 0 ? 1 : 0;
+    }
+    return {
+        events: events.length,
+        pecs: pecs.length,
+        seconds,
+        burstEventsPerSecond: events.length / seconds,
+        burstDuplicateCards: duplicateCards,
+        burstMissedCards: missedCards,
+        failedDeliveries: failed,
+    };
+}
