@@ -141,22 +141,30 @@ export async function measureEventOverhead(
                 for (const p of t.armPaths) {
                     await armCall(t, s, p);
                 }
-                await rawTable.createEntity({ ...t.requestEntity, partitionKey: `r-${id}`, rowKey: 'request' });
+                await rawTable.createEntity({ ...t.requestEntity, partitionKey: `r-${id}`, rowKey: `request-${id}` });
                 await botCall(t);
-                await rawTable.createEntity({ ...t.auditEntity, partitionKey: id, rowKey: '0000000001' });
+                await rawTable.createEntity({ ...t.auditEntity, partitionKey: id, rowKey: `0000000001-${id}` });
                 continue;
             }
-            await rawTable.getEntity(`p-${id}`, 'active').catch(() => undefined);
+            await rawTable.getEntity(`p-${id}`, `active-p-${id}`).catch(() => undefined);
             for (const p of t.armPaths) {
                 await armCall(t, s, p);
             }
-            await rawTable.createEntity({ partitionKey: `p-${id}`, rowKey: 'active', requestId: id, pecId: s.pecId });
-            await rawTable.createEntity({ ...t.requestEntity, partitionKey: `r-${id}`, rowKey: 'request' });
-            await rawTable.getEntity(`p-${id}`, 'active');
-            await rawTable.createEntity({ ...t.auditEntity, partitionKey: id, rowKey: '0000000001' });
+            await rawTable.createEntity({
+                partitionKey: `p-${id}`,
+                rowKey: `active-p-${id}`,
+                requestId: id,
+                pecId: s.pecId,
+            });
+            await rawTable.createEntity({ ...t.requestEntity, partitionKey: `r-${id}`, rowKey: `request-${id}` });
+            await rawTable.getEntity(`p-${id}`, `active-p-${id}`);
+            await rawTable.createEntity({ ...t.auditEntity, partitionKey: id, rowKey: `0000000001-${id}` });
             await botCall(t);
-            await rawTable.updateEntity({ ...t.requestEntity, partitionKey: `r-${id}`, rowKey: 'request' }, 'Replace');
-            await rawTable.createEntity({ ...t.auditEntity, partitionKey: id, rowKey: '0000000002' });
+            await rawTable.updateEntity(
+                { ...t.requestEntity, partitionKey: `r-${id}`, rowKey: `request-${id}` },
+                'Replace',
+            );
+            await rawTable.createEntity({ ...t.auditEntity, partitionKey: id, rowKey: `0000000002-${id}` });
             const res = await fetch(`${h.appInsights.url}/v2.1/track`, {
                 method: 'POST',
                 headers: { authorization: `Bearer ${monitorToken}`, 'content-type': 'application/json' },

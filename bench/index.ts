@@ -12,7 +12,8 @@ import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildPackage } from '../scripts/package';
-import { runFaultScenario } from '../test/reliability/faultRun';
+import { closeSharedTokenEmulator } from '../test/harness';
+import { runFaultScenario, startFaultHarness } from '../test/reliability/faultRun';
 import { runFuzz } from '../test/reliability/fuzz';
 import { measureBurst } from './burst';
 import { measureColdStart } from './coldStart';
@@ -104,15 +105,29 @@ async function main(): Promise<void> {
         await world.close();
     }
 
-    const faultWorld = await startWorld();
+    console.log('Fault run: 20 % of ARM, Bot Connector and storage calls fail...');
+    const faultWorld = await startFaultHarness({ timeoutMs: 500 });
     try {
-        console.log('Fault run: 20 % of ARM, Bot Connector and storage calls fail...');
-        const fault = await runFaultScenario(faultWorld.h, { pecs: quick ? 40 : 200, seed: 6, rate: 0.2 });
-        extra.faultRun = fault;
-        add('faultRunLostPecs', fault.lostPecs, '0', fault.lostPecs === 0, `${fault.pecs} PECs`);
+        const fault = await runFaultScenario(faultWorld.h, {
+            pecs: quick ? 40 : 200,
+            seed: 6,
+            rate: 0.2,
+            storage: faultWorld.storage,
+        });
+        const { lost: _lost, doubles: _doubles, ...figures } = fault;
+        extra.faultRun = figures;
+        const injected = fault.injectedFaults.arm + fault.injectedFaults.bot + fault.injectedFaults.storage;
+        add(
+            'faultRunLostPecs',
+            fault.lostPecs,
+            '0',
+            fault.lostPecs === 0,
+            `${fault.pecs} PECs, ${injected} faults injected`,
+        );
         add('faultRunDoubleDecisions', fault.doubleDecisions, '0', fault.doubleDecisions === 0);
     } finally {
         await faultWorld.close();
+        await closeSharedTokenEmulator();
     }
 
     const fuzzWorld = await startWorld();

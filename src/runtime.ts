@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { createArmPecProvider } from './arm';
 import { getConfig, type Config } from './config';
+import { armScope } from './arm/armCommon';
 import { ManagedIdentityCredential } from './identity/managedIdentity';
-import { parseAuthenticationString, parseConnectionString } from './observability/connectionString';
+import { ingestionScope, parseAuthenticationString, parseConnectionString } from './observability/connectionString';
 import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
 import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
@@ -61,6 +62,11 @@ export function createDeps(config: Config): WorkflowDeps {
     };
     const lroDeadlineMs = config.ARM_LRO_DEADLINE_SECONDS * 1000;
     const telemetry = createTelemetry(config, credential);
+    prefetchTokens(credential, [
+        armScope(config.ARM_ENDPOINT),
+        ...(config.TEAMS_CHANNEL_ID ? [config.BOT_TOKEN_SCOPE] : []),
+        ...(telemetrySharesCredential(config) ? [ingestionScope] : []),
+    ]);
     return {
         settings: {
             tenantId: config.AZURE_TENANT_ID,
@@ -116,6 +122,30 @@ export function createDeps(config: Config): WorkflowDeps {
         now: () => new Date(),
         newId: newRequestId,
     };
+}
+
+/**
+ * Asks the identity endpoint for the tokens a new process is about to need, all at once, while its first storage
+ * read is on the way: otherwise each client fetches its own just before its first call, one after another, on the
+ * cold path. Only the platform's endpoint (cheap, local, and cached per resource by ManagedIdentityCredential) is
+ * asked ahead; a failure here is nobody's, since the client that needs the token asks again and reports it.
+ */
+function prefetchTokens(credential: TokenCredential, scopes: string[]): void {
+    if (!(credential instanceof ManagedIdentityCredential)) {
+        return;
+    }
+    for (const scope of scopes) {
+        credential.getToken(scope).catch(() => undefined);
+    }
+}
+
+/** Whether Application Insights takes its token from the app's own identity (see createTelemetry). */
+function telemetrySharesCredential(config: Config): boolean {
+    if (!config.APPLICATIONINSIGHTS_CONNECTION_STRING || !config.APPLICATIONINSIGHTS_AUTHENTICATION_STRING) {
+        return false;
+    }
+    const auth = parseAuthenticationString(config.APPLICATIONINSIGHTS_AUTHENTICATION_STRING);
+    return !!auth && (!auth.clientId || auth.clientId.toLowerCase() === config.AZURE_CLIENT_ID.toLowerCase());
 }
 
 /**

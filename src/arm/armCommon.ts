@@ -21,6 +21,11 @@ export interface ArmSettings {
 
 const userAgentPrefix = 'pec-gate';
 
+/** The token scope of an ARM endpoint (its origin, as the SDKs ask for it). */
+export function armScope(endpoint: string): string {
+    return `${new URL(endpoint).origin}/.default`;
+}
+
 /**
  * Options shared by every ARM client. The SDKs build URLs from `$host` but take the token scope from `endpoint`, so
  * both are set: a sovereign cloud or the emulator then works with no other change.
@@ -34,7 +39,7 @@ export function armClientOptions(settings: ArmSettings): CommonClientOptions & {
     return {
         endpoint,
         $host: endpoint,
-        credentialScopes: [`${new URL(endpoint).origin}/.default`],
+        credentialScopes: [armScope(endpoint)],
         retryOptions: {
             maxRetries: settings.maxRetries,
             retryDelayInMs: settings.retryDelayInMs,

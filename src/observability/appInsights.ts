@@ -10,7 +10,7 @@ import {
 } from '@azure/core-rest-pipeline';
 import { ensureErrorType } from '../domain/errors';
 import type { Logger } from '../workflow/deps';
-import type { ConnectionStringParts } from './connectionString';
+import { ingestionScope, type ConnectionStringParts } from './connectionString';
 import type { Telemetry, TelemetryEvent } from './telemetry';
 import { withoutFormData } from '../http/pipeline';
 
@@ -21,8 +21,6 @@ import { withoutFormData } from '../http/pipeline';
  * events per request; the ingestion contract is small and stable, and the Azure core pipeline gives it the same
  * retries (429 with Retry-After, 5xx) and token handling as every other client in the app.
  */
-
-export const ingestionScope = 'https://monitor.azure.com//.default';
 
 export interface AppInsightsSettings extends ConnectionStringParts {
     /** Entra auth (APPLICATIONINSIGHTS_AUTHENTICATION_STRING says `Authorization=AAD`): send a bearer token. */

@@ -42,3 +42,6 @@ function keyValues(value: string): Map<string, string> {
     }
     return parts;
 }
+
+/** The scope of an Entra token for the ingestion API (the double slash is the resource's own). */
+export const ingestionScope = 'https://monitor.azure.com//.default';

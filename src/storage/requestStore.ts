@@ -88,10 +88,27 @@ interface ClaimEntity {
     pecId: string;
 }
 
-const requestRow = 'request';
-const claimRow = 'active';
+/**
+ * RowKeys repeat their partition's key. Azure finds an entity by both keys either way; Azurite (the tests, the demo,
+ * the benchmark) looks one up through an index on the RowKey alone, so a RowKey every request shares ("request")
+ * made each read and insert scan a row per request.
+ */
+const requestRowPrefix = 'request-';
+const requestRowOf = (id: string) => `${requestRowPrefix}${id}`;
+const claimRowOf = (claimKey: string) => `active-${claimKey}`;
 /** In the claim's partition: when the sweep first saw the PEC Pending without a request. */
-const seenRow = 'seen';
+const seenRowOf = (claimKey: string) => `seen-${claimKey}`;
+/** Every request row, and nothing else: the RowKeys that start with the prefix. */
+const requestRowsFilter = `RowKey ge '${requestRowPrefix}' and RowKey lt 'request.'`;
+
+/** Where a request and a PEC's claim live, for tests that reach into the table as an attacker or a crash would. */
+export function requestKeys(id: string): { partitionKey: string; rowKey: string } {
+    return { partitionKey: `r-${id}`, rowKey: requestRowOf(id) };
+}
+export function claimKeys(pecId: string): { partitionKey: string; rowKey: string } {
+    const partitionKey = claimPartition(pecId);
+    return { partitionKey, rowKey: claimRowOf(partitionKey) };
+}
 /** How long a claim may point at a request that was never written (its writer died) before it is taken over. */
 const orphanClaimMs = 30_000;
 
@@ -135,7 +152,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
             // A writer slower than `orphanClaimMs` between its two inserts (a try that hung, retries) may have had its
             // claim cleared as dead and taken by another delivery, whose request now answers for the PEC: this one
             // must then never be announced, or the PEC would get two requests and two cards.
-            const claim = await getEntity<ClaimEntity>(table, claimKey, claimRow);
+            const claim = await getEntity<ClaimEntity>(table, claimKey, claimRowOf(claimKey));
             if (claim?.requestId === request.id) {
                 return { created: true, stored };
             }
@@ -156,7 +173,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         try {
             const claimed = await table.createEntity<ClaimEntity>({
                 partitionKey: claimKey,
-                rowKey: claimRow,
+                rowKey: claimRowOf(claimKey),
                 requestId: request.id,
                 pecId: request.pecId,
             });
@@ -166,12 +183,14 @@ export class TableRequestStore implements RequestStore, RequestQueries {
             // and its answer was lost (the retry meets it as a 409, or fails on its own). Taking it for someone
             // else's would leave it waiting for a request nobody writes, blocking the PEC until it counts as dead.
             const conflict = statusCodeOf(err) === 409;
-            const current = await getEntity<ClaimEntity>(table, claimKey, claimRow).catch((readErr: unknown) => {
-                if (conflict) {
-                    throw readErr;
-                }
-                return undefined;
-            });
+            const current = await getEntity<ClaimEntity>(table, claimKey, claimRowOf(claimKey)).catch(
+                (readErr: unknown) => {
+                    if (conflict) {
+                        throw readErr;
+                    }
+                    return undefined;
+                },
+            );
             if (current?.requestId === request.id) {
                 return { etag: current.etag };
             }
@@ -185,7 +204,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
     /** The request a claim points at; waits briefly for a writer between its two inserts, and clears dead claims. */
     private async resolveClaim(table: TableClient, claimKey: string): Promise<StoredRequest | undefined> {
         for (let wait = 0; wait < 10; wait++) {
-            const claim = await getEntity<ClaimEntity>(table, claimKey, claimRow);
+            const claim = await getEntity<ClaimEntity>(table, claimKey, claimRowOf(claimKey));
             if (!claim) {
                 return undefined;
             }
@@ -210,13 +229,13 @@ export class TableRequestStore implements RequestStore, RequestQueries {
 
     async get(id: string): Promise<StoredRequest | undefined> {
         const table = await this.table();
-        const entity = await getEntity<RequestEntity>(table, `r-${id}`, requestRow);
+        const entity = await getEntity<RequestEntity>(table, `r-${id}`, requestRowOf(id));
         return entity ? { request: JSON.parse(entity.data) as ApprovalRequest, etag: entity.etag } : undefined;
     }
 
     async getActiveForPec(pecId: string): Promise<StoredRequest | undefined> {
         const table = await this.table();
-        const claim = await getEntity<ClaimEntity>(table, claimPartition(pecId), claimRow);
+        const claim = await getEntity<ClaimEntity>(table, claimPartition(pecId), claimRowOf(claimPartition(pecId)));
         const stored = claim ? await this.get(claim.requestId) : undefined;
         // A claim left on a final request (its release was interrupted) does not make that request active.
         return stored && holdsPec(stored.request) ? stored : undefined;
@@ -227,7 +246,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         const entities = table.listEntities<RequestEntity>({
             // Rows written before the sweep column existed are found by their status.
             queryOptions: {
-                filter: `RowKey eq '${requestRow}' and (sweep eq true or status eq 'pending' or status eq 'decided')`,
+                filter: `${requestRowsFilter} and (sweep eq true or status eq 'pending' or status eq 'decided')`,
             },
         });
         try {
@@ -251,9 +270,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
             ...statuses.map((status) => `status eq '${status.replace(/'/g, "''")}'`),
             ...(since ? [`Timestamp ge datetime'${new Date(since.getTime() - clockSkewMarginMs).toISOString()}'`] : []),
         ];
-        const filter = selectAll
-            ? `RowKey eq '${requestRow}'`
-            : `RowKey eq '${requestRow}' and (${clauses.join(' or ')})`;
+        const filter = selectAll ? requestRowsFilter : `${requestRowsFilter} and (${clauses.join(' or ')})`;
         try {
             for await (const entity of table.listEntities<RequestEntity>({ queryOptions: { filter } })) {
                 const request = JSON.parse(entity.data) as ApprovalRequest;
@@ -274,14 +291,14 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         const table = await this.table();
         const partitionKey = claimPartition(pecId);
         try {
-            await table.createEntity({ partitionKey, rowKey: seenRow, pecId, at: now.toISOString() });
+            await table.createEntity({ partitionKey, rowKey: seenRowOf(partitionKey), pecId, at: now.toISOString() });
             return now;
         } catch (err) {
             if (statusCodeOf(err) !== 409) {
                 throw wrap(err, 'record a PEC seen by the sweep');
             }
         }
-        const seen = await getEntity<{ at: string }>(table, partitionKey, seenRow);
+        const seen = await getEntity<{ at: string }>(table, partitionKey, seenRowOf(partitionKey));
         return seen ? new Date(seen.at) : now;
     }
 
@@ -325,7 +342,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
 
     private async releaseClaim(table: TableClient, request: ApprovalRequest): Promise<void> {
         const claimKey = claimPartition(request.pecId);
-        const claim = await getEntity<ClaimEntity>(table, claimKey, claimRow);
+        const claim = await getEntity<ClaimEntity>(table, claimKey, claimRowOf(claimKey));
         if (claim?.requestId !== request.id) {
             return;
         }
@@ -335,7 +352,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
 
 /** Deletes the claim only if it is still the one read; someone else having changed or removed it is fine. */
 async function deleteClaim(table: TableClient, claimKey: string, etag: string, what: string): Promise<void> {
-    await table.deleteEntity(claimKey, claimRow, { etag }).catch((err: unknown) => {
+    await table.deleteEntity(claimKey, claimRowOf(claimKey), { etag }).catch((err: unknown) => {
         if (![404, 412].includes(statusCodeOf(err) ?? 0)) {
             throw wrap(err, what);
         }
@@ -344,8 +361,7 @@ async function deleteClaim(table: TableClient, claimKey: string, etag: string, w
 
 function toEntity(request: ApprovalRequest): RequestEntity {
     return {
-        partitionKey: `r-${request.id}`,
-        rowKey: requestRow,
+        ...requestKeys(request.id),
         data: JSON.stringify(request),
         status: request.status,
         pecId: request.pecId,

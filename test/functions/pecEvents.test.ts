@@ -121,6 +121,19 @@ describe('pecEvents end to end', () => {
         expect((await h.deps.audit.list(stored!.request.id)).filter((e) => e.action === 'requested')).toHaveLength(1);
     });
 
+    it('asks the identity endpoint for the ARM token once, ahead of the first call, and shares it', async () => {
+        await Promise.all(
+            (['postgres-single', 'mysql-flexible'] as const).map(async (kind) => {
+                const seeded = seedPendingPec(h.arm, kind, { serverName: `${kind}-token` });
+                await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
+            }),
+        );
+        expect(h.bot.conversations).toHaveLength(2);
+        // This harness's ARM emulator has a port of its own, so its resource is asked by this harness only.
+        const arm = h.token.issued.filter((i) => i.resource === new URL(h.arm.url).origin);
+        expect(arm).toEqual([{ resource: new URL(h.arm.url).origin, clientId: ids.client }]);
+    });
+
     it('answers a redelivery from the request alone: no ARM call, no write', async () => {
         const seeded = seedPendingPec(h.arm, 'postgres-flexible');
         const event = asEvent(resourceWriteEvent(seeded.pecId));

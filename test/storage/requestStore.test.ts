@@ -1,8 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { ConcurrencyError, TransientError } from '../../src/domain/errors';
 import { openRequest, transition, type ApprovalRequest, type RequestTransition } from '../../src/domain/request';
-import { TableRequestStore } from '../../src/storage/requestStore';
+import { claimKeys, requestKeys, TableRequestStore } from '../../src/storage/requestStore';
 import { lazy, openTable } from '../../src/storage/tables';
 import { FaultyStorage } from '../emulators/faultyStorage';
 import { azuriteConnectionString, azuriteTable } from './azuriteTable';
@@ -54,11 +54,6 @@ const decide: RequestTransition = {
     type: 'decide',
     decision: { action: 'approve', by: { objectId: 'o-1', name: 'Ann Approver' }, text: 'ok', at: later.toISOString() },
 };
-
-/** The claim row's partition, as the entity layout comment in requestStore.ts describes it. */
-function claimPartition(pecId: string): string {
-    return `p-${createHash('sha256').update(pecId.trim().replace(/\/+$/, '').toLowerCase()).digest('hex')}`;
-}
 
 async function client(): Promise<TableClient> {
     return table();
@@ -203,8 +198,7 @@ describe('TableRequestStore on Azurite', () => {
         const pecId = newPecId();
         const t = await client();
         await t.createEntity({
-            partitionKey: claimPartition(pecId),
-            rowKey: 'active',
+            ...claimKeys(pecId),
             requestId: newId(),
             pecId,
         });
@@ -221,9 +215,9 @@ describe('TableRequestStore on Azurite', () => {
         const pecId = newPecId();
         const ghost = newId();
         const t = await client();
-        await t.createEntity({ partitionKey: claimPartition(pecId), rowKey: 'active', requestId: ghost, pecId });
+        await t.createEntity({ ...claimKeys(pecId), requestId: ghost, pecId });
         await expect(store.createIfNone(draft(pecId))).rejects.toBeInstanceOf(TransientError);
-        const claim = await t.getEntity<{ requestId: string }>(claimPartition(pecId), 'active');
+        const claim = await t.getEntity<{ requestId: string }>(claimKeys(pecId).partitionKey, claimKeys(pecId).rowKey);
         expect(claim.requestId).toBe(ghost);
     });
 
@@ -233,7 +227,9 @@ describe('TableRequestStore on Azurite', () => {
         // The same request id again: the claim insert succeeds, the request insert meets a 409.
         await expect(store.createIfNone(draft(pecId, existing.request.id))).rejects.toThrow();
         const t = await client();
-        await expect(t.getEntity(claimPartition(pecId), 'active')).rejects.toMatchObject({ statusCode: 404 });
+        await expect(t.getEntity(claimKeys(pecId).partitionKey, claimKeys(pecId).rowKey)).rejects.toMatchObject({
+            statusCode: 404,
+        });
 
         const next = draft(pecId);
         const created = await store.createIfNone(next);
@@ -249,8 +245,7 @@ describe('TableRequestStore on Azurite', () => {
         const t = await client();
         await t.updateEntity(
             {
-                partitionKey: `r-${final.id}`,
-                rowKey: 'request',
+                ...requestKeys(final.id),
                 data: JSON.stringify(final),
                 status: final.status,
                 pecId: final.pecId,
@@ -259,7 +254,10 @@ describe('TableRequestStore on Azurite', () => {
             'Replace',
             { etag: stored.etag },
         );
-        expect((await t.getEntity<{ requestId: string }>(claimPartition(pecId), 'active')).requestId).toBe(final.id);
+        expect(
+            (await t.getEntity<{ requestId: string }>(claimKeys(pecId).partitionKey, claimKeys(pecId).rowKey))
+                .requestId,
+        ).toBe(final.id);
 
         expect(await store.getActiveForPec(pecId)).toBeUndefined();
         const next = draft(pecId);
@@ -396,7 +394,7 @@ describe('TableRequestStore when an answer is lost (through a fault-injecting pr
         const t = await direct();
         await waitFor(async () => {
             const claim = await t
-                .getEntity<{ requestId: string }>(claimPartition(pecId), 'active')
+                .getEntity<{ requestId: string }>(claimKeys(pecId).partitionKey, claimKeys(pecId).rowKey)
                 .catch(() => undefined);
             return claim?.requestId === slow.id;
         });
