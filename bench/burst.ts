@@ -7,6 +7,7 @@
 import type { EventGridEvent } from '@azure/functions';
 import { pecEvents } from '../functions/pecEvents';
 import { serverKinds } from '../src/domain/ids';
+import { storageCalls } from './storageCalls';
 import { ids, resourceWriteEvent, seedPendingPec, testContext, type Harness } from '../test/harness';
 
 export interface BurstOptions {
@@ -26,6 +27,9 @@ export interface BurstResult {
     burstDuplicateCards: number;
     burstMissedCards: number;
     failedDeliveries: number;
+    /** Calls the app made to Azurite during the burst: on this machine, Azurite's CPU is what bounds the burst. */
+    storageCalls: number;
+    storageCallsPerSecond: number;
 }
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same mix and order. */
@@ -76,6 +80,7 @@ export async function measureBurst(h: Harness, options: BurstOptions): Promise<B
     }
 
     const cardsBefore = h.bot.conversations.length;
+    const storageBefore = storageCalls(h);
     let failed = 0;
     let next = 0;
     const started = performance.now();
@@ -98,6 +103,7 @@ export async function measureBurst(h: Harness, options: BurstOptions): Promise<B
     };
     await Promise.all(Array.from({ length: options.concurrency }, worker));
     const seconds = (performance.now() - started) / 1000;
+    const storage = storageCalls(h) - storageBefore;
 
     // A card names its request ("Request <id>"); the request names its PEC.
     const cardsPerPec = new Map<string, number>();
@@ -122,5 +128,7 @@ export async function measureBurst(h: Harness, options: BurstOptions): Promise<B
         burstDuplicateCards: duplicateCards,
         burstMissedCards: missedCards,
         failedDeliveries: failed,
+        storageCalls: storage,
+        storageCallsPerSecond: storage / seconds,
     };
 }

@@ -7,10 +7,10 @@
  *
  * Both sides run in this process, warmed up, alternating in rounds so that drift falls on both.
  */
-import * as diagnostics from 'node:diagnostics_channel';
 import type { EventGridEvent } from '@azure/functions';
 import { TableClient } from '@azure/data-tables';
 import { pecEvents } from '../functions/pecEvents';
+import { storageCalls } from './storageCalls';
 import { serverKinds, type ServerKind } from '../src/domain/ids';
 import { resourceWriteEvent, seedPendingPec, testContext, type Harness } from '../test/harness';
 
@@ -226,27 +226,4 @@ async function expectOk(res: Response, what: string): Promise<void> {
 /** Calls that reached ARM, the Bot Connector, Application Insights and storage (Azurite keeps no log). */
 function roundTrips(h: Harness): number {
     return h.arm.requests.length + h.bot.requests.length + h.appInsights.posts + storageCalls(h);
-}
-
-let storageCounter: { port: string; count: number } | undefined;
-const requestStart = diagnostics.channel('http.client.request.start');
-
-/** Requests this process sent to Azurite's table and queue ports, counted by node's HTTP diagnostics channel. */
-function storageCalls(h: Harness): number {
-    if (!storageCounter) {
-        const ports = [/TableEndpoint=[^;]*:(\d+)\//, /QueueEndpoint=[^;]*:(\d+)\//].map(
-            (re) => re.exec(h.env.AzureWebJobsStorage!)?.[1],
-        );
-        const counter = { port: ports.join(','), count: 0 };
-        // Held here, not only subscribed by name: Node 20 may collect a channel nobody references, subscribers and all.
-        requestStart.subscribe((message) => {
-            const request = (message as { request: { host?: string; getHeader(name: string): unknown } }).request;
-            const host = String(request.getHeader('host') ?? '');
-            if (ports.some((port) => port && host.endsWith(`:${port}`))) {
-                counter.count += 1;
-            }
-        });
-        storageCounter = counter;
-    }
-    return storageCounter.count;
 }

@@ -43,5 +43,8 @@ export function createArmPecProvider(settings: ArmSettings): PecProvider {
         ): Promise<ServerContext> => (await forKind(server.kind)).getServerContext(server, knownPecs),
         setPecState: async (pec: PecRef, status: DecisionStatus, description: string, known?: Pec) =>
             (await forKind(pec.server.kind)).setPecState(pec, status, description, known),
+        prepare: (kind: ServerKind) => {
+            forKind(kind).catch(() => undefined);
+        },
     };
 }

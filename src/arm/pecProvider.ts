@@ -23,4 +23,9 @@ export interface PecProvider {
      * just read it, to save a read.
      */
     setPecState(pec: PecRef, status: DecisionStatus, description: string, known?: Pec): Promise<Pec>;
+    /**
+     * Starts loading what the calls for this kind of server need (its SDK), so that the load overlaps the caller's
+     * other I/O instead of delaying its first ARM call. Never fails: a load that fails is retried by that call.
+     */
+    prepare?(kind: ServerKind): void;
 }

@@ -4,6 +4,7 @@ import type { TableClient } from '@azure/data-tables';
 import { sharedTimeoutHttpClient } from '../http/timeout';
 import type { StorageSettings } from '../config';
 import { ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
+import { withoutFormData } from '../http/pipeline';
 
 /**
  * Table clients for a connection string (Azurite, or a key where policy still allows one) or for identity-based
@@ -25,6 +26,7 @@ export async function openTable(
               ),
           })
         : new TableClient(requireUri(storage.tableServiceUri), table, credential(), options);
+    withoutFormData(client);
     try {
         await client.createTable();
     } catch (err) {

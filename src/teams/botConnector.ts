@@ -12,6 +12,7 @@ import { sharedTimeoutHttpClient } from '../http/timeout';
 import { ensureErrorType, isTransientStatus, PermanentError, TransientError } from '../domain/errors';
 import type { CardRef } from '../domain/request';
 import type { AdaptiveCardJson, TeamsChannel, WebhookChannel } from './teamsChannel';
+import { withoutFormData } from '../http/pipeline';
 
 export interface HttpSettings {
     maxRetries: number;
@@ -42,10 +43,12 @@ export class BotConnectorChannel implements TeamsChannel {
 
     constructor(private readonly settings: BotConnectorSettings) {
         this.httpClient = sharedTimeoutHttpClient(settings.timeoutMs);
-        this.pipeline = createPipelineFromOptions({
-            retryOptions: retryOptions(settings),
-            userAgentOptions: { userAgentPrefix: 'pec-gate' },
-        });
+        this.pipeline = withoutFormData(
+            createPipelineFromOptions({
+                retryOptions: retryOptions(settings),
+                userAgentOptions: { userAgentPrefix: 'pec-gate' },
+            }),
+        );
         this.pipeline.addPolicy(
             bearerTokenAuthenticationPolicy({ credential: settings.credential, scopes: settings.tokenScope }),
         );
@@ -118,7 +121,7 @@ export class WorkflowsWebhookChannel implements WebhookChannel {
         settings: HttpSettings,
     ) {
         this.httpClient = sharedTimeoutHttpClient(settings.timeoutMs);
-        this.pipeline = createPipelineFromOptions({ retryOptions: retryOptions(settings) });
+        this.pipeline = withoutFormData(createPipelineFromOptions({ retryOptions: retryOptions(settings) }));
     }
 
     async postCard(card: AdaptiveCardJson): Promise<void> {

@@ -52,6 +52,8 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
     // Most deliveries are about a PEC that already has its request: Event Grid redelivers, and ARM raises several
     // events for one connection. Its request is looked up first, so such a delivery costs one storage read and no
     // ARM call; all that may be left to do is learning the requester and a card a failed delivery did not post.
+    // A new process loads the server kind's SDK while the lookup below is on the way.
+    deps.arm.prepare?.(server.kind);
     const namedId = pecName === undefined ? undefined : formatPecId({ server, name: pecName });
     const known = namedId === undefined ? undefined : await deps.requests.getActiveForPec(namedId);
     if (known) {

@@ -603,6 +603,8 @@ describe('the custom PEC approver role', () => {
         getPec: ({ pec }) => provider.getPec(pec),
         getServerContext: ({ server }) => provider.getServerContext(server),
         setPecState: ({ pec }) => provider.setPecState(pec, 'Approved', 'Approved by test'),
+        // Loads the kind's SDK and makes no call of its own.
+        prepare: async ({ server }) => provider.prepare?.(server.kind),
     };
 
     it('covers every ARM call the four adapters make (replayed against the ARM emulator)', async () => {
