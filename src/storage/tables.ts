@@ -1,14 +1,14 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { CommonClientOptions } from '@azure/core-client';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { TableClient } from '@azure/data-tables';
 import { sharedTimeoutHttpClient } from '../http/timeout';
 import type { StorageSettings } from '../config';
-import { ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
 import { withoutFormData } from '../http/pipeline';
 
 /**
  * Table clients for a connection string (Azurite, or a key where policy still allows one) or for identity-based
- * access. The table is created once per process, on first use.
+ * access. The table is created the first time a request finds it missing (see createTableOnFirstUse).
  */
 export async function openTable(
     storage: StorageSettings,
@@ -27,17 +27,33 @@ export async function openTable(
           })
         : new TableClient(requireUri(storage.tableServiceUri), table, credential(), options);
     withoutFormData(client);
-    try {
-        await client.createTable();
-    } catch (err) {
-        // Every caller's first storage call goes through here: a throttle or an outage must read as transient, so
-        // that the trigger retries it instead of taking it for a permanent failure (an apply would be marked failed).
-        const e = ensureErrorType(err);
-        throw isTransientStatus(statusCodeOf(err))
-            ? new TransientError(`Storage: could not open table ${table}: ${e.message}`, { cause: e })
-            : e;
-    }
+    // Inside the deserialization phase, where a 404 is still a response rather than the error thrown for it.
+    client.pipeline.addPolicy(createTableOnFirstUse(client), { afterPhase: 'Deserialize' });
     return client;
+}
+
+/**
+ * Creates the table when a request finds it missing (404 TableNotFound) and sends that request again. The table is
+ * there from the first start on, so asking to create it whenever a process starts would put a storage round trip
+ * (two, with the audit table) on every cold start for nothing. Concurrent requests that find it missing share one
+ * creation; a creation that fails fails the request that needed it, with the storage error, as any call would.
+ */
+export function createTableOnFirstUse(client: Pick<TableClient, 'createTable'>): PipelinePolicy {
+    let creating: Promise<void> | undefined;
+    return {
+        name: 'createTableOnFirstUse',
+        async sendRequest(request, next) {
+            const response = await next(request);
+            if (response.status !== 404 || response.headers.get('x-ms-error-code') !== 'TableNotFound') {
+                return response;
+            }
+            creating ??= client.createTable().finally(() => {
+                creating = undefined;
+            });
+            await creating;
+            return next(request);
+        },
+    };
 }
 
 /**

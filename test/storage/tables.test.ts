@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { TransientError } from '../../src/domain/errors';
 import { openTable } from '../../src/storage/tables';
 import { FaultyStorage } from '../emulators/faultyStorage';
 import { azuriteConnectionString } from './azuriteTable';
@@ -56,8 +55,34 @@ describe('openTable under storage faults', () => {
         await expect(table.getEntity('p', 'r')).resolves.toMatchObject({ value: 2 });
     });
 
-    it('reports a table that cannot be opened for a throttle as transient (so the trigger retries it)', async () => {
-        proxy.faults.add({ kind: 'throttle', retryAfterSeconds: 0 }, { times: 3, method: 'POST' });
-        await expect(openTable(settings(), tableName(), noCredential)).rejects.toBeInstanceOf(TransientError);
+    it('creates a missing table on its first use, once for concurrent callers, and makes no call to open one', async () => {
+        const name = tableName();
+        const before = proxy.requests.length;
+        const table = await openTable(settings(), name, noCredential);
+        expect(proxy.requests.length).toBe(before);
+
+        await expect(table.getEntity('p', 'r')).rejects.toMatchObject({ statusCode: 404 });
+        await Promise.all(
+            Array.from({ length: 5 }, (_, i) => table.createEntity({ partitionKey: 'p', rowKey: `r${i}`, value: i })),
+        );
+        const creations = proxy.requests.slice(before).filter((r) => r.method === 'POST' && /\/Tables$/.test(r.path));
+        expect(creations).toHaveLength(1);
+        const rows: unknown[] = [];
+        for await (const row of table.listEntities()) {
+            rows.push(row);
+        }
+        expect(rows).toHaveLength(5);
+        // A second process (a new client) finds the table there and creates nothing.
+        const again = await openTable(settings(), name, noCredential);
+        const mark = proxy.requests.length;
+        await again.getEntity('p', 'r1');
+        expect(proxy.requests.slice(mark).map((r) => r.method)).toEqual(['GET']);
+    });
+
+    it('fails the call that needed the table with the storage error when the table cannot be created', async () => {
+        const table = await openTable(settings(), tableName(), noCredential);
+        proxy.faults.add({ kind: 'error', status: 403, code: 'AuthorizationPermissionMismatch' }, { method: 'POST' });
+        await expect(table.createEntity({ partitionKey: 'p', rowKey: 'r' })).rejects.toMatchObject({ statusCode: 403 });
+        await expect(table.createEntity({ partitionKey: 'p', rowKey: 'r' })).resolves.toBeDefined();
     });
 });
