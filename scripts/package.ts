@@ -10,13 +10,15 @@
  *   same module graph as the CommonJS build the tests run, and one copy of each Azure SDK core package.
  * - The lazy `import()`s of src/ (@azure/identity, jose through teams/botAuth) stay lazy: esbuild wraps each bundled
  *   module in an init function that runs on the first import, so they cost parse time only, not start-up evaluation.
+ * - zod comes from its ES module build (see `esmPackages`), so esbuild drops the five sixths the app does not use.
  * - `@azure/functions-core` is not a package: the Functions worker provides it at run time.
- * - Minified, with `keepNames`, so stack traces still name the functions (`at loadConfig (main.js:203:7375)`), and a
- *   linked source map, main.js.map, in the zip (without sources content: positions only, about 0.6 MB zipped, which
- *   keeps the zip near 1.2 MB). With the app setting `languageWorkers__node__arguments=--enable-source-maps` the traces
- *   show `src/config.ts:267:15` instead. That setting is left off by default: Node then reads and parses the 2.5 MB map
- *   on every cold start (about 12 ms here) and maps every `Error.stack` the SDKs create while retrying, to improve
- *   only the traces of failures. Turn it on while investigating one.
+ * - The bundle is app.js; main.js, the entry the worker loads, runs it with V8's code cache (app.js.cache, made here
+ *   by loading the bundle once in a child node): see `loaderSource`.
+ * - Minified, with `keepNames`, so stack traces still name the functions (`at loadConfig (app.js:203:7375)`), and a
+ *   linked source map, app.js.map, in the zip (without sources content: positions only, about 0.6 MB zipped). Node's
+ *   `--enable-source-maps` (app setting `languageWorkers__node__arguments`) is left off: it would read and parse the
+ *   2.5 MB map on every cold start to improve only the traces of failures, and it is not verified here for a script
+ *   compiled through vm, as app.js is. Map a trace offline with the map instead.
  * - policy.json at the repository root, when there is one, goes to the zip root so `POLICY_FILE=policy.json` finds it
  *   (POLICY_FILE is relative to the app root). Nothing else from the repository is deployed.
  */
@@ -38,7 +40,7 @@ export interface PackageOptions {
 }
 
 export interface PackageResult {
-    /** The unzipped package: host.json, package.json, main.js, main.js.map (and policy.json when there is one). */
+    /** The unzipped package: host.json, package.json, main.js, app.js, app.js.map, app.js.cache (and policy.json). */
     stagingDir: string;
     zipPath: string;
     /** The function files bundled, e.g. `functions/pecEvents.ts`. */
@@ -274,7 +276,7 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
 async function main(): Promise<void> {
     const result = await buildPackage();
     console.log(`Bundled ${result.entries.length} function files: ${result.entries.join(', ')}`);
-    console.log(`main.js ${formatBytes(result.bundleBytes)}, main.js.map ${formatBytes(result.mapBytes)}`);
+    console.log(`app.js ${formatBytes(result.bundleBytes)}, app.js.map ${formatBytes(result.mapBytes)}`);
     console.log(`Staged ${path.relative(process.cwd(), result.stagingDir) || '.'}/: ${result.files.join(', ')}`);
     console.log(`Zip ${formatBytes(result.zipBytes)} (limit ${formatBytes(maxZipBytes)})`);
     // The last line is the path alone, for scripts and CI steps that pick it up.
