@@ -100,6 +100,30 @@ async function applyLeased(deps: WorkflowDeps, stored: StoredRequest, log: Logge
     const status = targetStatus(decision.action);
     const description = armDescription(decision);
 
+    // The trail is read once, under the lease. A decision whose own entry failed after its write (the click was retried
+    // and found the request decided; a policy's entry when its request opened) gets it here, before the change it
+    // authorises reaches ARM, so that no PEC changes without its decision in the trail.
+    const trail = await deps.audit.list(request.id);
+    // An expiry's automatic reject is recorded as `expired`; every other decision as `decided`.
+    const entry = decision.auto?.kind === 'expiry' ? 'expired' : 'decided';
+    if (!trail.some((e) => e.action === entry)) {
+        await deps.audit.append({
+            requestId: request.id,
+            action: entry,
+            actor:
+                decision.auto?.kind === 'policy'
+                    ? { kind: 'policy', id: decision.auto.ruleId }
+                    : decision.auto
+                      ? { kind: 'system' }
+                      : { kind: 'approver', id: decision.by.objectId, name: approverLabel(decision.by) },
+            correlationId: request.correlationId,
+            before: { status: 'pending' },
+            after: { status: 'decided', action: decision.action },
+            text: decision.text,
+            detail: `recorded late, at the apply: the decision's own entry was not written (decided ${decision.at})`,
+        });
+    }
+
     const before = await deps.arm.getPec(ref);
     if (!before) {
         await supersede(deps, stored, 'the connection was removed before the decision was applied', log);
@@ -121,7 +145,7 @@ async function applyLeased(deps: WorkflowDeps, stored: StoredRequest, log: Logge
     // The entry goes in before the request is marked applied, still under the lease: once the request is applied no
     // delivery comes back to it, so an entry that failed after the mark would be missing for good. A delivery that
     // comes back after a failure here or in the mark finds the change in ARM and, through the trail, the entry.
-    if (!(await deps.audit.list(request.id)).some((e) => e.action === 'applied')) {
+    if (!trail.some((e) => e.action === 'applied')) {
         await deps.audit.append({
             requestId: request.id,
             action: 'applied',

@@ -68,6 +68,41 @@ describe('applyDecision under faults', () => {
         expect(await actions(request.id)).toEqual(['requested', 'card-posted', 'decided', 'applied']);
     });
 
+    it("writes a decision's missing entry before ARM changes, when the click's own append failed", async () => {
+        const { request } = await openCard(h, 'postgres-single');
+        const audit = h.deps.audit;
+        // Storage refuses the `decided` entry once, after the decision itself was written: the click fails, nothing
+        // is queued, and the sweep re-queues the apply later (done by hand here).
+        h.deps.audit = {
+            append: async (input, options) => {
+                if (input.action === 'decided') {
+                    h.deps.audit = audit;
+                    throw new TransientError('Audit: could not append: 503 ServerBusy');
+                }
+                return audit.append(input, options);
+            },
+            list: (id) => audit.list(id),
+        };
+        // The invocation fails (the host answers 500, and Teams shows the approver an error).
+        await expect(click(h, request, { verb: 'reject', text: 'not this one', who: people.bob })).rejects.toThrow(
+            /ServerBusy/,
+        );
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('decided');
+        expect(await actions(request.id)).toEqual(['requested', 'card-posted']);
+
+        await h.deps.applyQueue.send({ requestId: request.id, correlationId: request.correlationId });
+        expect(await drainApplyQueue(h)).toBe(1);
+        const trail = await audit.list(request.id);
+        expect(trail.map((e) => e.action)).toEqual(['requested', 'card-posted', 'decided', 'applied']);
+        expect(trail[2]).toMatchObject({
+            actor: { kind: 'approver', id: people.bob.objectId, name: people.bob.upn },
+            text: 'not this one',
+            after: { status: 'decided', action: 'reject' },
+        });
+        expect(trail[2]?.detail).toMatch(/recorded late/);
+        expect(verifyChain(trail)).toEqual([]);
+    });
+
     it('retries 500s through the queue and applies once', async () => {
         const request = await decided('mysql-flexible');
         // One whole attempt's worth of 500s (the first try and both retries), then ARM recovers.
