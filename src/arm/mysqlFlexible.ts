@@ -58,6 +58,8 @@ export function mysqlFlexibleOperations(settings: ArmSettings): KindOperations {
     };
 
     const withVersion = (path: string) => `${path}?api-version=${mysqlFlexibleApiVersion}`;
+    // Each segment of a resource id encoded, as the SDKs' URL templates do: a name is data, never URL syntax.
+    const encoded = (id: string) => id.split('/').map(encodeURIComponent).join('/');
     const toLro = ({ response, parsed }: { response: PipelineResponse; parsed: unknown }): LroResponse => ({
         flatResponse: parsed,
         rawResponse: { statusCode: response.status, headers: response.headers.toJSON(), body: parsed },
@@ -81,20 +83,24 @@ export function mysqlFlexibleOperations(settings: ArmSettings): KindOperations {
                 signal,
             ),
         async *listPecs(server: ServerRef, signal: AbortSignal) {
-            for await (const raw of listAll<RawPec>(`${formatServerId(server)}/privateEndpointConnections`, signal)) {
+            for await (const raw of listAll<RawPec>(
+                `${encoded(formatServerId(server))}/privateEndpointConnections`,
+                signal,
+            )) {
                 yield flatten(raw);
             }
         },
         getPec: async (pec, signal) =>
-            flatten((await send('GET', withVersion(formatPecId(pec)), signal)).parsed as RawPec),
+            flatten((await send('GET', withVersion(encoded(formatPecId(pec))), signal)).parsed as RawPec),
         getServer: async (server, signal) => {
-            const raw = (await send('GET', withVersion(formatServerId(server)), signal)).parsed as RawServer & {
+            const raw = (await send('GET', withVersion(encoded(formatServerId(server))), signal))
+                .parsed as RawServer & {
                 properties?: { network?: { publicNetworkAccess?: string } };
             };
             return { ...raw, publicNetworkAccess: raw.properties?.network?.publicNetworkAccess };
         },
         putPecState: async (pec, body, signal) => {
-            const path = withVersion(formatPecId(pec));
+            const path = withVersion(encoded(formatPecId(pec)));
             const poller = await createHttpPoller(
                 {
                     // Without the path and method, core-lro skips the final GET of the resource after a PUT.
