@@ -34,7 +34,7 @@ export default tseslint.config(
         },
     },
     {
-        files: ['scripts/**/*.js', 'bench/**/*.cjs', '*.js'],
+        files: ['scripts/**/*.js', 'scripts/**/*.cjs', 'bench/**/*.cjs', '*.js'],
         languageOptions: {
             sourceType: 'commonjs',
             globals: {

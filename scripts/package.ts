@@ -13,7 +13,7 @@
  * - zod comes from its ES module build (see `esmPackages`), so esbuild drops the five sixths the app does not use.
  * - `@azure/functions-core` is not a package: the Functions worker provides it at run time.
  * - The bundle is app.js; main.js, the entry the worker loads, runs it with V8's code cache (app.js.cache, made here
- *   by loading the bundle once in a child node): see `loaderSource`.
+ *   by a training run of the bundle in a child node): see `loaderSource` and `codeCacheFor`.
  * - Minified, with `keepNames`, so stack traces still name the functions (`at loadConfig (app.js:203:7375)`), and a
  *   linked source map, app.js.map, in the zip (without sources content: positions only, about 0.6 MB zipped). Node's
  *   `--enable-source-maps` (app setting `languageWorkers__node__arguments`) is left off: it would read and parse the
@@ -134,7 +134,8 @@ script.runInThisContext().call(app.exports, app.exports, Module.createRequire(fi
 app.loaded = true;
 module.exports = app.exports;
 if (process.env.PEC_GATE_WRITE_CODE_CACHE === '1') {
-    fs.writeFileSync(cacheFile, script.createCachedData());
+    // At exit, so the cache holds what the packaging's training run compiled, not only what loading did.
+    process.once('exit', () => fs.writeFileSync(cacheFile, script.createCachedData()));
 }
 if (process.env.PEC_GATE_CODE_CACHE_REPORT === '1') {
     process.stderr.write(\`code cache: \${cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'none'}\\n\`);
@@ -142,31 +143,31 @@ if (process.env.PEC_GATE_CODE_CACHE_REPORT === '1') {
 `;
 
 /**
- * The code cache of app.js, made by this Node.js: the staged package is loaded in a child process (with the worker's
- * @azure/functions-core faked, as in the tests) and V8 serializes what it compiled. Loading registers the functions
- * and runs nothing else, so the cache covers start-up and the code it compiled eagerly.
+ * The code cache of app.js, made by this Node.js: the staged package is run in a child process by
+ * scripts/code-cache-training.cjs (the worker's @azure/functions-core faked, as in the tests), which sends one event
+ * per server kind through pecEvents against closed local ports, and V8 serializes what was compiled by then. The
+ * cache so covers the event path's functions as far as its first storage call, not only start-up.
  */
-function codeCacheFor(files: Record<string, Uint8Array>): Uint8Array {
+function codeCacheFor(files: Record<string, Uint8Array>, rootDir: string): Uint8Array {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pec-gate-cache-'));
     try {
         for (const name of ['main.js', 'app.js']) {
             writeFileSync(path.join(dir, name), files[name]!);
         }
-        const fakeCore =
-            "const M = require('node:module'); const load = M._load; const noop = () => ({ dispose() {} });" +
-            'const core = { registerFunction: noop, registerHook: noop, setProgrammingModel() {}, log() {} };' +
-            "M._load = function (r, p, m) { return r === '@azure/functions-core' ? core : load.call(this, r, p, m); };" +
-            `require(${JSON.stringify(path.join(dir, 'main.js'))});`;
-        const run = spawnSync(process.execPath, ['-e', fakeCore], {
+        const training = path.join(rootDir, 'scripts', 'code-cache-training.cjs');
+        const run = spawnSync(process.execPath, [training, path.join(dir, 'main.js')], {
             cwd: dir,
             env: { PATH: process.env.PATH ?? '', PEC_GATE_WRITE_CODE_CACHE: '1' },
             encoding: 'utf8',
             timeout: 60_000,
         });
-        if (run.status !== 0) {
+        if (run.status !== 0 || !existsSync(path.join(dir, codeCacheName))) {
             throw new Error(
                 `The bundle failed to load while its code cache was made (exit ${run.status}):\n${run.stderr}`,
             );
+        }
+        if (run.stderr.trim()) {
+            console.warn(run.stderr.trim());
         }
         return readFileSync(path.join(dir, codeCacheName));
     } finally {
@@ -245,7 +246,7 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
         files[policyFileName] = readFileSync(policyPath);
     }
 
-    files[codeCacheName] = codeCacheFor(files);
+    files[codeCacheName] = codeCacheFor(files, rootDir);
     const zip = deterministicZip(files);
     if (zip.length >= maxZipBytes) {
         throw new Error(
