@@ -1,7 +1,7 @@
 'use strict';
 /**
- * The training run behind the package's V8 code cache (see scripts/package.ts): loads the staged main.js with the
- * worker's side of @azure/functions-core faked, runs its appStart hooks, and sends one relevant event per server kind
+ * The training run behind the package's V8 code cache (see scripts/package.ts): loads the staged main.js in the
+ * stand-in worker of scripts/functions-host.cjs, runs its appStart hooks, and sends one relevant event per server kind
  * through the registered pecEvents, the way the worker would. Every endpoint is a closed local port, so nothing leaves
  * the machine: each event gets as far as its first storage call, compiling on the way the settings, the credential,
  * the clients and their pipelines, and loading the four ARM SDKs. The loader writes the cache when this process exits,
@@ -11,29 +11,9 @@
  *
  * A failure of the training itself is reported and ends it early; the cache is still written, and covers less.
  */
-const Module = require('node:module');
+const { installFunctionsHost } = require('./functions-host.cjs');
 
-const registered = new Map();
-const hooks = [];
-let programmingModel;
-const core = {
-    registerFunction(metadata, callback) {
-        registered.set(metadata.name, { metadata, callback });
-        return { dispose() {} };
-    },
-    registerHook(name, callback) {
-        hooks.push({ name, callback });
-        return { dispose() {} };
-    },
-    setProgrammingModel(model) {
-        programmingModel = model;
-    },
-    log() {},
-};
-const load = Module._load;
-Module._load = function (request, parent, isMain) {
-    return request === '@azure/functions-core' ? core : load.call(this, request, parent, isMain);
-};
+const host = installFunctionsHost();
 
 // Valid settings whose every endpoint is a closed port (9, discard): calls fail at once, with no retry or wait.
 const closed = '127.0.0.1:9';
@@ -96,27 +76,10 @@ function event(provider, type) {
 }
 
 async function train() {
-    for (const hook of hooks.filter((h) => h.name === 'appStart')) {
-        await hook.callback({ hookData: {}, appHookData: {} });
-    }
-    const fn = registered.get('pecEvents');
-    if (!fn || !programmingModel) {
-        throw new Error('pecEvents was not registered');
-    }
-    const trigger = Object.entries(fn.metadata.bindings).find(([, b]) => /Trigger$/.test(b.type))[0];
+    await host.runAppStart();
     for (const [provider, type] of kinds) {
-        const invocation = programmingModel.getInvocationModel({
-            invocationId: 'training',
-            metadata: fn.metadata,
-            request: {
-                inputData: [{ name: trigger, data: { json: JSON.stringify(event(provider, type)) } }],
-                triggerMetadata: {},
-            },
-            log() {},
-        });
-        const { context, inputs } = await invocation.getArguments();
         // Expected to fail at the first storage call (the closed port).
-        await invocation.invokeFunction(context, inputs, fn.callback).catch(() => undefined);
+        await host.invoke('pecEvents', { json: JSON.stringify(event(provider, type)) }).catch(() => undefined);
     }
 }
 

@@ -18,7 +18,7 @@ import { BotConnectorEmulator } from './emulators/botConnector';
 import { BotIdentityEmulator } from './emulators/botIdentity';
 import { GraphEmulator } from './emulators/graph';
 import { TokenEmulator } from './emulators/tokenEmulator';
-import { azuriteConnectionString } from './storage/azuriteTable';
+import { azuriteConnectionString, noCredential } from './storage/azuriteTable';
 
 /**
  * Starts the emulators and wires the production composition root to them through settings only: the ARM endpoint,
@@ -132,13 +132,7 @@ export async function startHarness(
     // The functions and the tests share the process's dependencies; only the queue is this harness's own.
     const deps = getDeps();
     const queueName = `pec-apply-${suffix}`;
-    deps.applyQueue = new StorageApplyQueue(
-        config.storage,
-        () => {
-            throw new Error('Azurite needs no credential');
-        },
-        queueName,
-    );
+    deps.applyQueue = new StorageApplyQueue(config.storage, noCredential, queueName);
     const queue = new QueueClient(connectionString, queueName);
     return {
         token,

@@ -5,7 +5,6 @@ import { idKey, serverKinds } from '../../src/domain/ids';
 import type { ApprovalRequest } from '../../src/domain/request';
 import { verifyChain } from '../../src/storage/auditLog';
 import { TableRequestStore, type RequestQueries } from '../../src/storage/requestStore';
-import { openTable } from '../../src/storage/tables';
 import { FaultyStorage } from '../emulators/faultyStorage';
 import { seededRandom, type FaultKind, type FaultPlan } from '../emulators/server';
 import {
@@ -23,7 +22,7 @@ import {
     type SeededPec,
     type TestPerson,
 } from '../harness';
-import { azuriteConnectionString } from '../storage/azuriteTable';
+import { azuriteConnectionString, lazyTable } from '../storage/azuriteTable';
 
 /**
  * The fault run of issue 6: pending PECs on the four server kinds while a share of the ARM, Bot Connector and storage
@@ -545,11 +544,7 @@ async function measure(
 /** Whether a seeded PEC has a request still pending or decided (not applied), read on Azurite directly. */
 async function anyUnsettled(h: Harness, pecs: readonly RunPec[]): Promise<boolean> {
     const seeded = new Set(pecs.map((p) => idKey(p.pecId)));
-    const direct = new TableRequestStore(() =>
-        openTable({ connectionString: azuriteConnectionString() }, h.config.REQUESTS_TABLE, () => {
-            throw new Error('Azurite needs no credential');
-        }),
-    );
+    const direct = new TableRequestStore(lazyTable(h.config.REQUESTS_TABLE));
     for await (const { request } of direct.listRequests({ statuses: ['pending', 'decided'] })) {
         if (seeded.has(idKey(request.pecId))) {
             return true;

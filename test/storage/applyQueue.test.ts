@@ -4,7 +4,7 @@ import { RestError, createHttpHeaders, createPipelineRequest } from '@azure/core
 import { TransientError } from '../../src/domain/errors';
 import { StorageApplyQueue, withRetries, type QueueRetrySettings } from '../../src/storage/applyQueue';
 import { FaultyStorage } from '../emulators/faultyStorage';
-import { azuriteConnectionString } from './azuriteTable';
+import { azuriteConnectionString, noCredential } from './azuriteTable';
 
 /**
  * The apply queue's sender. Its retries are its own (the storage SDK's retry policy neither retries a 429 nor honours
@@ -107,9 +107,7 @@ describe('StorageApplyQueue through a faulty proxy', () => {
         try {
             const queue = new StorageApplyQueue(
                 { connectionString: proxy.connectionString, timeoutMs: 300, maxRetries: 3, retryDelayInMs: 10 },
-                () => {
-                    throw new Error('no credential needed');
-                },
+                noCredential,
                 queueName,
             );
             proxy.faults.add({ kind: 'throttle', retryAfterSeconds: 0 }, { method: 'POST' });
@@ -131,9 +129,7 @@ describe('StorageApplyQueue through a faulty proxy', () => {
         try {
             const queue = new StorageApplyQueue(
                 { connectionString: proxy.connectionString, timeoutMs: 300, maxRetries: 1, retryDelayInMs: 10 },
-                () => {
-                    throw new Error('no credential needed');
-                },
+                noCredential,
                 queueName,
             );
             await queue.send(message); // the queue exists

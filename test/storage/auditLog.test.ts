@@ -3,9 +3,8 @@ import type { TableClient } from '@azure/data-tables';
 import { genesisHash, type AuditEntry, type AuditInput } from '../../src/domain/audit';
 import { TransientError } from '../../src/domain/errors';
 import { auditRowKey, hashAuditEntry, TableAuditLog, verifyChain } from '../../src/storage/auditLog';
-import { lazy, openTable } from '../../src/storage/tables';
 import { FaultyStorage } from '../emulators/faultyStorage';
-import { azuriteConnectionString, azuriteTable } from './azuriteTable';
+import { azuriteConnectionString, azuriteTable, lazyTable } from './azuriteTable';
 
 /**
  * The audit log against the real Azurite: appends chain by hash per request, concurrent appends each get their own
@@ -198,15 +197,12 @@ describe('TableAuditLog when storage fails (through a fault-injecting proxy)', (
     beforeAll(async () => {
         proxy = await FaultyStorage.start(azuriteConnectionString());
         log = new TableAuditLog(
-            lazy(() =>
-                openTable(
-                    { connectionString: proxy.connectionString, timeoutMs: 300, maxRetries: 2, retryDelayInMs: 10 },
-                    name,
-                    () => {
-                        throw new Error('no credential needed');
-                    },
-                ),
-            ),
+            lazyTable(name, {
+                connectionString: proxy.connectionString,
+                timeoutMs: 300,
+                maxRetries: 2,
+                retryDelayInMs: 10,
+            }),
         );
         await log.list(newRequestId()); // creates the table before any fault is queued
     });

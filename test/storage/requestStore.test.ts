@@ -3,9 +3,8 @@ import type { TableClient } from '@azure/data-tables';
 import { ConcurrencyError, TransientError } from '../../src/domain/errors';
 import { openRequest, transition, type ApprovalRequest, type RequestTransition } from '../../src/domain/request';
 import { claimKeys, requestKeys, TableRequestStore } from '../../src/storage/requestStore';
-import { lazy, openTable } from '../../src/storage/tables';
 import { FaultyStorage } from '../emulators/faultyStorage';
-import { azuriteConnectionString, azuriteTable } from './azuriteTable';
+import { azuriteConnectionString, azuriteTable, lazyTable } from './azuriteTable';
 
 /**
  * The request store against the real Azurite started by the jest global setup: ETags, 409 on a duplicate insert and
@@ -283,24 +282,17 @@ describe('TableRequestStore when an answer is lost (through a fault-injecting pr
     const passOnce = { kind: 'slow', delayMs: 0 } as const;
 
     /** The same table straight on Azurite, for what the test itself reads and for a second, unfaulted delivery. */
-    const direct = lazy(() =>
-        openTable({ connectionString: azuriteConnectionString() }, name, () => {
-            throw new Error('no credential needed');
-        }),
-    );
+    const direct = lazyTable(name);
 
     beforeAll(async () => {
         proxy = await FaultyStorage.start(azuriteConnectionString());
         store = new TableRequestStore(
-            lazy(() =>
-                openTable(
-                    { connectionString: proxy.connectionString, timeoutMs: 300, maxRetries: 2, retryDelayInMs: 10 },
-                    name,
-                    () => {
-                        throw new Error('no credential needed');
-                    },
-                ),
-            ),
+            lazyTable(name, {
+                connectionString: proxy.connectionString,
+                timeoutMs: 300,
+                maxRetries: 2,
+                retryDelayInMs: 10,
+            }),
         );
         await store.get(newId()); // creates the table before any fault is queued
     });

@@ -1,16 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { openTable } from '../../src/storage/tables';
 import { FaultyStorage } from '../emulators/faultyStorage';
-import { azuriteConnectionString } from './azuriteTable';
+import { azuriteConnectionString, noCredential } from './azuriteTable';
 
 /**
  * The table clients' bounds and retries, through a proxy in front of Azurite that throttles, fails and stays silent
  * the way Azure Storage can: each try is bounded by the setting, and what the service asks (Retry-After) is honoured.
  */
-
-const noCredential = () => {
-    throw new Error('no credential needed');
-};
 
 describe('openTable under storage faults', () => {
     let proxy: FaultyStorage;
