@@ -1,5 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { CommonClientOptions } from '@azure/core-client';
+import { RestError, type HttpClient, type PipelineRequest } from '@azure/core-rest-pipeline';
 import { sharedTimeoutHttpClient } from '../http/timeout';
 import { ensureErrorType, isTransientStatus, PermanentError, statusCodeOf, TransientError } from '../domain/errors';
 import type { PecRef, ServerRef } from '../domain/ids';
@@ -46,8 +47,96 @@ export function armClientOptions(settings: ArmSettings): CommonClientOptions & {
             maxRetryDelayInMs: Math.max(settings.retryDelayInMs * 16, settings.retryDelayInMs),
         },
         userAgentOptions: { userAgentPrefix },
-        httpClient: sharedTimeoutHttpClient(settings.timeoutMs),
+        httpClient: writesSentOnce(sharedTimeoutHttpClient(settings.timeoutMs)),
     };
+}
+
+/** The code of the error an ARM write fails with when its outcome is unknown: no answer, or a 5xx answer. */
+export const writeOutcomeUnknownCode = 'WriteOutcomeUnknown';
+
+/**
+ * The pipeline's retry policies re-send any request that timed out, lost its connection or got a 5xx. For a PUT that
+ * is a second write while the first may still run: ARM answers it with 409, or starts a second operation. So a write
+ * whose outcome is unknown fails as an error the retry policies do not retry (no system error code, no response
+ * attached), and the caller finds out from ARM itself what became of it. A 429 is still returned as it came: ARM did
+ * not carry out a throttled request, so the throttling policy may send it again after Retry-After. Reads are untouched.
+ */
+export function writesSentOnce(inner: HttpClient): HttpClient {
+    return {
+        async sendRequest(request: PipelineRequest) {
+            if (request.method === 'GET' || request.method === 'HEAD') {
+                return inner.sendRequest(request);
+            }
+            let response;
+            try {
+                response = await inner.sendRequest(request);
+            } catch (err) {
+                if (request.abortSignal?.aborted) {
+                    throw err;
+                }
+                const e = ensureErrorType(err);
+                throw new RestError(`${request.method} sent once, outcome unknown: ${e.message}`, {
+                    code: writeOutcomeUnknownCode,
+                    request,
+                });
+            }
+            if (response.status >= 500) {
+                let detail = '';
+                try {
+                    const body = JSON.parse(response.bodyAsText ?? '') as { error?: { code?: string; message?: string } };
+                    detail = [body.error?.code, body.error?.message].filter(Boolean).join(': ');
+                } catch {
+                    // No ARM error body: the status says enough.
+                }
+                throw new RestError(`${request.method} sent once, outcome unknown: ${response.status} ${detail}`.trim(), {
+                    code: writeOutcomeUnknownCode,
+                    statusCode: response.status,
+                    request,
+                });
+            }
+            return response;
+        },
+    };
+}
+
+/**
+ * Whether ARM refused a write because another operation runs on the resource (409 AnotherOperationInProgress and its
+ * relatives). Not permanent: once that operation ends, the write may go through.
+ */
+export function isOperationInProgress(err: unknown): boolean {
+    const inner = (err as { cause?: unknown } | undefined)?.cause;
+    for (const e of [err, inner]) {
+        const code = (e as { code?: unknown } | undefined)?.code;
+        if (statusCodeOf(e) === 409 || (typeof code === 'string' && /operation.*in.?progress/i.test(code))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/** Provisioning states of an operation still running on the connection (single: …ing; flexible: Updating, …). */
+export function isInFlight(provisioningState: string): boolean {
+    const state = provisioningState.toLowerCase();
+    return state !== '' && !isSettled(state) && !['failed', 'canceled', 'cancelled'].includes(state);
+}
+
+/** Sleeps, or rejects as soon as the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+        if (signal?.aborted) {
+            reject(new TransientError('aborted'));
+            return;
+        }
+        const onAbort = () => {
+            clearTimeout(timer);
+            reject(new TransientError('aborted'));
+        };
+        const timer = setTimeout(() => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+        }, ms);
+        signal?.addEventListener('abort', onAbort, { once: true });
+    });
 }
 
 /** The flattened shape every SDK returns for a PEC; the generic adapter maps its raw JSON to it as well. */
@@ -116,6 +205,9 @@ export function toArmError(err: unknown, what: string): Error {
     const status = statusCodeOf(err);
     const code = (err as { code?: unknown }).code;
     const detail = `${what}: ${status ?? (typeof code === 'string' ? code : e.name)} ${e.message}`.trim();
+    if (isOperationInProgress(err)) {
+        return new TransientError(`${what}: another operation is in progress on the resource`, { cause: e });
+    }
     if (e.name === 'AbortError') {
         return new TransientError(`${what}: deadline exceeded`, { cause: e });
     }

@@ -2,8 +2,11 @@ import { PermanentError } from '../domain/errors';
 import { kindInfo, parseServerId, type PecRef, type ServerKind, type ServerRef } from '../domain/ids';
 import type { DecisionStatus, Pec, ServerContext } from '../domain/pec';
 import {
+    isInFlight,
     isNotFound,
+    isOperationInProgress,
     isSettled,
+    sleep,
     pecLabel,
     toArmError,
     toPec,
@@ -13,7 +16,7 @@ import {
     type FlatPec,
     type RawServer,
 } from './armCommon';
-import type { PecProvider } from './pecProvider';
+import type { PecProvider, SetStateOptions } from './pecProvider';
 
 /** The body of the PUT that approves or rejects, in the SDKs' flattened form. */
 export interface PecStateBody {
@@ -31,9 +34,25 @@ export interface KindOperations {
     listPecs(server: ServerRef, signal: AbortSignal): AsyncIterable<FlatPec>;
     getPec(pec: PecRef, signal: AbortSignal): Promise<FlatPec>;
     getServer(server: ServerRef, signal: AbortSignal): Promise<RawServer>;
-    /** Starts the PUT and waits for its long-running operation; must honour the signal. */
-    putPecState(pec: PecRef, body: PecStateBody, signal: AbortSignal): Promise<void>;
+    /**
+     * Starts the PUT and waits for its long-running operation; must honour the signal. With `hooks.resumeFrom` it sends
+     * no PUT and polls that operation instead; `hooks.onStarted` receives the operation's serialized state once ARM
+     * has accepted the PUT, before the wait.
+     */
+    putPecState(pec: PecRef, body: PecStateBody, signal: AbortSignal, hooks?: OperationHooks): Promise<void>;
 }
+
+/** How an apply follows ARM's long-running operation across queue deliveries. */
+export interface OperationHooks {
+    /** The serialized state of an operation an earlier attempt started (the SDK pollers' `resumeFrom`). */
+    resumeFrom?: string;
+    onStarted?(operation: string): Promise<void> | void;
+}
+
+/** Tries of the PUT while ARM answers 409 (another operation runs on the connection), with backoff between them. */
+const inProgressTries = 6;
+/** How often an apply reads the connection while an operation runs, at most (it starts at a quarter second). */
+const maxReadIntervalMs = 5_000;
 
 export class ArmPecAdapter implements PecProvider {
     private readonly readDeadlineMs: number;
@@ -96,38 +115,153 @@ export class ArmPecAdapter implements PecProvider {
         return toServerContext(server, raw, pecs);
     }
 
-    async setPecState(pec: PecRef, status: DecisionStatus, description: string, known?: Pec): Promise<Pec> {
-        const current = known ?? (await this.getPec(pec));
-        if (!current) {
-            throw new PermanentError(`${pecLabel(pec)} does not exist (removed?)`);
-        }
-        const body: PecStateBody = {
-            ...(current.privateEndpointId ? { privateEndpoint: { id: current.privateEndpointId } } : {}),
-            privateLinkServiceConnectionState: { status, description },
-        };
-        try {
-            await withDeadline(this.settings.lroDeadlineMs, `set ${pecLabel(pec)} to ${status}`, (signal) =>
-                this.ops.putPecState(pec, body, signal),
-            );
-        } catch (err) {
-            // Some servers answer the PUT with 200 and a state the pollers do not know as final (e.g. "Ready"), so the
-            // poller never finishes. What ARM holds now is the truth: if the change is there and settled, it is done.
-            const after = await this.getPec(pec).catch(() => undefined);
-            if (
-                after &&
-                after.status === status &&
-                after.description === description &&
-                isSettled(after.provisioningState)
-            ) {
+    /**
+     * Sets the connection's state, sending the PUT at most once per call and never while an operation runs on it:
+     * - the connection already shows the requested state, settled: done, no PUT (an earlier attempt got through);
+     * - an operation an earlier attempt stored (`options.operation`): polled instead of a new PUT;
+     * - an operation in flight that nobody stored (its answer was lost): waited for by reading the connection;
+     * - ARM answers 409 (another operation in progress): tried again with backoff, after reading the connection;
+     * - the PUT's answer already shows the requested state settled (200/201 with `provisioningState: "Ready"` or
+     *   `"Succeeded"`, as the official examples answer), or a read right after a 202 shows it: done at once. The
+     *   pollers do not know "Ready" as final, so a read alongside the operation ends the wait as soon as ARM is done.
+     */
+    async setPecState(
+        pec: PecRef,
+        status: DecisionStatus,
+        description: string,
+        known?: Pec,
+        options: SetStateOptions = {},
+    ): Promise<Pec> {
+        const what = `set ${pecLabel(pec)} to ${status}`;
+        const shows = (p: Pec | undefined) => p?.status === status && p.description === description;
+        const done = (p: Pec | undefined) => shows(p) && isSettled(p?.provisioningState ?? '');
+        return withDeadline(this.settings.lroDeadlineMs, what, async (signal) => {
+            let current = known ?? (await this.getPec(pec));
+            let resumeFrom = options.operation;
+            for (let attempt = 0; ; attempt++) {
+                if (!current) {
+                    throw new PermanentError(`${pecLabel(pec)} does not exist (removed?)`);
+                }
+                if (done(current)) {
+                    return current;
+                }
+                if (!resumeFrom && isInFlight(current.provisioningState)) {
+                    // Someone's operation runs (ours, whose answer was lost): a PUT now would only meet a 409.
+                    current = await this.untilSettled(pec, signal);
+                    continue;
+                }
+                const body: PecStateBody = {
+                    ...(current.privateEndpointId ? { privateEndpoint: { id: current.privateEndpointId } } : {}),
+                    privateLinkServiceConnectionState: { status, description },
+                };
+                try {
+                    const finished = await this.putAndWatch(pec, body, signal, done, {
+                        ...(resumeFrom ? { resumeFrom } : {}),
+                        ...(options.onStarted ? { onStarted: options.onStarted } : {}),
+                    });
+                    if (finished) {
+                        return finished;
+                    }
+                } catch (err) {
+                    if (signal.aborted) {
+                        throw err;
+                    }
+                    const after = await this.getPec(pec).catch(() => undefined);
+                    if (done(after)) {
+                        return after as Pec;
+                    }
+                    if (resumeFrom) {
+                        // The stored operation could not be followed (gone, expired): ARM's state decides from here.
+                        resumeFrom = undefined;
+                        current = after ?? (await this.getPec(pec));
+                        continue;
+                    }
+                    if (after && isInFlight(after.provisioningState) && attempt < inProgressTries) {
+                        // The PUT's answer was lost but ARM took it: wait for that operation, never send another.
+                        current = after;
+                        continue;
+                    }
+                    if (isOperationInProgress(err) && attempt < inProgressTries) {
+                        await sleep(Math.min(500 * 2 ** attempt, maxReadIntervalMs * 2), signal);
+                        current = after ?? (await this.getPec(pec));
+                        continue;
+                    }
+                    throw toArmError(err, what);
+                }
+                resumeFrom = undefined;
+                const after = await this.getPec(pec);
+                if (!after) {
+                    throw new PermanentError(`${pecLabel(pec)} disappeared while it was being set to ${status}`);
+                }
+                if (shows(after) && isInFlight(after.provisioningState)) {
+                    current = after;
+                    continue;
+                }
                 return after;
             }
-            throw toArmError(err, `set ${pecLabel(pec)} to ${status}`);
+        });
+    }
+
+    /**
+     * The PUT (or the stored operation) and its poller, raced against reads of the connection that begin once ARM has
+     * accepted it: whichever sees the end first wins. Resolves with the connection when a read saw it done.
+     */
+    private async putAndWatch(
+        pec: PecRef,
+        body: PecStateBody,
+        signal: AbortSignal,
+        done: (p: Pec | undefined) => boolean,
+        hooks: OperationHooks,
+    ): Promise<Pec | undefined> {
+        const child = new AbortController();
+        const stop = () => child.abort();
+        signal.addEventListener('abort', stop, { once: true });
+        let started!: () => void;
+        const accepted = new Promise<void>((resolve) => (started = resolve));
+        if (hooks.resumeFrom) {
+            started();
         }
-        const after = await this.getPec(pec);
-        if (!after) {
-            throw new PermanentError(`${pecLabel(pec)} disappeared while it was being set to ${status}`);
+        const put = this.ops
+            .putPecState(pec, body, child.signal, {
+                ...(hooks.resumeFrom ? { resumeFrom: hooks.resumeFrom } : {}),
+                onStarted: async (operation) => {
+                    started();
+                    // Storing the operation helps a later delivery; failing to store it must not fail this one.
+                    await Promise.resolve()
+                        .then(() => hooks.onStarted?.(operation))
+                        .catch(() => undefined);
+                },
+            })
+            .then(() => undefined);
+        const watch = (async () => {
+            await accepted;
+            for (let i = 0; ; i++) {
+                const seen = await this.getPec(pec).catch(() => undefined);
+                if (done(seen)) {
+                    return seen;
+                }
+                await sleep(Math.min(250 * 2 ** i, maxReadIntervalMs), child.signal);
+            }
+        })();
+        try {
+            return await Promise.race([put, watch]);
+        } finally {
+            child.abort();
+            signal.removeEventListener('abort', stop);
+            put.catch(() => undefined);
+            watch.catch(() => undefined);
         }
-        return after;
+    }
+
+    /** Reads the connection until no operation runs on it (bounded by the caller's deadline through `signal`). */
+    private async untilSettled(pec: PecRef, signal: AbortSignal): Promise<Pec | undefined> {
+        for (let i = 0; ; i++) {
+            await sleep(Math.min(250 * 2 ** i, maxReadIntervalMs), signal);
+            const seen = await this.getPec(pec);
+            if (!seen || !isInFlight(seen.provisioningState)) {
+                return seen;
+            }
+        }
     }
 }
 

@@ -2,9 +2,9 @@ import type { PecRef, ServerKind, ServerRef } from '../domain/ids';
 import type { DecisionStatus, Pec, ServerContext } from '../domain/pec';
 import type { ArmSettings } from './armCommon';
 import type { KindOperations } from './armPecAdapter';
-import type { PecProvider } from './pecProvider';
+import type { PecProvider, SetStateOptions } from './pecProvider';
 
-export type { PecProvider } from './pecProvider';
+export type { PecProvider, SetStateOptions } from './pecProvider';
 export type { ArmSettings } from './armCommon';
 
 /**
@@ -41,8 +41,13 @@ export function createArmPecProvider(settings: ArmSettings): PecProvider {
             server: ServerRef,
             knownPecs?: readonly Pec[] | Promise<readonly Pec[]>,
         ): Promise<ServerContext> => (await forKind(server.kind)).getServerContext(server, knownPecs),
-        setPecState: async (pec: PecRef, status: DecisionStatus, description: string, known?: Pec) =>
-            (await forKind(pec.server.kind)).setPecState(pec, status, description, known),
+        setPecState: async (
+            pec: PecRef,
+            status: DecisionStatus,
+            description: string,
+            known?: Pec,
+            options?: SetStateOptions,
+        ) => (await forKind(pec.server.kind)).setPecState(pec, status, description, known, options),
         prepare: (kind: ServerKind) => {
             forKind(kind).catch(() => undefined);
         },

@@ -99,7 +99,7 @@ export function mysqlFlexibleOperations(settings: ArmSettings): KindOperations {
             };
             return { ...raw, publicNetworkAccess: raw.properties?.network?.publicNetworkAccess };
         },
-        putPecState: async (pec, body, signal) => {
+        putPecState: async (pec, body, signal, hooks) => {
             const path = withVersion(encoded(formatPecId(pec)));
             const poller = await createHttpPoller(
                 {
@@ -116,11 +116,16 @@ export function mysqlFlexibleOperations(settings: ArmSettings): KindOperations {
                             ),
                         ),
                 },
-                { resourceLocationConfig: 'azure-async-operation' },
+                {
+                    resourceLocationConfig: 'azure-async-operation',
+                    // A stored operation is polled; no PUT is sent.
+                    ...(hooks?.resumeFrom ? { restoreFrom: hooks.resumeFrom } : {}),
+                },
             );
             // Poll once straight away, as the generated SDKs do inside begin*(): otherwise core-lro sleeps its default
             // interval before the first poll even when the operation is already done.
             await poller.poll({ abortSignal: signal });
+            await hooks?.onStarted?.(poller.toString());
             await poller.pollUntilDone({ abortSignal: signal });
         },
     };

@@ -1,6 +1,14 @@
 import type { PecRef, ServerKind, ServerRef } from '../domain/ids';
 import type { DecisionStatus, Pec, ServerContext } from '../domain/pec';
 
+/** How a caller follows ARM's long-running operation across attempts (queue deliveries). */
+export interface SetStateOptions {
+    /** An operation an earlier attempt started and stored: it is polled, and no PUT is sent while it runs. */
+    operation?: string;
+    /** Called once ARM accepted the PUT, with the operation to store; its failure does not fail the call. */
+    onStarted?(operation: string): Promise<void>;
+}
+
 /**
  * What the workflow needs from ARM, for any of the four server kinds. Adapters hide the three SDKs and the generic
  * call behind this; the workflow never learns which one it talks to.
@@ -22,7 +30,13 @@ export interface PecProvider {
      * ARM reports it afterwards. A deadline, throttling or 5xx surfaces as a TransientError. Pass the PEC if you have
      * just read it, to save a read.
      */
-    setPecState(pec: PecRef, status: DecisionStatus, description: string, known?: Pec): Promise<Pec>;
+    setPecState(
+        pec: PecRef,
+        status: DecisionStatus,
+        description: string,
+        known?: Pec,
+        options?: SetStateOptions,
+    ): Promise<Pec>;
     /**
      * Starts loading what the calls for this kind of server need (its SDK), so that the load overlaps the caller's
      * other I/O instead of delaying its first ARM call. Never fails: a load that fails is retried by that call.

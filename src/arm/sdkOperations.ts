@@ -4,6 +4,8 @@ import type { KindOperations, PecStateBody } from './armPecAdapter';
 
 interface Poller {
     pollUntilDone(options?: { abortSignal?: AbortSignal }): Promise<unknown>;
+    /** The serialized state, for `resumeFrom` (core-lro's LroEngine and createHttpPoller both offer it). */
+    toString(): string;
 }
 
 /**
@@ -24,7 +26,7 @@ export interface SdkClient {
             server: string,
             name: string,
             body: PecStateBody,
-            options?: { abortSignal?: AbortSignal },
+            options?: { abortSignal?: AbortSignal; resumeFrom?: string },
         ): Promise<Poller>;
     };
 }
@@ -60,15 +62,17 @@ export function sdkOperations(settings: ArmSettings, create: SdkClientFactory): 
             ),
         getServer: (server, abortSignal) =>
             client(server.subscriptionId).servers.get(server.resourceGroup, server.name, { abortSignal }),
-        putPecState: async (pec, body, abortSignal) => {
-            // The single server requires both status and description in the PUT; the body always carries both.
+        putPecState: async (pec, body, abortSignal, hooks) => {
+            // The single server requires both status and description in the PUT; the body always carries both. With
+            // resumeFrom the SDK sends no PUT: it polls the operation the serialized state names.
             const poller = await client(pec.server.subscriptionId).privateEndpointConnections.beginCreateOrUpdate(
                 pec.server.resourceGroup,
                 pec.server.name,
                 pec.name,
                 body,
-                { abortSignal },
+                { abortSignal, ...(hooks?.resumeFrom ? { resumeFrom: hooks.resumeFrom } : {}) },
             );
+            await hooks?.onStarted?.(poller.toString());
             await poller.pollUntilDone({ abortSignal });
         },
     };

@@ -100,7 +100,15 @@ export interface ApprovalRequest {
     outcome?: { at: string; reason: string };
     link?: LinkGrant;
     /** Held by the queue message that is applying the decision, so a duplicate message does not PUT twice. */
-    applying?: { at: string; messageId: string };
+    applying?: {
+        at: string;
+        messageId: string;
+        /**
+         * ARM's long-running operation the PUT started (the SDK poller's serialized state): a later delivery polls it
+         * instead of sending the PUT again while it runs.
+         */
+        operation?: string;
+    };
     /** The card state (`cardStateOf`) the posted card last showed; behind until the card has been updated. */
     cardShows?: string;
     /** Distinct approvals this request needs (a policy's requireApprovals); absent means one. */

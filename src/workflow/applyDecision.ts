@@ -25,6 +25,9 @@ export interface ApplyDelivery {
 
 export type ApplyOutcome = 'applied' | 'superseded' | 'failed' | 'already-done' | 'not-found' | 'busy';
 
+/** A serialized operation larger than this is not stored (it is a few hundred characters; a table cell holds 64 KiB). */
+const maxOperationChars = 8_000;
+
 /** How long an apply may hold its lease before another message may assume it died: the LRO deadline and a margin. */
 export function applyLeaseMs(lroDeadlineMs: number): number {
     return lroDeadlineMs + 60_000;
@@ -52,7 +55,15 @@ export async function applyDecision(
     // request is read again and the lease taken on top, unless another message now holds a live one.
     const leased = await updateRequest(deps.requests, stored, (current) =>
         current.status === 'decided' && !heldElsewhere(current, delivery.messageId, now, deps.settings.lroDeadlineMs)
-            ? { ...current, applying: { at: now.toISOString(), messageId: delivery.messageId } }
+            ? {
+                  ...current,
+                  applying: {
+                      at: now.toISOString(),
+                      messageId: delivery.messageId,
+                      // An operation an earlier delivery started stays known, so this one polls it instead of a PUT.
+                      ...(current.applying?.operation ? { operation: current.applying.operation } : {}),
+                  },
+              }
             : undefined,
     );
     if (!leased) {
@@ -90,7 +101,14 @@ export async function applyDecision(
     }
 }
 
-async function applyLeased(deps: WorkflowDeps, stored: StoredRequest, log: Logger): Promise<ApplyOutcome> {
+async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logger): Promise<ApplyOutcome> {
+    // Everyone's card stops offering the buttons first (the click answered only its own approver, to answer fast). It
+    // runs before ARM's part, so the card's update to the outcome always comes after it; a failure leaves it to the
+    // outcome's update or the sweep.
+    const stored = await syncPostedCard(deps, leased, log).catch((err: unknown) => {
+        log.warn(`Card of request ${leased.request.id} not updated to decided: ${ensureErrorType(err).message}`);
+        return leased;
+    });
     const request = stored.request;
     const decision = request.decision;
     if (!decision) {
@@ -139,7 +157,23 @@ async function applyLeased(deps: WorkflowDeps, stored: StoredRequest, log: Logge
             await supersede(deps, stored, outside, log);
             return 'superseded';
         }
-        after = await deps.arm.setPecState(ref, status, description, before);
+        const messageId = request.applying?.messageId;
+        after = await deps.arm.setPecState(ref, status, description, before, {
+            ...(request.applying?.operation ? { operation: request.applying.operation } : {}),
+            onStarted: async (operation) => {
+                if (operation.length > maxOperationChars || !messageId) {
+                    return;
+                }
+                await updateRequest(deps.requests, stored, (current) =>
+                    current.status === 'decided' && current.applying?.messageId === messageId
+                        ? { ...current, applying: { ...current.applying, operation } }
+                        : undefined,
+                ).catch((err: unknown) => {
+                    // Not fatal: a later delivery finds the operation in flight through ARM and waits for it.
+                    log.warn(`Apply: operation of request ${request.id} not stored: ${ensureErrorType(err).message}`);
+                });
+            },
+        });
     }
 
     // The entry goes in before the request is marked applied, still under the lease: once the request is applied no

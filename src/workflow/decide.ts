@@ -73,7 +73,15 @@ async function decideStored(
         return { kind: 'current', request: stored.request };
     }
 
-    const approver = await authorise(deps, stored.request, attempt.approver, log, { audit: true });
+    // The approver check (Graph) and the re-read of the PEC (ARM) run side by side: a click waits for the slower of the
+    // two, not for both. Neither may let a decision through when it cannot answer.
+    const [approver, pecNow] = await Promise.all([
+        authorise(deps, stored.request, attempt.approver, log, { audit: true }),
+        staleReason(deps, stored.request.pecId).then(
+            (reason) => ({ reason }),
+            (err: unknown) => ({ error: ensureErrorType(err) }),
+        ),
+    ]);
     if ('error' in approver) {
         return { kind: 'error', request: stored.request, error: approver.error, audience: approver.audience };
     }
@@ -93,9 +101,19 @@ async function decideStored(
     }
 
     // Everything is re-read before acting: the PEC may have been decided in the portal, or removed, since the card.
-    const stale = await staleReason(deps, stored.request.pecId);
-    if (stale) {
-        const superseded = await supersede(deps, stored, stale, log);
+    if ('error' in pecNow) {
+        // ARM is down or slow: nothing is recorded, and the approver can click again with what they typed.
+        log.warn(`Decision on request ${stored.request.id} not recorded: the PEC could not be read: ${pecNow.error.message}`);
+        return {
+            kind: 'error',
+            request: stored.request,
+            error: couldNotCheck,
+            responseText: typeof attempt.text === 'string' ? attempt.text : '',
+            audience: 'approver',
+        };
+    }
+    if (pecNow.reason) {
+        const superseded = await supersede(deps, stored, pecNow.reason, log);
         return { kind: 'current', request: superseded.request };
     }
 
@@ -130,23 +148,26 @@ async function decideStored(
     if (request.status === 'pending') {
         return recordedApproval(deps, written.stored, attempt, log);
     }
-    await deps.audit.append({
-        requestId: request.id,
-        action: 'decided',
-        actor: { kind: 'approver', id: approver.value.objectId, name: approver.value.upn ?? approver.value.name },
-        correlationId: attempt.correlationId ?? request.correlationId,
-        before: { status: 'pending' },
-        after: { status: 'decided', action: attempt.action },
-        text: text.value,
-        detail: request.decision?.approvers
-            ? `via ${attempt.origin.via}; the last of ${request.decision.approvers.length} approvals`
-            : `via ${attempt.origin.via}`,
-    });
-    // Everyone else's card stops offering the buttons now, not when ARM is done. This runs before the message is
-    // queued, so the apply's own card update (to the outcome) always comes after it.
-    await syncPostedCard(deps, written.stored, log).catch((err: unknown) => {
-        log.warn(`Card of request ${request.id} not updated to decided: ${ensureErrorType(err).message}`);
-    });
+    // The entry goes in before the message is queued, so the apply never finds the decision without it and writes it
+    // a second time. If it fails, the decision stands: the apply writes it, marked late, before ARM changes.
+    await deps.audit
+        .append({
+            requestId: request.id,
+            action: 'decided',
+            actor: { kind: 'approver', id: approver.value.objectId, name: approver.value.upn ?? approver.value.name },
+            correlationId: attempt.correlationId ?? request.correlationId,
+            before: { status: 'pending' },
+            after: { status: 'decided', action: attempt.action },
+            text: text.value,
+            detail: request.decision?.approvers
+                ? `via ${attempt.origin.via}; the last of ${request.decision.approvers.length} approvals`
+                : `via ${attempt.origin.via}`,
+        })
+        .catch((err: unknown) => {
+            log.warn(`Decision on request ${request.id}: audit entry left to the apply: ${ensureErrorType(err).message}`);
+        });
+    // The click answers now, with the card its approver sees. Everyone else's card, the thread reply and ARM's part
+    // run from the queue: the apply updates the shared card to "decided" before it touches ARM.
     try {
         await deps.applyQueue.send({ requestId: request.id, correlationId: request.correlationId });
     } catch (err) {
@@ -255,6 +276,9 @@ export async function authorise(
     }
     return { value: approver };
 }
+
+/** What an approver sees when ARM could not be asked whether the connection still waits for a decision. */
+export const couldNotCheck = 'Could not check the connection now, so nothing was recorded. Please try again in a minute.';
 
 const alreadyApproved = 'You have already approved this request; the other approvals must come from someone else.';
 

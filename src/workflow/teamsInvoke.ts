@@ -1,4 +1,5 @@
 import { hasApproved } from '../domain/decision';
+import { ensureErrorType } from '../domain/errors';
 import * as z from 'zod';
 import { isRequestId } from '../domain/request';
 import { cardFor } from './cardUpdate';
@@ -57,11 +58,32 @@ export function cardResponse(card: unknown): InvokeResponse {
 }
 
 export function errorResponse(statusCode: number, message: string): InvokeResponse {
-    const code = statusCode === 400 ? 'BadRequest' : statusCode === 404 ? 'NotFound' : 'Forbidden';
+    const code =
+        statusCode === 400
+            ? 'BadRequest'
+            : statusCode === 404
+              ? 'NotFound'
+              : statusCode >= 500
+                ? 'InternalServerError'
+                : 'Forbidden';
     return { statusCode, type: errorContentType, value: { code, message } };
 }
 
+/**
+ * Answers every card action with an invoke response, never a failed invocation: Teams shows a failed invoke as
+ * "Something went wrong" with nothing to act on. An outside system that cannot answer (ARM, Graph) is shown on the
+ * card by the use case; what is left here (storage down) becomes an error message the approver can retry.
+ */
 export async function handleCardAction(deps: WorkflowDeps, activity: CardAction, log: Logger): Promise<InvokeResponse> {
+    try {
+        return await answerCardAction(deps, activity, log);
+    } catch (err) {
+        log.error(`Card action on request ${activity.value.action.data.requestId} failed: ${ensureErrorType(err).message}`);
+        return errorResponse(500, 'Could not handle this just now. Please try again in a minute.');
+    }
+}
+
+async function answerCardAction(deps: WorkflowDeps, activity: CardAction, log: Logger): Promise<InvokeResponse> {
     if (activity.channelData.tenant.id.toLowerCase() !== deps.settings.tenantId.toLowerCase()) {
         log.warn(`Refused a card action from tenant ${activity.channelData.tenant.id}`);
         return errorResponse(403, 'This app serves another tenant');

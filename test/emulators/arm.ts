@@ -131,6 +131,7 @@ export class ArmEmulator {
     private stuck = false;
     private failing = false;
     private noAsyncHeaders = false;
+    private atOnce = false;
 
     private constructor(
         private readonly options: ArmEmulatorOptions & Required<Omit<ArmEmulatorOptions, 'expectedAudience'>>,
@@ -209,6 +210,14 @@ export class ArmEmulator {
      */
     putWithoutAsyncHeaders(on: boolean): void {
         this.noAsyncHeaders = on;
+    }
+
+    /**
+     * Answers a PUT with 200 and the connection already settled (`provisioningState` Ready on single servers,
+     * Succeeded on flexible ones), committed at once: what the official examples of every server kind show.
+     */
+    putAnswersAtOnce(on: boolean): void {
+        this.atOnce = on;
     }
 
     private findPec(pecId: string): PecRecord | undefined {
@@ -308,6 +317,20 @@ export class ArmEmulator {
             return this.accept(this.newOp(pec, method, url), res);
         }
         const target = validateUpdate(body, single);
+        // ARM lets one operation run on a resource at a time; a write meanwhile gets 409 AnotherOperationInProgress.
+        const running = [...this.ops.values()].find((op) => op.pec === pec && op.status === 'InProgress');
+        if (running) {
+            throw new ArmError(
+                409,
+                'AnotherOperationInProgress',
+                `Another operation on this or dependent resource is in progress. To retrieve status of the operation use uri: ${this.opUrl(running, 'azureAsyncOperation')}.`,
+            );
+        }
+        if (this.atOnce) {
+            this.commits.push({ pecId: pec.id, from: pec.status, to: target.status, description: target.description });
+            Object.assign(pec, target, { provisioningState: settled(server) });
+            return sendJson(res, 200, pecBody(pec));
+        }
         if (this.noAsyncHeaders) {
             this.commits.push({ pecId: pec.id, from: pec.status, to: target.status, description: target.description });
             Object.assign(pec, target, { provisioningState: inFlight(server, target.status) });
