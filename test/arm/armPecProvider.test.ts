@@ -457,10 +457,11 @@ describe('ARM PecProvider against the ARM emulator', () => {
                 },
             );
 
-            it('retries a PUT whose answer never came (ARM carried it out), and ARM changes the state once', async () => {
+            it('never re-sends a PUT whose answer never came: ARM carried it out, and the apply waits for it', async () => {
                 const seeded = seed(h, kind, 'put-lost-answer');
                 // The hung try is given up after 300 ms; without a bound on the try it would hold the apply until
-                // the LRO deadline (or, for a read, forever).
+                // the LRO deadline (or, for a read, forever). The pipeline would re-send it; the adapter reads ARM
+                // instead, finds the operation in flight, and waits for it.
                 h.arm.faults.add(
                     { kind: 'hang', afterProcessing: true, dropAfterMs: 120_000 },
                     { times: 1, method: 'PUT', pathIncludes: seeded.pecName },
@@ -470,9 +471,9 @@ describe('ARM PecProvider against the ARM emulator', () => {
 
                 expect(pec).toMatchObject({ status: 'Approved', description: 'Approved by Alice' });
                 const puts = h.arm.requests.filter((r) => r.method === 'PUT' && r.path === seeded.pecId);
-                expect(puts).toHaveLength(2);
+                expect(puts).toHaveLength(1);
                 const commits = h.arm.commits.filter((c) => c.pecId === seeded.pecId);
-                expect(commits.filter((c) => c.from !== c.to)).toEqual([
+                expect(commits).toEqual([
                     { pecId: seeded.pecId, from: 'Pending', to: 'Approved', description: 'Approved by Alice' },
                 ]);
             });
@@ -575,18 +576,73 @@ describe('ARM PecProvider against the ARM emulator', () => {
                 expect(requestsFor(h, seeded.server.name, from)).toHaveLength(3);
             });
 
-            it('retries 500 on the long-running PUT and its polls, and succeeds', async () => {
+            it('does not re-send a PUT answered 500 (its outcome is unknown), and retries 503 on the polls', async () => {
                 const seeded = seed(h, kind, 'err500-put');
-                h.arm.faults.add({ kind: 'error', status: 500 }, { times: 2, method: 'PUT' });
+                h.arm.faults.add({ kind: 'error', status: 500 }, { times: 1, method: 'PUT' });
+
+                const error = await arm.setPecState(seeded.pec, 'Approved', 'Approved by Alice').catch((e) => e);
+                expect(error).toBeInstanceOf(TransientError);
+                expect(requestsFor(h, seeded.server.name).filter((r) => r.method === 'PUT')).toHaveLength(1);
+
+                // The next attempt (the queue's redelivery) reads ARM, finds nothing changed, and sends its own PUT.
                 h.arm.faults.add(
                     { kind: 'error', status: 503, code: 'ServiceUnavailable' },
                     { times: 1, pathIncludes: '/locations/' },
                 );
-
                 const pec = await arm.setPecState(seeded.pec, 'Approved', 'Approved by Alice');
+                expect(pec).toMatchObject({ status: 'Approved', description: 'Approved by Alice' });
+                expect(requestsFor(h, seeded.server.name).filter((r) => r.method === 'PUT')).toHaveLength(2);
+            });
+
+            it('retries a 409 (another operation in progress) with backoff, and sends no PUT while it runs', async () => {
+                const seeded = seed(h, kind, 'conflict');
+                h.arm.faults.add(
+                    { kind: 'error', status: 409, code: 'AnotherOperationInProgress' },
+                    { times: 2, method: 'PUT', pathIncludes: seeded.pecName },
+                );
+
+                const pec = await arm.setPecState(seeded.pec, 'Rejected', 'Rejected by Bob');
+
+                expect(pec).toMatchObject({ status: 'Rejected', description: 'Rejected by Bob' });
+                expect(requestsFor(h, seeded.server.name).filter((r) => r.method === 'PUT')).toHaveLength(3);
+                expect(h.arm.commits.filter((c) => c.pecId === seeded.pecId)).toHaveLength(1);
+            });
+
+            it('is done at once when the PUT answers 200 with the state already settled (provisioningState Ready)', async () => {
+                const seeded = seed(h, kind, 'at-once');
+                h.arm.putAnswersAtOnce(true);
+                try {
+                    const pec = await arm.setPecState(seeded.pec, 'Approved', 'Approved by Alice');
+                    expect(pec).toMatchObject({ status: 'Approved', description: 'Approved by Alice' });
+                    expect(pec.provisioningState).toBe(single ? 'Ready' : 'Succeeded');
+                    expect(requestsFor(h, seeded.server.name).filter((r) => r.method === 'PUT')).toHaveLength(1);
+                } finally {
+                    h.arm.putAnswersAtOnce(false);
+                }
+            });
+
+            it('polls an operation an earlier attempt stored instead of sending another PUT', async () => {
+                const seeded = seed(h, kind, 'resume');
+                h.arm.stickLro(true);
+                let stored: string | undefined;
+                const first = await fast
+                    .setPecState(seeded.pec, 'Approved', 'Approved by Alice', undefined, {
+                        onStarted: async (operation) => {
+                            stored = operation;
+                        },
+                    })
+                    .catch((e: unknown) => e);
+                expect(first).toBeInstanceOf(TransientError);
+                expect(stored).toEqual(expect.any(String));
+                h.arm.stickLro(false);
+
+                const pec = await arm.setPecState(seeded.pec, 'Approved', 'Approved by Alice', undefined, {
+                    ...(stored ? { operation: stored } : {}),
+                });
 
                 expect(pec).toMatchObject({ status: 'Approved', description: 'Approved by Alice' });
-                expect(requestsFor(h, seeded.server.name).filter((r) => r.method === 'PUT')).toHaveLength(3);
+                expect(requestsFor(h, seeded.server.name).filter((r) => r.method === 'PUT')).toHaveLength(1);
+                expect(h.arm.commits.filter((c) => c.pecId === seeded.pecId)).toHaveLength(1);
             });
 
             it('retries a dropped connection and succeeds; a connection that keeps dropping is transient', async () => {
