@@ -119,6 +119,11 @@ export interface ApprovalRequest {
     policyRuleId?: string;
     /** Reminders sent in the card's thread. */
     reminders?: { count: number; lastAt: string };
+    /**
+     * Set on a failed request once the sweep stops comparing it with ARM (the connection was decided otherwise, is
+     * gone, or the re-check window passed): until then the sweep looks at it on every run.
+     */
+    recheckedUntil?: string;
     /** When the sweep last re-queued the apply of a decision that seemed stuck. */
     requeuedAt?: string;
     /**
@@ -133,6 +138,8 @@ export type RequestTransition =
     | { type: 'decide'; decision: Decision }
     | { type: 'apply' }
     | { type: 'fail'; reason: string }
+    /** ARM shows a failed request's decision in place after all (the PUT worked; recording it did not). */
+    | { type: 'recover' }
     | { type: 'expire'; reason: string }
     | { type: 'supersede'; reason: string };
 
@@ -140,6 +147,7 @@ const allowed: Record<RequestTransition['type'], readonly RequestStatus[]> = {
     decide: ['pending'],
     apply: ['decided'],
     fail: ['decided'],
+    recover: ['failed'],
     expire: ['pending'],
     supersede: ['pending', 'decided'],
 };
@@ -194,6 +202,10 @@ export function transition(request: ApprovalRequest, change: RequestTransition, 
             return { ...next, status: 'applied' };
         case 'fail':
             return { ...next, status: 'failed', outcome: { at, reason: change.reason } };
+        case 'recover': {
+            const { outcome: _failure, recheckedUntil: _done, ...rest } = next;
+            return { ...rest, status: 'applied' };
+        }
         case 'expire':
             return { ...next, status: 'expired', outcome: { at, reason: change.reason } };
         case 'supersede':

@@ -34,7 +34,31 @@ export interface RequestStore {
      * give the PEC's own event time to arrive: the event carries the requester, the sweep cannot.
      */
     firstSeenPending(pecId: string, now: Date): Promise<Date>;
+    /**
+     * Brings rows of an older table layout up to this release's (see `requestLayoutVersion`), once per table: the
+     * sweep calls it at the start of every run, and after the first it costs one point read.
+     */
+    migrateLayout?(): Promise<LayoutMigration>;
 }
+
+/** What a layout migration found and did. */
+export interface LayoutMigration {
+    from: number;
+    to: number;
+    /** Request rows rewritten in this release's layout. */
+    rewritten: number;
+}
+
+/**
+ * The request table's layout, recorded in the table itself (PartitionKey `layout`, RowKey `version`) and on every row
+ * (`layout`):
+ * - 1 (rows without the column, up to this release): a failed request was final, written with `sweep` false.
+ * - 2: a failed request is compared with ARM by the sweep until `recheckedUntil`, so it is written with `sweep` true;
+ *   `applying.operation` may hold ARM's running operation. Rows of layout 1 read as they are; the failed ones are
+ *   rewritten once, so the sweep's query finds them.
+ */
+export const requestLayoutVersion = 2;
+const layoutRow = { partitionKey: 'layout', rowKey: 'version' };
 
 /** Which requests an operator's listing reads; with neither field, every request. */
 export interface RequestListQuery {
@@ -71,6 +95,8 @@ interface RequestEntity {
     status: string;
     pecId: string;
     createdAt: string;
+    /** The layout this row was written in (`requestLayoutVersion`); absent on rows of layout 1. */
+    layout?: number;
     /** Whether the sweep must look at the request (see `needsSweep`): a column, so the sweep can query it. */
     sweep: boolean;
     /**
@@ -302,6 +328,41 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         return seen ? new Date(seen.at) : now;
     }
 
+    async migrateLayout(): Promise<LayoutMigration> {
+        const table = await this.table();
+        const recorded = await getEntity<{ version: number }>(table, layoutRow.partitionKey, layoutRow.rowKey);
+        const from = recorded?.version ?? 1;
+        if (from >= requestLayoutVersion) {
+            return { from, to: from, rewritten: 0 };
+        }
+        // Layout 1 → 2: only failed rows change meaning (the sweep now looks at them). Each is rewritten only if it is
+        // still the row read: a row someone wrote meanwhile was written by this release, in this layout.
+        let rewritten = 0;
+        const failed = table.listEntities<RequestEntity>({
+            queryOptions: { filter: `${requestRowsFilter} and status eq 'failed'` },
+        });
+        try {
+            for await (const entity of failed) {
+                if ((entity.layout ?? 1) >= requestLayoutVersion) {
+                    continue;
+                }
+                const request = JSON.parse(entity.data) as ApprovalRequest;
+                try {
+                    await table.updateEntity<RequestEntity>(toEntity(request), 'Replace', { etag: entity.etag });
+                    rewritten += 1;
+                } catch (err) {
+                    if (statusCodeOf(err) !== 412) {
+                        throw err;
+                    }
+                }
+            }
+            await table.upsertEntity({ ...layoutRow, version: requestLayoutVersion }, 'Replace');
+        } catch (err) {
+            throw wrap(err, `migrate the request table from layout ${from} to ${requestLayoutVersion}`);
+        }
+        return { from, to: requestLayoutVersion, rewritten };
+    }
+
     async releasePec(stored: StoredRequest, now: Date): Promise<StoredRequest> {
         // No longer holding the PEC, so `update` gives the claim back.
         return this.update(stored, { ...stored.request, pecReleasedAt: now.toISOString() });
@@ -366,14 +427,22 @@ function toEntity(request: ApprovalRequest): RequestEntity {
         status: request.status,
         pecId: request.pecId,
         createdAt: request.createdAt,
+        layout: requestLayoutVersion,
         sweep: needsSweep(request),
         writeId: randomBytes(12).toString('base64url'),
     };
 }
 
-/** Open or holding its PEC, or a posted card that shows an older state than the request's. */
+/**
+ * Open or holding its PEC, a posted card that shows an older state than the request's, or a failed request the sweep
+ * still compares with ARM (its PUT may have worked after all).
+ */
 function needsSweep(request: ApprovalRequest): boolean {
-    return holdsPec(request) || (request.card !== undefined && request.cardShows !== cardStateOf(request));
+    return (
+        holdsPec(request) ||
+        (request.status === 'failed' && !request.recheckedUntil) ||
+        (request.card !== undefined && request.cardShows !== cardStateOf(request))
+    );
 }
 
 function claimPartition(pecId: string): string {

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { formatUtc } from '../domain/card';
-import { hasApproved, isSelfDecision, outsideChange } from '../domain/decision';
+import { armDescription, hasApproved, isSelfDecision, outsideChange, targetStatus } from '../domain/decision';
 import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors';
 import { idKey, parsePecId, serverKey, serverKinds, type ServerKind, type ServerRef } from '../domain/ids';
 import type { Pec, ServerContext } from '../domain/pec';
 import { dueAction, expire, expiryReason, recordReminder } from '../domain/reconcile';
-import { cardStateOf, holdsPec, requiredApprovalsOf, type ApprovalRequest } from '../domain/request';
-import { withTrace } from '../observability/trace';
+import { cardStateOf, holdsPec, requiredApprovalsOf, transition, type ApprovalRequest } from '../domain/request';
+import { currentTrace, withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
 import { renderReminderCard, reminderSummary, type ReminderMention } from '../teams/reminderCard';
 import { settleAll } from './concurrency';
@@ -47,6 +47,8 @@ export interface SweepReport {
     expired: string[];
     reminded: string[];
     requeued: string[];
+    /** Failed requests whose decision ARM shows in place after all: now applied, with their audit entry. */
+    recovered: string[];
     released: string[];
     cardsSynced: string[];
     /** What failed, one line each; transient ones will be retried by the next run. */
@@ -68,6 +70,9 @@ const maxMentions = 20;
  */
 export const sweepGraceMs = 10 * 60_000;
 
+/** The custom event every completed sweep run sends (Application Insights `customEvents`, name `SweepCompleted`). */
+export const sweepCompletedEvent = 'SweepCompleted';
+
 export async function sweep(deps: WorkflowDeps, log: Logger): Promise<SweepReport> {
     const correlationId = randomUUID();
     return withTrace({ correlationId }, () => sweepRun(deps, correlationId, log));
@@ -85,6 +90,7 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
         expired: [],
         reminded: [],
         requeued: [],
+        recovered: [],
         released: [],
         cardsSynced: [],
         errors: [],
@@ -96,6 +102,18 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
         log.warn(`Sweep ${report.correlationId}: ${what} failed: ${e.message}`);
     };
 
+    // A deployment that finds rows of an older table layout brings them up to date before it relies on them.
+    try {
+        const migration = await deps.requests.migrateLayout?.();
+        if (migration && migration.rewritten + (migration.to - migration.from) > 0) {
+            log.info(
+                `Sweep ${report.correlationId}: request table migrated from layout ${migration.from} to ${migration.to} ` +
+                    `(${migration.rewritten} row(s) rewritten)`,
+            );
+        }
+    } catch (err) {
+        failed('migrate the request table layout', err);
+    }
     const seen = await discover(deps, report, failed);
     await openMissing(deps, seen, report, failed, log);
     await reconcileRequests(deps, seen, report, failed, log);
@@ -107,11 +125,30 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
                 permanent.map((e) => `${e.what}: ${e.message}`).join('; '),
         );
     }
+    // The signal the "sweep has not completed within two schedules" alert looks for: a custom event (not sampled, see
+    // host.json) sent whenever a run got through; a blind run (nothing could be read) sends none and fails its
+    // invocation instead.
+    if (!report.blind) {
+        deps.telemetry.trackEvent({
+            name: sweepCompletedEvent,
+            time: deps.now(),
+            properties: {
+                requestId: '',
+                correlationId: report.correlationId,
+                blind: String(report.blind),
+                servers: String(report.servers),
+                errors: String(report.errors.length),
+                recovered: String(report.recovered.length),
+            },
+            trace: { ...currentTrace(), correlationId: report.correlationId },
+        });
+    }
     log.info(
         `Sweep ${report.correlationId}: ${report.servers} servers, ${report.pendingPecs} pending PECs ` +
             `(${report.waiting.length} waiting for their event); opened ` +
             `${report.opened.length}, superseded ${report.superseded.length}, expired ${report.expired.length}, ` +
-            `reminded ${report.reminded.length}, re-queued ${report.requeued.length}, released ` +
+            `reminded ${report.reminded.length}, re-queued ${report.requeued.length}, recovered ` +
+            `${report.recovered.length}, released ` +
             `${report.released.length}, cards synced ${report.cardsSynced.length}, errors ${report.errors.length}`,
     );
     return report;
@@ -250,6 +287,13 @@ async function reconcileOne(
     log: Logger,
 ): Promise<void> {
     const request = stored.request;
+    if (request.status === 'failed') {
+        const recovered = await recheckFailed(deps, stored, log);
+        if (recovered) {
+            report.recovered.push(request.id);
+        }
+        return syncIfBehind(deps, recovered ?? stored, report, log);
+    }
     if (holdsPec(request) && request.status !== 'decided') {
         // A decided request is left to its apply, which re-reads the PEC itself: ARM showing our own approval before
         // the request says applied is not an outside change.
@@ -355,6 +399,67 @@ async function expireRequest(deps: WorkflowDeps, stored: StoredRequest, log: Log
         await deps.applyQueue.send({ requestId: request.id, correlationId: request.correlationId });
     }
     return true;
+}
+
+/** How long the sweep keeps comparing a failed request with ARM before it leaves it to an operator. */
+export const failedRecheckMs = 7 * 24 * 3_600_000;
+
+/**
+ * A failed request may have failed only in its last step: the PUT worked (ARM shows the decision) but recording it did
+ * not, or the last attempt ran out of time while ARM finished. The sweep reads the PEC and, when it shows exactly this
+ * decision's state and description, makes the request applied with its audit entry and updates the card. A PEC that
+ * shows something else, or is gone, or a failure older than the window, ends the re-check (the `ALERT` stands).
+ * Resolves with the request once recovered.
+ */
+async function recheckFailed(
+    deps: WorkflowDeps,
+    stored: StoredRequest,
+    log: Logger,
+): Promise<StoredRequest | undefined> {
+    const request = stored.request;
+    const decision = request.decision;
+    const now = deps.now();
+    const pec = decision ? await deps.arm.getPec(parsePecId(request.pecId)) : undefined;
+    const shows =
+        decision !== undefined &&
+        pec !== undefined &&
+        pec.status === targetStatus(decision.action) &&
+        pec.description === armDescription(decision);
+    if (!shows) {
+        const failedAt = Date.parse(request.outcome?.at ?? request.updatedAt);
+        if (pec?.status === 'Pending' && now.getTime() - failedAt < failedRecheckMs) {
+            return undefined;
+        }
+        await updateRequest(deps.requests, stored, (current) =>
+            current.status === 'failed' && !current.recheckedUntil
+                ? { ...current, recheckedUntil: now.toISOString() }
+                : undefined,
+        );
+        return undefined;
+    }
+    const written = await updateRequest(deps.requests, stored, (current) =>
+        current.status === 'failed' ? transition(current, { type: 'recover' }, now) : undefined,
+    );
+    if (!written?.changed) {
+        return undefined;
+    }
+    // The trail says applied after its last failure; an `applied` entry written before a failed mark already does.
+    const trail = await deps.audit.list(request.id);
+    const lastFailed = trail.map((e) => e.action).lastIndexOf('failed');
+    if (!trail.slice(lastFailed + 1).some((e) => e.action === 'applied')) {
+        await deps.audit.append({
+            requestId: request.id,
+            action: 'applied',
+            actor: { kind: 'system' },
+            correlationId: request.correlationId,
+            before: { status: 'failed' },
+            after: { status: pec.status, description: pec.description, provisioningState: pec.provisioningState },
+            ...(decision.text ? { text: decision.text } : {}),
+            detail: `found applied in ARM by the sweep after the apply was recorded as failed (${request.outcome?.reason ?? '?'})`,
+        });
+    }
+    log.info(`Sweep: request ${request.id} was failed but ARM shows its decision applied; now applied`);
+    return written.stored;
 }
 
 /**
