@@ -1,0 +1,99 @@
+import type { Timer } from '@azure/functions';
+import { sweepFunction } from '../../functions/sweep';
+import { TransientError } from '../../src/domain/errors';
+import type { RequestStore } from '../../src/storage/requestStore';
+import { verifyChain } from '../../src/storage/auditLog';
+import { sweepCompletedEvent } from '../../src/workflow/sweep';
+import { InMemoryTelemetry } from '../../src/observability/telemetry';
+import { click, drainApplyQueue, openCard, people, startHarness, testContext, type Harness } from '../harness';
+
+/**
+ * A request recorded `failed` although ARM took its decision: the PUT worked, and every attempt to record it failed
+ * (storage refused the last write until the queue gave up). The sweep compares failed requests with ARM and heals them.
+ */
+
+const timer = { isPastDue: false } as unknown as Timer;
+
+describe('sweep: failed requests re-checked against ARM', () => {
+    let h: Harness;
+    beforeEach(async () => {
+        h = await startHarness();
+    });
+    afterEach(async () => {
+        await h.close();
+    });
+
+    /** Storage refuses every write that would mark the request applied, as long as `refusing` is set. */
+    function refuseAppliedMark(): { stop(): void } {
+        const requests = h.deps.requests;
+        let refusing = true;
+        const wrapped: RequestStore = Object.create(requests) as RequestStore;
+        wrapped.update = async (stored, next) => {
+            if (refusing && next.status === 'applied') {
+                throw new TransientError('Storage: could not update the request: 503 ServerBusy');
+            }
+            return requests.update(stored, next);
+        };
+        h.deps.requests = wrapped;
+        return {
+            stop() {
+                refusing = false;
+                h.deps.requests = requests;
+            },
+        };
+    }
+
+    it('makes a failed request applied, with its audit entry and card, when ARM shows its decision', async () => {
+        const { seeded, request } = await openCard(h, 'postgres-flexible');
+        await click(h, request, { verb: 'approve', text: 'fine', who: people.alice });
+        const refusal = refuseAppliedMark();
+        await drainApplyQueue(h);
+        refusal.stop();
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('failed');
+        expect(h.arm.getPec(seeded.pecId)).toMatchObject({
+            properties: { privateLinkServiceConnectionState: { status: 'Approved' } },
+        });
+        const puts = h.arm.requests.filter((r) => r.method === 'PUT').length;
+
+        const telemetry = new InMemoryTelemetry();
+        h.deps.telemetry = telemetry;
+        await sweepFunction(timer, testContext('sweep'));
+
+        const healed = (await h.deps.requests.get(request.id))?.request;
+        expect(healed).toMatchObject({ status: 'applied', cardShows: 'applied' });
+        expect(healed?.outcome).toBeUndefined();
+        const trail = await h.deps.audit.list(request.id);
+        expect(trail.map((e) => e.action).slice(-2)).toEqual(['failed', 'applied']);
+        expect(trail.at(-1)?.detail).toMatch(/found applied in ARM by the sweep/);
+        expect(verifyChain(trail)).toEqual([]);
+        expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toMatch(/Approved/);
+        // Healing reads ARM; it never writes it.
+        expect(h.arm.requests.filter((r) => r.method === 'PUT')).toHaveLength(puts);
+        expect(telemetry.events.map((e) => e.name)).toContain(sweepCompletedEvent);
+
+        // Applied is final: the next sweep does not look at it again.
+        const reads = h.arm.requests.length;
+        await sweepFunction(timer, testContext('sweep'));
+        expect(h.arm.requests.slice(reads).filter((r) => r.path === seeded.pecId)).toHaveLength(0);
+    });
+
+    it('leaves a failed request failed while its PEC is Pending, and stops looking once ARM shows another state', async () => {
+        const { seeded, request } = await openCard(h, 'mysql-single');
+        await click(h, request, { verb: 'reject', text: 'not ours', who: people.bob });
+        h.arm.faults.add({ kind: 'error', status: 403, code: 'AuthorizationFailed' }, { times: 1, method: 'PUT' });
+        await drainApplyQueue(h);
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('failed');
+
+        await sweepFunction(timer, testContext('sweep'));
+        expect((await h.deps.requests.get(request.id))?.request).toMatchObject({ status: 'failed' });
+        expect((await h.deps.requests.get(request.id))?.request.recheckedUntil).toBeUndefined();
+
+        // Someone approved it in the portal: not this decision, so the failure stands and the re-check ends.
+        h.arm.setPecStatus(seeded.pecId, 'Approved', 'Approved in the portal');
+        await sweepFunction(timer, testContext('sweep'));
+        const after = (await h.deps.requests.get(request.id))?.request;
+        expect(after).toMatchObject({ status: 'failed' });
+        expect(after?.recheckedUntil).toEqual(expect.any(String));
+        expect((await h.deps.audit.list(request.id)).map((e) => e.action)).not.toContain('applied');
+    });
+});
