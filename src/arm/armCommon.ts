@@ -83,16 +83,21 @@ export function writesSentOnce(inner: HttpClient): HttpClient {
             if (response.status >= 500) {
                 let detail = '';
                 try {
-                    const body = JSON.parse(response.bodyAsText ?? '') as { error?: { code?: string; message?: string } };
+                    const body = JSON.parse(response.bodyAsText ?? '') as {
+                        error?: { code?: string; message?: string };
+                    };
                     detail = [body.error?.code, body.error?.message].filter(Boolean).join(': ');
                 } catch {
                     // No ARM error body: the status says enough.
                 }
-                throw new RestError(`${request.method} sent once, outcome unknown: ${response.status} ${detail}`.trim(), {
-                    code: writeOutcomeUnknownCode,
-                    statusCode: response.status,
-                    request,
-                });
+                throw new RestError(
+                    `${request.method} sent once, outcome unknown: ${response.status} ${detail}`.trim(),
+                    {
+                        code: writeOutcomeUnknownCode,
+                        statusCode: response.status,
+                        request,
+                    },
+                );
             }
             return response;
         },

@@ -103,7 +103,9 @@ async function decideStored(
     // Everything is re-read before acting: the PEC may have been decided in the portal, or removed, since the card.
     if ('error' in pecNow) {
         // ARM is down or slow: nothing is recorded, and the approver can click again with what they typed.
-        log.warn(`Decision on request ${stored.request.id} not recorded: the PEC could not be read: ${pecNow.error.message}`);
+        log.warn(
+            `Decision on request ${stored.request.id} not recorded: the PEC could not be read: ${pecNow.error.message}`,
+        );
         return {
             kind: 'error',
             request: stored.request,
@@ -164,7 +166,9 @@ async function decideStored(
                 : `via ${attempt.origin.via}`,
         })
         .catch((err: unknown) => {
-            log.warn(`Decision on request ${request.id}: audit entry left to the apply: ${ensureErrorType(err).message}`);
+            log.warn(
+                `Decision on request ${request.id}: audit entry left to the apply: ${ensureErrorType(err).message}`,
+            );
         });
     // The click answers now, with the card its approver sees. Everyone else's card, the thread reply and ARM's part
     // run from the queue: the apply updates the shared card to "decided" before it touches ARM.
@@ -278,7 +282,8 @@ export async function authorise(
 }
 
 /** What an approver sees when ARM could not be asked whether the connection still waits for a decision. */
-export const couldNotCheck = 'Could not check the connection now, so nothing was recorded. Please try again in a minute.';
+export const couldNotCheck =
+    'Could not check the connection now, so nothing was recorded. Please try again in a minute.';
 
 const alreadyApproved = 'You have already approved this request; the other approvals must come from someone else.';
 

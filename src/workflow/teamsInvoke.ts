@@ -78,7 +78,9 @@ export async function handleCardAction(deps: WorkflowDeps, activity: CardAction,
     try {
         return await answerCardAction(deps, activity, log);
     } catch (err) {
-        log.error(`Card action on request ${activity.value.action.data.requestId} failed: ${ensureErrorType(err).message}`);
+        log.error(
+            `Card action on request ${activity.value.action.data.requestId} failed: ${ensureErrorType(err).message}`,
+        );
         return errorResponse(500, 'Could not handle this just now. Please try again in a minute.');
     }
 }

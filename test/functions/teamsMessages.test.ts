@@ -1,5 +1,15 @@
 import type { ApprovalRequest } from '../../src/domain/request';
-import { cardActionActivity, click, ids, people, postActivity, openCard, startHarness, type Harness } from '../harness';
+import {
+    cardActionActivity,
+    click,
+    drainApplyQueue,
+    ids,
+    people,
+    postActivity,
+    openCard,
+    startHarness,
+    type Harness,
+} from '../harness';
 
 /** The bot endpoint beyond the security matrix: per-user refresh, other activities, and Graph trouble. */
 
@@ -48,6 +58,61 @@ describe('teamsMessages', () => {
         expect(result.text).toContain('Could not check approver membership just now');
         expect((await h.deps.requests.get(request.id))?.request.status).toBe('pending');
         expect((await h.deps.audit.list(request.id)).map((e) => e.action)).toEqual(['requested', 'card-posted']);
+    });
+
+    it('gives the card back with "try again", and records nothing, when ARM cannot answer', async () => {
+        await setUp();
+        // ARM down for longer than the pipeline's retries: the stale-PEC read fails.
+        h.arm.faults.add({ kind: 'error', status: 503, code: 'ServiceUnavailable' }, { times: 100, method: 'GET' });
+        const result = await click(h, request, { who: people.alice, text: 'ok' });
+        expect(result.status).toBe(200);
+        expect(result.body?.type).toBe('application/vnd.microsoft.card.adaptive');
+        expect(result.text).toMatch(/Could not check the connection now/);
+        // The approver's text is kept on the card, so a second click does not make them type it again.
+        expect(result.text).toContain('"value":"ok"');
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('pending');
+        expect((await h.deps.audit.list(request.id)).map((e) => e.action)).toEqual(['requested', 'card-posted']);
+        expect(
+            await h.queue
+                .peekMessages()
+                .then((r) => r.peekedMessageItems.length)
+                .catch(() => 0),
+        ).toBe(0);
+    });
+
+    it('answers once the decision is recorded: the card for everyone is updated by the apply, not the click', async () => {
+        await setUp();
+        const updates = h.bot.updates.length;
+        const result = await click(h, request, { who: people.alice, text: 'ok' });
+        expect(result.body?.type).toBe('application/vnd.microsoft.card.adaptive');
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('decided');
+        // The click touched neither the shared card nor ARM's PEC.
+        expect(h.bot.updates.length).toBe(updates);
+        expect(h.arm.requests.filter((r) => r.method === 'PUT')).toHaveLength(0);
+
+        await drainApplyQueue(h);
+        const shown = h.bot.updates.slice(updates).map((u) => JSON.stringify(u.activity));
+        // First "decided" (no buttons), then the outcome.
+        expect(shown.length).toBeGreaterThanOrEqual(2);
+        expect(shown.at(-1)).toMatch(/Approved/);
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('applied');
+    });
+
+    it('answers with an error message, never a failed invocation, when storage cannot answer', async () => {
+        await setUp();
+        const requests = h.deps.requests;
+        h.deps.requests = {
+            ...requests,
+            get: () => Promise.reject(new Error('Storage: 503 ServerBusy')),
+        } as typeof requests;
+        try {
+            const result = await click(h, request, { who: people.alice, text: 'ok' });
+            expect(result.status).toBe(200);
+            expect(result.body).toMatchObject({ statusCode: 500, type: 'application/vnd.microsoft.error' });
+        } finally {
+            h.deps.requests = requests;
+        }
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('pending');
     });
 
     it('answers other activities with 200 and touches nothing', async () => {

@@ -15,9 +15,7 @@ interface Row {
     [column: string]: unknown;
 }
 
-const fixture = JSON.parse(
-    readFileSync(path.join(__dirname, 'fixtures', 'requests-layout1.json'), 'utf8'),
-) as Row[];
+const fixture = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'requests-layout1.json'), 'utf8')) as Row[];
 
 async function previousReleaseTable() {
     const { table } = azuriteTable('upgrade');
