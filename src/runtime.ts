@@ -12,6 +12,7 @@ import { TableRequestStore } from './storage/requestStore';
 import { lazy, openTable } from './storage/tables';
 import type { BotTokenVerifier } from './teams/botAuth';
 import { BotConnectorChannel, WorkflowsWebhookChannel } from './teams/botConnector';
+import { GraphChannelCards } from './teams/channelCards';
 import { GraphDirectory } from './teams/graphDirectory';
 import type { WorkflowDeps } from './workflow/deps';
 
@@ -62,6 +63,7 @@ export function createDeps(config: Config): WorkflowDeps {
     };
     const lroDeadlineMs = config.ARM_LRO_DEADLINE_SECONDS * 1000;
     const telemetry = createTelemetry(config, credential);
+    const directory = new GraphDirectory({ endpoint: config.GRAPH_ENDPOINT, credential });
     prefetchTokens(credential, [
         armScope(config.ARM_ENDPOINT),
         ...(config.TEAMS_CHANNEL_ID ? [config.BOT_TOKEN_SCOPE] : []),
@@ -116,7 +118,19 @@ export function createDeps(config: Config): WorkflowDeps {
         ...(config.WORKFLOWS_WEBHOOK_URL
             ? { webhook: new WorkflowsWebhookChannel(config.WORKFLOWS_WEBHOOK_URL, http) }
             : {}),
-        directory: new GraphDirectory({ endpoint: config.GRAPH_ENDPOINT, credential }),
+        directory,
+        // A card whose post went unanswered is looked for in the channel (Graph, ChannelMessage.Read.Group by
+        // resource-specific consent) before it is posted again; that needs the team's id as well as the channel's.
+        ...(config.TEAMS_CHANNEL_ID && config.TEAMS_TEAM_ID
+            ? {
+                  channelCards: new GraphChannelCards(directory, {
+                      teamId: config.TEAMS_TEAM_ID,
+                      channelId: config.TEAMS_CHANNEL_ID,
+                      botAppId: config.AZURE_CLIENT_ID,
+                      serviceUrl: config.TEAMS_SERVICE_URL,
+                  }),
+              }
+            : {}),
         applyQueue: new StorageApplyQueue(config.storage, () => credential),
         telemetry,
         now: () => new Date(),

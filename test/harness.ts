@@ -14,9 +14,9 @@ import { applyMaxAttempts, StorageApplyQueue } from '../src/storage/applyQueue';
 import type { WorkflowDeps } from '../src/workflow/deps';
 import { AppInsightsEmulator } from './emulators/appInsights';
 import { ArmEmulator, type ArmEmulatorOptions } from './emulators/arm';
-import { BotConnectorEmulator } from './emulators/botConnector';
+import { BotConnectorEmulator, type RecordedConversation } from './emulators/botConnector';
 import { BotIdentityEmulator } from './emulators/botIdentity';
-import { GraphEmulator } from './emulators/graph';
+import { GraphEmulator, type ChatMessageRecord } from './emulators/graph';
 import { TokenEmulator } from './emulators/tokenEmulator';
 import { azuriteConnectionString, noCredential } from './storage/azuriteTable';
 
@@ -121,6 +121,11 @@ export async function startHarness(
         APPLICATIONINSIGHTS_AUTHENTICATION_STRING: `Authorization=AAD;ClientId=${ids.client}`,
         ...options.settings,
     };
+    // Graph reads the channel the Bot Connector emulator posts into: the bot's threads are its root messages.
+    graph.channelMessages = (teamId, channelId) =>
+        teamId === env.TEAMS_TEAM_ID && channelId === env.TEAMS_CHANNEL_ID
+            ? bot.conversations.map((c) => chatMessageOf(bot, c, teamId, channelId, env.AZURE_CLIENT_ID ?? ids.client))
+            : undefined;
     const previous = new Map<string, string | undefined>();
     for (const [k, v] of Object.entries(env)) {
         previous.set(k, process.env[k]);
@@ -478,4 +483,44 @@ export function hiddenField(html: string, name: string): string {
         throw new Error(`No hidden field ${name} on the page`);
     }
     return value.replace(/&amp;/g, '&');
+}
+
+/** A Bot Connector emulator thread as Graph lists it: the root message, from the bot, with its card as it now stands. */
+function chatMessageOf(
+    bot: BotConnectorEmulator,
+    conversation: RecordedConversation,
+    teamId: string,
+    channelId: string,
+    botAppId: string,
+): ChatMessageRecord {
+    const updated = bot.updates.filter(
+        (u) => u.conversationId === conversation.id && u.activityId === conversation.activityId,
+    );
+    const activity = (updated.at(-1)?.activity ?? conversation.parameters.activity) as
+        { attachments?: { contentType?: string; content?: unknown }[] } | undefined;
+    const attachments = (activity?.attachments ?? []).map((a, i) => ({
+        id: `${conversation.activityId}-${i}`,
+        contentType: a.contentType ?? '',
+        contentUrl: null,
+        content: JSON.stringify(a.content ?? null),
+        name: null,
+        thumbnailUrl: null,
+    }));
+    return {
+        id: conversation.activityId,
+        replyToId: null,
+        messageType: 'message',
+        createdDateTime: conversation.createdAt,
+        from: {
+            application: { id: botAppId, displayName: 'PEC gate', applicationIdentityType: 'bot' },
+            user: null,
+            device: null,
+        },
+        body: {
+            contentType: 'html',
+            content: attachments.map((a) => `<attachment id="${a.id}"></attachment>`).join(''),
+        },
+        channelIdentity: { teamId, channelId },
+        attachments,
+    };
 }

@@ -1,6 +1,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { CommonClientOptions } from '@azure/core-client';
-import { RestError, type HttpClient, type PipelineRequest } from '@azure/core-rest-pipeline';
+import type { HttpClient } from '@azure/core-rest-pipeline';
+import { outcomeUnknownCode, sentOnce } from '../http/sentOnce';
 import { sharedTimeoutHttpClient } from '../http/timeout';
 import { ensureErrorType, isTransientStatus, PermanentError, statusCodeOf, TransientError } from '../domain/errors';
 import type { PecRef, ServerRef } from '../domain/ids';
@@ -52,56 +53,15 @@ export function armClientOptions(settings: ArmSettings): CommonClientOptions & {
 }
 
 /** The code of the error an ARM write fails with when its outcome is unknown: no answer, or a 5xx answer. */
-export const writeOutcomeUnknownCode = 'WriteOutcomeUnknown';
+export const writeOutcomeUnknownCode = outcomeUnknownCode;
 
 /**
  * The pipeline's retry policies re-send any request that timed out, lost its connection or got a 5xx. For a PUT that
- * is a second write while the first may still run: ARM answers it with 409, or starts a second operation. So a write
- * whose outcome is unknown fails as an error the retry policies do not retry (no system error code, no response
- * attached), and the caller finds out from ARM itself what became of it. A 429 is still returned as it came: ARM did
- * not carry out a throttled request, so the throttling policy may send it again after Retry-After. Reads are untouched.
+ * is a second write while the first may still run: ARM answers it with 409, or starts a second operation. So an ARM
+ * write is sent once (see `sentOnce`), and the caller finds out from ARM itself what became of it. Reads are untouched.
  */
 export function writesSentOnce(inner: HttpClient): HttpClient {
-    return {
-        async sendRequest(request: PipelineRequest) {
-            if (request.method === 'GET' || request.method === 'HEAD') {
-                return inner.sendRequest(request);
-            }
-            let response;
-            try {
-                response = await inner.sendRequest(request);
-            } catch (err) {
-                if (request.abortSignal?.aborted) {
-                    throw err;
-                }
-                const e = ensureErrorType(err);
-                throw new RestError(`${request.method} sent once, outcome unknown: ${e.message}`, {
-                    code: writeOutcomeUnknownCode,
-                    request,
-                });
-            }
-            if (response.status >= 500) {
-                let detail = '';
-                try {
-                    const body = JSON.parse(response.bodyAsText ?? '') as {
-                        error?: { code?: string; message?: string };
-                    };
-                    detail = [body.error?.code, body.error?.message].filter(Boolean).join(': ');
-                } catch {
-                    // No ARM error body: the status says enough.
-                }
-                throw new RestError(
-                    `${request.method} sent once, outcome unknown: ${response.status} ${detail}`.trim(),
-                    {
-                        code: writeOutcomeUnknownCode,
-                        statusCode: response.status,
-                        request,
-                    },
-                );
-            }
-            return response;
-        },
-    };
+    return sentOnce(inner, (request) => request.method !== 'GET' && request.method !== 'HEAD');
 }
 
 /**

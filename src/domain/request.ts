@@ -96,6 +96,11 @@ export interface ApprovalRequest {
     card?: CardRef;
     /** Set while one invocation posts the card, so concurrent deliveries post it once. */
     cardClaimedAt?: string;
+    /**
+     * When a bot post of this request's card went without an answer (timeout, 5xx, a dropped connection): the card may
+     * be in the channel. The next attempt looks for it there before it posts again.
+     */
+    cardPostUnknownAt?: string;
     /** Why the request reached a final state other than applied (superseded, expired, failed). */
     outcome?: { at: string; reason: string };
     link?: LinkGrant;

@@ -8,6 +8,7 @@ import {
     type HttpClient,
     type Pipeline,
 } from '@azure/core-rest-pipeline';
+import { sentOnce } from '../http/sentOnce';
 import { sharedTimeoutHttpClient } from '../http/timeout';
 import { ensureErrorType, isTransientStatus, PermanentError, TransientError } from '../domain/errors';
 import type { CardRef } from '../domain/request';
@@ -42,7 +43,9 @@ export class BotConnectorChannel implements TeamsChannel {
     private readonly httpClient: HttpClient;
 
     constructor(private readonly settings: BotConnectorSettings) {
-        this.httpClient = sharedTimeoutHttpClient(settings.timeoutMs);
+        // A post whose answer was lost is not re-sent by the pipeline: it may have created the card (or the reply)
+        // already. The caller records that the outcome is unknown, and the next attempt looks in the channel first.
+        this.httpClient = sentOnce(sharedTimeoutHttpClient(settings.timeoutMs), (request) => request.method === 'POST');
         this.pipeline = withoutFormData(
             createPipelineFromOptions({
                 retryOptions: retryOptions(settings),

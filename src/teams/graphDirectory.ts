@@ -36,6 +36,8 @@ export interface GraphDirectoryOptions {
 
 /** Graph's documented limit of group ids per checkMemberGroups call. */
 export const CHECK_MEMBER_GROUPS_LIMIT = 20;
+/** The most messages a channel message listing returns per page (Graph's documented maximum for `$top`). */
+export const CHANNEL_MESSAGES_PAGE_SIZE = 50;
 /** Graph's largest page of directory objects; fewer, larger pages are cheaper against its throttling budget. */
 const MEMBERS_PAGE_SIZE = 999;
 
@@ -182,6 +184,42 @@ export class GraphDirectory implements ApproverDirectory {
      * Pages through each group's transitive user members until `limit` distinct users are found. Which users make the
      * cut when there are more is Graph's paging order; the answer is then sorted, so its order does not depend on it.
      */
+    /**
+     * One page of a channel's root messages (`GET /teams/{team-id}/channels/{channel-id}/messages`, newest first, up to
+     * 50 a page), or the page a nextLink names. Application context needs ChannelMessage.Read.Group, granted to the app
+     * in that team through resource-specific consent (the Teams app manifest asks for it), or ChannelMessage.Read.All.
+     */
+    async channelMessagesPage(
+        teamId: string,
+        channelId: string,
+        nextLink?: string,
+    ): Promise<{ messages: unknown[]; nextLink?: string }> {
+        const { client, module } = await this.graph();
+        if (nextLink) {
+            this.checkNextLink(nextLink, new Set());
+        }
+        let answer: unknown;
+        try {
+            const request = nextLink
+                ? client.api(nextLink)
+                : client
+                      .api(`/teams/${encodeURIComponent(teamId)}/channels/${encodeURIComponent(channelId)}/messages`)
+                      .top(CHANNEL_MESSAGES_PAGE_SIZE);
+            answer = await request
+                .middlewareOptions([this.retryOptions(module)])
+                .option('signal', AbortSignal.timeout(this.timeoutMs))
+                .get();
+        } catch (err) {
+            throw this.mapError(err, module, 'list the channel messages', 'ChannelMessage.Read.Group');
+        }
+        const page = answer as { value?: unknown; '@odata.nextLink'?: unknown } | undefined;
+        if (!Array.isArray(page?.value)) {
+            throw new PermanentError('Microsoft Graph answered a channel message listing without a list of messages');
+        }
+        const next = page['@odata.nextLink'];
+        return { messages: page.value, ...(typeof next === 'string' && next ? { nextLink: next } : {}) };
+    }
+
     private async listTransitiveUsers(groups: readonly string[], limit: number): Promise<DirectoryUser[]> {
         const { client, module } = await this.graph();
         const deadline = AbortSignal.timeout(this.timeoutMs);

@@ -6,6 +6,7 @@ import type { AuditLog } from '../storage/auditLog';
 import type { RequestStore } from '../storage/requestStore';
 import type { ApplyQueue } from '../storage/applyQueue';
 import type { ApproverDirectory } from '../teams/directory';
+import type { ChannelCardFinder } from '../teams/channelCards';
 import type { TeamsChannel, WebhookChannel } from '../teams/teamsChannel';
 
 /** The narrow logging surface the use cases need; the Functions InvocationContext satisfies it. */
@@ -41,6 +42,8 @@ export interface WorkflowDeps {
     /** Undefined when only the webhook is configured. */
     teams?: TeamsChannel;
     webhook?: WebhookChannel;
+    /** Reads the channel for a card whose post went unanswered; undefined when the channel cannot be read. */
+    channelCards?: ChannelCardFinder;
     directory: ApproverDirectory;
     applyQueue: ApplyQueue;
     /** Custom events for the milestones (the audit log feeds it); flushed at the end of each invocation. */

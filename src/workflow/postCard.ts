@@ -40,6 +40,12 @@ export async function ensureCard(
         return 'not-pending';
     }
     const now = deps.now();
+    if (request.cardPostUnknownAt && !options.claimedWith) {
+        const adopted = await adoptLostCard(deps, stored, request.cardPostUnknownAt, log);
+        if (adopted) {
+            return adopted;
+        }
+    }
     let claimed: StoredRequest;
     let linkToken: string;
     if (options.claimedWith && request.cardClaimedAt && request.link) {
@@ -78,7 +84,7 @@ export async function ensureCard(
         const ref = delivered.ref;
         await Promise.all([
             updateRequest(deps.requests, claimed, (current) => ({
-                ...withoutClaim(current),
+                ...withoutUnknownPost(withoutClaim(current)),
                 card: ref,
                 cardShows: cardStateOf(claimed.request),
             })),
@@ -96,8 +102,13 @@ export async function ensureCard(
 
     const error = delivered.error ?? new PermanentError('no delivery is configured');
     // Give the claim back at once: Event Grid redelivers within seconds, and a claim still held then would make the
-    // redelivery report success without posting, ending the retries with no card.
-    await deps.requests.update(claimed, withoutClaim(claimed.request)).catch((err: unknown) => {
+    // redelivery report success without posting, ending the retries with no card. A bot post that got no answer may
+    // have created the card: the same write says so, and the next attempt looks in the channel before posting.
+    const unknown = delivered.botError && isRetryable(delivered.botError) && !claimed.request.cardPostUnknownAt;
+    const released = unknown
+        ? { ...withoutClaim(claimed.request), cardPostUnknownAt: now.toISOString() }
+        : withoutClaim(claimed.request);
+    await deps.requests.update(claimed, released).catch((err: unknown) => {
         log.warn(`Could not release the card claim of request ${request.id}: ${ensureErrorType(err).message}`);
     });
     await deps.audit.append({
@@ -151,10 +162,13 @@ export async function deliver(
         } catch (err) {
             const webhookError = ensureErrorType(err);
             log.warn(`Webhook post for request ${request.id} failed: ${webhookError.message}`);
-            return { error: botError && isRetryable(botError) ? botError : webhookError };
+            return {
+                error: botError && isRetryable(botError) ? botError : webhookError,
+                ...(botError ? { botError } : {}),
+            };
         }
     }
-    return botError ? { error: botError } : {};
+    return botError ? { error: botError, botError } : {};
 }
 
 /** The request with the right to post its card taken now, and the grant of the link token the card will carry. */
@@ -165,4 +179,59 @@ export function withCardClaim(request: ApprovalRequest, now: Date, grant: LinkGr
 export function withoutClaim(request: ApprovalRequest): ApprovalRequest {
     const { cardClaimedAt: _released, ...rest } = request;
     return rest;
+}
+
+function withoutUnknownPost(request: ApprovalRequest): ApprovalRequest {
+    const { cardPostUnknownAt: _resolved, ...rest } = request;
+    return rest;
+}
+
+/**
+ * A bot post of this card went unanswered earlier: the card may be in the channel. Looks for it there (the bot's own
+ * message carrying this request's id) and records it as the request's card, so no second card is posted. Undefined
+ * when it is not there or the channel cannot be read; the caller then posts.
+ */
+async function adoptLostCard(
+    deps: WorkflowDeps,
+    stored: StoredRequest,
+    since: string,
+    log: Logger,
+): Promise<PostOutcome | undefined> {
+    const finder = deps.channelCards;
+    const request = stored.request;
+    if (!finder) {
+        log.warn(`Card of request ${request.id}: an earlier post went unanswered and the channel cannot be read`);
+        return undefined;
+    }
+    let found;
+    try {
+        found = await finder.findCard(request.id, new Date(since));
+    } catch (err) {
+        log.warn(
+            `Card of request ${request.id}: could not look for it in the channel: ${ensureErrorType(err).message}`,
+        );
+        return undefined;
+    }
+    if (!found) {
+        return undefined;
+    }
+    const ref: CardRef = { channel: 'bot', ...found, postedAt: since };
+    // The card shows the request as it was when the lost post drew it; a card behind a later state is redrawn by the
+    // next sweep. The link token it carries is the one whose hash is stored (`link`): the claim that drew it set it.
+    const written = await updateRequest(deps.requests, stored, (current) =>
+        current.card ? undefined : { ...withoutUnknownPost(current), card: ref, cardShows: 'pending' },
+    );
+    if (!written?.changed) {
+        return written?.stored.request.card ? 'already-posted' : undefined;
+    }
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'card-posted',
+        actor: { kind: 'system' },
+        correlationId: request.correlationId,
+        after: ref,
+        detail: 'found in the channel: the post had gone through, its answer was lost',
+    });
+    log.info(`Card of request ${request.id}: adopted the card found in the channel`);
+    return 'posted';
 }

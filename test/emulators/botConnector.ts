@@ -16,6 +16,8 @@ export interface RecordedActivity {
 export interface RecordedConversation {
     id: string;
     activityId: string;
+    /** When the thread was created (Graph's `createdDateTime` for its root message). */
+    createdAt: string;
     /** The body of `POST /v3/conversations`. */
     parameters: Record<string, unknown>;
 }
@@ -110,9 +112,16 @@ export class BotConnectorEmulator {
                 sendJson(res, 400, errorBody(400, 'BadArgument'));
                 return;
             }
-            const id = `${channel};messageid=${Date.now()}${this.conversations.length}`;
-            const newActivityId = randomUUID();
-            this.conversations.push({ id, activityId: newActivityId, parameters: json });
+            // As in Teams: the new thread's root message id is both the activity id and the `messageid` in the
+            // conversation id.
+            const newActivityId = `${Date.now()}${String(this.conversations.length).padStart(4, '0')}`;
+            const id = `${channel};messageid=${newActivityId}`;
+            this.conversations.push({
+                id,
+                activityId: newActivityId,
+                createdAt: new Date().toISOString(),
+                parameters: json,
+            });
             this.activities.push({ conversationId: id, activityId: newActivityId, activity });
             sendJson(res, 201, { id, activityId: newActivityId });
             return;

@@ -45,6 +45,30 @@ function errorBody(status: number, code: string, message?: string) {
     };
 }
 
+/** A channel's root message as Graph's chatMessage shows it (the fields the app reads, and a few around them). */
+export interface ChatMessageRecord {
+    id: string;
+    replyToId: null;
+    messageType: 'message';
+    createdDateTime: string;
+    from: {
+        application: { id: string; displayName: string; applicationIdentityType: 'bot' } | null;
+        user: { id: string; displayName: string; userIdentityType: 'aadUser' } | null;
+        device: null;
+    };
+    body: { contentType: 'html'; content: string };
+    channelIdentity: { teamId: string; channelId: string };
+    /** `content` is the card as a JSON string, as Graph gives it. */
+    attachments: {
+        id: string;
+        contentType: string;
+        contentUrl: null;
+        content: string;
+        name: null;
+        thumbnailUrl: null;
+    }[];
+}
+
 export class GraphEmulator {
     readonly faults = new FaultPlan();
     readonly requests: GraphRequestRecord[] = [];
@@ -176,6 +200,19 @@ export class GraphEmulator {
         }
         if (badJson) {
             sendJson(res, 400, errorBody(400, 'BadRequest', 'Unable to read JSON request payload.'), headers);
+            return;
+        }
+
+        const channelMessages = /^\/v1\.0\/teams\/([^/]+)\/channels\/([^/]+)\/messages$/i.exec(url.pathname);
+        if (channelMessages) {
+            this.listChannelMessages(
+                decodeURIComponent(channelMessages[1]!),
+                decodeURIComponent(channelMessages[2]!),
+                method,
+                url,
+                res,
+                headers,
+            );
             return;
         }
 
@@ -353,6 +390,51 @@ export class GraphEmulator {
             }
             return item;
         });
+        sendJson(res, 200, answer, headers);
+    }
+
+    /**
+     * `GET /teams/{team-id}/channels/{channel-id}/messages`: the channel's root messages, newest first, `$top` up to
+     * 50 (default 20), later pages through `@odata.nextLink` with a `$skiptoken`. The messages come from
+     * `channelMessages` (the harness connects the Bot Connector emulator's threads); a channel it does not know is 404.
+     */
+    channelMessages?: (teamId: string, channelId: string) => ChatMessageRecord[] | undefined;
+
+    private listChannelMessages(
+        teamId: string,
+        channelId: string,
+        method: string,
+        url: URL,
+        res: ServerResponse,
+        headers: Record<string, string>,
+    ): void {
+        if (method !== 'GET') {
+            sendJson(res, 405, errorBody(405, 'MethodNotAllowed', 'The method is not allowed.'), headers);
+            return;
+        }
+        const all = this.channelMessages?.(teamId, channelId);
+        if (!all) {
+            sendJson(res, 404, errorBody(404, 'NotFound', 'No team found with Group Id ' + teamId), headers);
+            return;
+        }
+        const topText = url.searchParams.get('$top') ?? url.searchParams.get('top');
+        const top = topText === null ? 20 : Number(topText);
+        if (!Number.isInteger(top) || top < 1 || top > 50) {
+            sendJson(res, 400, errorBody(400, 'BadRequest', 'Invalid page size specified: ' + topText), headers);
+            return;
+        }
+        const offset = Number(url.searchParams.get('$skiptoken') ?? '0');
+        const sorted = [...all].sort((a, b) => b.createdDateTime.localeCompare(a.createdDateTime));
+        const page = sorted.slice(offset, offset + top);
+        const answer: Record<string, unknown> = {
+            '@odata.context': `${this.url}/v1.0/$metadata#teams('${teamId}')/channels('${channelId}')/messages`,
+            '@odata.count': page.length,
+        };
+        if (offset + top < sorted.length) {
+            answer['@odata.nextLink'] =
+                `${this.url}${url.pathname}?$top=${top}&$skiptoken=${encodeURIComponent(String(offset + top))}`;
+        }
+        answer.value = page;
         sendJson(res, 200, answer, headers);
     }
 

@@ -1,7 +1,16 @@
 import type { EventGridEvent } from '@azure/functions';
 import { pecEvents } from '../../functions/pecEvents';
 import { updateRequest } from '../../src/workflow/requestUpdate';
-import { requestOf, resourceWriteEvent, seedPendingPec, startHarness, testContext, type Harness } from '../harness';
+import {
+    click,
+    people,
+    requestOf,
+    resourceWriteEvent,
+    seedPendingPec,
+    startHarness,
+    testContext,
+    type Harness,
+} from '../harness';
 
 /** Recording the card once it is out, whatever else wrote the request while it was being posted. */
 describe('ensureCard', () => {
@@ -41,5 +50,123 @@ describe('ensureCard', () => {
         // A redelivery, and a later sweep's look, find the card recorded and post nothing.
         await pecEvents(resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent, testContext('pecEvents'));
         expect(h.bot.conversations).toHaveLength(1);
+    });
+
+    describe('a post whose answer was lost', () => {
+        beforeEach(async () => {
+            // A try without an answer is given up after half a second, as HTTP_TIMEOUT_MS does in production.
+            await h.close();
+            h = await startHarness({ settings: { HTTP_TIMEOUT_MS: '500' } });
+        });
+
+        async function deliverUntilDone(pecId: string, attempts = 4): Promise<number> {
+            for (let i = 1; i <= attempts; i++) {
+                try {
+                    await pecEvents(resourceWriteEvent(pecId) as unknown as EventGridEvent, testContext('pecEvents'));
+                    return i;
+                } catch {
+                    // Event Grid redelivers.
+                }
+            }
+            return attempts;
+        }
+
+        it('finds the card in the channel through Graph and adopts it instead of posting a second', async () => {
+            const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+            // The Bot Connector creates the thread, and the answer never arrives (the try is given up).
+            h.bot.faults.add(
+                { kind: 'hang', afterProcessing: true, dropAfterMs: 120_000 },
+                { times: 1, method: 'POST', pathIncludes: '/v3/conversations' },
+            );
+            expect(await deliverUntilDone(seeded.pecId)).toBe(2);
+
+            expect(h.bot.conversations).toHaveLength(1);
+            const request = await requestOf(h, seeded.pecId);
+            expect(request.card).toMatchObject({
+                channel: 'bot',
+                conversationId: h.bot.conversations[0]?.id,
+                activityId: h.bot.conversations[0]?.activityId,
+            });
+            expect(request.cardPostUnknownAt).toBeUndefined();
+            const trail = await h.deps.audit.list(request.id);
+            expect(trail.filter((e) => e.action === 'card-posted')).toHaveLength(1);
+            expect(trail.find((e) => e.action === 'card-posted')?.detail).toMatch(/found in the channel/);
+            expect(h.graph.requests.some((r) => r.path.endsWith('/messages'))).toBe(true);
+
+            // The adopted card works: its buttons reach this request.
+            const answer = await click(h, request, { who: people.alice, text: 'ok' });
+            expect(answer.body?.type).toBe('application/vnd.microsoft.card.adaptive');
+            expect((await requestOf(h, seeded.pecId)).status).toBe('decided');
+        });
+
+        it('posts again when the first post never reached the channel', async () => {
+            const seeded = seedPendingPec(h.arm, 'mysql-single');
+            // No answer, and nothing created.
+            h.bot.faults.add(
+                { kind: 'hang', afterProcessing: false, dropAfterMs: 120_000 },
+                { times: 1, method: 'POST', pathIncludes: '/v3/conversations' },
+            );
+            await deliverUntilDone(seeded.pecId);
+            expect(h.bot.conversations).toHaveLength(1);
+            expect((await requestOf(h, seeded.pecId)).card).toMatchObject({ channel: 'bot' });
+        });
+
+        it('ignores a message that is not from the bot, even when it names the request', async () => {
+            const seeded = seedPendingPec(h.arm, 'mysql-flexible');
+            h.bot.faults.add(
+                { kind: 'hang', afterProcessing: false, dropAfterMs: 120_000 },
+                { times: 1, method: 'POST', pathIncludes: '/v3/conversations' },
+            );
+            const original = h.graph.channelMessages;
+            // Someone pasted a look-alike card (through a webhook, say) naming the request.
+            h.graph.channelMessages = (team, channel) => {
+                const real = original?.(team, channel) ?? [];
+                const id = (globalThis as { lastRequestId?: string }).lastRequestId;
+                return id
+                    ? [
+                          ...real,
+                          {
+                              id: '1700000000000',
+                              replyToId: null,
+                              messageType: 'message',
+                              createdDateTime: new Date().toISOString(),
+                              from: {
+                                  application: null,
+                                  user: { id: people.dev.objectId, displayName: 'Dev', userIdentityType: 'aadUser' },
+                                  device: null,
+                              },
+                              body: { contentType: 'html', content: '' },
+                              channelIdentity: { teamId: team, channelId: channel },
+                              attachments: [
+                                  {
+                                      id: 'x',
+                                      contentType: 'application/vnd.microsoft.card.adaptive',
+                                      contentUrl: null,
+                                      content: JSON.stringify({ body: [{ type: 'TextBlock', text: `Request ${id}` }] }),
+                                      name: null,
+                                      thumbnailUrl: null,
+                                  },
+                              ],
+                          },
+                      ]
+                    : real;
+            };
+            try {
+                await pecEvents(
+                    resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent,
+                    testContext('pecEvents'),
+                ).catch(() => undefined);
+                const pending = await h.deps.requests.getActiveForPec(seeded.pecId);
+                (globalThis as { lastRequestId?: string }).lastRequestId = pending?.request.id;
+                await deliverUntilDone(seeded.pecId);
+            } finally {
+                h.graph.channelMessages = original;
+                delete (globalThis as { lastRequestId?: string }).lastRequestId;
+            }
+            const request = await requestOf(h, seeded.pecId);
+            // The bot's own post is the card; the look-alike was never adopted.
+            expect(request.card).toMatchObject({ channel: 'bot', activityId: h.bot.conversations[0]?.activityId });
+            expect(h.bot.conversations).toHaveLength(1);
+        });
     });
 });
