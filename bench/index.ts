@@ -16,6 +16,7 @@ import { closeSharedTokenEmulator } from '../test/harness';
 import { runFaultScenario, startFaultHarness } from '../test/reliability/faultRun';
 import { runFuzz } from '../test/reliability/fuzz';
 import { measureBurst } from './burst';
+import { measureApplies, measureClicks } from './decisionPath';
 import { measureColdStart } from './coldStart';
 import { startWorld, stopAzurite } from './env';
 import { measureEventOverhead } from './eventOverhead';
@@ -107,6 +108,43 @@ async function main(): Promise<void> {
         await world.close();
     }
 
+    const decisionWorld = await startWorld();
+    try {
+        const { h } = decisionWorld;
+        console.log('Click: time to the invoke answer, with realistic latency and with Graph and ARM slow...');
+        const clicks = quick ? 20 : 60;
+        const realistic = await measureClicks(h, { clicks, latency: { armMs: 120, graphMs: 80, botMs: 150 } });
+        const slow = await measureClicks(h, { clicks, latency: { armMs: 700, graphMs: 700, botMs: 150 } });
+        extra.click = { realistic, slow };
+        add(
+            'clickAnswerMs',
+            round(realistic.p95, 0),
+            'p95 ≤ 1,000',
+            realistic.p95 <= 1000 && slow.p95 <= 1000,
+            `p50 ${round(realistic.p50, 0)} ms, p95 ${round(realistic.p95, 0)} ms (ARM ${realistic.latency.armMs} ms, ` +
+                `Graph ${realistic.latency.graphMs} ms a call); Graph and ARM at 700 ms: p50 ${round(slow.p50, 0)} ms, ` +
+                `p95 ${round(slow.p95, 0)} ms; ${realistic.failures + slow.failures} not answered with a card`,
+        );
+        add('clickAnswerMsP50', round(realistic.p50, 0), '—', true, 'realistic latency');
+
+        console.log('Apply: one message from delivery to applied, ARM answering at once and with a 202...');
+        const applies = quick ? 12 : 40;
+        const immediate = await measureApplies(h, { applies, immediate: true });
+        const async202 = await measureApplies(h, { applies, immediate: false });
+        extra.apply = { immediate, async202 };
+        add(
+            'applySeconds',
+            round(immediate.p95, 2),
+            'p95 ≤ 2 (immediate answer)',
+            immediate.p95 <= 2 && immediate.failures === 0,
+            `PUT answered 200 with provisioningState Ready/Succeeded: p50 ${round(immediate.p50, 2)} s; ` +
+                `202 with one poll: p50 ${round(async202.p50, 2)} s, p95 ${round(async202.p95, 2)} s; ` +
+                `${immediate.failures + async202.failures} not applied`,
+        );
+    } finally {
+        await decisionWorld.close();
+    }
+
     console.log('Fault run: 20 % of ARM, Bot Connector and storage calls fail...');
     const faultWorld = await startFaultHarness({ timeoutMs: 500 });
     try {
@@ -127,6 +165,14 @@ async function main(): Promise<void> {
             `${fault.pecs} PECs, ${injected} faults injected`,
         );
         add('faultRunDoubleDecisions', fault.doubleDecisions, '0', fault.doubleDecisions === 0);
+        add(
+            'faultRunDuplicateCards',
+            fault.duplicateCards,
+            '0',
+            fault.duplicateCards === 0,
+            `${fault.cards} cards posted for ${fault.pecs} PECs`,
+        );
+        add('faultRunRepeatedPuts', fault.repeatedPuts, '0', fault.repeatedPuts === 0);
     } finally {
         await faultWorld.close();
         await closeSharedTokenEmulator();
@@ -156,7 +202,7 @@ async function main(): Promise<void> {
 
     console.log(`\n${table(rows)}\n`);
     console.log(`Wrote bench-results.json in ${Math.round((Date.now() - started) / 1000)} s`);
-    const broken = rows.filter((r) => !r.met && /Cards|Lost|Double|Crashes/.test(r.field));
+    const broken = rows.filter((r) => !r.met && /Cards|Lost|Double|Crashes|RepeatedPuts|Violations/.test(r.field));
     if (broken.length > 0) {
         console.error(`Correctness figures not zero: ${broken.map((r) => r.field).join(', ')}`);
         process.exitCode = 1;

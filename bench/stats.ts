@@ -11,3 +11,13 @@ export function round(value: number, digits = 2): number {
     const f = 10 ** digits;
     return Math.round(value * f) / f;
 }
+
+/** The p-th percentile (nearest rank) of the values; NaN for none. */
+export function percentile(values: readonly number[], p: number): number {
+    if (values.length === 0) {
+        return Number.NaN;
+    }
+    const sorted = [...values].sort((a, b) => a - b);
+    const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+    return sorted[rank - 1]!;
+}

@@ -43,9 +43,13 @@ export class BotConnectorChannel implements TeamsChannel {
     private readonly httpClient: HttpClient;
 
     constructor(private readonly settings: BotConnectorSettings) {
-        // A post whose answer was lost is not re-sent by the pipeline: it may have created the card (or the reply)
-        // already. The caller records that the outcome is unknown, and the next attempt looks in the channel first.
-        this.httpClient = sentOnce(sharedTimeoutHttpClient(settings.timeoutMs), (request) => request.method === 'POST');
+        // A card post (a new thread) whose answer was lost is not re-sent by the pipeline: it may have created the
+        // card already. The caller records that the outcome is unknown, and the next attempt looks in the channel
+        // first. Updates are idempotent, and a reply sent twice is only noise, so those keep the pipeline's retries.
+        this.httpClient = sentOnce(
+            sharedTimeoutHttpClient(settings.timeoutMs),
+            (request) => request.method === 'POST' && /\/v3\/conversations\/?$/.test(new URL(request.url).pathname),
+        );
         this.pipeline = withoutFormData(
             createPipelineFromOptions({
                 retryOptions: retryOptions(settings),

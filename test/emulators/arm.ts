@@ -189,6 +189,11 @@ export class ArmEmulator {
         Object.assign(pec, { status, description, provisioningState: settled(pec.server) });
     }
 
+    /** Removes a server with its PECs, as a deletion of the server would. */
+    removeServer(serverId: string): void {
+        this.servers.delete(lower(serverId));
+    }
+
     removePec(pecId: string): void {
         const pec = this.findPec(pecId);
         pec?.server.pecs.delete(lower(pec.name));

@@ -111,12 +111,16 @@ describe('BotConnectorChannel', () => {
         await expect(channel.replyCard(webhookRef, card('x'), 'x')).rejects.toBeInstanceOf(PermanentError);
     });
 
-    it('retries 429 with Retry-After and 5xx', async () => {
+    it('retries 429 with Retry-After, and never re-sends a card post answered 5xx (it may have created the card)', async () => {
         bot.faults.add({ kind: 'throttle', retryAfterSeconds: 0 }, { times: 1, method: 'POST' });
-        bot.faults.add({ kind: 'error', status: 502 }, { times: 1, method: 'POST' });
         const before = bot.requests.length;
         await expect(post()).resolves.toMatchObject({ channel: 'bot' });
-        expect(bot.requests.length - before).toBe(3);
+        expect(bot.requests.length - before).toBe(2);
+
+        bot.faults.add({ kind: 'error', status: 502 }, { times: 1, method: 'POST' });
+        const again = bot.requests.length;
+        await expect(post()).rejects.toBeInstanceOf(TransientError);
+        expect(bot.requests.length - again).toBe(1);
     });
 
     it('reports a lasting 5xx as transient and a 403 as permanent, without retrying the 403', async () => {
@@ -129,7 +133,7 @@ describe('BotConnectorChannel', () => {
         expect(bot.requests.length - before).toBe(1);
     });
 
-    it('gives up on a try that gets no answer after timeoutMs and retries it, instead of waiting 30 s', async () => {
+    it('gives up on a card post that gets no answer after timeoutMs, and does not send it again', async () => {
         const bounded = new BotConnectorChannel({
             serviceUrl: bot.serviceUrl,
             tenantId: 'tenant-1',
@@ -140,17 +144,23 @@ describe('BotConnectorChannel', () => {
             retryDelayInMs: 10,
             timeoutMs: 200,
         });
-        bot.faults.add({ kind: 'hang', afterProcessing: false, dropAfterMs: 120_000 }, { times: 1, method: 'POST' });
+        // The post went through and its answer never came: one try, one card, and a transient failure (the trigger
+        // retries, and the next attempt finds the card in the channel), never a hung invocation or a second card.
+        bot.faults.add({ kind: 'hang', afterProcessing: true, dropAfterMs: 120_000 }, { times: 1, method: 'POST' });
         const before = { requests: bot.requests.length, cards: bot.conversations.length };
-        await expect(bounded.postCard(card('pending'), 'A PEC waits')).resolves.toMatchObject({
-            serviceUrl: bot.serviceUrl,
-        });
-        expect(bot.requests.length - before.requests).toBe(2);
+        await expect(bounded.postCard(card('pending'), 'A PEC waits')).rejects.toBeInstanceOf(TransientError);
+        expect(bot.requests.length - before.requests).toBe(1);
         expect(bot.conversations.length - before.cards).toBe(1);
 
-        // Silence on every try ends as a transient failure (the trigger retries), never as a hung invocation.
-        bot.faults.add({ kind: 'hang', afterProcessing: false, dropAfterMs: 120_000 }, { times: 3, method: 'POST' });
-        await expect(bounded.postCard(card('pending'), 'A PEC waits')).rejects.toBeInstanceOf(TransientError);
+        // A reply that gets no answer is still tried again: sent twice it is only noise.
+        const ref: CardRef = {
+            channel: 'bot',
+            ...(await bounded.postCard(card('pending'), 'A PEC waits')),
+            postedAt: '',
+        };
+        bot.faults.add({ kind: 'hang', afterProcessing: false, dropAfterMs: 120_000 }, { times: 1, method: 'POST' });
+        await bounded.reply(ref, 'Approved');
+        expect(bot.replies(ref.activityId!)).toHaveLength(1);
     });
 
     it('refuses to update or reply to a card the bot did not post', async () => {
