@@ -139,6 +139,9 @@ export async function startHarness(
     const queueName = `pec-apply-${suffix}`;
     deps.applyQueue = new StorageApplyQueue(config.storage, noCredential, queueName);
     const queue = new QueueClient(connectionString, queueName);
+    // Teams stamps a new thread with the time it was created, on the same clock as ours: the workflow's, which tests
+    // move forward (the channel read that finds a lost card compares the two).
+    bot.now = () => deps.now();
     return {
         token,
         arm,

@@ -59,6 +59,8 @@ export class BotConnectorEmulator {
     readonly activities: RecordedActivity[] = [];
     readonly updates: RecordedActivity[] = [];
     readonly requests: { method: string; path: string }[] = [];
+    /** The clock that stamps new threads (`createdAt`); the harness sets it to the workflow's. */
+    now: () => Date = () => new Date();
 
     private constructor(private readonly server: RunningServer) {}
 
@@ -119,7 +121,7 @@ export class BotConnectorEmulator {
             this.conversations.push({
                 id,
                 activityId: newActivityId,
-                createdAt: new Date().toISOString(),
+                createdAt: this.now().toISOString(),
                 parameters: json,
             });
             this.activities.push({ conversationId: id, activityId: newActivityId, activity });

@@ -149,7 +149,10 @@ export class FaultPlan {
         Pick<ChaosOptions, 'match'> & { retryAfterSeconds: readonly number[] };
     readonly injected: Record<FaultKind, number> = { throttle: 0, error: 0, slow: 0, drop: 0, hang: 0 };
 
-    add(fault: Fault, options: { times?: number; method?: string; pathIncludes?: string } = {}): void {
+    add(
+        fault: Fault,
+        options: { times?: number; method?: string; pathIncludes?: string; pathPattern?: RegExp } = {},
+    ): void {
         const method = options.method?.toUpperCase();
         const pathIncludes = options.pathIncludes?.toLowerCase();
         this.faults.push({
@@ -157,7 +160,8 @@ export class FaultPlan {
             remaining: options.times ?? 1,
             match: (m, p) =>
                 (method === undefined || m.toUpperCase() === method) &&
-                (pathIncludes === undefined || p.toLowerCase().includes(pathIncludes)),
+                (pathIncludes === undefined || p.toLowerCase().includes(pathIncludes)) &&
+                (options.pathPattern === undefined || options.pathPattern.test(p)),
         });
     }
 
