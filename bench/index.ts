@@ -15,6 +15,7 @@ import { buildPackage } from '../scripts/package';
 import { closeSharedTokenEmulator } from '../test/harness';
 import { runFaultScenario, startFaultHarness } from '../test/reliability/faultRun';
 import { runFuzz } from '../test/reliability/fuzz';
+import { runModel } from '../test/reliability/model';
 import { measureBurst } from './burst';
 import { measureApplies, measureClicks } from './decisionPath';
 import { measureColdStart } from './coldStart';
@@ -176,6 +177,23 @@ async function main(): Promise<void> {
     } finally {
         await faultWorld.close();
         await closeSharedTokenEmulator();
+    }
+
+    const modelWorld = await startWorld({ HTTP_TIMEOUT_MS: '300', ARM_LRO_DEADLINE_SECONDS: '5' });
+    try {
+        console.log('Model-based run: random orders of events, clicks, queue work, sweeps, portal decisions, faults...');
+        const model = await runModel(modelWorld.h, { seed: 19, steps: quick ? 1000 : 10_000, maxCommands: 40 });
+        extra.model = model;
+        add('modelSteps', model.modelSteps, '≥ 10,000', model.modelSteps >= 10_000, `${model.runs} command sequences`);
+        add(
+            'modelViolations',
+            model.modelViolations,
+            '0',
+            model.modelViolations === 0,
+            model.counterexample?.split('\n').slice(0, 4).join(' | ') ?? '',
+        );
+    } finally {
+        await modelWorld.close();
     }
 
     const fuzzWorld = await startWorld();

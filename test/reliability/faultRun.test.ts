@@ -46,6 +46,14 @@ describe(`fault run: ${pecs} PECs (seed ${seed}), 20 % of ARM, Bot Connector and
         expect(report.wrongOutcomes).toBe(0);
     });
 
+    it('posts one card per request and sends no PUT again, even when answers are lost', () => {
+        expect({ cards: report.cards, duplicateCards: report.duplicateCards }).toEqual({
+            cards: report.cards,
+            duplicateCards: 0,
+        });
+        expect(report.repeatedPuts).toBe(0);
+    });
+
     it('keeps every audit trail intact, with no step recorded twice', () => {
         expect(report.brokenChains).toBe(0);
         expect(report.duplicateAuditSteps).toBe(0);
