@@ -181,7 +181,9 @@ async function main(): Promise<void> {
 
     const modelWorld = await startWorld({ HTTP_TIMEOUT_MS: '300', ARM_LRO_DEADLINE_SECONDS: '5' });
     try {
-        console.log('Model-based run: random orders of events, clicks, queue work, sweeps, portal decisions, faults...');
+        console.log(
+            'Model-based run: random orders of events, clicks, queue work, sweeps, portal decisions, faults...',
+        );
         const model = await runModel(modelWorld.h, { seed: 19, steps: quick ? 1000 : 10_000, maxCommands: 40 });
         extra.model = model;
         add('modelSteps', model.modelSteps, '≥ 10,000', model.modelSteps >= 10_000, `${model.runs} command sequences`);
