@@ -72,6 +72,7 @@ export function createDeps(config: Config): WorkflowDeps {
             tenantId: config.AZURE_TENANT_ID,
             clientId: config.AZURE_CLIENT_ID,
             watchedSubscriptionIds: config.WATCHED_SUBSCRIPTION_IDS,
+            watchedKinds: config.WATCHED_RESOURCE_KINDS,
             trustedSubscriptionIds: config.TRUSTED_SUBSCRIPTION_IDS,
             portalUrl: config.PORTAL_URL,
             publicBaseUrl: config.PUBLIC_BASE_URL,

@@ -17,6 +17,8 @@ export interface ArmSettings {
     readDeadlineMs?: number;
     /** Bound on each try of a request (HTTP_TIMEOUT_MS); a try without an answer in time is retried like a 5xx. */
     timeoutMs?: number;
+    /** Where oddities in ARM's answers are reported (a body id that points elsewhere, a connection listed twice). */
+    warn?: (message: string) => void;
 }
 
 const userAgentPrefix = 'pec-gate';
@@ -69,7 +71,8 @@ export function toPec(server: ServerRef, raw: FlatPec): Pec {
     }
     return {
         ref: { server, name },
-        id: raw.id ?? `${formatServerId(server)}/privateEndpointConnections/${name}`,
+        // The identity is what we asked for (server and name), never the body's id: see ArmPecAdapter.toPec.
+        id: `${formatServerId(server)}/privateEndpointConnections/${name}`,
         privateEndpointId: raw.privateEndpoint?.id ?? '',
         status,
         description: raw.privateLinkServiceConnectionState?.description ?? '',

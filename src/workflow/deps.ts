@@ -1,5 +1,6 @@
 import type { PecProvider } from '../arm/pecProvider';
 import type { Telemetry } from '../observability/telemetry';
+import type { ServerKind } from '../domain/ids';
 import type { Policy } from '../domain/policy';
 import type { ReconcileSettings } from '../domain/reconcile';
 import type { AuditLog } from '../storage/auditLog';
@@ -19,6 +20,8 @@ export interface WorkflowSettings {
     tenantId: string;
     clientId: string;
     watchedSubscriptionIds: readonly string[];
+    /** The resource kinds watched (WATCHED_RESOURCE_KINDS); the four database kinds when absent. */
+    watchedKinds?: readonly ServerKind[];
     trustedSubscriptionIds: readonly string[];
     portalUrl: string;
     publicBaseUrl: string;

@@ -41,6 +41,7 @@ export async function onResourceEvent(deps: WorkflowDeps, input: unknown, log: L
 async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger): Promise<EventOutcome> {
     const relevance = classifyResourceEvent(event, {
         watchedSubscriptionIds: deps.settings.watchedSubscriptionIds,
+        ...(deps.settings.watchedKinds ? { watchedKinds: deps.settings.watchedKinds } : {}),
         ownClientId: deps.settings.clientId,
     });
     if ('reason' in relevance) {

@@ -22,7 +22,7 @@ import { ids, privateEndpointId, seedPendingPec, startHarness, type Harness, typ
 
 const kinds: ServerKind[] = ['postgres-single', 'mysql-single', 'postgres-flexible', 'mysql-flexible'];
 
-const short: Record<ServerKind, string> = {
+const short: Partial<Record<ServerKind, string>> = {
     'postgres-single': 'pgs',
     'mysql-single': 'mys',
     'postgres-flexible': 'pgf',
@@ -100,7 +100,7 @@ describe('ARM PecProvider listServers (two subscriptions, ARM emulator with page
     const subB = crypto.randomUUID();
     const counts: Record<string, number> = { [subA]: 7, [subB]: 5 };
     const expected = new Map<string, ServerRef[]>();
-    const apiVersion: Record<ServerKind, string> = {
+    const apiVersion: Partial<Record<ServerKind, string>> = {
         'postgres-single': '2017-12-01',
         'mysql-single': '2017-12-01',
         'postgres-flexible': '2025-08-01',

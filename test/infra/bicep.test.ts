@@ -599,6 +599,7 @@ describe('the custom PEC approver role', () => {
     /** One call of each PecProvider method; a new method fails the test until it is driven here too. */
     const drivers: Record<keyof PecProvider, (target: { server: ServerRef; pec: PecRef }) => Promise<unknown>> = {
         listServers: ({ server }) => provider.listServers(server.subscriptionId, server.kind),
+        listServersWithPecs: ({ server }) => provider.listServersWithPecs!(server.subscriptionId, server.kind),
         listPecs: ({ server }) => provider.listPecs(server),
         getPec: ({ pec }) => provider.getPec(pec),
         getServerContext: ({ server }) => provider.getServerContext(server),
