@@ -295,22 +295,37 @@ describe('sweep: many servers across two subscriptions, with paging', () => {
         });
         h.arm.addPec(unwatched, { name: 'pe-x.1', privateEndpointId: privateEndpointId(ids.foreign, 'x') });
 
-        expect((await sweep(h.deps, testContext('sweep'))).waiting).toHaveLength(16);
+        const expected = 2 * serverKinds.length * 2;
+        expect((await sweep(h.deps, testContext('sweep'))).waiting).toHaveLength(expected);
         h.deps.now = () => new Date(Date.now() + sweepGraceMs + 60_000);
+        const from = h.arm.requests.length;
         const report = await sweep(h.deps, testContext('sweep'));
         expect(report.errors).toEqual([]);
-        expect(report.servers).toBe(2 * 4 * 3);
-        expect(report.pendingPecs).toBe(16);
-        expect(report.opened).toHaveLength(16);
-        expect(h.bot.conversations).toHaveLength(16);
+        expect(report.servers).toBe(2 * serverKinds.length * 3);
+        expect(report.pendingPecs).toBe(expected);
+        expect(report.opened).toHaveLength(expected);
+        expect(h.bot.conversations).toHaveLength(expected);
         for (const pecId of pending) {
             expect((await requestOf(h, pecId)).status).toBe('pending');
         }
         // Paging was followed: flexible server lists and every PEC list came in more than one page.
         expect(h.arm.requests.some((r) => /\/flexibleServers$/i.test(r.path) && r.method === 'GET')).toBe(true);
-        expect(h.arm.requests.filter((r) => /privateEndpointConnections$/.test(r.path)).length).toBeGreaterThanOrEqual(
-            2 * 24,
-        );
+        // Kinds whose subscription-wide list carries the connections inline cost no call per resource; the others
+        // list each resource's connections (three PECs at two a page: two pages each).
+        const listsOf = (kind: ServerKind) =>
+            h.arm.requests
+                .slice(from)
+                .filter(
+                    (r) =>
+                        r.method === 'GET' &&
+                        /privateEndpointConnections$/.test(r.path) &&
+                        r.path
+                            .toLowerCase()
+                            .includes(`/providers/${kindInfo[kind].provider}/${kindInfo[kind].type}/`.toLowerCase()),
+                ).length;
+        for (const kind of serverKinds) {
+            expect(`${kind}: ${listsOf(kind)}`).toBe(`${kind}: ${kindInfo[kind].inlineConnections ? 0 : 2 * 3 * 2}`);
+        }
         expect(h.arm.requests.some((r) => r.path.includes(ids.foreign))).toBe(false);
     });
 });
