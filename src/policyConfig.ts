@@ -49,7 +49,7 @@ const tagValueMaxLength = 256;
 const descriptionMaxLength = 500;
 
 const ruleKeys = ['id', 'description', 'match', 'action'];
-const matchKeys = ['endpointOrigin', 'serverKinds', 'serverName', 'tags'];
+const matchKeys = ['endpointOrigin', 'resourceKind', 'serverKinds', 'serverName', 'tags'];
 const actionTypes = '"autoApprove", "autoReject" (with "text") or "requireApprovals" (with "count")';
 
 interface IssueInfo {
@@ -136,6 +136,11 @@ const tags = z
 const match = z.strictObject(
     {
         endpointOrigin: valueList(endpointOrigins, 'endpoint origins'),
+        // A single kind may be written as a string: "resourceKind": "key-vault".
+        resourceKind: z.preprocess(
+            (value) => (typeof value === 'string' ? [value] : value),
+            valueList(serverKinds, 'resource kinds'),
+        ),
         serverKinds: valueList(serverKinds, 'server kinds'),
         serverName: z
             .string({ error: (iss: IssueInfo) => `expected a name pattern, got ${shown(iss.input)}` })
