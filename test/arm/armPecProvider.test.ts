@@ -350,7 +350,9 @@ describe('ARM PecProvider against the ARM emulator', () => {
 
                 const pec = await arm.getPec(upper);
 
-                expect(pec?.id).toBe(seeded.pecId);
+                // The identity is what was asked for (its casing too); ARM's ids compare ignoring case.
+                expect(pec?.ref).toEqual(upper);
+                expect(pec?.id.toLowerCase()).toBe(seeded.pecId.toLowerCase());
                 expect(pec?.status).toBe('Pending');
             });
 
@@ -443,6 +445,8 @@ describe('ARM PecProvider against the ARM emulator', () => {
                     expect(puts[0]?.body).toMatchObject({
                         properties: { privateLinkServiceConnectionState: { status, description } },
                     });
+                    // Only what the contract asks for: no private endpoint (least of all an empty one).
+                    expect(puts[0]?.body).not.toHaveProperty('properties.privateEndpoint');
                     const polls = seen.filter(
                         (r) => r.method === 'GET' && isPollPath(r.path) && r.path.includes(ops[0]!.id),
                     );
