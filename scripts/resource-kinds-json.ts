@@ -26,6 +26,27 @@ export function resourceKindsJson(): string {
     return `${JSON.stringify(document, null, 4)}\n`;
 }
 
+/**
+ * The README's table of supported kinds (section "Resource kinds"), from the registry and the examples each kind is
+ * tested with (test/fixtures/armSpecs/sources.json); test/infra/resourceKinds.test.ts fails when the README differs.
+ */
+export function readmeKindsTable(fixtureFolders: ReadonlyMap<string, string>): string {
+    const rows = resourceKinds.map((kind) => {
+        const type = `${kind.provider}/${kind.type}`;
+        const folder = fixtureFolders.get(type.toLowerCase());
+        const tested = folder
+            ? `[official examples](https://github.com/Azure/azure-rest-api-specs/tree/main/${kind.examples.specFolder}), stored in [\`test/fixtures/armSpecs/${folder}/\`](test/fixtures/armSpecs/${folder}/)`
+            : 'the REST contract in the design notes, through the emulator';
+        const client = kind.client === 'sdk' ? 'its Azure SDK' : 'generic';
+        return `| \`${kind.id}\` | ${kind.label} | \`${type}\` | ${kind.apiVersion} | ${client} | \`${kind.approvalAction}\` | ${tested} |`;
+    });
+    return [
+        '| kind id | resource | type | API version | client | approval action | tested with |',
+        '|---|---|---|---|---|---|---|',
+        ...rows,
+    ].join('\n');
+}
+
 export const resourceKindsJsonPath = path.join(__dirname, '..', 'infra', 'resourceKinds.json');
 
 async function main(): Promise<void> {

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { kindInfo, serverKinds, type ServerKind } from '../../src/domain/ids';
 import { defaultWatchedKinds, eventSubjectOf, resourceKinds, roleActionsOf } from '../../src/domain/resourceKinds';
-import { resourceKindsJson } from '../../scripts/resource-kinds-json';
+import { readmeKindsTable, resourceKindsJson } from '../../scripts/resource-kinds-json';
 
 /**
  * Code and infrastructure cannot drift: the Bicep's custom role and Event Grid filter come from
@@ -110,5 +110,18 @@ describe('infra/resourceKinds.json', () => {
         const role = roleFor(file.defaultWatched);
         expect(role.every((a) => /^Microsoft\.DBfor(PostgreSQL|MySQL)\//.test(a))).toBe(true);
         expect(role).toEqual(expect.arrayContaining(defaultWatchedKinds.flatMap((k) => neededFor(k))));
+    });
+});
+
+describe('the README', () => {
+    it('lists every supported kind as the registry has it (type, API version, approval action, tested examples)', () => {
+        const sources = JSON.parse(read('test/fixtures/armSpecs/sources.json')) as {
+            kinds: { provider: string; type: string; folder: string }[];
+        };
+        const folders = new Map(sources.kinds.map((k) => [`${k.provider}/${k.type}`.toLowerCase(), k.folder]));
+        const readme = read('README.md');
+        const table = /<!-- kinds-table:[^\n]*-->\n([\s\S]*?)\n<!-- \/kinds-table -->/.exec(readme)?.[1];
+        expect(table).toBe(readmeKindsTable(folders));
+        expect(readme).toMatch(/\| `WATCHED_RESOURCE_KINDS` \|/);
     });
 });
