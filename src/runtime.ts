@@ -6,6 +6,7 @@ import { armScope } from './arm/armCommon';
 import { ManagedIdentityCredential } from './identity/managedIdentity';
 import { ingestionScope, parseAuthenticationString, parseConnectionString } from './observability/connectionString';
 import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
+import { safeLogText, traceLabel } from './observability/trace';
 import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
 import { TableRequestStore } from './storage/requestStore';
@@ -95,6 +96,8 @@ export function createDeps(config: Config): WorkflowDeps {
             credential,
             ...http,
             lroDeadlineMs,
+            // Oddities in ARM's answers (a body id pointing elsewhere, a connection listed twice): logged, not followed.
+            warn: (message) => console.warn(`${traceLabel()} ${safeLogText(message)}`),
         }),
         requests: new TableRequestStore(lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential))),
         audit: new TrackedAuditLog(
