@@ -1,4 +1,5 @@
-import './zodConfig';
+import './workflow/validation';
+import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { ConfigError } from './domain/errors';
 import type { Policy } from './domain/policy';
@@ -6,7 +7,7 @@ import { expiryActions } from './domain/reconcile';
 import { isServerKind, serverKinds, type ServerKind } from './domain/ids';
 import { defaultWatchedKinds } from './domain/resourceKinds';
 import { parseAuthenticationString, parseConnectionString } from './observability/connectionString';
-import { loadPolicy, PolicyConfigError, readPolicyFile } from './policyConfig';
+import { loadPolicy, PolicyConfigError } from './policy/policyConfig';
 
 /**
  * Every setting the app reads, validated once at start-up. A missing or malformed setting stops the app with a message
@@ -272,6 +273,11 @@ function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageSetting
         'AzureWebJobsStorage: required: a connection string, or AzureWebJobsStorage__accountName for identity-based access',
     );
     return {};
+}
+
+/** Reads POLICY_FILE (a relative path resolves against the working directory, the app root under the host). */
+export function readPolicyFile(path: string): string {
+    return readFileSync(path, 'utf8');
 }
 
 export function loadConfig(

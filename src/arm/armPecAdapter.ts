@@ -1,5 +1,13 @@
 import { PermanentError } from '../domain/errors';
-import { formatPecId, idKey, kindInfo, parseServerId, type PecRef, type ServerKind, type ServerRef } from '../domain/ids';
+import {
+    formatPecId,
+    idKey,
+    kindInfo,
+    parseServerId,
+    type PecRef,
+    type ServerKind,
+    type ServerRef,
+} from '../domain/ids';
 import type { DecisionStatus, Pec, ServerContext } from '../domain/pec';
 import {
     isNotFound,

@@ -129,8 +129,7 @@ export function genericOperations(info: ResourceKindInfo) {
                 flattenPec((await send('GET', withVersion(encoded(formatPecId(pec))), signal)).parsed as RawPec),
             getServer: async (server, signal) => {
                 const raw = (await send('GET', withVersion(encoded(formatServerId(server))), signal)).parsed as
-                    | RawServer
-                    | undefined;
+                    RawServer | undefined;
                 return {
                     ...raw,
                     publicNetworkAccess: stringAt(raw, info.publicNetworkAccessPath),

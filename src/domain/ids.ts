@@ -14,7 +14,9 @@ export type ServerKind = ResourceKindId;
 
 export const kindInfo = Object.fromEntries(resourceKinds.map((k) => [k.id, k])) as Record<ServerKind, ResourceKindInfo>;
 
-const kindByType = new Map<string, ServerKind>(resourceKinds.map((k) => [`${k.provider}/${k.type}`.toLowerCase(), k.id]));
+const kindByType = new Map<string, ServerKind>(
+    resourceKinds.map((k) => [`${k.provider}/${k.type}`.toLowerCase(), k.id]),
+);
 
 /** The kind of an ARM namespace and type, compared ignoring case; undefined for a type the registry does not know. */
 export function kindOfType(provider: string, type: string): ServerKind | undefined {

@@ -102,7 +102,8 @@ export const resourceKinds = [
         put: plainPut,
         inlineConnections: false,
         examples: {
-            specFolder: 'specification/postgresql/resource-manager/Microsoft.DBforPostgreSQL/stable/2018-06-01/examples',
+            specFolder:
+                'specification/postgresql/resource-manager/Microsoft.DBforPostgreSQL/stable/2018-06-01/examples',
             apiVersion: '2018-06-01',
         },
     }),

@@ -9,12 +9,8 @@ import type { ApplyQueue } from '../storage/applyQueue';
 import type { ApproverDirectory } from '../teams/directory';
 import type { TeamsChannel, WebhookChannel } from '../teams/teamsChannel';
 
-/** The narrow logging surface the use cases need; the Functions InvocationContext satisfies it. */
-export interface Logger {
-    info(...args: unknown[]): void;
-    warn(...args: unknown[]): void;
-    error(...args: unknown[]): void;
-}
+/** Kept for code written against this module; the Logger type lives in observability/logger.ts. */
+export type { Logger } from '../observability/logger';
 
 export interface WorkflowSettings {
     tenantId: string;

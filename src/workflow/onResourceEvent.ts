@@ -12,7 +12,8 @@ import {
 } from '../domain/request';
 import { withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
-import type { Logger, WorkflowDeps } from './deps';
+import type { WorkflowDeps } from './deps';
+import type { Logger } from '../observability/logger';
 import { issueLinkToken } from './linkToken';
 import { ensureCard, withCardClaim, withoutClaim, type PostOutcome } from './postCard';
 import { updateRequest } from './requestUpdate';

@@ -14,7 +14,8 @@ import { renderReminderCard, reminderSummary, type ReminderMention } from '../te
 import { settleAll } from './concurrency';
 import { syncPostedCard } from './cardUpdate';
 import { staleReason, supersede } from './decide';
-import type { Logger, WorkflowDeps } from './deps';
+import type { WorkflowDeps } from './deps';
+import type { Logger } from '../observability/logger';
 import { openAndAnnounce } from './onResourceEvent';
 import type { PostOutcome } from './postCard';
 import { updateRequest } from './requestUpdate';
@@ -136,13 +137,10 @@ async function discover(
     const scopes = deps.settings.watchedSubscriptionIds.flatMap((subscriptionId) =>
         kinds.map((kind): [string, ServerKind] => [subscriptionId, kind]),
     );
-    const listed = await settleAll(
-        scopes,
-        armConcurrency,
-        async ([subscriptionId, kind]): Promise<ListedServer[]> =>
-            deps.arm.listServersWithPecs
-                ? deps.arm.listServersWithPecs(subscriptionId, kind)
-                : (await deps.arm.listServers(subscriptionId, kind)).map((server) => ({ server })),
+    const listed = await settleAll(scopes, armConcurrency, async ([subscriptionId, kind]): Promise<ListedServer[]> =>
+        deps.arm.listServersWithPecs
+            ? deps.arm.listServersWithPecs(subscriptionId, kind)
+            : (await deps.arm.listServers(subscriptionId, kind)).map((server) => ({ server })),
     );
     const found: ListedServer[] = [];
     listed.forEach((result, i) => {
@@ -161,7 +159,11 @@ async function discover(
     const seen: Seen = { servers: new Map(), pecs: new Map() };
     const servers: ServerRef[] = found.map((f) => f.server);
     // PECs the list carried inline need no call of their own.
-    const pecLists = await settleAll(found, armConcurrency, async ({ server, pecs }) => pecs ?? deps.arm.listPecs(server));
+    const pecLists = await settleAll(
+        found,
+        armConcurrency,
+        async ({ server, pecs }) => pecs ?? deps.arm.listPecs(server),
+    );
     pecLists.forEach((result, i) => {
         const server = servers[i];
         if (!server) {

@@ -48,7 +48,10 @@ describe('resource ids', () => {
     });
 
     it.each([
-        ['a type the registry does not know', `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Search/searchServices/s1`],
+        [
+            'a type the registry does not know',
+            `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Search/searchServices/s1`,
+        ],
         [
             'another child',
             `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.DBforMySQL/servers/s1/databases/d`,

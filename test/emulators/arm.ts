@@ -378,7 +378,10 @@ export class ArmEmulator {
         const status =
             statusUrl === 'operationStatuses'
                 ? `${this.url}${pec.id}/operationStatuses/${op.id}?api-version=${op.apiVersion}`
-                : this.opUrl(op, statusUrl === 'locations/operationResults' ? 'operationResults' : 'azureAsyncOperation');
+                : this.opUrl(
+                      op,
+                      statusUrl === 'locations/operationResults' ? 'operationResults' : 'azureAsyncOperation',
+                  );
         const example = readPutAnswer(shape, putAnswer === 'async-201' ? '201' : '202');
         sendJson(res, putAnswer === 'async-201' ? 201 : 202, example.hasBody ? pecBody(pec) : undefined, {
             'azure-asyncoperation': status,

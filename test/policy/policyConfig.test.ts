@@ -1,14 +1,14 @@
-import { ConfigError } from '../src/domain/errors';
-import { evaluatePolicy } from '../src/domain/policy';
-import type { PolicySubject } from '../src/domain/policy';
+import { ConfigError } from '../../src/domain/errors';
+import { evaluatePolicy } from '../../src/domain/policy';
+import type { PolicySubject } from '../../src/domain/policy';
 import {
     PolicyConfigError,
     examplePolicyJson,
     jsonErrorOffset,
     loadPolicy,
     parsePolicy,
-    readPolicyFile,
-} from '../src/policyConfig';
+} from '../../src/policy/policyConfig';
+import { readPolicyFile } from '../../src/config';
 
 /** The message parsePolicy throws for `policy` (an object, serialised, or raw text). */
 function errorOf(policy: unknown): string {
