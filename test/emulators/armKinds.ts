@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 /**
@@ -40,7 +40,11 @@ export interface SpecSource {
     publicNetworkAccessPath: string[];
 }
 
-export const fixturesDir = path.join(__dirname, '..', 'fixtures', 'armSpecs');
+/** The fixtures folder: next to this file's folder in the source tree, else (compiled elsewhere, the demo) under cwd. */
+export const fixturesDir =
+    [path.join(__dirname, '..', 'fixtures', 'armSpecs'), path.join(process.cwd(), 'test', 'fixtures', 'armSpecs')].find(
+        (dir) => existsSync(path.join(dir, 'sources.json')),
+    ) ?? path.join(__dirname, '..', 'fixtures', 'armSpecs');
 
 interface SourcesFile {
     kinds: SpecSource[];

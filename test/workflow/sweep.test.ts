@@ -169,21 +169,27 @@ describe('sweep: what events missed, and what happened outside', () => {
         expect(h.bot.conversations).toHaveLength(1);
     });
 
-    it('supersedes a request whose PEC was approved in the portal, and updates its card', async () => {
-        const { seeded, request } = await openCard(h, 'postgres-single');
-        h.arm.setPecStatus(seeded.pecId, 'Approved', 'Approved in the portal by ops');
-        await runSweep();
-        const after = await stored(h, request.id);
-        expect(after.status).toBe('superseded');
-        expect(after.outcome?.reason).toMatch(/set to Approved outside this app \("Approved in the portal by ops"\)/);
-        const audit = await h.deps.audit.list(request.id);
-        expect(audit.at(-1)).toMatchObject({ action: 'superseded', actor: { kind: 'system' } });
-        expect(audit.at(-1)?.detail).toMatch(/Approved in the portal by ops/);
-        expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Superseded');
-        expect(after.cardShows).toBe('superseded');
-        // ARM is left as the admin set it.
-        expect(armPec(h, seeded.pecId).properties.privateLinkServiceConnectionState.status).toBe('Approved');
-    });
+    // A database kind, a kind whose bodies carry another resource's id, and one whose PUT answers at once.
+    it.each(['postgres-single', 'storage-account', 'service-bus'] as const)(
+        'supersedes a request whose PEC was approved in the portal, and updates its card (%s)',
+        async (kind) => {
+            const { seeded, request } = await openCard(h, kind);
+            h.arm.setPecStatus(seeded.pecId, 'Approved', 'Approved in the portal by ops');
+            await runSweep();
+            const after = await stored(h, request.id);
+            expect(after.status).toBe('superseded');
+            expect(after.outcome?.reason).toMatch(
+                /set to Approved outside this app \("Approved in the portal by ops"\)/,
+            );
+            const audit = await h.deps.audit.list(request.id);
+            expect(audit.at(-1)).toMatchObject({ action: 'superseded', actor: { kind: 'system' } });
+            expect(audit.at(-1)?.detail).toMatch(/Approved in the portal by ops/);
+            expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Superseded');
+            expect(after.cardShows).toBe('superseded');
+            // ARM is left as the admin set it.
+            expect(armPec(h, seeded.pecId).properties.privateLinkServiceConnectionState.status).toBe('Approved');
+        },
+    );
 
     it('supersedes a request whose PEC was removed', async () => {
         const { seeded, request } = await openCard(h, 'mysql-flexible');
@@ -430,27 +436,31 @@ describe('sweep: expiry', () => {
         }
     });
 
-    it('"reject": the request is rejected automatically through ARM with the configured text', async () => {
-        const h = await startHarness({
-            settings: { EXPIRY_HOURS: '48', EXPIRY_ACTION: 'reject', EXPIRY_REJECT_TEXT: 'Nobody decided in time' },
-        });
-        try {
-            const { seeded, request } = await openCard(h, 'mysql-flexible');
-            advance(h, 49);
-            await runSweep();
-            expect((await stored(h, request.id)).status).toBe('decided');
-            expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Rejecting… by automatic expiry');
-            await drainApplyQueue(h);
-            const after = await stored(h, request.id);
-            expect(after.status).toBe('applied');
-            expect(armPec(h, seeded.pecId).properties.privateLinkServiceConnectionState).toMatchObject({
-                status: 'Rejected',
-                description: 'Auto-rejected: no decision within 48 hours: Nobody decided in time',
+    // The generic adapter's kinds: PUT answered 202 + Azure-AsyncOperation (sql-server, app-service) or 200 at once.
+    it.each(['mysql-flexible', 'sql-server', 'app-service', 'key-vault'] as const)(
+        '"reject": the request is rejected automatically through ARM with the configured text (%s)',
+        async (kind) => {
+            const h = await startHarness({
+                settings: { EXPIRY_HOURS: '48', EXPIRY_ACTION: 'reject', EXPIRY_REJECT_TEXT: 'Nobody decided in time' },
             });
-            expect(await auditActions(h, request.id)).toEqual(['requested', 'card-posted', 'expired', 'applied']);
-            expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Rejected by automatic expiry');
-        } finally {
-            await h.close();
-        }
-    });
+            try {
+                const { seeded, request } = await openCard(h, kind);
+                advance(h, 49);
+                await runSweep();
+                expect((await stored(h, request.id)).status).toBe('decided');
+                expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Rejecting… by automatic expiry');
+                await drainApplyQueue(h);
+                const after = await stored(h, request.id);
+                expect(after.status).toBe('applied');
+                expect(armPec(h, seeded.pecId).properties.privateLinkServiceConnectionState).toMatchObject({
+                    status: 'Rejected',
+                    description: 'Auto-rejected: no decision within 48 hours: Nobody decided in time',
+                });
+                expect(await auditActions(h, request.id)).toEqual(['requested', 'card-posted', 'expired', 'applied']);
+                expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Rejected by automatic expiry');
+            } finally {
+                await h.close();
+            }
+        },
+    );
 });
