@@ -98,9 +98,12 @@ export function toServerContext(server: ServerRef, raw: RawServer, pecs: readonl
     };
 }
 
-/** Settled provisioning states: single servers say Ready, flexible servers Succeeded. */
+/**
+ * Settled provisioning states: single servers (and Azure SQL) say Ready, the others Succeeded. A connection without
+ * one (the AI services examples carry none) has nothing in flight to wait for.
+ */
 export function isSettled(provisioningState: string): boolean {
-    return ['ready', 'succeeded'].includes(provisioningState.toLowerCase());
+    return ['', 'ready', 'succeeded'].includes(provisioningState.toLowerCase());
 }
 
 export function isNotFound(err: unknown): boolean {
