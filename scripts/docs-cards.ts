@@ -248,7 +248,7 @@ function open(id: string, target: Pec, on: ServerContext, requester: Requester |
     const facts = buildFacts(target, on, sample.settings.trustedSubscriptionIds);
     const foreign = isForeignTenant(requester?.tenantId, sample.settings.ourTenantId);
     const now = new Date(sample.clock.opened);
-    const decision = evaluatePolicy(policy, policySubject(facts, { requesterForeignTenant: foreign }));
+    const decision = evaluatePolicy(policy, policySubject(facts, { ourTenantId: sample.settings.ourTenantId }));
     return applyPolicy(
         openRequest({
             id,

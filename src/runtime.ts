@@ -4,6 +4,7 @@ import { createArmPecProvider } from './arm';
 import { getConfig, type Config } from './config';
 import { armScope } from './arm/armCommon';
 import { ManagedIdentityCredential } from './identity/managedIdentity';
+import { ArmSubscriptionTenants } from './identity/subscriptionTenants';
 import { ingestionScope, parseAuthenticationString, parseConnectionString } from './observability/connectionString';
 import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
 import { StorageApplyQueue } from './storage/applyQueue';
@@ -73,6 +74,8 @@ export function createDeps(config: Config): WorkflowDeps {
             clientId: config.AZURE_CLIENT_ID,
             watchedSubscriptionIds: config.WATCHED_SUBSCRIPTION_IDS,
             trustedSubscriptionIds: config.TRUSTED_SUBSCRIPTION_IDS,
+            subscriptionTenants: config.SUBSCRIPTION_TENANTS,
+            unknownRequesterApprovals: config.UNKNOWN_REQUESTER_APPROVALS,
             portalUrl: config.PORTAL_URL,
             publicBaseUrl: config.PUBLIC_BASE_URL,
             approverGroupIds: config.APPROVER_GROUP_IDS,
@@ -95,6 +98,7 @@ export function createDeps(config: Config): WorkflowDeps {
             ...http,
             lroDeadlineMs,
         }),
+        tenants: new ArmSubscriptionTenants({ endpoint: config.ARM_ENDPOINT, ...http }),
         requests: new TableRequestStore(lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential))),
         audit: new TrackedAuditLog(
             new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential))),

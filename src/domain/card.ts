@@ -1,4 +1,5 @@
 import { kindInfo, parsePrivateEndpointId, parseServerId } from './ids';
+import { originSourceLabel } from './origin';
 import type { PublicNetworkAccess } from './pec';
 import {
     requiredApprovalsOf,
@@ -90,6 +91,12 @@ export interface CardConnection {
     /** Undefined when the id could not be parsed; never treated as trusted then. */
     privateEndpointSubscriptionId?: string;
     trusted: boolean;
+    /** The home tenant of the endpoint's subscription, when established; never the caller's claim. */
+    tenantId?: string;
+    /** Whether that tenant is another than ours; undefined when the tenant is unknown or the endpoint trusted. */
+    foreignTenant?: boolean;
+    /** How the origin was established, in words: trusted list, looked up, mapped, unknown. */
+    originLabel: string;
 }
 
 export interface CardRequester {
@@ -141,7 +148,7 @@ export interface CardView {
 export function buildCardView(request: ApprovalRequest, options: CardOptions): CardView {
     const { facts } = request;
     const server = serverOf(request);
-    const connection = connectionOf(request);
+    const connection = connectionOf(request, options);
     const requester = requesterOf(request);
     const canDecide = request.status === 'pending' && options.audience === 'approver' && options.delivery === 'bot';
 
@@ -233,7 +240,7 @@ function serverOf(request: ApprovalRequest): CardServer {
     };
 }
 
-function connectionOf(request: ApprovalRequest): CardConnection {
+function connectionOf(request: ApprovalRequest, options: { ourTenantId: string }): CardConnection {
     const { facts } = request;
     let subscriptionId = facts.privateEndpointSubscriptionId;
     if (!subscriptionId) {
@@ -248,7 +255,14 @@ function connectionOf(request: ApprovalRequest): CardConnection {
         privateEndpointId: cleanText(facts.privateEndpointId, VALUE_MAX_LENGTH * 2) || 'unknown',
         // An unknown subscription is never trusted, whatever the stored flag says.
         trusted: facts.privateEndpointTrusted && subscriptionId !== undefined,
+        originLabel: originSourceLabel(
+            facts.privateEndpointTrusted && subscriptionId !== undefined ? 'trusted-list' : facts.originSource,
+        ),
     };
+    if (facts.privateEndpointTenantId && !connection.trusted) {
+        connection.tenantId = cleanText(facts.privateEndpointTenantId, VALUE_MAX_LENGTH);
+        connection.foreignTenant = facts.privateEndpointTenantId.toLowerCase() !== options.ourTenantId.toLowerCase();
+    }
     if (subscriptionId) {
         connection.privateEndpointSubscriptionId = cleanText(subscriptionId, VALUE_MAX_LENGTH);
     }
@@ -288,6 +302,11 @@ function warningsOf(server: CardServer, connection: CardConnection, requester: C
                 ? `Private endpoint subscription ${connection.privateEndpointSubscriptionId} is not in the trusted list`
                 : 'The private endpoint id could not be parsed: its subscription is unknown, so it is not trusted',
         );
+    }
+    if (connection.foreignTenant === true) {
+        warnings.push(`Private endpoint subscription belongs to ANOTHER tenant ${connection.tenantId ?? ''}`.trim());
+    } else if (!connection.trusted && connection.tenantId === undefined) {
+        warnings.push("The endpoint subscription's tenant could not be established: its origin is unknown");
     }
     if (requester.foreignTenant === true) {
         warnings.push(`Requester is from another tenant ${requester.tenantId ?? '(tenant id missing)'}`);
@@ -349,6 +368,19 @@ function sectionsOf(
             value: connection.trusted ? 'Yes' : 'NO: not in the trusted subscription list',
             tone: connection.trusted ? 'good' : 'attention',
         },
+        ...(connection.trusted
+            ? []
+            : [
+                  {
+                      label: 'Endpoint tenant',
+                      value: connection.tenantId
+                          ? `${connection.tenantId}${connection.foreignTenant ? ' (ANOTHER TENANT)' : ' (ours)'}`
+                          : 'unknown',
+                      literal: true,
+                      tone: connection.foreignTenant === false ? ('default' as const) : ('attention' as const),
+                  },
+              ]),
+        { label: 'Origin from', value: connection.originLabel },
     ];
     const requesterFacts: CardFact[] = [];
     if (!requester.known) {

@@ -1,5 +1,6 @@
 import { ValidationError } from './errors';
 import type { ServerKind } from './ids';
+import type { OriginSource } from './origin';
 import type { PublicNetworkAccess } from './pec';
 
 /**
@@ -63,6 +64,13 @@ export interface RequestFacts {
     privateEndpointId: string;
     privateEndpointSubscriptionId?: string;
     privateEndpointTrusted: boolean;
+    /**
+     * The home tenant of the endpoint's subscription, when it was established (SUBSCRIPTION_TENANTS, or looked up from
+     * ARM); never the event's `tid` claim.
+     */
+    privateEndpointTenantId?: string;
+    /** How the origin was established; absent on requests opened before origins were looked up (read as unknown). */
+    originSource?: OriginSource;
     requestMessage: string;
     approvedPecCount: number;
     /** Approved PECs whose private endpoint sits in an untrusted subscription: existing exposure. */
@@ -107,6 +115,11 @@ export interface ApprovalRequest {
     requiredApprovals?: number;
     /** Approvals given so far while more are needed; the last one needed turns the request into `decided`. */
     approvals?: Decision[];
+    /**
+     * Set when the request was opened with no known requester and therefore needs UNKNOWN_REQUESTER_APPROVALS
+     * approvals (the self-approval rule cannot hold without knowing who asked).
+     */
+    unknownRequester?: boolean;
     /** The policy rule that matched when the request was opened; absent when none did. */
     policyRuleId?: string;
     /** Reminders sent in the card's thread. */

@@ -1,4 +1,5 @@
 import type { PecProvider } from '../arm/pecProvider';
+import type { SubscriptionTenantLookup } from '../identity/subscriptionTenants';
 import type { Telemetry } from '../observability/telemetry';
 import type { Policy } from '../domain/policy';
 import type { ReconcileSettings } from '../domain/reconcile';
@@ -20,6 +21,13 @@ export interface WorkflowSettings {
     clientId: string;
     watchedSubscriptionIds: readonly string[];
     trustedSubscriptionIds: readonly string[];
+    /** SUBSCRIPTION_TENANTS: subscription id (lower case) to its home tenant, asked of nobody. */
+    subscriptionTenants?: Readonly<Record<string, string>>;
+    /**
+     * UNKNOWN_REQUESTER_APPROVALS: approvals a request needs while nobody knows who created its endpoint (the
+     * self-approval rule cannot hold then); 2 when absent. A policy rule that asks for more still wins.
+     */
+    unknownRequesterApprovals?: number;
     portalUrl: string;
     publicBaseUrl: string;
     approverGroupIds: readonly string[];
@@ -36,6 +44,8 @@ export interface WorkflowSettings {
 export interface WorkflowDeps {
     settings: WorkflowSettings;
     arm: PecProvider;
+    /** The home tenant of an endpoint's subscription; absent means no lookup: such origins are `unknown`. */
+    tenants?: SubscriptionTenantLookup;
     requests: RequestStore;
     audit: AuditLog;
     /** Undefined when only the webhook is configured. */

@@ -1,6 +1,6 @@
 import { ensureErrorType, isRetryable, statusCodeOf } from '../domain/errors';
 import { formatPecId, sameId } from '../domain/ids';
-import { assessOrigin, isForeignTenant } from '../domain/origin';
+import { assessOrigin, isForeignTenant, type Origin } from '../domain/origin';
 import type { Pec, ServerContext } from '../domain/pec';
 import { applyPolicy, evaluatePolicy, policySubject, type PolicyDecision } from '../domain/policy';
 import {
@@ -14,6 +14,7 @@ import { withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
 import type { Logger, WorkflowDeps } from './deps';
 import { issueLinkToken } from './linkToken';
+import { resolveOrigin } from './origin';
 import { ensureCard, withCardClaim, withoutClaim, type PostOutcome } from './postCard';
 import { updateRequest } from './requestUpdate';
 import { classifyResourceEvent, parseResourceEvent, type ResourceEvent } from './resourceEvent';
@@ -155,7 +156,10 @@ export async function openAndAnnounce(
     mayOpen?: () => Promise<boolean>,
     options: { lookedUp?: boolean } = {},
 ): Promise<{ requestId: string; created: boolean; card: PostOutcome } | undefined> {
-    const opened = await openRequestForPec(deps, pec, serverContext, requester, correlationId, mayOpen, options);
+    const opened = await openRequestForPec(deps, pec, serverContext, requester, correlationId, mayOpen, {
+        ...options,
+        log,
+    });
     if (!opened) {
         return undefined;
     }
@@ -201,7 +205,7 @@ export async function openRequestForPec(
     requester: Requester | undefined,
     correlationId: string,
     mayOpen?: () => Promise<boolean>,
-    options: { lookedUp?: boolean } = {},
+    options: { lookedUp?: boolean; log?: Logger } = {},
 ): Promise<{ request: StoredRequest; created: boolean; linkToken?: string } | undefined> {
     // createIfNone alone would be correct; looking first spares the server read for the usual case, a PEC that
     // already has its request (redeliveries, and every event about the server's other PECs). A caller that has just
@@ -214,25 +218,33 @@ export async function openRequestForPec(
     if (mayOpen && !(await mayOpen())) {
         return undefined;
     }
-    const facts = buildFacts(pec, await serverContext(), deps.settings.trustedSubscriptionIds);
+    const [context, origin] = await Promise.all([
+        serverContext(),
+        resolveOrigin(deps, pec.privateEndpointId, options.log),
+    ]);
+    const facts = buildFacts(pec, context, deps.settings.trustedSubscriptionIds, origin);
+    // The requester's tenant claim is shown on the card for what it is, a claim; the origin never rests on it.
     const foreign = isForeignTenant(requester?.tenantId, deps.settings.tenantId);
     const now = deps.now();
-    const policy = evaluatePolicy(deps.settings.policy, policySubject(facts, { requesterForeignTenant: foreign }));
+    const policy = evaluatePolicy(deps.settings.policy, policySubject(facts, { ourTenantId: deps.settings.tenantId }));
     // Written with the right to post its card already taken by this invocation, which posts it next: the card needs
     // no claim write of its own (see ensureCard). Only the link token's hash is stored.
     const link = issueLinkToken(now, deps.settings.linkTokenTtlHours);
-    const opening: ApprovalRequest = applyPolicy(
-        openRequest({
-            id: deps.newId(),
-            pecId: pec.id,
-            facts,
-            ...(requester ? { requester } : {}),
-            ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
-            correlationId,
+    const opening: ApprovalRequest = withUnknownRequesterRule(
+        deps,
+        applyPolicy(
+            openRequest({
+                id: deps.newId(),
+                pecId: pec.id,
+                facts,
+                ...(requester ? { requester } : {}),
+                ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
+                correlationId,
+                now,
+            }),
+            policy,
             now,
-        }),
-        policy,
-        now,
+        ),
     );
     const draft = withCardClaim(opening, now, link.grant);
     // Opening and the policy's decision are one write: no moment exists where an auto-approved request waits for a click.
@@ -252,6 +264,7 @@ export async function openRequestForPec(
             { first: true },
         );
         await auditPolicy(deps, draft, policy);
+        await auditUnknownRequester(deps, draft);
     } catch (err) {
         // The request was written holding this invocation's card claim. Given back, the redelivery this failure brings
         // posts the card at once (and records the missing entry first, see announce) instead of waiting for the claim
@@ -262,8 +275,12 @@ export async function openRequestForPec(
     return { request: stored, created, linkToken: link.token };
 }
 
-export function buildFacts(pec: Pec, context: ServerContext, trusted: readonly string[]): RequestFacts {
-    const origin = assessOrigin(pec.privateEndpointId, trusted);
+export function buildFacts(
+    pec: Pec,
+    context: ServerContext,
+    trusted: readonly string[],
+    origin: Origin = assessOrigin(pec.privateEndpointId, trusted),
+): RequestFacts {
     const approvedUntrusted = context.approvedPecs.filter((p) => !assessOrigin(p.privateEndpointId, trusted).trusted);
     return {
         serverKind: context.ref.kind,
@@ -275,6 +292,8 @@ export function buildFacts(pec: Pec, context: ServerContext, trusted: readonly s
         privateEndpointId: pec.privateEndpointId,
         ...(origin.subscriptionId ? { privateEndpointSubscriptionId: origin.subscriptionId } : {}),
         privateEndpointTrusted: origin.trusted,
+        ...(origin.tenantId ? { privateEndpointTenantId: origin.tenantId } : {}),
+        originSource: origin.source,
         requestMessage: pec.description,
         approvedPecCount: context.approvedPecs.length,
         approvedUntrustedPecCount: approvedUntrusted.length,
@@ -306,12 +325,12 @@ async function identifyRequester(
     const foreign = isForeignTenant(requester.tenantId, deps.settings.tenantId);
     const written = await updateRequest(deps.requests, stored, (current) =>
         current.status === 'pending' && !current.requester
-            ? {
+            ? withKnownRequester(deps, {
                   ...current,
                   requester,
                   ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
                   updatedAt: deps.now().toISOString(),
-              }
+              })
             : undefined,
     );
     if (!written?.changed) {
@@ -378,6 +397,55 @@ async function auditPolicy(deps: WorkflowDeps, request: ApprovalRequest, policy:
         correlationId: request.correlationId,
         after: { requiredApprovals: requiredApprovalsOf(request) },
         detail: `policy rule ${policy.ruleId}: requires ${requiredApprovalsOf(request)} distinct approval(s)`,
+    });
+}
+
+/**
+ * Nobody knows who created the endpoint of a request opened without a requester (the sweep found it, or the event's
+ * name matched no connection), so the self-approval rule cannot hold: the creator could approve their own connection.
+ * Such a request needs UNKNOWN_REQUESTER_APPROVALS distinct approvals (2 by default: a second person looks), unless
+ * the policy asks for more or decided it already. Stricter is kept when the requester becomes known later.
+ */
+function withUnknownRequesterRule(deps: WorkflowDeps, request: ApprovalRequest): ApprovalRequest {
+    const needed = deps.settings.unknownRequesterApprovals ?? 2;
+    if (request.requester || request.status !== 'pending' || requiredApprovalsOf(request) >= needed) {
+        return request;
+    }
+    return { ...request, requiredApprovals: needed, unknownRequester: true };
+}
+
+/**
+ * Once the requester is known, the self-approval rule holds again, so the extra approval asked for an unknown
+ * requester is no longer needed: the request goes back to what the policy asks. Only while nobody has approved yet,
+ * so that no approval already given can suddenly decide the request without a look from the count it was given for.
+ */
+function withKnownRequester(deps: WorkflowDeps, request: ApprovalRequest): ApprovalRequest {
+    if (!request.unknownRequester || (request.approvals?.length ?? 0) > 0) {
+        return request;
+    }
+    const { unknownRequester: _known, requiredApprovals: _raised, ...rest } = request;
+    const policy = evaluatePolicy(
+        deps.settings.policy,
+        policySubject(request.facts, { ourTenantId: deps.settings.tenantId }),
+    );
+    return policy.action.type === 'requireApprovals' && policy.action.count > 1
+        ? { ...rest, requiredApprovals: policy.action.count }
+        : rest;
+}
+
+async function auditUnknownRequester(deps: WorkflowDeps, request: ApprovalRequest): Promise<void> {
+    if (!request.unknownRequester) {
+        return;
+    }
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'policy',
+        actor: { kind: 'system' },
+        correlationId: request.correlationId,
+        after: { requiredApprovals: requiredApprovalsOf(request) },
+        detail:
+            `no requester is known, so the self-approval rule cannot apply: requires ${requiredApprovalsOf(request)} ` +
+            'distinct approval(s) (UNKNOWN_REQUESTER_APPROVALS)',
     });
 }
 

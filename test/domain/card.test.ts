@@ -26,6 +26,8 @@ function makeRequest(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest 
             privateEndpointId: peId,
             privateEndpointSubscriptionId: theirSub,
             privateEndpointTrusted: false,
+            privateEndpointTenantId: ourTenant,
+            originSource: 'looked-up',
             requestMessage: 'Please approve, reporting job',
             approvedPecCount: 3,
             approvedUntrustedPecCount: 0,
@@ -210,6 +212,9 @@ describe('buildCardView facts and warnings', () => {
             privateEndpointId: peId,
             privateEndpointSubscriptionId: theirSub,
             trusted: false,
+            tenantId: ourTenant,
+            foreignTenant: false,
+            originLabel: "looked up from the subscription's home tenant",
         });
         expect(view.requester).toMatchObject({ known: true, display: 'Mallory', foreignTenant: false });
         expect(view.message).toBe('Please approve, reporting job');

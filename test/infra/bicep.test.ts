@@ -485,7 +485,6 @@ describe('Event Grid', () => {
         const subscription = declaration(eventSubscriptionBicep, 'resource', 'pecEvents');
         expect(subscription).toMatch(/eventDeliverySchema: 'EventGridSchema'/);
         expect(stringItems(blockAfter(subscription, /includedEventTypes: \[/)).sort()).toEqual([
-            'Microsoft.Resources.ResourceActionSuccess',
             'Microsoft.Resources.ResourceDeleteSuccess',
             'Microsoft.Resources.ResourceWriteSuccess',
         ]);
