@@ -9,6 +9,7 @@ import { ingestionScope, parseAuthenticationString, parseConnectionString } from
 import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
 import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
+import { TableConnectionMarks } from './storage/connectionMarks';
 import { TableRequestStore } from './storage/requestStore';
 import { lazy, openTable } from './storage/tables';
 import type { BotTokenVerifier } from './teams/botAuth';
@@ -63,6 +64,7 @@ export function createDeps(config: Config): WorkflowDeps {
     };
     const lroDeadlineMs = config.ARM_LRO_DEADLINE_SECONDS * 1000;
     const telemetry = createTelemetry(config, credential);
+    const requestTable = lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential));
     prefetchTokens(credential, [
         armScope(config.ARM_ENDPOINT),
         ...(config.TEAMS_CHANNEL_ID ? [config.BOT_TOKEN_SCOPE] : []),
@@ -99,7 +101,8 @@ export function createDeps(config: Config): WorkflowDeps {
             lroDeadlineMs,
         }),
         tenants: new ArmSubscriptionTenants({ endpoint: config.ARM_ENDPOINT, ...http }),
-        requests: new TableRequestStore(lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential))),
+        requests: new TableRequestStore(requestTable),
+        marks: new TableConnectionMarks(requestTable),
         audit: new TrackedAuditLog(
             new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential))),
             telemetry,

@@ -2,6 +2,7 @@ import { kindInfo, parsePrivateEndpointId, parseServerId } from './ids';
 import { originSourceLabel } from './origin';
 import type { PublicNetworkAccess } from './pec';
 import {
+    type BypassInfo,
     requiredApprovalsOf,
     type ApprovalRequest,
     type DecisionAction,
@@ -200,6 +201,9 @@ export function buildCardView(request: ApprovalRequest, options: CardOptions): C
     }
     // Every bot card asks for a per-user view while the request is open: approvers get the buttons, everyone else the
     // status. The userIds name who refreshes automatically; none means Teams decides by the conversation's size.
+    if (request.bypass) {
+        asBypassAlert(view, request);
+    }
     const userIds = (options.refreshUserIds ?? []).filter((id) => id.length > 0);
     if (options.delivery === 'bot' && (request.status === 'pending' || request.status === 'decided')) {
         view.refresh = { verb: 'refresh', data: { requestId: request.id }, userIds };
@@ -543,4 +547,77 @@ export function cleanText(value: string | undefined | null, max: number, options
         cut -= 1;
     }
     return `${text.slice(0, cut)}…`;
+}
+
+/**
+ * A bypass alert is drawn on the request card's layout with its own words: the connection is already Approved, so
+ * Approve means Keep and Reject means Revoke, and the card says how it was found and what ARM's description held.
+ */
+function asBypassAlert(view: CardView, request: ApprovalRequest): void {
+    const bypass = request.bypass;
+    if (!bypass) {
+        return;
+    }
+    view.title = `ALERT: connection to ${view.server.kindLabel} ${view.server.name} approved without the gate`;
+    const decision = request.decision;
+    const by = decision ? personName(decision.by) : 'unknown';
+    const text = cleanText(decision?.text, RESPONSE_TEXT_MAX_LENGTH);
+    const verb = decision?.action === 'approve' ? 'Kept' : 'Revoked';
+    switch (request.status) {
+        case 'pending':
+            view.statusLine = {
+                text:
+                    bypass.detectedBy === 'baseline'
+                        ? 'Approved before the gate watched this server: Revoke or Keep'
+                        : 'Approved without the gate: Revoke or Keep',
+                tone: 'attention',
+            };
+            break;
+        case 'decided':
+            view.statusLine = { text: `${verb === 'Kept' ? 'Keeping' : 'Revoking'}… by ${by}`, tone: 'accent' };
+            break;
+        case 'applied':
+            view.statusLine = {
+                text: `${verb} by ${by}${text ? `: ${text}` : ''}`,
+                tone: verb === 'Kept' ? 'good' : 'attention',
+            };
+            break;
+        default:
+            break;
+    }
+    for (const action of view.actions) {
+        if (action.type === 'execute') {
+            action.title = action.verb === 'approve' ? 'Keep' : 'Revoke';
+        }
+    }
+    if (view.responseInput) {
+        view.responseInput.label = 'Response text (saved as the connection description; required to revoke)';
+        view.responseInput.placeholder = 'Why keep or revoke this connection?';
+    }
+    view.warnings.unshift(
+        bypass.detectedBy === 'baseline'
+            ? 'This connection was already approved when the gate started watching this server'
+            : 'This connection was approved WITHOUT the gate (by its creator, or in the portal or CLI)',
+    );
+    const seenBy: Record<BypassInfo['detectedBy'], string> = {
+        event: 'its event',
+        sweep: 'the sweep (no event reported it)',
+        baseline: "the sweep's first look at this server (baseline)",
+        superseded: 'a request that was pending when it was approved outside',
+    };
+    view.sections.unshift({
+        title: 'Approved without the gate',
+        facts: [
+            {
+                label: 'Description in ARM',
+                value: cleanText(bypass.description, MESSAGE_MAX_LENGTH) || '(none)',
+                literal: true,
+            },
+            { label: 'Found by', value: seenBy[bypass.detectedBy] },
+            {
+                label: 'Policy',
+                value: bypass.ruleId ? `bypass rule ${bypass.ruleId}: ${bypass.action}` : `default: ${bypass.action}`,
+            },
+        ],
+    });
 }

@@ -4,6 +4,7 @@ import type { Telemetry } from '../observability/telemetry';
 import type { Policy } from '../domain/policy';
 import type { ReconcileSettings } from '../domain/reconcile';
 import type { AuditLog } from '../storage/auditLog';
+import type { ConnectionMarks } from '../storage/connectionMarks';
 import type { RequestStore } from '../storage/requestStore';
 import type { ApplyQueue } from '../storage/applyQueue';
 import type { ApproverDirectory } from '../teams/directory';
@@ -47,6 +48,8 @@ export interface WorkflowDeps {
     /** The home tenant of an endpoint's subscription; absent means no lookup: such origins are `unknown`. */
     tenants?: SubscriptionTenantLookup;
     requests: RequestStore;
+    /** Why Approved connections are Approved, and which scopes have a baseline; absent turns bypass detection off. */
+    marks?: ConnectionMarks;
     audit: AuditLog;
     /** Undefined when only the webhook is configured. */
     teams?: TeamsChannel;

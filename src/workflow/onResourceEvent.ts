@@ -1,5 +1,5 @@
 import { ensureErrorType, isRetryable, statusCodeOf } from '../domain/errors';
-import { formatPecId, sameId } from '../domain/ids';
+import { formatPecId, parsePecId, sameId } from '../domain/ids';
 import { assessOrigin, isForeignTenant, type Origin } from '../domain/origin';
 import type { Pec, ServerContext } from '../domain/pec';
 import { applyPolicy, evaluatePolicy, policySubject, type PolicyDecision } from '../domain/policy';
@@ -13,6 +13,7 @@ import {
 import { withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
 import type { Logger, WorkflowDeps } from './deps';
+import { ensureAlertCard, forgetIfNotApproved, judgeApproved, type BypassOutcome } from './bypass';
 import { issueLinkToken } from './linkToken';
 import { resolveOrigin } from './origin';
 import { ensureCard, withCardClaim, withoutClaim, type PostOutcome } from './postCard';
@@ -22,7 +23,14 @@ import { classifyResourceEvent, parseResourceEvent, type ResourceEvent } from '.
 export type EventOutcome =
     | { kind: 'invalid'; reason: string }
     | { kind: 'ignored'; reason: string }
-    | { kind: 'handled'; pending: number; opened: string[]; cards: Record<string, PostOutcome> };
+    | {
+          kind: 'handled';
+          pending: number;
+          opened: string[];
+          cards: Record<string, PostOutcome>;
+          /** How a connection the event named, found Approved, was judged (see bypass.ts). */
+          bypass?: BypassOutcome;
+      };
 
 /**
  * An Event Grid event about a PEC on one of our servers. The event carries no resource, so this lists the server's
@@ -57,6 +65,32 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
     deps.arm.prepare?.(server.kind);
     const namedId = pecName === undefined ? undefined : formatPecId({ server, name: pecName });
     const known = namedId === undefined ? undefined : await deps.requests.getActiveForPec(namedId);
+    if (known && known.request.status === 'pending' && !known.request.bypass) {
+        // The write may be the one that approved the connection outside (the portal, the CLI) while its request
+        // waited: ARM is asked, and such an approval is superseded and judged as a bypass at once.
+        const now = await deps.arm.getPec(parsePecId(known.request.pecId));
+        if (now?.status === 'Approved') {
+            const judged = await judgeApproved(
+                deps,
+                {
+                    pec: now,
+                    serverContext: () => deps.arm.getServerContext(server),
+                    requester,
+                    correlationId: event.correlationId,
+                    detectedBy: 'event',
+                },
+                log,
+            );
+            log.info(`Event ${event.id}: ${now.id} was approved outside: ${describeJudgement(judged)}`);
+            return { kind: 'handled', pending: 0, opened: [], cards: {}, bypass: judged };
+        }
+    }
+    if (known?.request.bypass) {
+        // An alert about this connection is open; a redelivery only makes sure its card went out.
+        const card = await ensureAlertCard(deps, known, log);
+        log.info(`Event ${event.id}: alert ${known.request.id} is open for ${known.request.pecId} (card ${card})`);
+        return { kind: 'handled', pending: 0, opened: [], cards: { [known.request.id]: card } };
+    }
     if (known) {
         const { id, correlationId } = known.request;
         const announced = await withTrace({ requestId: id, correlationId }, () =>
@@ -88,6 +122,27 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
     }
     const pending = pecs.filter((p) => p.status === 'Pending');
     const result: EventOutcome = { kind: 'handled', pending: pending.length, opened: [], cards: {} };
+    const namedPec = pecName === undefined ? undefined : pecs.find((p) => sameId(p.ref.name, pecName));
+    if (namedPec && namedPec.status !== 'Pending') {
+        // Approved without passing Pending (its creator may approve: Owner, Contributor), or approved in the portal:
+        // the side door. Rejected or Disconnected: nothing to account for any more.
+        if (namedPec.status === 'Approved') {
+            result.bypass = await judgeApproved(
+                deps,
+                {
+                    pec: namedPec,
+                    serverContext: () => early ?? deps.arm.getServerContext(server, pecs),
+                    requester,
+                    correlationId: event.correlationId,
+                    detectedBy: 'event',
+                },
+                log,
+            );
+            log.info(`Event ${event.id}: ${namedPec.id} is Approved: ${describeJudgement(result.bypass)}`);
+        } else {
+            await forgetIfNotApproved(deps, namedPec, log);
+        }
+    }
     if (pending.length === 0) {
         log.info(`Event ${event.id}: no pending PEC on ${server.name}`);
         return result;
@@ -447,6 +502,12 @@ async function auditUnknownRequester(deps: WorkflowDeps, request: ApprovalReques
             `no requester is known, so the self-approval rule cannot apply: requires ${requiredApprovalsOf(request)} ` +
             'distinct approval(s) (UNKNOWN_REQUESTER_APPROVALS)',
     });
+}
+
+function describeJudgement(outcome: BypassOutcome): string {
+    return outcome.kind === 'accounted'
+        ? `not a bypass: ${outcome.reason}`
+        : `bypass reported as ${outcome.requestId} (${outcome.action})`;
 }
 
 /** ARM's 404, as the adapter passes it on: its own error, with the SDK's as the cause. */
