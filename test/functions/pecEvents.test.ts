@@ -148,7 +148,9 @@ describe('pecEvents end to end', () => {
         // judged at once; a connection still Pending changes nothing.
         const reads = h.arm.requests.slice(armCalls);
         expect(reads).toHaveLength(2);
-        expect(reads.every((r) => r.method === 'GET' && r.path.toLowerCase() === seeded.pecId.toLowerCase())).toBe(true);
+        expect(reads.every((r) => r.method === 'GET' && r.path.toLowerCase() === seeded.pecId.toLowerCase())).toBe(
+            true,
+        );
         expect(h.bot.requests.length).toBe(botCalls);
         expect((await h.deps.requests.get(stored!.request.id))?.etag).toBe(stored!.etag);
         expect(await h.deps.audit.list(stored!.request.id)).toHaveLength(2);
