@@ -2,6 +2,8 @@ import { ValidationError } from '../../src/domain/errors';
 import {
     autoApproveDescription,
     autoRejectDescription,
+    bypassRevokeDescription,
+    evaluateBypass,
     evaluatePolicy,
     globMatch,
     isCatchAll,
@@ -10,6 +12,7 @@ import {
 } from '../../src/domain/policy';
 import type { Policy, PolicyRule, PolicySubject } from '../../src/domain/policy';
 import type { RequestFacts } from '../../src/domain/request';
+import { armDescription } from '../../src/domain/decision';
 
 const subject = (overrides: Partial<PolicySubject> = {}): PolicySubject => ({
     serverKind: 'postgres-flexible',
@@ -296,5 +299,68 @@ describe('descriptions', () => {
         expect(autoRejectDescription('foreign', 'Ask the platform team.')).toBe(
             'Auto-rejected by policy foreign: Ask the platform team.',
         );
+    });
+});
+
+describe('bypass rules', () => {
+    const subject = (origin: PolicySubject['endpointOrigin']): PolicySubject => ({
+        serverKind: 'postgres-flexible',
+        serverName: 'pg-prod',
+        serverTags: { environment: 'prod' },
+        endpointOrigin: origin,
+    });
+
+    it('by default revokes a bypass from a foreign tenant and alerts on every other', () => {
+        expect(evaluateBypass({ rules: [] }, subject('foreign'))).toMatchObject({
+            ruleId: 'bypass-foreign-revoke',
+            action: { type: 'revoke' },
+        });
+        for (const origin of ['trusted', 'sameTenant', 'unknown'] as const) {
+            expect(evaluateBypass({ rules: [] }, subject(origin))).toEqual({ action: { type: 'alert' } });
+        }
+    });
+
+    it('applies the first matching bypass rule, and an empty list alerts on everything', () => {
+        const policy = {
+            rules: [],
+            bypassRules: [
+                { id: 'ok', match: { endpointOrigin: ['trusted' as const] }, action: { type: 'accept' as const } },
+                {
+                    id: 'prod',
+                    match: { tags: { environment: 'prod' } },
+                    action: { type: 'revoke' as const, text: 'no' },
+                },
+            ],
+        };
+        expect(evaluateBypass(policy, subject('trusted')).ruleId).toBe('ok');
+        expect(evaluateBypass(policy, subject('unknown'))).toEqual({
+            ruleId: 'prod',
+            action: { type: 'revoke', text: 'no' },
+        });
+        expect(evaluateBypass({ rules: [], bypassRules: [] }, subject('foreign'))).toEqual({
+            action: { type: 'alert' },
+        });
+    });
+
+    it('names who kept or revoked in the description ARM records', () => {
+        const at = '2026-12-04T10:00:00Z';
+        const by = { objectId: 'o', upn: 'alice@contoso.com' };
+        expect(armDescription({ action: 'approve', by, text: '', at, bypass: true })).toBe('Kept by alice@contoso.com');
+        expect(armDescription({ action: 'approve', by, text: 'CHG-1', at, bypass: true })).toBe(
+            'Kept by alice@contoso.com: CHG-1',
+        );
+        expect(armDescription({ action: 'reject', by, text: 'no', at, bypass: true })).toBe(
+            'Revoked by alice@contoso.com: no',
+        );
+        expect(
+            armDescription({
+                action: 'reject',
+                by: { name: 'policy rule r' },
+                text: 'foreign',
+                at,
+                bypass: true,
+                auto: { kind: 'policy', ruleId: 'r' },
+            }),
+        ).toBe(bypassRevokeDescription('r', 'foreign'));
     });
 });
