@@ -52,7 +52,7 @@ export function renderBaselineCard(entries: BaselineEntry[], total: number, reco
         });
     }
     if (entries.length > shown.length) {
-        body.push(runs(`… and ${entries.length - shown.length} more: npm run pec -- list --status pending`));
+        body.push(runs(`… and ${entries.length - shown.length} more: npm run pec -- list (pending requests)`));
     }
     return {
         type: 'AdaptiveCard',
