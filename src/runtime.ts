@@ -7,6 +7,7 @@ import { ManagedIdentityCredential } from './identity/managedIdentity';
 import { ArmSubscriptionTenants } from './identity/subscriptionTenants';
 import { ingestionScope, parseAuthenticationString, parseConnectionString } from './observability/connectionString';
 import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
+import { safeLogText, traceLabel } from './observability/trace';
 import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
 import { TableConnectionMarks } from './storage/connectionMarks';
@@ -75,6 +76,7 @@ export function createDeps(config: Config): WorkflowDeps {
             tenantId: config.AZURE_TENANT_ID,
             clientId: config.AZURE_CLIENT_ID,
             watchedSubscriptionIds: config.WATCHED_SUBSCRIPTION_IDS,
+            watchedKinds: config.WATCHED_RESOURCE_KINDS,
             trustedSubscriptionIds: config.TRUSTED_SUBSCRIPTION_IDS,
             subscriptionTenants: config.SUBSCRIPTION_TENANTS,
             unknownRequesterApprovals: config.UNKNOWN_REQUESTER_APPROVALS,
@@ -99,6 +101,8 @@ export function createDeps(config: Config): WorkflowDeps {
             credential,
             ...http,
             lroDeadlineMs,
+            // Oddities in ARM's answers (a body id pointing elsewhere, a connection listed twice): logged, not followed.
+            warn: (message) => console.warn(`${traceLabel()} ${safeLogText(message)}`),
         }),
         tenants: new ArmSubscriptionTenants({ endpoint: config.ARM_ENDPOINT, ...http }),
         requests: new TableRequestStore(requestTable),

@@ -34,6 +34,9 @@ export interface PolicyMatch {
      * in another tenant ('foreign'), or of a tenant that could not be established ('unknown'). See `policySubject`.
      */
     endpointOrigin?: EndpointOrigin[];
+    /** The resource's kind: ids of the registry (src/domain/resourceKinds.ts), e.g. "key-vault", "sql-server". */
+    resourceKind?: ServerKind[];
+    /** The older name of the same condition, from when only database servers were gated; both given, both hold. */
     serverKinds?: ServerKind[];
     /** Glob on the server name: * and ? only, case-insensitive. */
     serverName?: string;
@@ -142,6 +145,9 @@ export function matchesSubject(match: PolicyMatch, subject: PolicySubject): bool
     if (match.serverKinds !== undefined && !match.serverKinds.includes(subject.serverKind)) {
         return false;
     }
+    if (match.resourceKind !== undefined && !match.resourceKind.includes(subject.serverKind)) {
+        return false;
+    }
     if (match.serverName !== undefined && !globMatch(match.serverName, subject.serverName)) {
         return false;
     }
@@ -165,6 +171,7 @@ export function isCatchAll(match: PolicyMatch): boolean {
     return (
         match.endpointOrigin === undefined &&
         match.serverKinds === undefined &&
+        match.resourceKind === undefined &&
         match.serverName === undefined &&
         match.tags === undefined
     );
@@ -181,7 +188,14 @@ export function matchCovers(earlier: PolicyMatch, later: PolicyMatch): boolean {
     if (!setCovers(earlier.endpointOrigin, later.endpointOrigin, endpointOrigins)) {
         return false;
     }
-    if (!setCovers(earlier.serverKinds, later.serverKinds, serverKinds)) {
+    // resourceKind and serverKinds constrain the same fact: a match allows the kinds in both of its lists.
+    const kindsOf = (m: PolicyMatch): readonly ServerKind[] | undefined =>
+        m.resourceKind === undefined
+            ? m.serverKinds
+            : m.serverKinds === undefined
+              ? m.resourceKind
+              : m.resourceKind.filter((k) => m.serverKinds!.includes(k));
+    if (!setCovers(kindsOf(earlier), kindsOf(later), serverKinds)) {
         return false;
     }
     if (earlier.serverName !== undefined && !/^\*+$/.test(earlier.serverName)) {

@@ -6,7 +6,8 @@ import { expectedPecStatus, transition, type ApprovalRequest } from '../domain/r
 import type { ApplyMessage } from '../storage/applyQueue';
 import type { StoredRequest } from '../storage/requestStore';
 import { syncPostedCard } from './cardUpdate';
-import type { Logger, WorkflowDeps } from './deps';
+import type { WorkflowDeps } from './deps';
+import type { Logger } from '../observability/logger';
 import { supersede } from './decide';
 import { noteAppliedState } from './bypass';
 import { updateRequest } from './requestUpdate';
