@@ -440,6 +440,11 @@ export interface WebCall {
     who?: TestPerson | null;
     form?: Record<string, string>;
     principalHeader?: string;
+    /**
+     * The headers a browser adds to a POST: by default `Origin` is the page's own (the form posts back to its URL's
+     * origin), as from the decision page; given here to play another site, an opaque origin or a client without them.
+     */
+    browser?: { origin?: string; secFetchSite?: string };
 }
 
 export async function web(call: WebCall): Promise<{ status: number; html: string; headers: Record<string, string> }> {
@@ -454,6 +459,13 @@ export async function web(call: WebCall): Promise<{ status: number; html: string
     if (call.method === 'POST') {
         body = new URLSearchParams(call.form ?? {}).toString();
         headers['content-type'] = 'application/x-www-form-urlencoded';
+        const browser = call.browser ?? { origin: call.url.origin };
+        if (browser.origin !== undefined) {
+            headers.origin = browser.origin;
+        }
+        if (browser.secFetchSite !== undefined) {
+            headers['sec-fetch-site'] = browser.secFetchSite;
+        }
     }
     const id = decodeURIComponent(call.url.pathname.split('/').pop() ?? '');
     const request = new HttpRequest({
