@@ -199,6 +199,8 @@ export function getBotTokenVerifier(): Promise<BotTokenVerifier> {
             new BotTokenVerifier({
                 openIdMetadataUrl: config.BOT_OPENID_METADATA_URL,
                 audience: config.AZURE_CLIENT_ID,
+                // A single-tenant bot's tokens may come from our tenant itself; the cloud is the authority's.
+                tenant: { tenantId: config.AZURE_TENANT_ID, authorityHost: config.AZURE_AUTHORITY_HOST },
             }),
     );
     return botVerifier;

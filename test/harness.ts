@@ -86,6 +86,8 @@ export async function startHarness(
     const arm = await ArmEmulator.start({ expectedAudience: 'self', ...options.arm });
     const bot = await BotConnectorEmulator.start();
     const botIdentity = await BotIdentityEmulator.start();
+    // Our tenant's own Entra metadata and keys, for the tokens a single-tenant bot receives from it.
+    await botIdentity.addTenant(ids.tenant);
     const graph = await GraphEmulator.start();
     const appInsights = await AppInsightsEmulator.start();
     graph.expectedAudience = graph.url;
@@ -105,6 +107,7 @@ export async function startHarness(
         ARM_ENDPOINT: arm.url,
         GRAPH_ENDPOINT: graph.url,
         BOT_OPENID_METADATA_URL: botIdentity.metadataUrl,
+        AZURE_AUTHORITY_HOST: botIdentity.authorityHost,
         TEAMS_SERVICE_URL: bot.serviceUrl,
         TEAMS_TEAM_ID: '19:team0000000000000000000000000000@thread.tacv2',
         TEAMS_CHANNEL_ID: '19:chan0000000000000000000000000000@thread.tacv2',
