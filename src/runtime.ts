@@ -5,9 +5,11 @@ import { getConfig, type Config } from './config';
 import { armScope } from './arm/armCommon';
 import { ManagedIdentityCredential } from './identity/managedIdentity';
 import { ingestionScope, parseAuthenticationString, parseConnectionString } from './observability/connectionString';
+import { currentTrace } from './observability/trace';
 import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
 import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
+import { AnchoredAuditLog, anchorLagging, BlobAuditAnchors, type AnchorFailureSink } from './storage/auditAnchor';
 import { TableRequestStore } from './storage/requestStore';
 import { lazy, openTable } from './storage/tables';
 import type { BotTokenVerifier } from './teams/botAuth';
@@ -55,6 +57,8 @@ export function createCredential(config: Config): TokenCredential {
 
 export function createDeps(config: Config): WorkflowDeps {
     const credential = createCredential(config);
+    const trail = new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential)));
+    const anchors = new BlobAuditAnchors(config.storage, config.AUDIT_ANCHOR_CONTAINER, () => credential);
     const http = {
         maxRetries: config.ARM_MAX_RETRIES,
         retryDelayInMs: config.ARM_RETRY_DELAY_MS,
@@ -96,10 +100,8 @@ export function createDeps(config: Config): WorkflowDeps {
             lroDeadlineMs,
         }),
         requests: new TableRequestStore(lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential))),
-        audit: new TrackedAuditLog(
-            new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential))),
-            telemetry,
-        ),
+        audit: new TrackedAuditLog(new AnchoredAuditLog(trail, anchors, anchorFailureSink(telemetry)), telemetry),
+        anchorAudit: (now) => anchorLagging(trail, anchors, now),
         ...(config.TEAMS_CHANNEL_ID
             ? {
                   teams: new BotConnectorChannel({
@@ -184,6 +186,30 @@ let deps: WorkflowDeps | undefined;
 export function getDeps(): WorkflowDeps {
     deps ??= createDeps(getConfig());
     return deps;
+}
+
+/**
+ * A failed anchor write (already retried) is an alert, never swallowed: an ALERT line for the alert rules and a custom
+ * event carrying the head, so App Insights holds the hash the anchor store missed. The sweep anchors it again.
+ */
+function anchorFailureSink(telemetry: Telemetry): AnchorFailureSink {
+    return (head, error) => {
+        console.error(
+            `ALERT audit anchor for request ${head.requestId} entry ${head.seq} failed (the sweep retries it): ${error.message}`,
+        );
+        telemetry.trackEvent({
+            name: 'PecAuditAnchorFailed',
+            time: new Date(),
+            properties: {
+                requestId: head.requestId,
+                correlationId: currentTrace().correlationId ?? '',
+                auditSeq: String(head.seq),
+                auditHash: head.hash,
+                error: error.message.slice(0, 500),
+            },
+            trace: { ...currentTrace(), requestId: head.requestId },
+        });
+    };
 }
 
 let botVerifier: Promise<BotTokenVerifier> | undefined;

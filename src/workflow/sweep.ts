@@ -99,6 +99,16 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
     const seen = await discover(deps, report, failed);
     await openMissing(deps, seen, report, failed, log);
     await reconcileRequests(deps, seen, report, failed, log);
+    if (deps.anchorAudit) {
+        try {
+            const { anchored } = await deps.anchorAudit(deps.now());
+            if (anchored > 0) {
+                log.warn(`Sweep ${report.correlationId}: anchored ${anchored} audit chain head(s) that lagged`);
+            }
+        } catch (err) {
+            failed('audit anchors', err);
+        }
+    }
 
     const permanent = report.errors.filter((e) => !e.transient);
     if (permanent.length > 0) {
