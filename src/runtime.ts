@@ -7,6 +7,7 @@ import { ManagedIdentityCredential } from './identity/managedIdentity';
 import { ingestionScope, parseAuthenticationString, parseConnectionString } from './observability/connectionString';
 import { currentTrace } from './observability/trace';
 import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
+import { safeLogText, traceLabel } from './observability/trace';
 import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
 import { AnchoredAuditLog, anchorLagging, BlobAuditAnchors, type AnchorFailureSink } from './storage/auditAnchor';
@@ -76,6 +77,7 @@ export function createDeps(config: Config): WorkflowDeps {
             tenantId: config.AZURE_TENANT_ID,
             clientId: config.AZURE_CLIENT_ID,
             watchedSubscriptionIds: config.WATCHED_SUBSCRIPTION_IDS,
+            watchedKinds: config.WATCHED_RESOURCE_KINDS,
             trustedSubscriptionIds: config.TRUSTED_SUBSCRIPTION_IDS,
             portalUrl: config.PORTAL_URL,
             publicBaseUrl: config.PUBLIC_BASE_URL,
@@ -98,6 +100,8 @@ export function createDeps(config: Config): WorkflowDeps {
             credential,
             ...http,
             lroDeadlineMs,
+            // Oddities in ARM's answers (a body id pointing elsewhere, a connection listed twice): logged, not followed.
+            warn: (message) => console.warn(`${traceLabel()} ${safeLogText(message)}`),
         }),
         requests: new TableRequestStore(lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential))),
         audit: new TrackedAuditLog(new AnchoredAuditLog(trail, anchors, anchorFailureSink(telemetry)), telemetry),
