@@ -337,6 +337,7 @@ describe('app settings (infra/main.bicep) against src/config.ts', () => {
             UNKNOWN_REQUESTER_APPROVALS: 'the documented default (a second approver)',
             REQUESTS_TABLE: 'the default table name',
             AUDIT_TABLE: 'the default table name',
+            AUDIT_ANCHOR_CONTAINER: 'the default container name, the one main.bicep deploys with its WORM policy',
             DEV_TRUST_CLIENT_PRINCIPAL: 'local development only; refused in Azure',
             WEBSITE_AUTH_ENABLED: 'set by the platform when App Service Authentication is on',
             WEBSITE_SITE_NAME: 'set by the platform',
