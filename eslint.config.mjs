@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-    { ignores: ['dist-demo/**', 'demo-output/**', 'dist/**', 'node_modules/**', 'coverage/**', '.certs/**'] },
+    { ignores: ['dist-demo/**', 'demo-output/**', 'dist/**', 'node_modules/**', 'coverage/**', '.certs/**', '.cache/**'] },
     js.configs.recommended,
     ...tseslint.configs.recommended,
     {

@@ -42,7 +42,7 @@ param maxDeliveryAttempts int = 30
 @description('Minutes an event is retried before it is dead-lettered.')
 param eventTimeToLiveInMinutes int = 1440
 
-resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = {
+resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
   name: systemTopicName
 }
 
@@ -64,7 +64,7 @@ var webhookDestination = {
   }
 }
 
-resource pecEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
+resource pecEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = {
   parent: topic
   name: eventSubscriptionName
   properties: {
