@@ -4,7 +4,8 @@
  * the settings src/config.ts reads, the function functions/ registers for Event Grid, the events the code handles,
  * and the ARM calls src/arm/ makes (replayed against the ARM emulator). Node.js alone runs these: no Bicep, no .NET.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { createArmPecProvider, type PecProvider } from '../../src/arm';
@@ -872,6 +873,13 @@ describe('azd wiring', () => {
         }
         for (const run of runs) {
             expect(readdirSync(path.join(root, 'scripts/hooks'))).toContain(path.basename(run));
+        }
+        // The bash hooks are executable and parse (PowerShell's parser checks the .ps1 in npm run infra:check).
+        for (const script of readdirSync(path.join(root, 'scripts/hooks')).filter((f) => f.endsWith('.sh'))) {
+            const file = path.join(root, 'scripts/hooks', script);
+            expect(`${script}: ${(statSync(file).mode & 0o111) === 0o111}`).toBe(`${script}: true`);
+            expect(readFileSync(file, 'utf8')).toMatch(/^#!\/usr\/bin\/env bash\n/);
+            execFileSync('bash', ['-n', file]);
         }
     });
 
