@@ -55,7 +55,9 @@ var rules = [
     displayName: 'pec-gate: ALERT log line'
     description: 'The app logged a line starting with ALERT: a failure that will not fix itself (a card not delivered, a decision not applied, an invalid queue message, a permanent sweep failure). See the runbook in infra/README.md.'
     severity: 1
-    query: 'AppTraces | where Message startswith "ALERT " or Message contains " ALERT "'
+    // The app's log lines start with the trace label (src/observability/trace.ts), then the message; only a message
+    // that itself starts with ALERT counts, not an ALERT quoted inside another message.
+    query: 'AppTraces | where Message matches regex @"^(\\[requestId=\\S* correlationId=[^\\]]*\\] )?ALERT "'
     operator: 'GreaterThan'
     threshold: 0
     windowMinutes: 15
@@ -66,7 +68,7 @@ var rules = [
     displayName: 'pec-gate: message in ${poisonQueueName}'
     description: 'The Functions host moved an apply message to ${poisonQueueName} after its last attempt: a recorded decision is not applied. See the runbook in infra/README.md.'
     severity: 1
-    query: 'StorageQueueLogs | where OperationName == "PutMessage" and ObjectKey has "${poisonQueueName}"'
+    query: 'StorageQueueLogs | where OperationName == "PutMessage" and ObjectKey contains "/${poisonQueueName}/"'
     operator: 'GreaterThan'
     threshold: 0
     windowMinutes: 15
@@ -77,7 +79,7 @@ var rules = [
     displayName: 'pec-gate: Event Grid dead letter'
     description: 'Event Grid could not deliver an event to pecEvents and wrote it to the ${deadLetterContainerName} container. The sweep still finds the PEC; see the runbook in infra/README.md.'
     severity: 2
-    query: 'StorageBlobLogs | where OperationName in ("PutBlob", "PutBlockList", "AppendBlock") and ObjectKey has "/${deadLetterContainerName}/"'
+    query: 'StorageBlobLogs | where OperationName in ("PutBlob", "PutBlockList", "AppendBlock") and ObjectKey contains "/${deadLetterContainerName}/"'
     operator: 'GreaterThan'
     threshold: 0
     windowMinutes: 15

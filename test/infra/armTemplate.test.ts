@@ -11,6 +11,7 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { createArmPecProvider, type PecProvider } from '../../src/arm';
 import { loadConfig } from '../../src/config';
 import { kindInfo, serverKinds, type PecRef, type ServerKind, type ServerRef } from '../../src/domain/ids';
+import { tracedLogger, withTrace } from '../../src/observability/trace';
 import { classifyResourceEvent, parseResourceEvent } from '../../src/workflow/resourceEvent';
 import { ArmEmulator } from '../emulators/arm';
 import { evaluate, isExpression, parse, Runtime, type Ast, type Scope } from './armExpressions';
@@ -769,13 +770,30 @@ describe('alerts (issue 19)', () => {
             'poison-queue',
             'sweep-stalled',
         ]);
-        expect(byName['alert-lines']!.query).toMatch(/AppTraces .*"ALERT /);
+        // The ALERT rule's pattern against the lines the app's logger really writes.
+        const pattern = /matches regex @"(.*)"$/.exec(byName['alert-lines']!.query)?.[1];
+        expect(byName['alert-lines']!.query).toMatch(/^AppTraces \| where Message matches regex/);
+        const alertLine = new RegExp(pattern ?? '^$');
+        const logged: string[] = [];
+        const sink = {
+            info: () => undefined,
+            warn: () => undefined,
+            error: (...a: unknown[]) => logged.push(a.join(' ')),
+        };
+        withTrace({ requestId: 'r1', correlationId: 'c1' }, () =>
+            tracedLogger(sink).error('ALERT card of request r1 failed'),
+        );
+        withTrace({ requestId: 'r2', correlationId: 'c2' }, () =>
+            tracedLogger(sink).error('Dropped an event whose operation is ALERT x'),
+        );
+        tracedLogger(sink).error('ALERT invalid apply message dropped');
+        expect(logged.map((l) => alertLine.test(l))).toEqual([true, false, true]);
         // The poison queue the host uses for the apply queue's trigger.
         const applyQueue = registered
             .flatMap((r) => Object.values(r.bindings))
             .find((b) => b.type === 'queueTrigger')?.queueName;
         expect(applyQueue).toBeDefined();
-        expect(byName['poison-queue']!.query).toContain(`"${applyQueue}-poison"`);
+        expect(byName['poison-queue']!.query).toContain(`"/${applyQueue}-poison/"`);
         expect(byName['eventgrid-dead-letters']!.query).toContain('/eventgrid-deadletter/');
         // Two schedules of the default '0 */15 * * * *' = 30 minutes, on the function the timer registers.
         expect(registered.map((r) => r.name)).toContain('sweep');
