@@ -50,6 +50,15 @@ param approverGroupIds string
 @description('Whether the person who created the private endpoint may decide it themselves: true or false. Empty: the app default (false).')
 param allowSelfApproval string = ''
 
+@description('Comma-separated resource kind ids the app watches. Empty: the app default (the four database server kinds).')
+param watchedResourceKinds string = ''
+
+@description('Optional explicit home tenants of subscriptions, as subId=tenantId,… (the app otherwise looks each one up). Empty: none.')
+param subscriptionTenants string = ''
+
+@description('Comma-separated Entra group ids whose members may open the read-only dashboard. Empty: none.')
+param dashboardReaderGroupIds string = ''
+
 // ---------------------------------------------------------------------------------------------------------------------
 // Teams
 // ---------------------------------------------------------------------------------------------------------------------
@@ -316,6 +325,11 @@ var appSettings = {
   TEAMS_TEAM_ID: teamsTeamId
   WORKFLOWS_WEBHOOK_URL: workflowsWebhookUrl
   ALLOW_SELF_APPROVAL: allowSelfApproval
+  WATCHED_RESOURCE_KINDS: watchedResourceKinds
+  SUBSCRIPTION_TENANTS: subscriptionTenants
+  DASHBOARD_READER_GROUP_IDS: dashboardReaderGroupIds
+  // The append-only anchor container deployed by modules/storage.bicep (same account as the tables).
+  AUDIT_ANCHOR_CONTAINER: auditAnchorContainerName
   SWEEP_SCHEDULE: sweepSchedule
   REMINDER_INTERVAL_HOURS: reminderIntervalHours
   REMINDER_MAX_COUNT: reminderMaxCount
