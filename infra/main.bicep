@@ -40,6 +40,9 @@ param principalId string = ''
 @description('Comma-separated subscription ids whose database servers are gated. Empty: the subscription azd deploys to. Each gets the custom role and an Event Grid system topic.')
 param watchedSubscriptionIds string = ''
 
+@description('Comma-separated resource kinds to watch (ids in infra/resourceKinds.json, e.g. sql-server,key-vault). Empty: the four database kinds. The app refuses an unknown id at start-up.')
+param watchedResourceKinds string = ''
+
 @description('Comma-separated subscription ids whose private endpoints count as ours (the card flags any other). Empty: every endpoint is flagged.')
 param trustedSubscriptionIds string = ''
 
@@ -49,9 +52,6 @@ param approverGroupIds string
 
 @description('Whether the person who created the private endpoint may decide it themselves: true or false. Empty: the app default (false).')
 param allowSelfApproval string = ''
-
-@description('Comma-separated resource kind ids the app watches. Empty: the app default (the four database server kinds).')
-param watchedResourceKinds string = ''
 
 @description('Optional explicit home tenants of subscriptions, as subId=tenantId,… (the app otherwise looks each one up). Empty: none.')
 param subscriptionTenants string = ''
@@ -194,6 +194,18 @@ var watchedTargets = [
   }
 ]
 
+// The resource kind registry (infra/resourceKinds.json, generated from src/domain/resourceKinds.ts by
+// `npm run kinds:json`): the watched kinds' role actions (modules/pecApproverRole.bicep), connection types (the
+// guardrail) and the app setting.
+var resourceKinds = loadJsonContent('resourceKinds.json')
+var watchedKinds = empty(trim(watchedResourceKinds))
+  ? resourceKinds.defaultWatched
+  : map(filter(split(watchedResourceKinds, ','), k => !empty(trim(k))), k => toLower(trim(k)))
+var watchedPecTypes = map(
+  filter(resourceKinds.kinds, k => contains(watchedKinds, k.id)),
+  k => '${k.resourceType}/privateEndpointConnections'
+)
+
 var trusted = map(filter(split(replace(trustedSubscriptionIds, ' ', ''), ','), id => !empty(id)), id => toLower(id))
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -208,6 +220,7 @@ module pecApproverRole 'modules/pecApproverRole.bicep' = {
     environmentName: environmentName
     location: location
     assignableSubscriptionIds: watched
+    watchedResourceKinds: watchedResourceKinds
   }
 }
 
@@ -325,7 +338,7 @@ var appSettings = {
   TEAMS_TEAM_ID: teamsTeamId
   WORKFLOWS_WEBHOOK_URL: workflowsWebhookUrl
   ALLOW_SELF_APPROVAL: allowSelfApproval
-  WATCHED_RESOURCE_KINDS: watchedResourceKinds
+  WATCHED_RESOURCE_KINDS: join(watchedKinds, ',')
   SUBSCRIPTION_TENANTS: subscriptionTenants
   DASHBOARD_READER_GROUP_IDS: dashboardReaderGroupIds
   // The append-only anchor container deployed by modules/storage.bicep (same account as the tables).
@@ -390,6 +403,7 @@ module watchedSubscription 'modules/watchedSubscription.bicep' = [
       roleDefinitionGuid: pecApproverRole.outputs.name
       principalId: identity.outputs.principalId
       denyUntrustedPrivateEndpoints: denyUntrustedPrivateEndpoints
+      pecResourceTypes: watchedPecTypes
       trustedSubscriptionIds: union(watched, trusted)
     }
     // (The home subscription's system topic goes into rg: the identity's outputs already make this wait for it.)

@@ -20,44 +20,25 @@ param location string
 // Role names are unique in the directory: the token keeps two environments of the same name apart.
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 
-var pecApproverActions = [
-  // PostgreSQL single server (api 2018-06-01)
-  'Microsoft.DBforPostgreSQL/servers/read'
-  'Microsoft.DBforPostgreSQL/servers/privateEndpointConnections/read'
-  'Microsoft.DBforPostgreSQL/servers/privateEndpointConnections/write'
-  'Microsoft.DBforPostgreSQL/servers/privateEndpointConnectionsApproval/action'
-  // PostgreSQL flexible server
-  'Microsoft.DBforPostgreSQL/flexibleServers/read'
-  'Microsoft.DBforPostgreSQL/flexibleServers/privateEndpointConnections/read'
-  'Microsoft.DBforPostgreSQL/flexibleServers/privateEndpointConnections/write'
-  'Microsoft.DBforPostgreSQL/flexibleServers/privateEndpointConnectionsApproval/action'
-  // MySQL single server (api 2018-06-01)
-  'Microsoft.DBforMySQL/servers/read'
-  'Microsoft.DBforMySQL/servers/privateEndpointConnections/read'
-  'Microsoft.DBforMySQL/servers/privateEndpointConnections/write'
-  'Microsoft.DBforMySQL/servers/privateEndpointConnectionsApproval/action'
-  // MySQL flexible server
-  'Microsoft.DBforMySQL/flexibleServers/read'
-  'Microsoft.DBforMySQL/flexibleServers/privateEndpointConnections/read'
-  'Microsoft.DBforMySQL/flexibleServers/privateEndpointConnections/write'
-  'Microsoft.DBforMySQL/flexibleServers/privateEndpointConnectionsApproval/action'
-  // Polling the long-running PUT: the generic operation status URLs, and the PEC-specific ones both providers list
-  // in their operations (which of them a given region answers with is not documented, so both are readable).
-  'Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read'
-  'Microsoft.DBforPostgreSQL/locations/operationResults/read'
-  'Microsoft.DBforPostgreSQL/locations/privateEndpointConnectionAzureAsyncOperation/read'
-  'Microsoft.DBforPostgreSQL/locations/privateEndpointConnectionOperationResults/read'
-  'Microsoft.DBforMySQL/locations/azureAsyncOperation/read'
-  'Microsoft.DBforMySQL/locations/operationResults/read'
-  'Microsoft.DBforMySQL/locations/privateEndpointConnectionAzureAsyncOperation/read'
-  'Microsoft.DBforMySQL/locations/privateEndpointConnectionOperationResults/read'
-]
+@description('Comma-separated resource kind ids to watch (infra/resourceKinds.json). Empty: its default (the four database kinds).')
+param watchedResourceKinds string = ''
+
+// For each watched kind of the registry (infra/resourceKinds.json, generated from src/domain/resourceKinds.ts):
+// read the resource, read and write its connections, approve, and poll the long-running PUT.
+var resourceKinds = loadJsonContent('../resourceKinds.json')
+var watchedKinds = empty(trim(watchedResourceKinds))
+  ? resourceKinds.defaultWatched
+  : map(filter(split(watchedResourceKinds, ','), k => !empty(trim(k))), k => toLower(trim(k)))
+var pecApproverActions = union(
+  flatten(map(filter(resourceKinds.kinds, k => contains(watchedKinds, k.id)), k => k.roleActions)),
+  []
+)
 
 resource pecApproverRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, environmentName, 'pec-gate-pec-approver')
   properties: {
     roleName: 'PEC gate approver (${environmentName} ${resourceToken})'
-    description: 'pec-gate: read database servers and their private endpoint connections, approve or reject them, and poll the operation. Nothing else.'
+    description: 'pec-gate: read the watched Private Link resources and their private endpoint connections, approve or reject them, and poll the operation. Nothing else.'
     type: 'CustomRole'
     permissions: [
       {

@@ -36,6 +36,9 @@ param denyUntrustedPrivateEndpoints bool
 @description('Subscriptions whose private endpoints the policy lets through (this one is always added).')
 param trustedSubscriptionIds string[]
 
+@description('Connection resource types of the watched kinds, e.g. Microsoft.DBforPostgreSQL/flexibleServers/privateEndpointConnections.')
+param pecResourceTypes string[]
+
 var useExistingTopic = !empty(existingSystemTopicId)
 
 resource eventsGroup 'Microsoft.Resources/resourceGroups@2025-04-01' = if (createResourceGroup && !useExistingTopic) {
@@ -72,22 +75,17 @@ resource pecApprover 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// The Cloud Adoption Framework's "limit cross-tenant private endpoint connections" mitigation, for the four database
-// server kinds: an Approved connection whose private endpoint lives in a subscription that is not trusted is denied,
+// The Cloud Adoption Framework's "limit cross-tenant private endpoint connections" mitigation, for the watched
+// resource kinds: an Approved connection whose private endpoint lives in a subscription that is not trusted is denied,
 // whoever approves it (the gate, the portal, a pipeline). Policy cannot see a subscription's tenant, so the trust is
 // a list of subscriptions (the CAF notes the same caveat).
-var pecTypes = [
-  'Microsoft.DBforPostgreSQL/servers/privateEndpointConnections'
-  'Microsoft.DBforPostgreSQL/flexibleServers/privateEndpointConnections'
-  'Microsoft.DBforMySQL/servers/privateEndpointConnections'
-  'Microsoft.DBforMySQL/flexibleServers/privateEndpointConnections'
-]
+var pecTypes = pecResourceTypes
 
 resource untrustedPecPolicy 'Microsoft.Authorization/policyDefinitions@2025-03-01' = if (denyUntrustedPrivateEndpoints) {
   name: guid(subscription().id, 'pec-gate-deny-untrusted-pec')
   properties: {
-    displayName: 'pec-gate: deny approved private endpoint connections from untrusted subscriptions (database servers)'
-    description: 'Denies an Approved private endpoint connection on a PostgreSQL or MySQL server whose private endpoint is in a subscription outside the allowed list (Cloud Adoption Framework: limit cross-tenant private endpoint connections).'
+    displayName: 'pec-gate: deny approved private endpoint connections from untrusted subscriptions (watched resources)'
+    description: 'Denies an Approved private endpoint connection on a watched Private Link resource whose private endpoint is in a subscription outside the allowed list (Cloud Adoption Framework: limit cross-tenant private endpoint connections).'
     policyType: 'Custom'
     mode: 'All'
     metadata: {

@@ -5,7 +5,7 @@ $ErrorActionPreference = 'Stop'
 . "$PSScriptRoot/common.ps1"
 $roleTemplate = Join-Path $PSScriptRoot '../../infra/modules/pecApproverRole.bicep'
 
-Import-AzdEnv @('AZURE_ENV_NAME', 'AZURE_LOCATION', 'AZURE_SUBSCRIPTION_ID', 'WATCHED_SUBSCRIPTION_IDS')
+Import-AzdEnv @('AZURE_ENV_NAME', 'AZURE_LOCATION', 'AZURE_SUBSCRIPTION_ID', 'WATCHED_SUBSCRIPTION_IDS', 'WATCHED_RESOURCE_KINDS')
 Assert-Vars @('AZURE_ENV_NAME', 'AZURE_LOCATION', 'AZURE_SUBSCRIPTION_ID')
 Assert-Az
 
@@ -34,7 +34,7 @@ azd env set EXISTING_SYSTEM_TOPIC_IDS ($existing -join ',')
 
 $paramsFile = New-TemporaryFile
 $scopes = ($watched | ForEach-Object { "`"$_`"" }) -join ','
-Set-Content -Path $paramsFile -Value "{`"environmentName`":{`"value`":`"$($env:AZURE_ENV_NAME)`"},`"location`":{`"value`":`"$($env:AZURE_LOCATION)`"},`"assignableSubscriptionIds`":{`"value`":[$scopes]}}" -NoNewline
+Set-Content -Path $paramsFile -Value "{`"environmentName`":{`"value`":`"$($env:AZURE_ENV_NAME)`"},`"location`":{`"value`":`"$($env:AZURE_LOCATION)`"},`"assignableSubscriptionIds`":{`"value`":[$scopes]},`"watchedResourceKinds`":{`"value`":`"$($env:WATCHED_RESOURCE_KINDS)`"}}" -NoNewline
 $role = az deployment sub create --only-show-errors --subscription $home_ --location $env:AZURE_LOCATION --name "pecgate-role-$($env:AZURE_ENV_NAME)" --template-file $roleTemplate --parameters "@$paramsFile" --query 'properties.outputs.name.value' -o tsv
 $code = $LASTEXITCODE
 Remove-Item $paramsFile

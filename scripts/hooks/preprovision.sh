@@ -5,14 +5,15 @@
 #      Their ids go to EXISTING_SYSTEM_TOPIC_IDS, and main.bicep uses them instead of creating one.
 #   2. The custom role: deployed alone (infra/modules/pecApproverRole.bicep) and awaited in every watched subscription,
 #      so main.bicep's role assignments never meet a definition that has not replicated yet (RoleDefinitionDoesNotExist).
-# Idempotent. Reads AZURE_ENV_NAME, AZURE_LOCATION, AZURE_SUBSCRIPTION_ID (set by azd) and WATCHED_SUBSCRIPTION_IDS.
+# Idempotent. Reads AZURE_ENV_NAME, AZURE_LOCATION, AZURE_SUBSCRIPTION_ID (set by azd), WATCHED_SUBSCRIPTION_IDS and
+# WATCHED_RESOURCE_KINDS.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=scripts/hooks/lib.sh
 . "$here/lib.sh"
 role_template="$here/../../infra/modules/pecApproverRole.bicep"
 
-load_azd_env AZURE_ENV_NAME AZURE_LOCATION AZURE_SUBSCRIPTION_ID WATCHED_SUBSCRIPTION_IDS
+load_azd_env AZURE_ENV_NAME AZURE_LOCATION AZURE_SUBSCRIPTION_ID WATCHED_SUBSCRIPTION_IDS WATCHED_RESOURCE_KINDS
 require_vars AZURE_ENV_NAME AZURE_LOCATION AZURE_SUBSCRIPTION_ID || exit 1
 require_az || exit 1
 
@@ -51,7 +52,7 @@ params_file=$(mktemp)
 trap 'rm -f "$params_file"' EXIT
 scopes=$(printf '"%s",' "${watched[@]}")
 cat >"$params_file" <<JSON
-{"environmentName":{"value":"$AZURE_ENV_NAME"},"location":{"value":"$AZURE_LOCATION"},"assignableSubscriptionIds":{"value":[${scopes%,}]}}
+{"environmentName":{"value":"$AZURE_ENV_NAME"},"location":{"value":"$AZURE_LOCATION"},"assignableSubscriptionIds":{"value":[${scopes%,}]},"watchedResourceKinds":{"value":"${WATCHED_RESOURCE_KINDS:-}"}}
 JSON
 role=$(az deployment sub create --only-show-errors --subscription "$home" --location "$AZURE_LOCATION" \
     --name "pecgate-role-$AZURE_ENV_NAME" --template-file "$role_template" --parameters "@$params_file" \

@@ -311,6 +311,8 @@ function call(ast: Extract<Ast, { kind: 'call' }>, scope: Scope, lambdas: Record
         }
         case 'createarray':
             return a();
+        case 'flatten':
+            return (a()[0] as unknown[][]).flat();
         case 'union': {
             const v = a();
             if (Array.isArray(v[0])) {

@@ -14,7 +14,8 @@ import { kindInfo, serverKinds, type PecRef, type ServerKind, type ServerRef } f
 import { tracedLogger, withTrace } from '../../src/observability/trace';
 import { classifyResourceEvent, parseResourceEvent } from '../../src/workflow/resourceEvent';
 import { ArmEmulator } from '../emulators/arm';
-import { evaluate, isExpression, parse, Runtime, type Ast, type Scope } from './armExpressions';
+import { evaluate, isExpression, parse, Runtime, type Ast } from './armExpressions';
+import { allResources, home, resourcesOf, scopeOf, tenantId, type Found, type Template } from './armTemplate';
 
 interface Binding {
     type: string;
@@ -55,29 +56,9 @@ beforeAll(async () => {
 // Reading the compiled template
 // ---------------------------------------------------------------------------------------------------------------------
 
-interface Resource {
-    type: string;
-    name: string;
-    condition?: unknown;
-    scope?: string;
-    properties?: Record<string, unknown> & {
-        template?: Template;
-        parameters?: Record<string, { value: unknown }>;
-    };
-    [key: string]: unknown;
-}
-interface Template {
-    parameters?: Record<string, { type: string; defaultValue?: unknown }>;
-    variables?: Record<string, unknown>;
-    resources: Resource[] | Record<string, Resource>;
-    outputs?: Record<string, { type: string; value: unknown }>;
-}
-
 const mainTemplate = JSON.parse(read('infra/main.json')) as Template;
 const eventSubscriptionTemplate = JSON.parse(read('infra/eventSubscription.json')) as Template;
 
-const home = '0b1c2d3e-aaaa-4bbb-8ccc-000000000001';
-const tenantId = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const approverGroup = 'a9a9a9a9-0000-4000-8000-000000000001';
 
 /** The parameters azd passes for a first `azd up` with a Teams channel set; the rest keep their defaults. */
@@ -87,55 +68,6 @@ const mainParameters: Record<string, unknown> = {
     approverGroupIds: approverGroup,
     teamsChannelId: '19:0123456789abcdef0123456789abcdef@thread.tacv2',
 };
-
-function scopeOf(template: Template, given: Record<string, unknown>, subscriptionId = home): Scope {
-    const parameters: Record<string, unknown> = {};
-    for (const [name, p] of Object.entries(template.parameters ?? {})) {
-        parameters[name] = name in given ? given[name] : p.defaultValue;
-    }
-    const scope: Scope = { parameters, variables: {}, subscriptionId, tenantId };
-    scope.variables = template.variables ?? {};
-    // Parameter defaults may be expressions too.
-    for (const [name, value] of Object.entries(parameters)) {
-        parameters[name] = evaluate(value, scope);
-    }
-    return scope;
-}
-
-const resourcesOf = (t: Template): Resource[] =>
-    Array.isArray(t.resources) ? t.resources : Object.values(t.resources);
-
-interface Found {
-    resource: Resource;
-    /** The scope the resource's expressions evaluate in. */
-    scope: Scope;
-    /** Module path, e.g. `storage` or `watch/topic`. */
-    module: string;
-}
-
-/** Every resource of the template and its modules, each with the scope its expressions evaluate in. */
-function allResources(template: Template, scope: Scope, module = ''): Found[] {
-    const found: Found[] = [];
-    for (const resource of resourcesOf(template)) {
-        found.push({ resource, scope, module });
-        const nested = resource.properties?.template;
-        if (resource.type === 'Microsoft.Resources/deployments' && nested) {
-            const given: Record<string, unknown> = {};
-            for (const [name, p] of Object.entries(resource.properties?.parameters ?? {})) {
-                given[name] = evaluate(p.value, { ...scope, copyIndex: 0 });
-            }
-            const name = String(evaluate(resource.name, { ...scope, copyIndex: 0 }));
-            found.push(
-                ...allResources(
-                    nested,
-                    scopeOf(nested, given, scope.subscriptionId),
-                    module ? `${module}/${name}` : name,
-                ),
-            );
-        }
-    }
-    return found;
-}
 
 const mainScope = scopeOf(mainTemplate, mainParameters);
 const everything = allResources(mainTemplate, mainScope);
@@ -210,7 +142,6 @@ const hostOrPlatform: Record<string, string> = {
  * is being merged: each is allowed to be unread until then. Remove an entry once src/config.ts reads it.
  */
 const agreedNotYetRead: Record<string, string> = {
-    WATCHED_RESOURCE_KINDS: 'the kinds branch (issue 16)',
     SUBSCRIPTION_TENANTS: 'the bypass branch (issue 18, point 1)',
     DASHBOARD_READER_GROUP_IDS: 'the dashboard branch (issue 20)',
     AUDIT_ANCHOR_CONTAINER: 'the audit branch (issue 18, point 2)',
@@ -469,13 +400,24 @@ describe('role assignments', () => {
 // The custom role against the ARM calls the adapters make
 // ---------------------------------------------------------------------------------------------------------------------
 
-const roleFound = one('Microsoft.Authorization/roleDefinitions');
-const role = props(roleFound) as {
+interface RoleProperties {
     permissions: { actions: string[]; notActions: string[]; dataActions: string[]; notDataActions: string[] }[];
     assignableScopes: string[];
-};
-const roleActions = role.permissions.flatMap((p) => p.actions);
+}
+/** The compiled custom role, for a deployment with these extra parameters. */
+function roleWith(extra: Record<string, unknown> = {}): RoleProperties {
+    const found = allResources(mainTemplate, scopeOf(mainTemplate, { ...mainParameters, ...extra })).filter(
+        (f) => f.resource.type === 'Microsoft.Authorization/roleDefinitions',
+    );
+    expect(found).toHaveLength(1);
+    return props(found[0]!) as unknown as RoleProperties;
+}
+const role = roleWith();
+/** The actions of the role when every registered kind is watched. */
+const allKindsRole = roleWith({ watchedResourceKinds: serverKinds.join(',') });
+const roleActions = allKindsRole.permissions.flatMap((p) => p.actions);
 const roleHas = (action: string) => roleActions.some((a) => a.toLowerCase() === action.toLowerCase());
+const actionsOf = (r: RoleProperties) => r.permissions.flatMap((p) => p.actions);
 
 /** The RBAC actions an ARM request needs, by ARM's own rule: provider, resource types, and the verb of the method. */
 function rbacActions(method: string, requestPath: string): string[] {
@@ -504,11 +446,13 @@ function rbacActions(method: string, requestPath: string): string[] {
     return actions;
 }
 
-/** Status URLs a region may answer a PUT with instead of the generic ones (both providers list them). */
-const pecPollingActions = (rp: string) => [
-    `${rp}/locations/privateEndpointConnectionAzureAsyncOperation/read`,
-    `${rp}/locations/privateEndpointConnectionOperationResults/read`,
-];
+/**
+ * Reads of a long-running operation's status (`…/locations/…/read`, `…/operationStatuses/read`,
+ * `…/operationResults/read`): which URL a region answers a PUT with is not documented per kind, so the registry
+ * grants the ones each provider lists. Nothing else may be beyond the adapters' own calls.
+ */
+const isPollingRead = (action: string) =>
+    /\/(locations\/[^/]+|operationStatuses|operationResults|azureAsyncOperation)(\/[^/]+)?\/read$/i.test(action);
 
 describe('the custom PEC approver role (compiled)', () => {
     let arm: ArmEmulator;
@@ -547,6 +491,7 @@ describe('the custom PEC approver role (compiled)', () => {
     /** One call of each PecProvider method; a new method fails the test until it is driven here too. */
     const drivers: Record<keyof PecProvider, (target: { server: ServerRef; pec: PecRef }) => Promise<unknown>> = {
         listServers: ({ server }) => provider.listServers(server.subscriptionId, server.kind),
+        listServersWithPecs: ({ server }) => provider.listServersWithPecs!(server.subscriptionId, server.kind),
         listPecs: ({ server }) => provider.listPecs(server),
         getPec: ({ pec }) => provider.getPec(pec),
         getServerContext: ({ server }) => provider.getServerContext(server),
@@ -555,7 +500,7 @@ describe('the custom PEC approver role (compiled)', () => {
         prepare: async ({ server }) => provider.prepare?.(server.kind),
     };
 
-    it('holds exactly what the adapters call for each kind, plus the PEC-specific polling reads, and nothing else', async () => {
+    it('holds exactly what the adapters call for each watched kind, its approval action and status reads, nothing else', async () => {
         expect(Object.keys(provider).sort()).toEqual(Object.keys(drivers).sort());
         for (const kind of serverKinds) {
             const target = seed(kind);
@@ -564,31 +509,32 @@ describe('the custom PEC approver role (compiled)', () => {
             }
         }
         const needed = new Set(arm.requests.flatMap((r) => rbacActions(r.method, r.path)).map((a) => a.toLowerCase()));
+        expect([...needed].filter((action) => !roleHas(action))).toEqual([]);
         for (const kind of serverKinds) {
             const { provider: rp, type } = kindInfo[kind];
-            for (const action of [
+            const calls = [
                 `${rp}/${type}/read`,
                 `${rp}/${type}/privateEndpointConnections/read`,
                 `${rp}/${type}/privateEndpointConnections/write`,
-                `${rp}/${type}/privateEndpointConnectionsApproval/action`,
-            ]) {
+            ];
+            for (const action of calls) {
                 expect(`${action}: ${needed.has(action.toLowerCase())}`).toBe(`${action}: true`);
-                expect(`${action}: ${roleHas(action)}`).toBe(`${action}: true`);
             }
+            // Watching this kind alone: its calls, its approval action, and status reads; nothing else.
+            const own = actionsOf(roleWith({ watchedResourceKinds: kind }));
+            expect(own).toEqual(expect.arrayContaining(calls));
+            expect(own.some((a) => /\/privateEndpointConnectionsApproval\/action$/.test(a))).toBe(true);
+            const beyond = own.filter(
+                (a) => !needed.has(a.toLowerCase()) && !isPollingRead(a) && !/ConnectionsApproval\/action$/.test(a),
+            );
+            expect(`${kind}: ${beyond.join(' ')}`).toBe(`${kind}: `);
+            expect(own.every((a) => a.toLowerCase().startsWith(`${rp.toLowerCase()}/`))).toBe(true);
         }
-        expect([...needed].filter((action) => !roleHas(action))).toEqual([]);
-        const providers = new Set(Object.values(kindInfo).map((k) => k.provider));
-        const allowedExtra = new Set([...providers].flatMap(pecPollingActions).map((a) => a.toLowerCase()));
-        // The generic status reads: the emulator answers with one kind of URL per provider; ARM may use either.
-        for (const rp of providers) {
-            allowedExtra.add(`${rp}/locations/azureAsyncOperation/read`.toLowerCase());
-            allowedExtra.add(`${rp}/locations/operationResults/read`.toLowerCase());
-        }
-        const broader = roleActions.filter((a) => !needed.has(a.toLowerCase()) && !allowedExtra.has(a.toLowerCase()));
-        expect(broader).toEqual([]);
     });
 
     it('has no wildcard, no delete, no data actions, and only the watched subscriptions as scopes', () => {
+        // The default deployment watches the four database kinds only.
+        expect(actionsOf(role).every((a) => /^Microsoft\.DBfor(PostgreSQL|MySQL)\//.test(a))).toBe(true);
         expect(role.permissions).toHaveLength(1);
         expect(role.permissions[0]!.notActions).toEqual([]);
         expect(role.permissions[0]!.dataActions).toEqual([]);
@@ -604,7 +550,7 @@ describe('the custom PEC approver role (compiled)', () => {
         const again = allResources(mainTemplate, watching).find(
             (f) => f.resource.type === 'Microsoft.Authorization/roleDefinitions',
         )!;
-        expect((props(again) as typeof role).assignableScopes).toEqual([
+        expect((props(again) as unknown as RoleProperties).assignableScopes).toEqual([
             `/subscriptions/${home}`,
             '/subscriptions/0b1c2d3e-aaaa-4bbb-8ccc-0000000000bb',
         ]);
@@ -694,7 +640,7 @@ describe('the Event Grid subscription (compiled infra/eventSubscription.json)', 
         });
     }
 
-    it('delivers exactly the events the code handles (checked with src/workflow/resourceEvent.ts)', () => {
+    it('delivers exactly the events the code handles when every kind is watched (src/workflow/resourceEvent.ts)', () => {
         const eventTypes = ['Write', 'Delete', 'Action'].flatMap((v) =>
             ['Success', 'Failure', 'Cancel'].map((o) => `Microsoft.Resources.Resource${v}${o}`),
         );
@@ -718,9 +664,9 @@ describe('the Event Grid subscription (compiled infra/eventSubscription.json)', 
             });
         }
         targets.push({
-            subject: `/subscriptions/${home}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st1/privateEndpointConnections/pe1`,
-            operationName: 'Microsoft.Storage/storageAccounts/privateEndpointConnections/write',
-            provider: 'Microsoft.Storage',
+            subject: `/subscriptions/${home}/resourceGroups/rg/providers/Microsoft.Synapse/workspaces/ws1/privateEndpointConnections/pe1`,
+            operationName: 'Microsoft.Synapse/workspaces/privateEndpointConnections/write',
+            provider: 'Microsoft.Synapse',
         });
         targets.push({
             subject: `/subscriptions/${home}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/serverGroupsv2/cg1/privateEndpointConnections/pe1`,
@@ -747,7 +693,12 @@ describe('the Event Grid subscription (compiled infra/eventSubscription.json)', 
                 const handled =
                     'value' in parsed &&
                     'value' in
-                        classifyResourceEvent(parsed.value, { watchedSubscriptionIds: [home], ownClientId: 'not-us' });
+                        classifyResourceEvent(parsed.value, {
+                            watchedSubscriptionIds: [home],
+                            ownClientId: 'not-us',
+                            // The filter is the same whichever kinds are watched: it lets every registered kind through.
+                            watchedKinds: serverKinds,
+                        });
                 handledCount += handled ? 1 : 0;
                 expect(`${eventType} ${t.operationName}: ${delivered(event)}`).toBe(
                     `${eventType} ${t.operationName}: ${handled}`,
@@ -845,7 +796,7 @@ describe('alerts (issue 19)', () => {
 });
 
 describe('the untrusted private endpoint guardrail (Azure Policy, optional)', () => {
-    it('is off by default, and when on denies approved PECs from outside the trusted subscriptions on the four kinds', () => {
+    it('is off by default, and when on denies approved PECs from outside the trusted subscriptions on the watched kinds', () => {
         const def = one('Microsoft.Authorization/policyDefinitions');
         expect(evaluate(def.resource.condition, def.scope)).toBe(false);
         const on = allResources(
@@ -865,8 +816,10 @@ describe('the untrusted private endpoint guardrail (Azure Policy, optional)', ()
         };
         expect(rule.then.effect).toBe('Deny');
         const types = rule.if.anyOf.map((c) => c.allOf[0]!.equals);
+        // The watched kinds' connections (the default: the four database kinds).
         expect(types.sort()).toEqual(
             Object.values(kindInfo)
+                .filter((k) => k.provider.startsWith('Microsoft.DBfor'))
                 .map((k) => `${k.provider}/${k.type}/privateEndpointConnections`)
                 .sort(),
         );
@@ -920,6 +873,7 @@ describe('azd wiring', () => {
             'AZURE_ENV_NAME',
             'AZURE_SUBSCRIPTION_ID',
             'WATCHED_SUBSCRIPTION_IDS',
+            'WATCHED_RESOURCE_KINDS',
             'GRANT_TEAMS_APP_INSTALLATION',
             'EVENTGRID_DELIVERY',
             'AUTH_CLIENT_ID',

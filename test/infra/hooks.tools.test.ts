@@ -154,6 +154,7 @@ describe('azd hooks: bash and PowerShell make the same calls', () => {
                 AZURE_LOCATION: 'westeurope',
                 AZURE_SUBSCRIPTION_ID: home.toUpperCase(),
                 WATCHED_SUBSCRIPTION_IDS: `${home}, ${other}`,
+                WATCHED_RESOURCE_KINDS: 'key-vault',
             },
             [
                 signedIn,
@@ -177,6 +178,7 @@ describe('azd hooks: bash and PowerShell make the same calls', () => {
                     environmentName: { value: 'dev' },
                     location: { value: 'westeurope' },
                     assignableSubscriptionIds: { value: [home, other] },
+                    watchedResourceKinds: { value: 'key-vault' },
                 }),
             ),
         );
