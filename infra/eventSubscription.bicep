@@ -71,8 +71,9 @@ resource pecEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-
     destination: deliveryMode == 'AzureFunction' ? functionDestination : webhookDestination
     eventDeliverySchema: 'EventGridSchema'
     filter: {
-      // Successful ARM writes and deletes: what src/workflow/resourceEvent.ts handles. Not ResourceActionSuccess (the
-      // code ignores those, so delivering them only cost invocations), never reads, failures or cancellations.
+      // Successful ARM writes and deletes; never reads, failures or cancellations. Actions (ResourceActionSuccess,
+      // e.g. privateEndpointConnectionProxies/validate/action) change no connection state, and the app drops them,
+      // so they are not subscribed: every delivery of them would be an invocation that does nothing.
       // test/infra/armTemplate.test.ts runs every combination through this filter and through the code's classifier.
       includedEventTypes: [
         'Microsoft.Resources.ResourceWriteSuccess'

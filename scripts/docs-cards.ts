@@ -22,7 +22,7 @@ import { deflateSync, inflateSync } from 'node:zlib';
 import { buildCardView, type CardOptions } from '../src/domain/card';
 import { addApproval, outsideChange } from '../src/domain/decision';
 import { formatPecId, formatServerId, type ServerKind, type ServerRef } from '../src/domain/ids';
-import { isForeignTenant } from '../src/domain/origin';
+import { endpointSubscriptionOf, isForeignTenant, originFrom } from '../src/domain/origin';
 import type { Pec, PublicNetworkAccess, ServerContext } from '../src/domain/pec';
 import { applyPolicy, evaluatePolicy, policySubject, type Policy } from '../src/domain/policy';
 import { openRequest, transition, type ApprovalRequest, type Person, type Requester } from '../src/domain/request';
@@ -245,10 +245,20 @@ const sweepPec = pec(
 
 /** Opens a request the way `openRequestForPec` does: facts from ARM, the requester's tenant, the policy. */
 function open(id: string, target: Pec, on: ServerContext, requester: Requester | undefined, policy: Policy) {
-    const facts = buildFacts(target, on, sample.settings.trustedSubscriptionIds);
+    // The endpoint's tenant as ARM would answer for its subscription: the partner's for the partner's subscription.
+    const subscription = endpointSubscriptionOf(target.privateEndpointId);
+    const tenantId =
+        subscription === sample.partner.subscriptionId ? sample.partner.tenantId : sample.settings.ourTenantId;
+    const origin = originFrom(
+        target.privateEndpointId,
+        sample.settings.trustedSubscriptionIds,
+        { tenantId, source: 'looked-up' },
+        sample.settings.ourTenantId,
+    );
+    const facts = buildFacts(target, on, sample.settings.trustedSubscriptionIds, origin);
     const foreign = isForeignTenant(requester?.tenantId, sample.settings.ourTenantId);
     const now = new Date(sample.clock.opened);
-    const decision = evaluatePolicy(policy, policySubject(facts, { requesterForeignTenant: foreign }));
+    const decision = evaluatePolicy(policy, policySubject(facts, { ourTenantId: sample.settings.ourTenantId }));
     return applyPolicy(
         openRequest({
             id,

@@ -44,6 +44,38 @@ const guidList = (what: string, options: { required: boolean }) =>
             return [...new Set(items.map((s) => s.toLowerCase()))];
         });
 
+/**
+ * `subId=tenantId,…`: the home tenant of subscriptions the app should not look up (or cannot: a sovereign cloud's
+ * endpoint policy, a test). A subscription listed twice with two tenants is refused: which one would be meant?
+ */
+const subscriptionTenantMap = () =>
+    z
+        .string()
+        .optional()
+        .transform((value, ctx) => {
+            const map: Record<string, string> = {};
+            const items = (value ?? '')
+                .split(/[,;\s]+/)
+                .map((s) => s.trim())
+                .filter(Boolean);
+            for (const item of items) {
+                const [sub = '', tenant = '', ...rest] = item.split('=').map((s) => s.trim());
+                if (rest.length > 0 || !guidPattern.test(sub) || !guidPattern.test(tenant)) {
+                    ctx.addIssue({
+                        code: 'custom',
+                        message: `expected comma-separated subscriptionId=tenantId pairs (GUIDs); bad: ${item}`,
+                    });
+                    continue;
+                }
+                const key = sub.toLowerCase();
+                if (map[key] !== undefined && map[key] !== tenant.toLowerCase()) {
+                    ctx.addIssue({ code: 'custom', message: `subscription ${sub} is mapped to two tenants` });
+                }
+                map[key] = tenant.toLowerCase();
+            }
+            return map;
+        });
+
 const httpsUrl = (fallback?: string) => {
     const base = z
         .string()
@@ -127,6 +159,11 @@ const kindList = () =>
 const schema = z.object({
     WATCHED_SUBSCRIPTION_IDS: guidList('subscription ids', { required: true }),
     TRUSTED_SUBSCRIPTION_IDS: guidList('subscription ids', { required: false }),
+    SUBSCRIPTION_TENANTS: subscriptionTenantMap(),
+    UNKNOWN_REQUESTER_APPROVALS: positiveInt(2, 5).refine(
+        (v) => v >= 1,
+        'expected 1 to 5: the approvals a request with no known requester needs (2 means a second approver)',
+    ),
     WATCHED_RESOURCE_KINDS: kindList(),
     AZURE_TENANT_ID: guid('tenant id'),
     AZURE_CLIENT_ID: guid('client id of the user-assigned managed identity'),

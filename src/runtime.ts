@@ -4,11 +4,13 @@ import { createArmPecProvider } from './arm';
 import { getConfig, type Config } from './config';
 import { armScope } from './arm/armCommon';
 import { ManagedIdentityCredential } from './identity/managedIdentity';
+import { ArmSubscriptionTenants } from './identity/subscriptionTenants';
 import { ingestionScope, parseAuthenticationString, parseConnectionString } from './observability/connectionString';
 import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
 import { safeLogText, traceLabel } from './observability/trace';
 import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
+import { TableConnectionMarks } from './storage/connectionMarks';
 import { TableRequestStore } from './storage/requestStore';
 import { lazy, openTable } from './storage/tables';
 import type { BotTokenVerifier } from './teams/botAuth';
@@ -63,6 +65,7 @@ export function createDeps(config: Config): WorkflowDeps {
     };
     const lroDeadlineMs = config.ARM_LRO_DEADLINE_SECONDS * 1000;
     const telemetry = createTelemetry(config, credential);
+    const requestTable = lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential));
     prefetchTokens(credential, [
         armScope(config.ARM_ENDPOINT),
         ...(config.TEAMS_CHANNEL_ID ? [config.BOT_TOKEN_SCOPE] : []),
@@ -75,6 +78,8 @@ export function createDeps(config: Config): WorkflowDeps {
             watchedSubscriptionIds: config.WATCHED_SUBSCRIPTION_IDS,
             watchedKinds: config.WATCHED_RESOURCE_KINDS,
             trustedSubscriptionIds: config.TRUSTED_SUBSCRIPTION_IDS,
+            subscriptionTenants: config.SUBSCRIPTION_TENANTS,
+            unknownRequesterApprovals: config.UNKNOWN_REQUESTER_APPROVALS,
             portalUrl: config.PORTAL_URL,
             publicBaseUrl: config.PUBLIC_BASE_URL,
             approverGroupIds: config.APPROVER_GROUP_IDS,
@@ -99,7 +104,9 @@ export function createDeps(config: Config): WorkflowDeps {
             // Oddities in ARM's answers (a body id pointing elsewhere, a connection listed twice): logged, not followed.
             warn: (message) => console.warn(`${traceLabel()} ${safeLogText(message)}`),
         }),
-        requests: new TableRequestStore(lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential))),
+        tenants: new ArmSubscriptionTenants({ endpoint: config.ARM_ENDPOINT, ...http }),
+        requests: new TableRequestStore(requestTable),
+        marks: new TableConnectionMarks(requestTable),
         audit: new TrackedAuditLog(
             new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential))),
             telemetry,

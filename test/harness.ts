@@ -84,6 +84,10 @@ export async function startHarness(
 ): Promise<Harness> {
     const token = await tokenEmulator();
     const arm = await ArmEmulator.start({ expectedAudience: 'self', ...options.arm });
+    // Our two subscriptions are in our tenant, the foreign one in another: what ARM says about their home tenants.
+    arm.setSubscriptionTenant(ids.ours, ids.tenant);
+    arm.setSubscriptionTenant(ids.second, ids.tenant);
+    arm.setSubscriptionTenant(ids.foreign, ids.foreignTenant);
     const bot = await BotConnectorEmulator.start();
     const botIdentity = await BotIdentityEmulator.start();
     const graph = await GraphEmulator.start();

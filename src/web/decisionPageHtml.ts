@@ -23,6 +23,8 @@ export interface DecisionForm {
     /** Prefill, e.g. what the approver typed before an inline error. */
     responseText?: string;
     responseMaxLength: number;
+    /** The buttons' words; a bypass alert says Keep and Revoke. Approve and Reject when absent. */
+    labels?: { approve: string; reject: string };
 }
 
 export interface DecisionPageModel {
@@ -260,8 +262,8 @@ function decisionForm(form: DecisionForm): string {
         `<textarea id="responseText" name="responseText" maxlength="${max}" rows="4" ` +
             `aria-describedby="responseText-hint">\n${escapeHtml(prefill)}</textarea>`,
         '<div class="buttons">',
-        '<button type="submit" name="verb" value="approve" class="approve">Approve</button>',
-        '<button type="submit" name="verb" value="reject" class="reject">Reject</button>',
+        `<button type="submit" name="verb" value="approve" class="approve">${escapeHtml(form.labels?.approve ?? 'Approve')}</button>`,
+        `<button type="submit" name="verb" value="reject" class="reject">${escapeHtml(form.labels?.reject ?? 'Reject')}</button>`,
         '</div>',
         '</form>',
     ].join('\n');

@@ -7,6 +7,8 @@ import { teamsMessages } from '../../functions/teamsMessages';
 import { ensureErrorType } from '../../src/domain/errors';
 import { kindInfo } from '../../src/domain/ids';
 import type { ApprovalRequest } from '../../src/domain/request';
+import { onResourceEvent } from '../../src/workflow/onResourceEvent';
+import { sweep } from '../../src/workflow/sweep';
 import { encodeClientPrincipal } from '../../src/web/easyAuth';
 import {
     cardActionActivity,
@@ -15,6 +17,8 @@ import {
     ids,
     openCard,
     people,
+    privateEndpointId,
+    resourceWriteEvent,
     seedPendingPec,
     testContext,
     web,
@@ -89,6 +93,11 @@ export interface FuzzWorld {
     watchedDecoy: SeededPec;
     /** A pending PEC in a subscription that is not watched. */
     unwatchedDecoy: SeededPec;
+    /**
+     * A connection created already Approved from a foreign tenant (the side door), reported once before the run: every
+     * further event about it, valid or not, must write nothing (one alert per connection).
+     */
+    bypassedPecId: string;
     /** Authorization header values, by kind. Only `valid` passes. */
     tokens: Record<TokenKind, string>;
     /** `x-ms-client-principal` values, by kind. */
@@ -145,6 +154,8 @@ const decoyServerName = 'waiting-decoy-7f3a9c';
 const foreignServerName = 'foreign-decoy-2b8e1d';
 
 /** Opens the real request, seeds the decoys, and collects what a legitimate caller would hold: tokens, CSRF. */
+const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
 export async function prepareFuzzWorld(h: Harness): Promise<FuzzWorld> {
     const { seeded, request } = await openCard(h, 'postgres-flexible');
     const watchedDecoy = seedPendingPec(h.arm, 'mysql-single', { serverName: decoyServerName });
@@ -152,6 +163,16 @@ export async function prepareFuzzWorld(h: Harness): Promise<FuzzWorld> {
         serverName: foreignServerName,
         subscriptionId: unwatchedSubscription,
     });
+    // The sweep's first look records the baseline, so that a connection approved afterwards is a bypass; then one is
+    // created already Approved and its event reported, before the judge's first snapshot of storage.
+    await sweep(h.deps, silentLog);
+    const bypassedPecId = h.arm.addPec(seeded.serverId, {
+        name: 'pe-side-door.5e1f0c2a',
+        privateEndpointId: privateEndpointId(ids.foreign, 'pe-side-door'),
+        status: 'Approved',
+        description: 'Auto-Approved',
+    });
+    await onResourceEvent(h.deps, resourceWriteEvent(bypassedPecId), silentLog);
     const url = cardLink(h, request.id);
     const page = await withTrust('platform', () => web({ url }));
     const csrf = hiddenField(page.html, 'csrf');
@@ -231,6 +252,7 @@ export async function prepareFuzzWorld(h: Harness): Promise<FuzzWorld> {
         csrf,
         watchedDecoy,
         unwatchedDecoy,
+        bypassedPecId,
         tokens,
         principals,
         serviceUrl,
@@ -442,7 +464,11 @@ function resourceIdArb(world: FuzzWorld, base: 'real' | 'missing' | 'unwatched')
     );
     const startArb =
         base === 'real'
-            ? fc.constantFrom(world.seeded.pecId, `${world.seeded.serverId}/privateEndpointConnectionProxies/pe-x`)
+            ? fc.constantFrom(
+                  world.seeded.pecId,
+                  `${world.seeded.serverId}/privateEndpointConnectionProxies/pe-x`,
+                  world.bypassedPecId,
+              )
             : base === 'unwatched'
               ? fc.constant(world.unwatchedDecoy.pecId)
               : fc

@@ -87,6 +87,8 @@ function makeRequest(texts: Texts, overrides: Partial<ApprovalRequest> = {}): Ap
             privateEndpointId: peId,
             privateEndpointSubscriptionId: theirSub,
             privateEndpointTrusted: false,
+            privateEndpointTenantId: ourTenant,
+            originSource: 'looked-up',
             requestMessage: texts.message,
             approvedPecCount: 3,
             approvedUntrustedPecCount: 1,
