@@ -188,6 +188,15 @@ const schema = z.object({
     ),
     REQUESTS_TABLE: tableName('pecrequests'),
     AUDIT_TABLE: tableName('pecaudit'),
+    // The append-only (WORM) container the audit chains are anchored in; same storage account as the tables.
+    AUDIT_ANCHOR_CONTAINER: z
+        .string()
+        .trim()
+        .regex(
+            /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/,
+            'expected a blob container name (3-63 lower-case letters, digits and single hyphens)',
+        )
+        .default('pecauditanchors'),
     ALLOW_SELF_APPROVAL: bool(false),
     LINK_TOKEN_TTL_HOURS: positiveInt(168, 24 * 90),
     DEV_TRUST_CLIENT_PRINCIPAL: bool(false),
@@ -241,6 +250,8 @@ export interface StorageSettings {
     connectionString?: string;
     tableServiceUri?: string;
     queueServiceUri?: string;
+    /** For the audit anchors (AUDIT_ANCHOR_CONTAINER): `__blobServiceUri`, or derived from `__accountName`. */
+    blobServiceUri?: string;
     /** Bound on each try of a storage request (HTTP_TIMEOUT_MS); the clients' defaults when absent. */
     timeoutMs?: number;
     /** Retries of a throttled, failed or timed-out request (ARM_MAX_RETRIES, ARM_RETRY_DELAY_MS). */
@@ -292,6 +303,7 @@ function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageSetting
     const account = env.AzureWebJobsStorage__accountName?.trim();
     const tableServiceUri = env.AzureWebJobsStorage__tableServiceUri?.trim();
     const queueServiceUri = env.AzureWebJobsStorage__queueServiceUri?.trim();
+    const blobServiceUri = env.AzureWebJobsStorage__blobServiceUri?.trim();
     if (account) {
         if (!/^[a-z0-9]{3,24}$/.test(account)) {
             problems.push(
@@ -301,10 +313,16 @@ function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageSetting
         return {
             tableServiceUri: tableServiceUri ?? `https://${account}.table.core.windows.net`,
             queueServiceUri: queueServiceUri ?? `https://${account}.queue.core.windows.net`,
+            blobServiceUri: blobServiceUri ?? `https://${account}.blob.core.windows.net`,
         };
     }
     if (tableServiceUri && queueServiceUri) {
-        return { tableServiceUri, queueServiceUri };
+        if (!blobServiceUri) {
+            problems.push(
+                'AzureWebJobsStorage__blobServiceUri: required with __tableServiceUri and __queueServiceUri (the audit anchors are blobs)',
+            );
+        }
+        return { tableServiceUri, queueServiceUri, ...(blobServiceUri ? { blobServiceUri } : {}) };
     }
     problems.push(
         'AzureWebJobsStorage: required: a connection string, or AzureWebJobsStorage__accountName for identity-based access',

@@ -291,3 +291,34 @@ describe('origin settings', () => {
         );
     });
 });
+
+describe('audit anchor settings', () => {
+    it('defaults the anchor container, validates its name, and finds its blob endpoint like the tables’', () => {
+        expect(loadConfig(valid).AUDIT_ANCHOR_CONTAINER).toBe('pecauditanchors');
+        expect(loadConfig({ ...valid, AUDIT_ANCHOR_CONTAINER: 'audit-anchors-1' }).AUDIT_ANCHOR_CONTAINER).toBe(
+            'audit-anchors-1',
+        );
+        for (const bad of ['ab', 'Audit', 'audit--anchors', '-audit', 'audit_anchors']) {
+            expect(errorOf({ ...valid, AUDIT_ANCHOR_CONTAINER: bad })).toMatch(
+                /AUDIT_ANCHOR_CONTAINER: expected a blob container name/,
+            );
+        }
+        const byAccount = loadConfig({
+            ...valid,
+            AzureWebJobsStorage: undefined,
+            AzureWebJobsStorage__accountName: 'stpecgate',
+        });
+        expect(byAccount.storage.blobServiceUri).toBe('https://stpecgate.blob.core.windows.net');
+        const byUris = {
+            ...valid,
+            AzureWebJobsStorage: undefined,
+            AzureWebJobsStorage__tableServiceUri: 'https://t.example.net',
+            AzureWebJobsStorage__queueServiceUri: 'https://q.example.net',
+        };
+        expect(errorOf(byUris)).toMatch(/AzureWebJobsStorage__blobServiceUri: required/);
+        expect(
+            loadConfig({ ...byUris, AzureWebJobsStorage__blobServiceUri: 'https://b.example.net' }).storage
+                .blobServiceUri,
+        ).toBe('https://b.example.net');
+    });
+});

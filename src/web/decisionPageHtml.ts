@@ -106,8 +106,10 @@ export const pageHeaders: Readonly<Record<string, string>> = Object.freeze({
         "base-uri 'none'",
     ].join('; '),
     'X-Content-Type-Options': 'nosniff',
-    // The page URL carries the link token: no referrer may take it to another site.
-    'Referrer-Policy': 'no-referrer',
+    // The page URL carries the link token: no referrer may take it to another site. `same-origin`, not `no-referrer`:
+    // under no-referrer a browser sends `Origin: null` even on the page's own form POST (the Fetch standard's rule for
+    // serialising Origin), and the POST is refused unless its Origin is the app's (see sameOrigin.ts).
+    'Referrer-Policy': 'same-origin',
     'Cache-Control': 'no-store',
     'X-Frame-Options': 'DENY',
 });
@@ -197,7 +199,7 @@ function documentHtml(title: string, body: string[], signedInAs?: string): strin
         '<link rel="icon" href="data:,">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         // Also in the headers; the meta tag covers a save-as-file copy opened from disk.
-        '<meta name="referrer" content="no-referrer">',
+        '<meta name="referrer" content="same-origin">',
         `<title>${escapeHtml(`${title} - ${APP_NAME}`)}</title>`,
         `<style>${STYLE}</style>`,
         '</head>',

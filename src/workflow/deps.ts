@@ -59,6 +59,11 @@ export interface WorkflowDeps {
     telemetry: Telemetry;
     now(): Date;
     newId(): string;
+    /**
+     * The sweep's hook into the audit anchors (auditAnchor.ts): anchors every chain head whose anchor lags and appends
+     * a digest of all chains. Undefined where nothing is anchored (the in-memory tests).
+     */
+    anchorAudit?: (now: Date) => Promise<{ anchored: number }>;
 }
 
 /** The card options every renderer shares. */

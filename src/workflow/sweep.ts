@@ -116,6 +116,16 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
     report.bypasses.push(...approved.bypasses);
     report.baselined.push(...approved.baselined);
     approved.errors.forEach((e) => failed(e.what, e.error));
+    if (deps.anchorAudit) {
+        try {
+            const { anchored } = await deps.anchorAudit(deps.now());
+            if (anchored > 0) {
+                log.warn(`Sweep ${report.correlationId}: anchored ${anchored} audit chain head(s) that lagged`);
+            }
+        } catch (err) {
+            failed('audit anchors', err);
+        }
+    }
 
     const permanent = report.errors.filter((e) => !e.transient);
     if (permanent.length > 0) {

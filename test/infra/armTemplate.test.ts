@@ -143,7 +143,6 @@ const hostOrPlatform: Record<string, string> = {
  */
 const agreedNotYetRead: Record<string, string> = {
     DASHBOARD_READER_GROUP_IDS: 'the dashboard branch (issue 20)',
-    AUDIT_ANCHOR_CONTAINER: 'the audit branch (issue 18, point 2)',
 };
 
 /** Settings src/config.ts reads that the template leaves to their defaults, or to the platform, on purpose. */

@@ -290,6 +290,8 @@ export interface FormInput {
     contentType?: string;
     contentLength?: string;
     body?: string;
+    /** The `Origin` a browser sent; absent: the app's own, as from the decision page; '' sends none. */
+    origin?: string;
 }
 
 export type FuzzCase =
@@ -1149,6 +1151,18 @@ export function formArb(world: FuzzWorld): fc.Arbitrary<FormInput> {
                 },
             ),
             contentLength: contentLengthArb,
+            origin: fc.oneof(
+                { weight: 8, arbitrary: fc.constant<string | undefined>(undefined) },
+                {
+                    weight: 1,
+                    arbitrary: fc.constantFrom<string | undefined>(
+                        '',
+                        'null',
+                        'https://attacker.example',
+                        'http://pec-gate.example.net',
+                    ),
+                },
+            ),
             fields: fc.tuple(
                 pairArb('csrf', csrfArb),
                 pairArb('token', tokenArb),
@@ -1228,6 +1242,7 @@ export function formArb(world: FuzzWorld): fc.Arbitrary<FormInput> {
                 query: draft.query,
                 ...(draft.contentType === undefined ? {} : { contentType: draft.contentType }),
                 ...(body === undefined ? {} : { body, ...lengthHeader(draft.contentLength, body) }),
+                ...(g.origin === undefined ? {} : { origin: g.origin }),
             };
         });
 }
@@ -1336,6 +1351,10 @@ async function runCase(c: FuzzCase, context: InvocationContext & { logs: string[
             }
             if (input.contentLength !== undefined) {
                 headers['content-length'] = input.contentLength;
+            }
+            const origin = input.origin ?? 'https://pec-gate.example.net';
+            if (origin !== '') {
+                headers.origin = origin;
             }
             const url = new URL(`https://pec-gate.example.net/api/requests/${encodeURIComponent(input.id)}`);
             for (const [k, v] of input.query) {

@@ -266,7 +266,7 @@ describe('renderDecisionPage', () => {
         expect(pageHeaders).toMatchObject({
             'Content-Type': 'text/html; charset=utf-8',
             'X-Content-Type-Options': 'nosniff',
-            'Referrer-Policy': 'no-referrer',
+            'Referrer-Policy': 'same-origin',
             'Cache-Control': 'no-store',
             'X-Frame-Options': 'DENY',
         });
