@@ -3,6 +3,7 @@ import type { TableClient } from '@azure/data-tables';
 import { ConcurrencyError, ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
 import { idKey } from '../domain/ids';
 import { cardStateOf, holdsPec, type ApprovalRequest, type RequestStatus } from '../domain/request';
+import { writeIndex } from './requestIndex';
 
 export interface StoredRequest {
     request: ApprovalRequest;
@@ -154,6 +155,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
             // must then never be announced, or the PEC would get two requests and two cards.
             const claim = await getEntity<ClaimEntity>(table, claimKey, claimRowOf(claimKey));
             if (claim?.requestId === request.id) {
+                await indexed(table, undefined, request);
                 return { created: true, stored };
             }
             await table.deleteEntity(entity.partitionKey, entity.rowKey, { etag: stored.etag }).catch(() => undefined);
@@ -329,6 +331,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         if (holdsPec(stored.request) && !holdsPec(next)) {
             await this.releaseClaim(table, next);
         }
+        await indexed(table, stored.request, written.request);
         return written;
     }
 
@@ -347,6 +350,19 @@ export class TableRequestStore implements RequestStore, RequestQueries {
             return;
         }
         await deleteClaim(table, claimKey, claim.etag, 'release the PEC claim');
+    }
+}
+
+/**
+ * The dashboard's index (requestIndex.ts), updated after the request row: the one hook the index needs. The request
+ * row is the truth and is already written, so a failed index write must not fail the caller (it would retry a step
+ * that happened); it is reported, and the index's catch-up re-indexes the request from its row.
+ */
+async function indexed(table: TableClient, before: ApprovalRequest | undefined, next: ApprovalRequest): Promise<void> {
+    try {
+        await writeIndex(table, before, next);
+    } catch (err) {
+        console.warn(`Request ${next.id} is written but its dashboard index row is not: ${ensureErrorType(err).message}`);
     }
 }
 
