@@ -27,10 +27,13 @@ export const exportColumns = [
 ] as const satisfies readonly (keyof IndexedRequest)[];
 
 const formulaStart = /^[=+\-@\t\r]/;
+/** After spaces, too: some spreadsheets skip leading blanks before they look for a formula. */
+const formulaAfterBlanks = /^\s*[=+\-@]/;
 
 export function csvCell(value: string | undefined): string {
-    const text = stripInvisible(value ?? '', { multiline: true });
-    const safe = formulaStart.test(text) ? `'${text}` : text;
+    const raw = value ?? '';
+    const text = stripInvisible(raw, { multiline: true });
+    const safe = formulaStart.test(raw) || formulaAfterBlanks.test(text) ? `'${text}` : text;
     return `"${safe.replace(/"/g, '""')}"`;
 }
 

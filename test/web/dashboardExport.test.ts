@@ -16,8 +16,8 @@ const row: IndexedRequest = {
 };
 
 describe('dashboard export', () => {
-    it.each(['=1+1', '+1', '-1', '@cmd', '\tx', '\rx'])('makes the formula cell %j plain text', (value) => {
-        expect(csvCell(value)).toBe(`"'${value.replace(/"/g, '""')}"`);
+    it.each(['=1+1', '+1', '-1', '@cmd', '\t=x', '\r=x', '  =1+1'])('makes the formula cell %j plain text', (value) => {
+        expect(csvCell(value).startsWith(`"'`)).toBe(true);
     });
 
     it('quotes every cell, doubles quotes, and leaves ordinary text alone', () => {
