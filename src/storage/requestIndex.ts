@@ -78,6 +78,20 @@ export function invertedMonth(iso: string): string {
     return String(999_999 - (d.getUTCFullYear() * 100 + d.getUTCMonth() + 1)).padStart(6, '0');
 }
 
+function monthStart(d: Date): Date {
+    return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
+}
+
+function addMonths(d: Date, n: number): Date {
+    return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + n, 1));
+}
+
+/** The month an "every request" partition key holds. */
+function monthOfKey(partitionKey: string): Date {
+    const yyyymm = 999_999 - Number(partitionKey.slice(indexPrefix.length));
+    return new Date(Date.UTC(Math.floor(yyyymm / 100), (yyyymm % 100) - 1, 1));
+}
+
 export function indexKeys(request: Pick<ApprovalRequest, 'id' | 'createdAt'>): { partitionKey: string; rowKey: string } {
     return {
         partitionKey: `${indexPrefix}${invertedMonth(request.createdAt)}`,
@@ -341,22 +355,42 @@ export class TableRequestIndex implements RequestIndexQueries {
     }
 
     /**
-     * The filtered "every request" rows after the cursor: the rest of the cursor's month, then the months after it.
-     * Each part is one key-range query; the page size bounds what the service returns per round trip.
+     * The filtered "every request" rows after the cursor, newest first: the rest of the cursor's month, then windows of
+     * whole months that double in length (1, 2, 4, 8... months), then everything older. Each window is one key-range
+     * query, so a page that the newest month fills reads that month only, and a rare filter costs a few queries more
+     * rather than one that matches the whole table. The page size bounds what each round trip returns.
      */
     private async *query(filter: IndexFilter, after: IndexCursor | undefined, pageSize: number) {
         const table = await this.table();
         const columns = columnFilter(filter);
         const range = partitionRange(filter);
-        const ranges: string[] = [];
+        const ranges: { from: string; to: string; rowAfter?: string }[] = [];
+        /** The newest month the next window holds. */
+        let newest: Date;
+        let lo: string;
         if (after) {
-            ranges.push(`PartitionKey eq ${lit(after.partitionKey)} and RowKey gt ${lit(after.rowKey)}`);
-            const from = after.partitionKey > range.from ? after.partitionKey : range.from;
-            ranges.push(`PartitionKey gt ${lit(from)} and PartitionKey lt ${lit(range.to)}`);
+            ranges.push({ from: after.partitionKey, to: `${after.partitionKey}~`, rowAfter: after.rowKey });
+            newest = addMonths(monthOfKey(after.partitionKey), -1);
+            lo = `${after.partitionKey}~`;
         } else {
-            ranges.push(`PartitionKey ge ${lit(range.from)} and PartitionKey lt ${lit(range.to)}`);
+            newest = monthStart(filter.to ? new Date(filter.to.getTime() - 1) : new Date());
+            lo = range.from;
         }
-        for (const keys of ranges) {
+        for (let span = 1; lo < range.to; span *= 2) {
+            // The key just after a month's key bounds every row of that month; past ~40 years, the rest in one go.
+            const oldest = addMonths(newest, -(span - 1));
+            const edge = span > 256 ? range.to : `${indexPrefix}${invertedMonth(oldest.toISOString())}~`;
+            const hi = edge < range.to ? edge : range.to;
+            if (hi > lo) {
+                ranges.push({ from: lo, to: hi });
+                lo = hi;
+            }
+            newest = addMonths(oldest, -1);
+        }
+        for (const r of ranges) {
+            const keys = r.rowAfter
+                ? `PartitionKey eq ${lit(r.from)} and RowKey gt ${lit(r.rowAfter)}`
+                : `PartitionKey ge ${lit(r.from)} and PartitionKey lt ${lit(r.to)}`;
             const filterText = columns ? `${keys} and ${columns}` : keys;
             try {
                 const pages = table

@@ -95,7 +95,7 @@ describe('dashboard in a browser', () => {
             expect(await page.locator('svg[role="img"]').count()).toBe(2);
             expect(await rowIds(page)).toEqual([opened[1]!.id, opened[0]!.id]);
             // Styles applied: the stylesheet's hash matched, so the tiles are laid out as a grid.
-            expect(await page.locator('.tiles').evaluate((el) => getComputedStyle(el).display)).toBe('grid');
+            expect(await page.evaluate("getComputedStyle(document.querySelector('.tiles')).display")).toBe('grid');
             expect(problems).toEqual([]);
         },
         TEST_TIMEOUT_MS,
