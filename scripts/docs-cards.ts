@@ -884,7 +884,9 @@ export async function renderDocCards(cards: DocCard[], options: RenderOptions): 
                     );
                 }
                 if (png.length > PNG_MAX_BYTES) {
-                    problems.push(`${path.basename(file)} is ${png.length} bytes, over the ${PNG_MAX_BYTES} byte budget`);
+                    problems.push(
+                        `${path.basename(file)} is ${png.length} bytes, over the ${PNG_MAX_BYTES} byte budget`,
+                    );
                 }
             }
             if (problems.length > 0) {

@@ -40,7 +40,7 @@ export interface IndexedRequest {
     updatedAt: string;
 }
 
-interface IndexEntity {
+export interface IndexEntity {
     partitionKey: string;
     rowKey: string;
     status: string;
@@ -92,7 +92,10 @@ function monthOfKey(partitionKey: string): Date {
     return new Date(Date.UTC(Math.floor(yyyymm / 100), (yyyymm % 100) - 1, 1));
 }
 
-export function indexKeys(request: Pick<ApprovalRequest, 'id' | 'createdAt'>): { partitionKey: string; rowKey: string } {
+export function indexKeys(request: Pick<ApprovalRequest, 'id' | 'createdAt'>): {
+    partitionKey: string;
+    rowKey: string;
+} {
     return {
         partitionKey: `${indexPrefix}${invertedMonth(request.createdAt)}`,
         rowKey: `${invertedMs(request.createdAt)}-${request.id}`,
@@ -185,28 +188,30 @@ export async function writeIndex(
     if (before && indexedFieldsOf(before) === indexedFieldsOf(next)) {
         return;
     }
-    const row = indexedRequest(next);
-    const { partitionKey, rowKey } = indexKeys(next);
-    const writes: Promise<unknown>[] = [table.upsertEntity(entityOf(partitionKey, rowKey, row), 'Replace')];
-    if (isOpen(next.status)) {
-        writes.push(table.upsertEntity(entityOf(openPartition, rowKey, row), 'Replace'));
-    } else if (!before || isOpen(before.status)) {
-        writes.push(ignore404(table.deleteEntity(openPartition, rowKey)));
-    }
-    if (next.decision) {
-        const at = next.decision.at;
-        writes.push(
-            table.upsertEntity(
-                entityOf(`${decidedPrefix}${invertedMonth(at)}`, `${invertedMs(at)}-${next.id}`, row),
-                'Replace',
-            ),
-        );
+    const writes: Promise<unknown>[] = indexEntitiesOf(next).map((entity) => table.upsertEntity(entity, 'Replace'));
+    if (!isOpen(next.status) && (!before || isOpen(before.status))) {
+        writes.push(ignore404(table.deleteEntity(openPartition, indexKeys(next).rowKey)));
     }
     try {
         await Promise.all(writes);
     } catch (err) {
         throw wrap(err, `index request ${next.id}`);
     }
+}
+
+/** Every index row a request has in its current state (the benchmark writes a generated table's rows with these). */
+export function indexEntitiesOf(request: ApprovalRequest): IndexEntity[] {
+    const row = indexedRequest(request);
+    const { partitionKey, rowKey } = indexKeys(request);
+    const entities = [entityOf(partitionKey, rowKey, row)];
+    if (isOpen(request.status)) {
+        entities.push(entityOf(openPartition, rowKey, row));
+    }
+    if (request.decision) {
+        const at = request.decision.at;
+        entities.push(entityOf(`${decidedPrefix}${invertedMonth(at)}`, `${invertedMs(at)}-${request.id}`, row));
+    }
+    return entities;
 }
 
 async function ignore404(p: Promise<unknown>): Promise<void> {
@@ -307,7 +312,9 @@ export function columnFilter(filter: IndexFilter): string {
 /** The key range of the "every request" rows a filter's dates allow: whole months, newest first. */
 function partitionRange(filter: IndexFilter): { from: string; to: string } {
     // Inverted: the newest month has the smallest key.
-    const from = filter.to ? `${indexPrefix}${invertedMonth(new Date(filter.to.getTime() - 1).toISOString())}` : indexPrefix;
+    const from = filter.to
+        ? `${indexPrefix}${invertedMonth(new Date(filter.to.getTime() - 1).toISOString())}`
+        : indexPrefix;
     const to = filter.from ? `${indexPrefix}${invertedMonth(filter.from.toISOString())}~` : 'i.';
     return { from, to };
 }

@@ -130,7 +130,7 @@ export async function showDashboard(
         }
         const [page, summary] = await Promise.all([
             deps.index.page(filter, PAGE_SIZE, query.after ? decodeCursor(query.after) : undefined),
-            summarize(deps, log),
+            cachedSummary(deps, log),
         ]);
         return {
             status: 200,
@@ -150,11 +150,7 @@ export async function showDashboard(
 }
 
 /** True, or the refusal to send. Fails closed: any doubt about who this is or what they may see refuses. */
-async function mayRead(
-    deps: DashboardDeps,
-    principal: WebPrincipal,
-    log: Logger,
-): Promise<true | DashboardResponse> {
+async function mayRead(deps: DashboardDeps, principal: WebPrincipal, log: Logger): Promise<true | DashboardResponse> {
     if (principal.tenantId?.toLowerCase() !== deps.settings.tenantId.toLowerCase()) {
         log.warn(`Refused the dashboard to ${principal.objectId}: not of our tenant`);
         return message(403, 'Another tenant', 'Only users of this organisation can see the dashboard.');
@@ -244,7 +240,30 @@ async function exportList(
           };
 }
 
+/**
+ * The summary reads every decision of the last 30 days and counts the audit trail's bypasses: the same for everyone,
+ * so it is computed at most once a minute per process and shown with the time it was computed.
+ */
+export const SUMMARY_MAX_AGE_MS = 60_000;
+const summaries = new WeakMap<DashboardDeps, Promise<DashboardSummary>>();
+
+async function cachedSummary(deps: DashboardDeps, log: Logger): Promise<DashboardSummary> {
+    const cached = summaries.get(deps);
+    if (cached) {
+        const summary = await cached.catch(() => undefined);
+        if (summary && deps.now().getTime() - Date.parse(summary.at) < SUMMARY_MAX_AGE_MS) {
+            return summary;
+        }
+    }
+    const next = summarize(deps, log);
+    summaries.set(deps, next);
+    next.catch(() => summaries.delete(deps));
+    return next;
+}
+
 export interface DashboardSummary {
+    /** When it was computed. */
+    at: string;
     pending: { count: number; oldestAt?: string; rows: IndexedRequest[] };
     /** Decided and not yet applied. */
     applying: number;
@@ -297,7 +316,10 @@ export async function summarize(deps: DashboardDeps, log: Logger): Promise<Dashb
         }),
     ]);
     const pending = open.filter((r) => r.status === 'pending').sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
-    const human = decided.filter((r) => !r.auto).map((r) => r.toDecision).sort((a, b) => a - b);
+    const human = decided
+        .filter((r) => !r.auto)
+        .map((r) => r.toDecision)
+        .sort((a, b) => a - b);
     const perDay = Array.from({ length: 30 }, (_, i) => {
         const d = new Date(now.getTime() - (29 - i) * DAY_MS).toISOString().slice(0, 10);
         return { day: d, approved: 0, rejected: 0 };
@@ -321,6 +343,7 @@ export async function summarize(deps: DashboardDeps, log: Logger): Promise<Dashb
     const median = percentile(human, 50);
     const p95 = percentile(human, 95);
     return {
+        at: now.toISOString(),
         pending: {
             count: pending.length,
             ...(pending[0] ? { oldestAt: pending[0].createdAt } : {}),

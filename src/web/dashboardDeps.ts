@@ -45,7 +45,11 @@ export function getDashboardDeps(): DashboardDeps {
  * Audit entries of one action written since a time: a filter on the entry's columns, evaluated by the table service,
  * which sends back only the keys of the matches.
  */
-export async function countAuditAction(table: () => Promise<TableClient>, action: string, since: Date): Promise<number> {
+export async function countAuditAction(
+    table: () => Promise<TableClient>,
+    action: string,
+    since: Date,
+): Promise<number> {
     const client = await table();
     const filter = `action eq '${action.replace(/'/g, "''")}' and at ge '${since.toISOString()}'`;
     let count = 0;

@@ -127,7 +127,7 @@ export function renderDashboard(model: DashboardPageModel): string {
     const body = [
         '<h1>Private endpoint connections</h1>',
         '<section aria-labelledby="summary-heading">',
-        '<h2 id="summary-heading">Summary</h2>',
+        `<h2 id="summary-heading">Summary <span class="when">as of ${e(formatUtc(summary.at))}</span></h2>`,
         tiles(summary, now),
         '<div class="charts">',
         decisionsChart(summary.perDay),
@@ -170,7 +170,9 @@ function tiles(s: DashboardSummary, now: Date): string {
         tile(
             'Time to decision',
             s.medianToDecision === undefined ? '–' : duration(s.medianToDecision),
-            s.p95ToDecision === undefined ? 'no decision by a person in 30 days' : `median; p95 ${duration(s.p95ToDecision)}`,
+            s.p95ToDecision === undefined
+                ? 'no decision by a person in 30 days'
+                : `median; p95 ${duration(s.p95ToDecision)}`,
             'tile-time',
         ),
         tile(
@@ -268,9 +270,7 @@ function pendingList(s: DashboardSummary, now: Date): string {
 function filterForm(q: DashboardQuery): string {
     const select = (name: string, label: string, options: readonly string[], value: string | undefined) =>
         `<label>${e(label)}<select name="${name}"><option value="">any</option>` +
-        options
-            .map((o) => `<option value="${e(o)}"${o === value ? ' selected' : ''}>${e(o)}</option>`)
-            .join('') +
+        options.map((o) => `<option value="${e(o)}"${o === value ? ' selected' : ''}>${e(o)}</option>`).join('') +
         '</select></label>';
     const input = (name: string, label: string, value: string | undefined, type = 'text') =>
         `<label>${e(label)}<input type="${type}" name="${name}" value="${e(value ?? '')}"></label>`;
@@ -405,9 +405,15 @@ export function renderRequestDetail(model: RequestDetail, options: { now: Date; 
     if (links.length > 0) {
         body.push('<nav aria-label="Links"><ul>', ...links, '</ul></nav>');
     }
-    body.push('<section aria-labelledby="timeline-heading"><h2 id="timeline-heading">Timeline</h2>', timeline(trail), '</section>');
+    body.push(
+        '<section aria-labelledby="timeline-heading"><h2 id="timeline-heading">Timeline</h2>',
+        timeline(trail),
+        '</section>',
+    );
     for (const section of view.sections) {
-        body.push(`<section aria-label="${e(section.title)}"><h2>${e(section.title)}</h2>${factList(section.facts)}</section>`);
+        body.push(
+            `<section aria-label="${e(section.title)}"><h2>${e(section.title)}</h2>${factList(section.facts)}</section>`,
+        );
     }
     body.push(
         '<section aria-labelledby="message-heading"><h2 id="message-heading">Request message</h2>',

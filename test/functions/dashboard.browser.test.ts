@@ -107,7 +107,10 @@ describe('dashboard in a browser', () => {
             const { page, problems } = await watchedPage(context);
             await page.goto(`${server.url}/api/dashboard`);
             await page.getByLabel('Origin').selectOption('foreign');
-            await Promise.all([page.waitForURL(/origin=foreign/), page.getByRole('button', { name: 'Filter' }).click()]);
+            await Promise.all([
+                page.waitForURL(/origin=foreign/),
+                page.getByRole('button', { name: 'Filter' }).click(),
+            ]);
             expect(await rowIds(page)).toEqual([opened[0]!.id]);
             expect(await page.getByLabel('Origin').inputValue()).toBe('foreign');
 
@@ -136,10 +139,18 @@ describe('dashboard in a browser', () => {
         async () => {
             const { page } = await watchedPage(context);
             await page.goto(`${server.url}/api/dashboard?status=applied`);
-            const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'CSV' }).click()]);
+            const [csv] = await Promise.all([
+                page.waitForEvent('download'),
+                page.getByRole('link', { name: 'CSV' }).click(),
+            ]);
             expect(csv.suggestedFilename()).toMatch(/^pec-requests-\d{8}-\d{4}\.csv$/);
             const text = readFileSync((await csv.path())!, 'utf8');
-            expect(text.replace(/^\uFEFF/, '').trim().split('\r\n')).toEqual([
+            expect(
+                text
+                    .replace(/^\uFEFF/, '')
+                    .trim()
+                    .split('\r\n'),
+            ).toEqual([
                 expect.stringMatching(/^id,status,/),
                 expect.stringMatching(new RegExp(`^"${opened[1]!.id}","applied","approve"`)),
             ]);
@@ -148,7 +159,9 @@ describe('dashboard in a browser', () => {
                 page.getByRole('link', { name: 'JSON lines' }).click(),
             ]);
             expect(jsonl.suggestedFilename()).toMatch(/\.jsonl$/);
-            const lines = readFileSync((await jsonl.path())!, 'utf8').trim().split('\n');
+            const lines = readFileSync((await jsonl.path())!, 'utf8')
+                .trim()
+                .split('\n');
             expect(lines.map((l) => (JSON.parse(l) as { id: string }).id)).toEqual([opened[1]!.id]);
         },
         TEST_TIMEOUT_MS,

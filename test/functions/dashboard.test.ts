@@ -169,7 +169,13 @@ describe('dashboard', () => {
     });
 
     it('refuses a query it does not understand, with a clear message and no data', async () => {
-        for (const query of ['status=nope', 'after=garbage', 'from=2026-13-45', 'sort=id', 'status=pending&status=failed']) {
+        for (const query of [
+            'status=nope',
+            'after=garbage',
+            'from=2026-13-45',
+            'sort=id',
+            'status=pending&status=failed',
+        ]) {
             const { status, body } = await get({ query });
             expect(status).toBe(400);
             expect(body).not.toContain(requestIds[0]);
@@ -209,14 +215,23 @@ describe('dashboard', () => {
         expect(csv.status).toBe(200);
         expect(csv.headers['Content-Type']).toBe('text/csv; charset=utf-8');
         expect(csv.headers['Content-Disposition']).toMatch(/^attachment; filename="pec-requests-\d{8}-\d{4}\.csv"$/);
-        const lines = csv.body.replace(/^\uFEFF/, '').trim().split('\r\n');
+        const lines = csv.body
+            .replace(/^\uFEFF/, '')
+            .trim()
+            .split('\r\n');
         expect(lines[0]).toMatch(/^id,status,/);
         expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(
-            requestIds.slice(1).reverse().map((id) => `"${id}"`),
+            requestIds
+                .slice(1)
+                .reverse()
+                .map((id) => `"${id}"`),
         );
         const jsonl = await get({ query: 'format=jsonl&origin=foreign' });
         expect(jsonl.headers['Content-Disposition']).toMatch(/\.jsonl"$/);
-        const rows = jsonl.body.trim().split('\n').map((l) => JSON.parse(l) as { id: string; origin: string });
+        const rows = jsonl.body
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as { id: string; origin: string });
         expect(rows).toEqual([expect.objectContaining({ id: requestIds[0], origin: 'foreign' })]);
     });
 });

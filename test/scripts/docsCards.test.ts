@@ -74,7 +74,9 @@ describe('docs/cards', () => {
             expect(size!.width).toBe((CARD_WIDTH + 2 * CARD_MARGIN) * DEVICE_SCALE_FACTOR);
             if (!file.endsWith('-details.png')) {
                 // The collapsed card as committed: about one screen (the browser test holds the builder to it).
-                expect(size!.height).toBeLessThanOrEqual((COLLAPSED_MAX_HEIGHT + 2 * CARD_MARGIN) * DEVICE_SCALE_FACTOR);
+                expect(size!.height).toBeLessThanOrEqual(
+                    (COLLAPSED_MAX_HEIGHT + 2 * CARD_MARGIN) * DEVICE_SCALE_FACTOR,
+                );
             }
             expect(bytes.length).toBeLessThanOrEqual(PNG_MAX_BYTES);
         },

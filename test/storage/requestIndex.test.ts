@@ -129,9 +129,16 @@ describe('request index', () => {
     });
 
     it('filters on the service side: state, kind, server, origin, requester, approver and dates', async () => {
-        const ids = async (filter: object) => (await allPages(filter)).flat().map((r) => r.id).sort();
+        const ids = async (filter: object) =>
+            (await allPages(filter))
+                .flat()
+                .map((r) => r.id)
+                .sort();
         const expected = (pick: (r: ApprovalRequest, i: number) => boolean) =>
-            written.filter(pick).map((r) => r.id).sort();
+            written
+                .filter(pick)
+                .map((r) => r.id)
+                .sort();
         expect(await ids({ status: 'applied' })).toEqual(expected((r) => r.status === 'applied'));
         expect(await ids({ kind: 'mysql-flexible' })).toEqual(expected((_r, i) => i % 2 === 1));
         expect(await ids({ server: 'pg-three' })).toEqual(expected((_r, i) => i % 3 === 0));
@@ -153,7 +160,12 @@ describe('request index', () => {
         expect(open).toHaveLength(115);
         expect(open.every((r) => r.status === 'pending')).toBe(true);
         const decided = await index.decidedSince(new Date(start - 60_000));
-        expect(decided.map((r) => r.id).sort()).toEqual(written.slice(0, 15).map((r) => r.id).sort());
+        expect(decided.map((r) => r.id).sort()).toEqual(
+            written
+                .slice(0, 15)
+                .map((r) => r.id)
+                .sort(),
+        );
         expect(decided.find((r) => r.id === written[3]!.id)?.toDecision).toBe(4 * 60);
     });
 
