@@ -58,7 +58,8 @@ button { font-weight: 600; cursor: pointer; border-color: var(--accent); color: 
 table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
 th, td { text-align: left; padding: 0.3rem 0.5rem; border-bottom: 1px solid var(--line); vertical-align: top;
   overflow-wrap: anywhere; }
-th { font-size: 0.8rem; color: var(--muted); }
+th { font-size: 0.8rem; color: var(--muted); overflow-wrap: normal; white-space: nowrap; }
+.nowrap { white-space: nowrap; overflow-wrap: normal; }
 .mono { font-family: ui-monospace, Consolas, "Courier New", monospace; font-size: 0.9em; word-break: break-all; }
 .pager, .exports { display: flex; gap: 1rem; margin: 0.75rem 0; }
 .box { border: 2px solid; border-radius: 6px; padding: 0.6rem 0.9rem; margin: 1rem 0; }
@@ -358,7 +359,7 @@ function stateText(r: IndexedRequest): string {
 function originText(origin: string): string {
     const tone = origin === 'trusted' ? 'good' : 'attention';
     const text = origin === 'trusted' ? 'trusted' : origin.toUpperCase();
-    return `<span class="tone-${tone}">${e(text)}</span>`;
+    return `<span class="nowrap tone-${tone}">${e(text)}</span>`;
 }
 
 function kindLabel(kind: string): string {
