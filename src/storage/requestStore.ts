@@ -362,7 +362,9 @@ async function indexed(table: TableClient, before: ApprovalRequest | undefined, 
     try {
         await writeIndex(table, before, next);
     } catch (err) {
-        console.warn(`Request ${next.id} is written but its dashboard index row is not: ${ensureErrorType(err).message}`);
+        console.warn(
+            `Request ${next.id} is written but its dashboard index row is not: ${ensureErrorType(err).message}`,
+        );
     }
 }
 
