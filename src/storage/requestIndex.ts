@@ -332,7 +332,7 @@ export interface RequestIndexQueries {
      * Re-indexes the requests written since the last catch-up (all of them the first time, or after the index's
      * shape changed), at most once per `everyMs`. Returns how many requests it indexed.
      */
-    catchUp(now: Date, everyMs: number): Promise<number>;
+    catchUp(now: Date, everyMs: number, budget?: number): Promise<CatchUp>;
 }
 
 export class TableRequestIndex implements RequestIndexQueries {
@@ -449,49 +449,94 @@ export class TableRequestIndex implements RequestIndexQueries {
         return rows;
     }
 
-    async catchUp(now: Date, everyMs: number): Promise<number> {
+    async catchUp(now: Date, everyMs: number, budget = catchUpBudget): Promise<CatchUp> {
         const table = await this.table();
         const marker = await getMarker(table);
-        const fresh = marker && marker.version === indexVersion;
-        if (fresh && now.getTime() - Date.parse(marker.at) < everyMs) {
-            return 0;
+        const fresh = marker?.version === indexVersion;
+        const inPass = marker?.passStartedAt !== undefined;
+        if (fresh && !inPass && now.getTime() - Date.parse(marker.at) < everyMs) {
+            return { indexed: 0, complete: true };
         }
-        // Request rows only (their RowKeys start with "request-"); since the last run, or all of them.
-        const since = fresh ? new Date(Date.parse(marker.at) - catchUpMarginMs) : undefined;
+        // A pass reads the request rows written since the last completed one (all of them the first time, or after
+        // the index's shape changed), and may take several calls: it goes on from where the last call stopped.
+        const pass: Required<Pick<Marker, 'passStartedAt' | 'passSince'>> & Pick<Marker, 'passContinuation'> = inPass
+            ? {
+                  passStartedAt: marker.passStartedAt!,
+                  passSince: marker.passSince ?? '',
+                  ...(marker.passContinuation ? { passContinuation: marker.passContinuation } : {}),
+              }
+            : {
+                  passStartedAt: now.toISOString(),
+                  passSince: fresh ? new Date(Date.parse(marker.at) - catchUpMarginMs).toISOString() : '',
+              };
         let filter = "RowKey ge 'request-' and RowKey lt 'request.'";
-        if (since) {
-            filter += ` and Timestamp ge datetime'${since.toISOString()}'`;
+        if (pass.passSince) {
+            filter += ` and Timestamp ge datetime'${pass.passSince}'`;
         }
-        let count = 0;
+        let indexed = 0;
         try {
-            for await (const entity of table.listEntities<{ data: string }>({
-                queryOptions: { filter, select: ['data'] },
-            })) {
-                await writeIndex(table, undefined, JSON.parse(entity.data) as ApprovalRequest);
-                count++;
+            const pages = table
+                .listEntities<{ data: string }>({ queryOptions: { filter, select: ['data'] } })
+                .byPage({
+                    maxPageSize: Math.min(500, budget),
+                    ...(pass.passContinuation ? { continuationToken: pass.passContinuation } : {}),
+                });
+            for await (const page of pages) {
+                const requests = page.map((entity) => JSON.parse(entity.data) as ApprovalRequest);
+                for (let i = 0; i < requests.length; i += 16) {
+                    await Promise.all(requests.slice(i, i + 16).map((r) => writeIndex(table, undefined, r)));
+                }
+                indexed += requests.length;
+                if (indexed >= budget && page.continuationToken) {
+                    // Enough for one call: the page it serves must not wait for a whole table. The next call goes on.
+                    await putMarker(table, {
+                        at: marker?.at ?? '',
+                        version: marker?.version ?? 0,
+                        ...pass,
+                        passContinuation: page.continuationToken,
+                    });
+                    return { indexed, complete: false };
+                }
             }
-            await table.upsertEntity(
-                { partitionKey: metaPartition, rowKey: catchUpRow, at: now.toISOString(), version: indexVersion },
-                'Replace',
-            );
+            await putMarker(table, { at: pass.passStartedAt, version: indexVersion });
         } catch (err) {
             throw wrap(err, 'bring the request index up to date');
         }
-        return count;
+        return { indexed, complete: true };
     }
+}
+
+/** What a catch-up did: how many requests it indexed, and whether the index is complete now. */
+export interface CatchUp {
+    indexed: number;
+    complete: boolean;
+}
+
+/** Requests one catch-up call indexes at most, so that the page that triggered it still answers in time. */
+const catchUpBudget = 5000;
+
+interface Marker {
+    /** When the last completed pass started: every request written before it is indexed. */
+    at: string;
+    version: number;
+    /** A pass under way: when it started, what it reads, and where it stopped. */
+    passStartedAt?: string;
+    passSince?: string;
+    passContinuation?: string;
+}
+
+async function putMarker(table: TableClient, marker: Marker): Promise<void> {
+    await table.upsertEntity({ partitionKey: metaPartition, rowKey: catchUpRow, ...marker }, 'Replace');
 }
 
 /** Whether the index has been brought up to date since the given time: the benchmark's generated table says so. */
 export async function markIndexCaughtUp(table: TableClient, at: Date): Promise<void> {
-    await table.upsertEntity(
-        { partitionKey: metaPartition, rowKey: catchUpRow, at: at.toISOString(), version: indexVersion },
-        'Replace',
-    );
+    await putMarker(table, { at: at.toISOString(), version: indexVersion });
 }
 
-async function getMarker(table: TableClient): Promise<{ at: string; version: number } | undefined> {
+async function getMarker(table: TableClient): Promise<Marker | undefined> {
     try {
-        return await table.getEntity<{ at: string; version: number }>(metaPartition, catchUpRow);
+        return await table.getEntity<Marker>(metaPartition, catchUpRow);
     } catch (err) {
         if (statusCodeOf(err) === 404) {
             return undefined;

@@ -120,7 +120,7 @@ export async function showDashboard(
     const query = parsed.data;
     const signedInAs = principal.upn ?? principal.name ?? principal.objectId;
     try {
-        await catchUp(deps, log);
+        const complete = await catchUp(deps, log);
         if (query.request) {
             return await detail(deps, query.request, signedInAs);
         }
@@ -141,6 +141,13 @@ export async function showDashboard(
                 query,
                 now: deps.now(),
                 signedInAs,
+                ...(complete
+                    ? {}
+                    : {
+                          notice:
+                              'The list is being indexed (after an upgrade, or a first start): some requests are ' +
+                              'missing until it is done. Reload in a minute.',
+                      }),
             }),
         };
     } catch (err) {
@@ -178,11 +185,13 @@ async function mayRead(deps: DashboardDeps, principal: WebPrincipal, log: Logger
     return true;
 }
 
-async function catchUp(deps: DashboardDeps, log: Logger): Promise<void> {
-    const indexed = await deps.index.catchUp(deps.now(), CATCH_UP_EVERY_MS);
+/** Brings the index up to date (see requestIndex.ts); whether it is complete, for a notice on the page. */
+async function catchUp(deps: DashboardDeps, log: Logger): Promise<boolean> {
+    const { indexed, complete } = await deps.index.catchUp(deps.now(), CATCH_UP_EVERY_MS);
     if (indexed > 0) {
-        log.info(`Dashboard: brought ${indexed} request(s) into the index`);
+        log.info(`Dashboard: brought ${indexed} request(s) into the index${complete ? '' : '; more to come'}`);
     }
+    return complete;
 }
 
 export function filterOf(query: DashboardQuery): IndexFilter {

@@ -121,12 +121,15 @@ export interface DashboardPageModel {
     query: DashboardQuery;
     now: Date;
     signedInAs: string;
+    /** E.g. that the index is still being built. */
+    notice?: string;
 }
 
 export function renderDashboard(model: DashboardPageModel): string {
     const { summary, query, now } = model;
     const body = [
         '<h1>Private endpoint connections</h1>',
+        ...(model.notice ? [`<p class="box attention" role="status" id="notice">${e(model.notice)}</p>`] : []),
         '<section aria-labelledby="summary-heading">',
         `<h2 id="summary-heading">Summary <span class="when">as of ${e(formatUtc(summary.at))}</span></h2>`,
         tiles(summary, now),

@@ -186,11 +186,45 @@ describe('request index', () => {
         expect(before).not.toContain(victim.id);
 
         const now = new Date();
-        // First run: no marker yet, as after an upgrade: every request is indexed again.
-        expect(await index.catchUp(now, 600_000)).toBe(130);
+        // First run: no marker yet, as after an upgrade: every request is indexed again, a budget per call.
+        expect(await index.catchUp(now, 600_000)).toEqual({ indexed: 130, complete: true });
         expect((await allPages()).flat().map((r) => r.id)).toContain(victim.id);
         expect((await index.open()).map((r) => r.id)).toContain(victim.id);
-        // Within the interval it does nothing; after it, only the rows written since (with a margin) are read.
-        expect(await index.catchUp(new Date(now.getTime() + 1000), 600_000)).toBe(0);
+        // Within the interval it does nothing.
+        expect(await index.catchUp(new Date(now.getTime() + 1000), 600_000)).toEqual({ indexed: 0, complete: true });
+        // After it, only the request rows written since the last pass (with a margin for clocks) are read.
+        const later = await index.catchUp(new Date(now.getTime() + 700_000), 600_000);
+        expect(later.complete).toBe(true);
+        expect(later.indexed).toBe(130);
+    });
+
+    it('spreads a large pass over several calls, each within its budget, going on where the last stopped', async () => {
+        const client: TableClient = await table();
+        // An index of another shape (an older version): the next catch-up re-reads every request.
+        await client.upsertEntity({
+            partitionKey: 'x-index',
+            rowKey: 'catch-up',
+            at: new Date().toISOString(),
+            version: 0,
+        });
+        const victim = written[77]!;
+        const keys = indexKeys(victim);
+        await client.deleteEntity(keys.partitionKey, keys.rowKey);
+        const calls: { indexed: number; complete: boolean }[] = [];
+        for (let i = 0; i < 10; i++) {
+            const result = await index.catchUp(new Date(), 600_000, 50);
+            calls.push(result);
+            if (result.complete) {
+                break;
+            }
+        }
+        // Pages of the budget's size; a call stops after a page that has more behind it.
+        expect(calls).toEqual([
+            { indexed: 50, complete: false },
+            { indexed: 50, complete: false },
+            { indexed: 30, complete: true },
+        ]);
+        expect(calls.reduce((n, c) => n + c.indexed, 0)).toBe(130);
+        expect((await allPages()).flat().map((r) => r.id)).toContain(victim.id);
     });
 });

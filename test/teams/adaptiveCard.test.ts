@@ -444,10 +444,10 @@ describe('the compact card and its Details toggle', () => {
 
     it('renders the toggle in the reference renderer and it shows the details', () => {
         const { root } = parseAndRender(renderAdaptiveCard(buildCardView(makeRequest(), baseOptions)));
-        const details = root.querySelector('#details') as unknown as { style: { display: string } } | null;
-        expect(details).not.toBeNull();
+        const details = root.querySelectorAll('#details')[0] as unknown as { style: { display: string } } | undefined;
+        expect(details).toBeDefined();
         expect(details!.style.display).toBe('none');
-        const toggle = [...root.querySelectorAll('button')].find((b) => b.textContent === 'Details');
+        const toggle = Array.from(root.querySelectorAll('button')).find((b) => b.textContent === 'Details');
         expect(toggle).toBeDefined();
         (toggle as unknown as { click(): void }).click();
         expect(details!.style.display).not.toBe('none');
