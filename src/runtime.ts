@@ -8,6 +8,7 @@ import { ingestionScope, parseAuthenticationString, parseConnectionString } from
 import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
 import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
+import { indexTableName } from './storage/requestIndex';
 import { TableRequestStore } from './storage/requestStore';
 import { lazy, openTable } from './storage/tables';
 import type { BotTokenVerifier } from './teams/botAuth';
@@ -95,7 +96,11 @@ export function createDeps(config: Config): WorkflowDeps {
             ...http,
             lroDeadlineMs,
         }),
-        requests: new TableRequestStore(lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential))),
+        requests: new TableRequestStore(
+            lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential)),
+            undefined,
+            lazy(() => openTable(config.storage, indexTableName(config.REQUESTS_TABLE), () => credential)),
+        ),
         audit: new TrackedAuditLog(
             new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential))),
             telemetry,

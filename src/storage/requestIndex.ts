@@ -4,7 +4,9 @@ import { parseServerId } from '../domain/ids';
 import { isOpen, type ApprovalRequest, type Person, type RequestStatus } from '../domain/request';
 
 /**
- * The dashboard's index of requests, in the requests table beside the rows it indexes. A request row is keyed by its
+ * The dashboard's index of requests, in a table of its own beside the requests table (`indexTableName`), so that the
+ * sweep's and the CLI's scans of the requests never read index rows, nor the dashboard's queries request rows. A
+ * request row is keyed by its
  * random id, so the table can neither list requests in time order nor page through them without reading them all;
  * these rows are keyed by time, so every dashboard query is a key-range query that reads one page:
  *
@@ -54,6 +56,11 @@ export interface IndexEntity {
     /** Seconds from opened to decided, on the decided rows. */
     toDecision?: number;
     s: string;
+}
+
+/** The index table's name: the requests table's, with "index" after it (within the 63 characters a name may have). */
+export function indexTableName(requestsTable: string): string {
+    return `${requestsTable.slice(0, 58)}index`;
 }
 
 export const indexPrefix = 'i-';
@@ -336,7 +343,12 @@ export interface RequestIndexQueries {
 }
 
 export class TableRequestIndex implements RequestIndexQueries {
-    constructor(private readonly table: () => Promise<TableClient>) {}
+    constructor(
+        /** The index table. */
+        private readonly table: () => Promise<TableClient>,
+        /** The requests table, which the catch-up reads. */
+        private readonly requestsTable: () => Promise<TableClient>,
+    ) {}
 
     async page(filter: IndexFilter, size: number, after?: IndexCursor): Promise<IndexPage> {
         const rows: IndexedRequest[] = [];
@@ -427,8 +439,13 @@ export class TableRequestIndex implements RequestIndexQueries {
             `decidedAt ge ${lit(since.toISOString())}`;
         const rows: (IndexedRequest & { toDecision: number })[] = [];
         try {
-            for await (const entity of table.listEntities<IndexEntity>({ queryOptions: { filter } })) {
-                rows.push({ ...(JSON.parse(entity.s) as IndexedRequest), toDecision: entity.toDecision ?? 0 });
+            const pages = table
+                .listEntities<IndexEntity>({ queryOptions: { filter, select: ['s', 'toDecision'] } })
+                .byPage({ maxPageSize: 1000 });
+            for await (const page of pages) {
+                for (const entity of page) {
+                    rows.push({ ...(JSON.parse(entity.s) as IndexedRequest), toDecision: entity.toDecision ?? 0 });
+                }
             }
         } catch (err) {
             throw wrap(err, 'list the decided requests');
@@ -475,7 +492,7 @@ export class TableRequestIndex implements RequestIndexQueries {
         }
         let indexed = 0;
         try {
-            const pages = table
+            const pages = (await this.requestsTable())
                 .listEntities<{ data: string }>({ queryOptions: { filter, select: ['data'] } })
                 .byPage({
                     maxPageSize: Math.min(500, budget),

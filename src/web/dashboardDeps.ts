@@ -1,7 +1,7 @@
 import type { TableClient } from '@azure/data-tables';
 import { getConfig } from '../config';
 import { createCredential, getDeps } from '../runtime';
-import { TableRequestIndex } from '../storage/requestIndex';
+import { indexTableName, TableRequestIndex } from '../storage/requestIndex';
 import { lazy, openTable } from '../storage/tables';
 import type { DashboardDeps } from './dashboard';
 
@@ -22,6 +22,7 @@ export function getDashboardDeps(): DashboardDeps {
     const config = getConfig();
     const credential = createCredential(config);
     const requestsTable = lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential));
+    const indexTable = lazy(() => openTable(config.storage, indexTableName(config.REQUESTS_TABLE), () => credential));
     const auditTable = lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential));
     deps = {
         settings: {
@@ -34,7 +35,7 @@ export function getDashboardDeps(): DashboardDeps {
         directory: workflow.directory,
         requests: workflow.requests,
         audit: workflow.audit,
-        index: new TableRequestIndex(requestsTable),
+        index: new TableRequestIndex(indexTable, requestsTable),
         bypassesSince: (since) => countAuditAction(auditTable, 'bypassed', since),
         now: () => workflow.now(),
     };

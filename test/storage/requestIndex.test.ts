@@ -66,9 +66,10 @@ function draft(o: DraftOptions): ApprovalRequest {
 }
 
 describe('request index', () => {
+    const { table: requests } = azuriteTable('req');
     const { table } = azuriteTable('idx');
-    const store = new TableRequestStore(table);
-    const index = new TableRequestIndex(table);
+    const store = new TableRequestStore(requests, undefined, table);
+    const index = new TableRequestIndex(table, requests);
     /** Oldest first, as written; across a month boundary. */
     const written: ApprovalRequest[] = [];
 
