@@ -338,6 +338,7 @@ describe('app settings (infra/main.bicep) against src/config.ts', () => {
             WEBSITE_SITE_NAME: 'set by the platform',
             IDENTITY_ENDPOINT: 'set by the platform for an app with a managed identity',
             IDENTITY_HEADER: 'set by the platform for an app with a managed identity',
+            DASHBOARD_READER_GROUP_IDS: 'optional; without it only the approver groups read the dashboard',
         };
         const missing = schemaKeys.filter((name) => !deployedSettings.has(name) && !(name in leftOut));
         expect(missing).toEqual([]);
