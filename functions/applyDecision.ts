@@ -3,9 +3,9 @@ import { observe } from '../src/observability/invocation';
 import { getDeps } from '../src/runtime';
 import { withTrace } from '../src/observability/trace';
 import { applyMaxAttempts, applyMessageSchema, applyQueueName, type ApplyMessage } from '../src/storage/applyQueue';
-import type { Logger } from '../src/workflow/deps';
+import type { Logger } from '../src/observability/logger';
 import { applyDecision } from '../src/workflow/applyDecision';
-import { issuesText } from '../src/validation';
+import { issuesText } from '../src/workflow/validation';
 
 /**
  * Applies a recorded decision through ARM. A thrown error makes the host deliver the message again after the queue's

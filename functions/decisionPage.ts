@@ -1,7 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { observe } from '../src/observability/invocation';
 import { getDeps } from '../src/runtime';
-import type { Logger } from '../src/workflow/deps';
+import type { Logger } from '../src/observability/logger';
 import { pageHeaders, renderMessagePage } from '../src/web/decisionPageHtml';
 import { principalFromHeaders } from '../src/web/easyAuth';
 import { showDecisionPage, submitDecision, type PageResult } from '../src/workflow/webDecision';

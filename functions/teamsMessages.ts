@@ -2,8 +2,8 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import { ensureErrorType, UnauthorizedError } from '../src/domain/errors';
 import { observe } from '../src/observability/invocation';
 import { getBotTokenVerifier, getDeps } from '../src/runtime';
-import type { Logger } from '../src/workflow/deps';
-import { issuesText } from '../src/validation';
+import type { Logger } from '../src/observability/logger';
+import { issuesText } from '../src/workflow/validation';
 import { activityEnvelopeSchema, cardActionSchema, errorResponse, handleCardAction } from '../src/workflow/teamsInvoke';
 
 /** Bot Framework activities are small; anything bigger is not one, and is not worth parsing. */

@@ -89,21 +89,13 @@ resource pecEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-
           ]
         }
         {
-          operatorType: 'StringIn'
-          key: 'data.resourceProvider'
-          values: [
-            'Microsoft.DBforPostgreSQL'
-            'Microsoft.DBforMySQL'
-          ]
-        }
-        {
-          // Single servers and flexible servers; not, for example, Cosmos DB for PostgreSQL (serverGroupsv2).
+          // The registered resource kinds (infra/resourceKinds.json, generated from src/domain/resourceKinds.ts), by
+          // the '/providers/{namespace}/{type}/' part of the subject: the code drops kinds it does not watch before
+          // any I/O. One filter instead of a provider filter too, because Event Grid allows 25 values across all
+          // advanced filters of a subscription.
           operatorType: 'StringContains'
           key: 'subject'
-          values: [
-            '/servers/'
-            '/flexibleServers/'
-          ]
+          values: map(loadJsonContent('resourceKinds.json').kinds, k => k.eventSubject)
         }
       ]
     }

@@ -36,6 +36,9 @@ param principalId string = ''
 @description('Comma-separated subscription ids whose database servers are gated. Empty: the subscription azd deploys to. Each gets the custom role and an Event Grid system topic.')
 param watchedSubscriptionIds string = ''
 
+@description('Comma-separated resource kinds to watch (ids in infra/resourceKinds.json, e.g. sql-server,key-vault). Empty: the four database kinds. The app refuses an unknown id at start-up.')
+param watchedResourceKinds string = ''
+
 @description('Comma-separated subscription ids whose private endpoints count as ours (the card flags any other). Empty: every endpoint is flagged.')
 param trustedSubscriptionIds string = ''
 
@@ -167,38 +170,16 @@ var systemTopicIds = map(
 // test/infra/ replays the adapters against the ARM emulator and checks each call against this list).
 // ---------------------------------------------------------------------------------------------------------------------
 
-var pecApproverActions = [
-  // PostgreSQL single server (api 2018-06-01)
-  'Microsoft.DBforPostgreSQL/servers/read'
-  'Microsoft.DBforPostgreSQL/servers/privateEndpointConnections/read'
-  'Microsoft.DBforPostgreSQL/servers/privateEndpointConnections/write'
-  'Microsoft.DBforPostgreSQL/servers/privateEndpointConnectionsApproval/action'
-  // PostgreSQL flexible server
-  'Microsoft.DBforPostgreSQL/flexibleServers/read'
-  'Microsoft.DBforPostgreSQL/flexibleServers/privateEndpointConnections/read'
-  'Microsoft.DBforPostgreSQL/flexibleServers/privateEndpointConnections/write'
-  'Microsoft.DBforPostgreSQL/flexibleServers/privateEndpointConnectionsApproval/action'
-  // MySQL single server (api 2018-06-01)
-  'Microsoft.DBforMySQL/servers/read'
-  'Microsoft.DBforMySQL/servers/privateEndpointConnections/read'
-  'Microsoft.DBforMySQL/servers/privateEndpointConnections/write'
-  'Microsoft.DBforMySQL/servers/privateEndpointConnectionsApproval/action'
-  // MySQL flexible server
-  'Microsoft.DBforMySQL/flexibleServers/read'
-  'Microsoft.DBforMySQL/flexibleServers/privateEndpointConnections/read'
-  'Microsoft.DBforMySQL/flexibleServers/privateEndpointConnections/write'
-  'Microsoft.DBforMySQL/flexibleServers/privateEndpointConnectionsApproval/action'
-  // Polling the long-running PUT: the generic operation status URLs, and the PEC-specific ones both providers list
-  // in their operations (which of them a given region answers with is not documented, so both are readable).
-  'Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read'
-  'Microsoft.DBforPostgreSQL/locations/operationResults/read'
-  'Microsoft.DBforPostgreSQL/locations/privateEndpointConnectionAzureAsyncOperation/read'
-  'Microsoft.DBforPostgreSQL/locations/privateEndpointConnectionOperationResults/read'
-  'Microsoft.DBforMySQL/locations/azureAsyncOperation/read'
-  'Microsoft.DBforMySQL/locations/operationResults/read'
-  'Microsoft.DBforMySQL/locations/privateEndpointConnectionAzureAsyncOperation/read'
-  'Microsoft.DBforMySQL/locations/privateEndpointConnectionOperationResults/read'
-]
+// The custom role, from the resource kind registry (infra/resourceKinds.json, generated from src/domain/resourceKinds.ts):
+// for each watched kind, read the resource, read and write its connections, approve, and poll the long-running PUT.
+var resourceKinds = loadJsonContent('resourceKinds.json')
+var watchedKinds = empty(trim(watchedResourceKinds))
+  ? resourceKinds.defaultWatched
+  : map(filter(split(watchedResourceKinds, ','), k => !empty(trim(k))), k => toLower(trim(k)))
+var pecApproverActions = union(
+  flatten(map(filter(resourceKinds.kinds, k => contains(watchedKinds, k.id)), k => k.roleActions)),
+  []
+)
 
 var pecApproverRoleGuid = guid(subscription().id, environmentName, 'pec-gate-pec-approver')
 // The role is created in the deployment subscription, so that one is always an assignable scope too (it is assigned
@@ -209,7 +190,7 @@ resource pecApproverRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
   name: pecApproverRoleGuid
   properties: {
     roleName: 'PEC gate approver (${environmentName} ${resourceToken})'
-    description: 'pec-gate: read database servers and their private endpoint connections, approve or reject them, and poll the operation. Nothing else.'
+    description: 'pec-gate: read the watched Private Link resources and their private endpoint connections, approve or reject them, and poll the operation. Nothing else.'
     type: 'CustomRole'
     permissions: [
       {
@@ -315,6 +296,7 @@ var hostSettings = {
 // Every setting src/config.ts reads. test/infra/bicep.test.ts loads this block into loadConfig().
 var appSettings = {
   WATCHED_SUBSCRIPTION_IDS: join(watched, ',')
+  WATCHED_RESOURCE_KINDS: join(watchedKinds, ',')
   TRUSTED_SUBSCRIPTION_IDS: trustedSubscriptionIds
   AZURE_TENANT_ID: tenant().tenantId
   AZURE_CLIENT_ID: identity.outputs.clientId

@@ -26,7 +26,11 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { HttpRequest, InvocationContext, type EventGridEvent } from '@azure/functions';
 import { QueueClient } from '@azure/storage-queue';
-import { kindInfo, serverKinds, type ServerKind } from '../src/domain/ids';
+import { kindInfo, type ServerKind } from '../src/domain/ids';
+import { defaultWatchedKinds } from '../src/domain/resourceKinds';
+
+/** The demo's PECs: one on each database kind, the kinds watched by default. */
+const serverKinds = defaultWatchedKinds;
 import type { CardRef } from '../src/domain/request';
 import { applyMaxAttempts, applyQueueName } from '../src/storage/applyQueue';
 import { verifyChain } from '../src/storage/auditLog';

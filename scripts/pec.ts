@@ -22,6 +22,7 @@ import {
     type OpsStores,
     type Settings,
 } from '../src/ops/connection';
+import { isServerKind, serverKinds } from '../src/domain/ids';
 import { listCommand } from '../src/ops/list';
 import { exitCodes, parseSince, safe, type Output } from '../src/ops/output';
 import { resendCommand } from '../src/ops/resend';
@@ -30,9 +31,10 @@ import { auditTrailCommand, showCommand } from '../src/ops/show';
 export const usage = `Usage: npm run pec -- <command> [options]
 
 Commands:
-  list [--all] [--since 7d] [--json]
+  list [--all] [--since 7d] [--kind KIND[,KIND]] [--json]
         Requests that need attention (pending, decided, failed) and those that finished (applied, superseded,
-        expired) within --since (default 7d); --all lists every request.
+        expired) within --since (default 7d); --all lists every request. --kind keeps those on these resource kinds
+        (ids as in WATCHED_RESOURCE_KINDS: postgres-flexible, sql-server, key-vault, ...).
   show ID [--json]
         One request: its fields, its audit trail and whether the chain verifies.
   resend ID
@@ -79,11 +81,12 @@ export async function main(argv: readonly string[], output: Output, options: Mai
         const [command, ...rest] = argv;
         switch (command) {
             case 'list': {
-                const { values } = parse(rest, { all: 'boolean', since: 'string', json: 'boolean' }, 0);
+                const { values } = parse(rest, { all: 'boolean', since: 'string', json: 'boolean', kind: 'string' }, 0);
                 const since = sinceOption(values.since ?? '7d', now);
+                const kinds = kindOption(values.kind);
                 return await listCommand(
                     stores(),
-                    { all: values.all === true, since, now, json: values.json === true },
+                    { all: values.all === true, since, now, json: values.json === true, ...(kinds ? { kinds } : {}) },
                     output,
                 );
             }
@@ -233,6 +236,24 @@ function sinceOption(text: string, now: Date): Date {
         throw new UsageError(`--since ${JSON.stringify(safe(text, 60))}: expected a duration (7d, 12h) or a date`);
     }
     return since;
+}
+
+/** `--kind a,b`: registered kind ids, so a typo is a usage error rather than an empty list. */
+function kindOption(text: string | undefined): string[] | undefined {
+    if (text === undefined) {
+        return undefined;
+    }
+    const kinds = text
+        .split(',')
+        .map((k) => k.trim().toLowerCase())
+        .filter(Boolean);
+    const unknown = kinds.filter((k) => !isServerKind(k));
+    if (kinds.length === 0 || unknown.length > 0) {
+        throw new UsageError(
+            `--kind ${JSON.stringify(safe(text, 60))}: expected resource kinds among ${serverKinds.join(', ')}`,
+        );
+    }
+    return kinds;
 }
 
 /** The settings, read once and only when a command needs them (so `--help` works with a broken local file). */

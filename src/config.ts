@@ -1,10 +1,13 @@
-import './zodConfig';
+import './workflow/validation';
+import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { ConfigError } from './domain/errors';
 import type { Policy } from './domain/policy';
 import { expiryActions } from './domain/reconcile';
+import { isServerKind, serverKinds, type ServerKind } from './domain/ids';
+import { defaultWatchedKinds } from './domain/resourceKinds';
 import { parseAuthenticationString, parseConnectionString } from './observability/connectionString';
-import { loadPolicy, PolicyConfigError, readPolicyFile } from './policyConfig';
+import { loadPolicy, PolicyConfigError } from './policy/policyConfig';
 
 /**
  * Every setting the app reads, validated once at start-up. A missing or malformed setting stops the app with a message
@@ -94,9 +97,37 @@ const tableName = (fallback: string) =>
         .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'expected a table name: 3-63 letters and digits, starting with a letter')
         .default(fallback);
 
+/**
+ * The resource kinds the gate watches: kind ids from the registry (src/domain/resourceKinds.ts), comma-separated. An
+ * unknown id stops the app, naming the setting and listing the known ids: a typo must not silently leave a kind
+ * unguarded.
+ */
+const kindList = () =>
+    z
+        .string()
+        .optional()
+        .transform((value, ctx): ServerKind[] => {
+            const items = (value ?? '')
+                .split(/[,;\s]+/)
+                .map((s) => s.trim().toLowerCase())
+                .filter(Boolean);
+            if (items.length === 0) {
+                return [...defaultWatchedKinds];
+            }
+            const bad = items.filter((s) => !isServerKind(s));
+            if (bad.length > 0) {
+                ctx.addIssue({
+                    code: 'custom',
+                    message: `unknown resource kind${bad.length === 1 ? '' : 's'} ${bad.map((b) => `"${b}"`).join(', ')}; known kinds: ${serverKinds.join(', ')}`,
+                });
+            }
+            return [...new Set(items.filter(isServerKind))];
+        });
+
 const schema = z.object({
     WATCHED_SUBSCRIPTION_IDS: guidList('subscription ids', { required: true }),
     TRUSTED_SUBSCRIPTION_IDS: guidList('subscription ids', { required: false }),
+    WATCHED_RESOURCE_KINDS: kindList(),
     AZURE_TENANT_ID: guid('tenant id'),
     AZURE_CLIENT_ID: guid('client id of the user-assigned managed identity'),
     ARM_ENDPOINT: httpsUrl('https://management.azure.com'),
@@ -244,6 +275,11 @@ function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageSetting
         'AzureWebJobsStorage: required: a connection string, or AzureWebJobsStorage__accountName for identity-based access',
     );
     return {};
+}
+
+/** Reads POLICY_FILE (a relative path resolves against the working directory, the app root under the host). */
+export function readPolicyFile(path: string): string {
+    return readFileSync(path, 'utf8');
 }
 
 export function loadConfig(

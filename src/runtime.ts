@@ -6,6 +6,7 @@ import { armScope } from './arm/armCommon';
 import { ManagedIdentityCredential } from './identity/managedIdentity';
 import { ingestionScope, parseAuthenticationString, parseConnectionString } from './observability/connectionString';
 import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
+import { safeLogText, traceLabel } from './observability/trace';
 import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
 import { indexTableName } from './storage/requestIndex';
@@ -73,6 +74,7 @@ export function createDeps(config: Config): WorkflowDeps {
             tenantId: config.AZURE_TENANT_ID,
             clientId: config.AZURE_CLIENT_ID,
             watchedSubscriptionIds: config.WATCHED_SUBSCRIPTION_IDS,
+            watchedKinds: config.WATCHED_RESOURCE_KINDS,
             trustedSubscriptionIds: config.TRUSTED_SUBSCRIPTION_IDS,
             portalUrl: config.PORTAL_URL,
             publicBaseUrl: config.PUBLIC_BASE_URL,
@@ -95,6 +97,8 @@ export function createDeps(config: Config): WorkflowDeps {
             credential,
             ...http,
             lroDeadlineMs,
+            // Oddities in ARM's answers (a body id pointing elsewhere, a connection listed twice): logged, not followed.
+            warn: (message) => console.warn(`${traceLabel()} ${safeLogText(message)}`),
         }),
         requests: new TableRequestStore(
             lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential)),

@@ -43,6 +43,34 @@ describe('web page settings', () => {
     });
 });
 
+describe('watched resource kinds', () => {
+    it('watches the four database kinds by default, so an upgrade changes nothing', () => {
+        expect(loadConfig(valid).WATCHED_RESOURCE_KINDS).toEqual([
+            'postgres-single',
+            'postgres-flexible',
+            'mysql-single',
+            'mysql-flexible',
+        ]);
+        expect(loadConfig({ ...valid, WATCHED_RESOURCE_KINDS: ' ' }).WATCHED_RESOURCE_KINDS).toHaveLength(4);
+    });
+
+    it('reads a list of kind ids, ignoring case, spaces and repeats', () => {
+        const config = loadConfig({
+            ...valid,
+            WATCHED_RESOURCE_KINDS: 'Key-Vault, sql-server;storage-account key-vault',
+        });
+        expect(config.WATCHED_RESOURCE_KINDS).toEqual(['key-vault', 'sql-server', 'storage-account']);
+    });
+
+    it('refuses an unknown kind at start-up, naming the setting and the known kinds', () => {
+        const message = errorOf({ ...valid, WATCHED_RESOURCE_KINDS: 'sql-server,keyvault,Microsoft.Web/sites' });
+        expect(message).toContain(
+            'WATCHED_RESOURCE_KINDS: unknown resource kinds "keyvault", "microsoft.web/sites"; known kinds: postgres-single, mysql-single, postgres-flexible, mysql-flexible, sql-server, storage-account, key-vault,',
+        );
+        expect(message).toMatch(/known kinds: .*\bredis\b/);
+    });
+});
+
 describe('settings', () => {
     it('reads a valid configuration with the documented defaults', () => {
         const config = loadConfig(valid);

@@ -6,7 +6,7 @@ import { applyDecisionFunction } from '../functions/applyDecision';
 import { pecEvents } from '../functions/pecEvents';
 import { teamsMessages } from '../functions/teamsMessages';
 import { loadConfig, resetConfig, type Config } from '../src/config';
-import { kindInfo, type ServerKind } from '../src/domain/ids';
+import { kindInfo, serverKinds, type ServerKind } from '../src/domain/ids';
 import type { ApprovalRequest } from '../src/domain/request';
 import { getDeps, resetDeps } from '../src/runtime';
 import { encodeClientPrincipal } from '../src/web/easyAuth';
@@ -99,6 +99,9 @@ export async function startHarness(
     const env: Record<string, string> = {
         ...token.env,
         WATCHED_SUBSCRIPTION_IDS: `${ids.ours},${ids.second}`,
+        // Every registered kind, so the whole loop runs for each of them; the default (the four database kinds) is
+        // tested in test/config.test.ts.
+        WATCHED_RESOURCE_KINDS: serverKinds.join(','),
         TRUSTED_SUBSCRIPTION_IDS: `${ids.ours},${ids.second}`,
         AZURE_TENANT_ID: ids.tenant,
         AZURE_CLIENT_ID: ids.client,

@@ -17,6 +17,8 @@ export interface ArmSettings {
     readDeadlineMs?: number;
     /** Bound on each try of a request (HTTP_TIMEOUT_MS); a try without an answer in time is retried like a 5xx. */
     timeoutMs?: number;
+    /** Where oddities in ARM's answers are reported (a body id that points elsewhere, a connection listed twice). */
+    warn?: (message: string) => void;
 }
 
 const userAgentPrefix = 'pec-gate';
@@ -69,7 +71,8 @@ export function toPec(server: ServerRef, raw: FlatPec): Pec {
     }
     return {
         ref: { server, name },
-        id: raw.id ?? `${formatServerId(server)}/privateEndpointConnections/${name}`,
+        // The identity is what we asked for (server and name), never the body's id: see ArmPecAdapter.toPec.
+        id: `${formatServerId(server)}/privateEndpointConnections/${name}`,
         privateEndpointId: raw.privateEndpoint?.id ?? '',
         status,
         description: raw.privateLinkServiceConnectionState?.description ?? '',
@@ -95,9 +98,12 @@ export function toServerContext(server: ServerRef, raw: RawServer, pecs: readonl
     };
 }
 
-/** Settled provisioning states: single servers say Ready, flexible servers Succeeded. */
+/**
+ * Settled provisioning states: single servers (and Azure SQL) say Ready, the others Succeeded. A connection without
+ * one (the AI services examples carry none) has nothing in flight to wait for.
+ */
 export function isSettled(provisioningState: string): boolean {
-    return ['ready', 'succeeded'].includes(provisioningState.toLowerCase());
+    return ['', 'ready', 'succeeded'].includes(provisioningState.toLowerCase());
 }
 
 export function isNotFound(err: unknown): boolean {

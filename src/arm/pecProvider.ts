@@ -1,13 +1,23 @@
 import type { PecRef, ServerKind, ServerRef } from '../domain/ids';
 import type { DecisionStatus, Pec, ServerContext } from '../domain/pec';
 
+export interface ListedServer {
+    server: ServerRef;
+    pecs?: Pec[];
+}
+
 /**
- * What the workflow needs from ARM, for any of the four server kinds. Adapters hide the three SDKs and the generic
- * call behind this; the workflow never learns which one it talks to.
+ * What the workflow needs from ARM, for any registered resource kind. Adapters hide the three SDKs and the generic
+ * adapter behind this; the workflow never learns which one it talks to.
  */
 export interface PecProvider {
-    /** Every server of this kind in the subscription, every page. The sweep starts here. */
+    /** Every server of this kind in the subscription, every page. */
     listServers(subscriptionId: string, kind: ServerKind): Promise<ServerRef[]>;
+    /**
+     * The same, each with its PECs when ARM's list answer carries them inline (the sweep then needs no call per
+     * server); `pecs` is absent where it does not, and the caller lists those servers' PECs itself.
+     */
+    listServersWithPecs?(subscriptionId: string, kind: ServerKind): Promise<ListedServer[]>;
     /** All PECs of a server, every page. */
     listPecs(server: ServerRef): Promise<Pec[]>;
     /** One PEC, or undefined when it does not exist (404). */

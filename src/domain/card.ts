@@ -73,6 +73,8 @@ export type CardAction =
 
 export interface CardServer {
     kindLabel: string;
+    /** What one resource of the kind is called ("Server", "Vault", "Account"...), for the labels. */
+    noun: string;
     name: string;
     resourceGroup: string;
     subscriptionId: string;
@@ -228,6 +230,7 @@ function serverOf(request: ApprovalRequest): CardServer {
         }));
     return {
         kindLabel: kindInfo[facts.serverKind]?.label ?? cleanText(facts.serverKind, VALUE_MAX_LENGTH),
+        noun: kindInfo[facts.serverKind]?.noun ?? 'Resource',
         name: cleanText(name, VALUE_MAX_LENGTH),
         resourceGroup: cleanText(resourceGroup, VALUE_MAX_LENGTH),
         subscriptionId: cleanText(subscriptionId, VALUE_MAX_LENGTH),
@@ -348,7 +351,7 @@ function sectionsOf(
 ): CardSection[] {
     const serverFacts: CardFact[] = [
         { label: 'Type', value: server.kindLabel },
-        { label: 'Server', value: server.name },
+        { label: server.noun, value: server.name },
         { label: 'Resource group', value: server.resourceGroup },
         { label: 'Subscription', value: server.subscriptionId },
         { label: 'Location', value: server.location },
@@ -410,7 +413,7 @@ function sectionsOf(
     }
     requesterFacts.push({ label: 'Opened', value: openedAt });
     return [
-        { title: 'Server', facts: serverFacts },
+        { title: server.noun, facts: serverFacts },
         { title: 'Private endpoint connection', facts: connectionFacts },
         { title: 'Requested by', facts: requesterFacts },
     ];

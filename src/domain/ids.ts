@@ -1,29 +1,31 @@
 import { ValidationError } from './errors';
 
+import { resourceKinds, type ResourceKindId, type ResourceKindInfo } from './resourceKinds';
+
 /**
- * Resource ids for the four gated server kinds and their Private Endpoint Connections (PECs).
+ * Resource ids for the gated Private Link resources (the kinds in ./resourceKinds.ts) and their Private Endpoint
+ * Connections (PECs). "Server" names any such resource here (a database server, a storage account, a vault...).
  * ARM ids are case-insensitive: we compare lower-cased and keep the original casing for display.
  */
 
-export const serverKinds = ['postgres-single', 'mysql-single', 'postgres-flexible', 'mysql-flexible'] as const;
-export type ServerKind = (typeof serverKinds)[number];
+/** Every kind the registry knows, in its order. */
+export const serverKinds = resourceKinds.map((k) => k.id) as unknown as readonly [ResourceKindId, ...ResourceKindId[]];
+export type ServerKind = ResourceKindId;
 
-interface KindInfo {
-    provider: 'Microsoft.DBforPostgreSQL' | 'Microsoft.DBforMySQL';
-    type: 'servers' | 'flexibleServers';
-    label: string;
+export const kindInfo = Object.fromEntries(resourceKinds.map((k) => [k.id, k])) as Record<ServerKind, ResourceKindInfo>;
+
+const kindByType = new Map<string, ServerKind>(
+    resourceKinds.map((k) => [`${k.provider}/${k.type}`.toLowerCase(), k.id]),
+);
+
+/** The kind of an ARM namespace and type, compared ignoring case; undefined for a type the registry does not know. */
+export function kindOfType(provider: string, type: string): ServerKind | undefined {
+    return kindByType.get(`${provider}/${type}`.toLowerCase());
 }
 
-export const kindInfo: Record<ServerKind, KindInfo> = {
-    'postgres-single': { provider: 'Microsoft.DBforPostgreSQL', type: 'servers', label: 'PostgreSQL single server' },
-    'mysql-single': { provider: 'Microsoft.DBforMySQL', type: 'servers', label: 'MySQL single server' },
-    'postgres-flexible': {
-        provider: 'Microsoft.DBforPostgreSQL',
-        type: 'flexibleServers',
-        label: 'PostgreSQL flexible server',
-    },
-    'mysql-flexible': { provider: 'Microsoft.DBforMySQL', type: 'flexibleServers', label: 'MySQL flexible server' },
-};
+export function isServerKind(value: string): value is ServerKind {
+    return (serverKinds as readonly string[]).includes(value);
+}
 
 export interface ServerRef {
     kind: ServerKind;
@@ -55,7 +57,7 @@ export interface ParsedTarget {
 
 const segment = '([^/]+)';
 const targetPattern = new RegExp(
-    `^/subscriptions/${segment}/resourceGroups/${segment}/providers/(Microsoft\\.DBfor(?:PostgreSQL|MySQL))/(servers|flexibleServers)/${segment}(?:/(privateEndpointConnections|privateEndpointConnectionProxies)/${segment})?/?$`,
+    `^/subscriptions/${segment}/resourceGroups/${segment}/providers/${segment}/${segment}/${segment}(?:/(privateEndpointConnections|privateEndpointConnectionProxies)/${segment})?/?$`,
     'i',
 );
 const privateEndpointPattern = new RegExp(
@@ -63,22 +65,18 @@ const privateEndpointPattern = new RegExp(
     'i',
 );
 
-function kindOf(provider: string, type: string): ServerKind {
-    const engine = provider.toLowerCase() === 'microsoft.dbforpostgresql' ? 'postgres' : 'mysql';
-    return `${engine}-${type.toLowerCase() === 'servers' ? 'single' : 'flexible'}`;
-}
-
-/** Parses a server id, a PEC id or a PEC proxy id. Anything else (another provider, a deeper child) is rejected. */
+/** Parses a resource id, a PEC id or a PEC proxy id of a registered kind. Anything else (another type, a deeper child) is rejected. */
 export function parseTarget(id: string): ParsedTarget {
     const m = targetPattern.exec(id.trim());
-    if (!m) {
+    const [, subscriptionId, resourceGroup, provider, type, name, childType, childName] = (m ?? []) as string[];
+    const kind = m ? kindOfType(provider!, type!) : undefined;
+    if (!kind) {
         throw new ValidationError(
-            `Not a PostgreSQL/MySQL (single or flexible) server or private endpoint connection id: "${truncate(id)}"`,
+            `Not a private endpoint connection, or its resource, of a supported resource kind: "${truncate(id)}"`,
         );
     }
-    const [, subscriptionId, resourceGroup, provider, type, name, childType, childName] = m as unknown as string[];
     const server: ServerRef = {
-        kind: kindOf(provider!, type!),
+        kind,
         subscriptionId: subscriptionId!,
         resourceGroup: resourceGroup!,
         name: name!,

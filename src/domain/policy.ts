@@ -32,6 +32,9 @@ export interface PolicyMatch {
      * or 'foreign' (another tenant or unknown). See `policySubject` for how it is judged.
      */
     endpointOrigin?: EndpointOrigin[];
+    /** The resource's kind: ids of the registry (src/domain/resourceKinds.ts), e.g. "key-vault", "sql-server". */
+    resourceKind?: ServerKind[];
+    /** The older name of the same condition, from when only database servers were gated; both given, both hold. */
     serverKinds?: ServerKind[];
     /** Glob on the server name: * and ? only, case-insensitive. */
     serverName?: string;
@@ -82,6 +85,9 @@ export function matchesSubject(match: PolicyMatch, subject: PolicySubject): bool
     if (match.serverKinds !== undefined && !match.serverKinds.includes(subject.serverKind)) {
         return false;
     }
+    if (match.resourceKind !== undefined && !match.resourceKind.includes(subject.serverKind)) {
+        return false;
+    }
     if (match.serverName !== undefined && !globMatch(match.serverName, subject.serverName)) {
         return false;
     }
@@ -105,6 +111,7 @@ export function isCatchAll(match: PolicyMatch): boolean {
     return (
         match.endpointOrigin === undefined &&
         match.serverKinds === undefined &&
+        match.resourceKind === undefined &&
         match.serverName === undefined &&
         match.tags === undefined
     );
@@ -121,7 +128,14 @@ export function matchCovers(earlier: PolicyMatch, later: PolicyMatch): boolean {
     if (!setCovers(earlier.endpointOrigin, later.endpointOrigin, endpointOrigins)) {
         return false;
     }
-    if (!setCovers(earlier.serverKinds, later.serverKinds, serverKinds)) {
+    // resourceKind and serverKinds constrain the same fact: a match allows the kinds in both of its lists.
+    const kindsOf = (m: PolicyMatch): readonly ServerKind[] | undefined =>
+        m.resourceKind === undefined
+            ? m.serverKinds
+            : m.serverKinds === undefined
+              ? m.resourceKind
+              : m.resourceKind.filter((k) => m.serverKinds!.includes(k));
+    if (!setCovers(kindsOf(earlier), kindsOf(later), serverKinds)) {
         return false;
     }
     if (earlier.serverName !== undefined && !/^\*+$/.test(earlier.serverName)) {

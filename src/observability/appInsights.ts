@@ -9,7 +9,7 @@ import {
     type Pipeline,
 } from '@azure/core-rest-pipeline';
 import { ensureErrorType } from '../domain/errors';
-import type { Logger } from '../workflow/deps';
+import type { Logger } from './logger';
 import { ingestionScope, type ConnectionStringParts } from './connectionString';
 import type { Telemetry, TelemetryEvent } from './telemetry';
 import { withoutFormData } from '../http/pipeline';

@@ -1,6 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
 import { peekDeps } from '../runtime';
-import type { Logger } from '../workflow/deps';
+import type { Logger } from './logger';
 import { traceIdOf, tracedLogger, withTrace, type TraceFields } from './trace';
 
 /**

@@ -1,7 +1,7 @@
 import type { AuditAction, AuditEntry, AuditInput } from '../domain/audit';
 import { ensureErrorType } from '../domain/errors';
 import type { AppendOptions, AuditLog } from '../storage/auditLog';
-import type { Logger } from '../workflow/deps';
+import type { Logger } from './logger';
 import { currentTrace, type TraceFields } from './trace';
 
 /**

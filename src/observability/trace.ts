@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Logger } from '../workflow/deps';
+import type { Logger } from './logger';
 
 /**
  * The ids every log line and telemetry item carries. They live in async-local storage rather than in parameters, so

@@ -14,6 +14,8 @@ export interface ListOptions {
     since: Date;
     now: Date;
     json: boolean;
+    /** Only requests on these resource kinds (`--kind`, repeatable or comma-separated); all kinds when absent. */
+    kinds?: readonly string[];
 }
 
 /** `pec list`: what needs attention first (pending, decided, failed), then what finished recently; newest first. */
@@ -30,6 +32,7 @@ export async function listCommand(
     const rank = (s: RequestStatus) => (alwaysListed.includes(s) ? 0 : 1);
     const summaries = stored
         .map((s) => summarize(s.request, options.now))
+        .filter((s) => !options.kinds || options.kinds.includes(s.serverKind))
         .sort(
             (a, b) =>
                 rank(a.status) - rank(b.status) ||
@@ -44,6 +47,7 @@ export async function listCommand(
         const rows = summaries.map((s) => [
             s.id,
             s.state,
+            s.serverKind,
             s.server,
             truncate(s.pecName, 48),
             truncate(s.requester, 40),
@@ -51,7 +55,10 @@ export async function listCommand(
             s.age,
             s.card.label,
         ]);
-        for (const line of renderTable(['ID', 'STATUS', 'SERVER', 'PEC', 'REQUESTER', 'ORIGIN', 'AGE', 'CARD'], rows)) {
+        for (const line of renderTable(
+            ['ID', 'STATUS', 'KIND', 'SERVER', 'PEC', 'REQUESTER', 'ORIGIN', 'AGE', 'CARD'],
+            rows,
+        )) {
             output.out(line);
         }
         output.out('');

@@ -1,5 +1,6 @@
 import type { CardRef } from '../domain/request';
-import type { Logger, WorkflowDeps } from '../workflow/deps';
+import type { WorkflowDeps } from '../workflow/deps';
+import type { Logger } from '../observability/logger';
 import { resendCard, type ResendOptions } from '../workflow/resend';
 import { exitCodes, formatTime, safe, type Output } from './output';
 

@@ -6,7 +6,8 @@ import { transition, type ApprovalRequest } from '../domain/request';
 import type { ApplyMessage } from '../storage/applyQueue';
 import type { StoredRequest } from '../storage/requestStore';
 import { syncPostedCard } from './cardUpdate';
-import type { Logger, WorkflowDeps } from './deps';
+import type { WorkflowDeps } from './deps';
+import type { Logger } from '../observability/logger';
 import { supersede } from './decide';
 import { updateRequest } from './requestUpdate';
 

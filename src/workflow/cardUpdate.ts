@@ -4,7 +4,8 @@ import { cardStateOf, isOpen, requiredApprovalsOf, type ApprovalRequest } from '
 import type { StoredRequest } from '../storage/requestStore';
 import { renderAdaptiveCard } from '../teams/adaptiveCard';
 import type { AdaptiveCardJson } from '../teams/teamsChannel';
-import { cardOptions, type Logger, type WorkflowDeps } from './deps';
+import { cardOptions, type WorkflowDeps } from './deps';
+import type { Logger } from '../observability/logger';
 
 /**
  * Keeping the posted card in step with the request. The request records which status its card shows (`cardShows`),

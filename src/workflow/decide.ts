@@ -12,7 +12,8 @@ import {
 } from '../domain/request';
 import { withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
-import type { Logger, WorkflowDeps } from './deps';
+import type { WorkflowDeps } from './deps';
+import type { Logger } from '../observability/logger';
 import { checkLinkToken } from './linkToken';
 import { syncPostedCard } from './cardUpdate';
 import { updateRequest } from './requestUpdate';

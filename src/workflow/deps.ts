@@ -1,5 +1,6 @@
 import type { PecProvider } from '../arm/pecProvider';
 import type { Telemetry } from '../observability/telemetry';
+import type { ServerKind } from '../domain/ids';
 import type { Policy } from '../domain/policy';
 import type { ReconcileSettings } from '../domain/reconcile';
 import type { AuditLog } from '../storage/auditLog';
@@ -8,17 +9,15 @@ import type { ApplyQueue } from '../storage/applyQueue';
 import type { ApproverDirectory } from '../teams/directory';
 import type { TeamsChannel, WebhookChannel } from '../teams/teamsChannel';
 
-/** The narrow logging surface the use cases need; the Functions InvocationContext satisfies it. */
-export interface Logger {
-    info(...args: unknown[]): void;
-    warn(...args: unknown[]): void;
-    error(...args: unknown[]): void;
-}
+/** Kept for code written against this module; the Logger type lives in observability/logger.ts. */
+export type { Logger } from '../observability/logger';
 
 export interface WorkflowSettings {
     tenantId: string;
     clientId: string;
     watchedSubscriptionIds: readonly string[];
+    /** The resource kinds watched (WATCHED_RESOURCE_KINDS); the four database kinds when absent. */
+    watchedKinds?: readonly ServerKind[];
     trustedSubscriptionIds: readonly string[];
     portalUrl: string;
     publicBaseUrl: string;

@@ -12,7 +12,8 @@ import {
 } from '../domain/request';
 import { withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
-import type { Logger, WorkflowDeps } from './deps';
+import type { WorkflowDeps } from './deps';
+import type { Logger } from '../observability/logger';
 import { issueLinkToken } from './linkToken';
 import { ensureCard, withCardClaim, withoutClaim, type PostOutcome } from './postCard';
 import { updateRequest } from './requestUpdate';
@@ -41,6 +42,7 @@ export async function onResourceEvent(deps: WorkflowDeps, input: unknown, log: L
 async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger): Promise<EventOutcome> {
     const relevance = classifyResourceEvent(event, {
         watchedSubscriptionIds: deps.settings.watchedSubscriptionIds,
+        ...(deps.settings.watchedKinds ? { watchedKinds: deps.settings.watchedKinds } : {}),
         ownClientId: deps.settings.clientId,
     });
     if ('reason' in relevance) {

@@ -3,7 +3,8 @@ import { ConcurrencyError, ensureErrorType, isRetryable, PermanentError } from '
 import { cardStateOf, type ApprovalRequest, type CardRef } from '../domain/request';
 import type { StoredRequest } from '../storage/requestStore';
 import { cardSummary, renderAdaptiveCard } from '../teams/adaptiveCard';
-import { cardOptions, type Logger, type WorkflowDeps } from './deps';
+import { cardOptions, type WorkflowDeps } from './deps';
+import type { Logger } from '../observability/logger';
 import { updateRequest } from './requestUpdate';
 import { issueLinkToken } from './linkToken';
 import type { LinkGrant } from '../domain/request';

@@ -10,7 +10,8 @@ import {
     type RequestStatus,
 } from '../domain/request';
 import { syncPostedCard } from './cardUpdate';
-import type { Logger, WorkflowDeps } from './deps';
+import type { WorkflowDeps } from './deps';
+import type { Logger } from '../observability/logger';
 import { issueLinkToken } from './linkToken';
 import { cardClaimMs, deliver, withoutClaim } from './postCard';
 import { updateRequest } from './requestUpdate';

@@ -1,5 +1,6 @@
 import * as z from 'zod';
-import { parseTarget, type ServerRef } from '../domain/ids';
+import { kindInfo, parseTarget, type ServerKind, type ServerRef } from '../domain/ids';
+import { defaultWatchedKinds } from '../domain/resourceKinds';
 import type { Requester } from '../domain/request';
 
 /**
@@ -92,6 +93,8 @@ export interface ClassifyOptions {
     watchedSubscriptionIds: readonly string[];
     /** Our own managed identity's client id: writes made by it are our own approvals, which must not loop. */
     ownClientId: string;
+    /** The resource kinds watched; the four database kinds when absent. */
+    watchedKinds?: readonly ServerKind[];
 }
 
 /** Decides whether an event concerns a PEC on a watched server. The reason is logged for everything dropped. */
@@ -106,7 +109,12 @@ export function classifyResourceEvent(event: ResourceEvent, options: ClassifyOpt
     try {
         target = parseTarget(event.resourceUri);
     } catch {
-        return { reason: `resource ${event.resourceUri} is not a PEC of a PostgreSQL or MySQL server` };
+        return { reason: `resource ${event.resourceUri} is not a PEC of a supported resource kind` };
+    }
+    if (!(options.watchedKinds ?? defaultWatchedKinds).includes(target.server.kind)) {
+        return {
+            reason: `resource kind ${target.server.kind} (${kindInfo[target.server.kind].label}) is not watched (WATCHED_RESOURCE_KINDS)`,
+        };
     }
     if (!target.child) {
         return { reason: `resource ${event.resourceUri} is a server, not a private endpoint connection` };
@@ -136,14 +144,13 @@ export function classifyResourceEvent(event: ResourceEvent, options: ClassifyOpt
 // them is no resource of ours. Sent on, it would reach ARM as a request it refuses (a 400, which pecEvents throws, so
 // Event Grid retries the event for a day) or, with `?` or `#`, as a URL that means something else.
 const resourceGroupPattern = /^[-\w.()\p{L}\p{N}]{1,90}$/u;
-const serverNamePattern = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/i;
 const connectionNamePattern = /^[-\w.]{1,128}$/;
 
 function nameProblem(server: ServerRef, connection: string): string | undefined {
     if (!resourceGroupPattern.test(server.resourceGroup) || server.resourceGroup.endsWith('.')) {
         return 'not a resource group name';
     }
-    if (!serverNamePattern.test(server.name)) {
+    if (!kindInfo[server.kind].namePattern.test(server.name)) {
         return 'not a server name';
     }
     if (!connectionNamePattern.test(connection)) {

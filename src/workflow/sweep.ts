@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { formatUtc } from '../domain/card';
 import { hasApproved, isSelfDecision, outsideChange } from '../domain/decision';
 import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors';
-import { idKey, parsePecId, serverKey, serverKinds, type ServerKind, type ServerRef } from '../domain/ids';
+import { idKey, parsePecId, serverKey, type ServerKind, type ServerRef } from '../domain/ids';
+import { defaultWatchedKinds } from '../domain/resourceKinds';
+import type { ListedServer } from '../arm/pecProvider';
 import type { Pec, ServerContext } from '../domain/pec';
 import { dueAction, expire, expiryReason, recordReminder } from '../domain/reconcile';
 import { cardStateOf, holdsPec, requiredApprovalsOf, type ApprovalRequest } from '../domain/request';
@@ -12,7 +14,8 @@ import { renderReminderCard, reminderSummary, type ReminderMention } from '../te
 import { settleAll } from './concurrency';
 import { syncPostedCard } from './cardUpdate';
 import { staleReason, supersede } from './decide';
-import type { Logger, WorkflowDeps } from './deps';
+import type { WorkflowDeps } from './deps';
+import type { Logger } from '../observability/logger';
 import { openAndAnnounce } from './onResourceEvent';
 import type { PostOutcome } from './postCard';
 import { updateRequest } from './requestUpdate';
@@ -27,7 +30,9 @@ import { updateRequest } from './requestUpdate';
  * - an expired request lets go of its PEC once the PEC is no longer Pending;
  * - a card that shows an older state than its request is updated.
  *
- * ARM is read with the list calls of the four kinds (servers per subscription, then each server's PECs), not Azure
+ * ARM is read with the list calls of the watched kinds (resources per subscription, then each one's PECs, unless the
+ * subscription-wide list already carries them inline: then the cost grows with subscriptions and kinds, not with
+ * resources), not Azure
  * Resource Graph: the list calls answer from the resource providers themselves, so a PEC approved a minute ago is
  * seen as approved, where Resource Graph's index can lag; they need no permission beyond the custom role's server
  * and PEC reads; and they are the calls the adapters, emulator and tests already cover.
@@ -128,28 +133,37 @@ async function discover(
     report: SweepReport,
     failed: (what: string, err: unknown) => void,
 ): Promise<Seen> {
+    const kinds = deps.settings.watchedKinds ?? defaultWatchedKinds;
     const scopes = deps.settings.watchedSubscriptionIds.flatMap((subscriptionId) =>
-        serverKinds.map((kind): [string, ServerKind] => [subscriptionId, kind]),
+        kinds.map((kind): [string, ServerKind] => [subscriptionId, kind]),
     );
-    const listed = await settleAll(scopes, armConcurrency, ([subscriptionId, kind]) =>
-        deps.arm.listServers(subscriptionId, kind),
+    const listed = await settleAll(scopes, armConcurrency, async ([subscriptionId, kind]): Promise<ListedServer[]> =>
+        deps.arm.listServersWithPecs
+            ? deps.arm.listServersWithPecs(subscriptionId, kind)
+            : (await deps.arm.listServers(subscriptionId, kind)).map((server) => ({ server })),
     );
-    const servers: ServerRef[] = [];
+    const found: ListedServer[] = [];
     listed.forEach((result, i) => {
         const [subscriptionId, kind] = scopes[i] ?? ['?', '?'];
         if (result.status === 'fulfilled') {
-            servers.push(...result.value);
+            found.push(...result.value);
         } else {
             failed(`list ${kind} servers in subscription ${subscriptionId}`, result.reason);
         }
     });
-    report.servers = servers.length;
+    report.servers = found.length;
     if (scopes.length > 0 && listed.every((r) => r.status === 'rejected')) {
         report.blind = true;
     }
 
     const seen: Seen = { servers: new Map(), pecs: new Map() };
-    const pecLists = await settleAll(servers, armConcurrency, (server) => deps.arm.listPecs(server));
+    const servers: ServerRef[] = found.map((f) => f.server);
+    // PECs the list carried inline need no call of their own.
+    const pecLists = await settleAll(
+        found,
+        armConcurrency,
+        async ({ server, pecs }) => pecs ?? deps.arm.listPecs(server),
+    );
     pecLists.forEach((result, i) => {
         const server = servers[i];
         if (!server) {

@@ -3,7 +3,8 @@ import * as z from 'zod';
 import { isRequestId } from '../domain/request';
 import { cardFor } from './cardUpdate';
 import { authorise, decide, isOwnCardMessage, type DecideResult } from './decide';
-import type { Logger, WorkflowDeps } from './deps';
+import type { WorkflowDeps } from './deps';
+import type { Logger } from '../observability/logger';
 
 /**
  * The Teams side of a decision: an `adaptiveCard/action` invoke from a verified Bot Framework caller, turned into a

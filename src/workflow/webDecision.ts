@@ -3,11 +3,12 @@ import * as z from 'zod';
 import { RESPONSE_TEXT_MAX_LENGTH } from '../domain/card';
 import { isRequestId, type ApprovalRequest } from '../domain/request';
 import { renderDecisionPage, renderMessagePage, type DecisionPageModel } from '../web/decisionPageHtml';
-import { issuesText } from '../validation';
+import { issuesText } from './validation';
 import type { WebPrincipal } from '../web/easyAuth';
 import { viewFor } from './cardUpdate';
 import { authorise, decide, linkRefusal, type Approver } from './decide';
-import type { Logger, WorkflowDeps } from './deps';
+import type { WorkflowDeps } from './deps';
+import type { Logger } from '../observability/logger';
 import { checkCsrfToken, checkLinkToken, issueCsrfToken } from './linkToken';
 
 /**

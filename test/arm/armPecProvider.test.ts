@@ -22,7 +22,7 @@ import { ids, privateEndpointId, seedPendingPec, startHarness, type Harness, typ
 
 const kinds: ServerKind[] = ['postgres-single', 'mysql-single', 'postgres-flexible', 'mysql-flexible'];
 
-const short: Record<ServerKind, string> = {
+const short: Partial<Record<ServerKind, string>> = {
     'postgres-single': 'pgs',
     'mysql-single': 'mys',
     'postgres-flexible': 'pgf',
@@ -100,7 +100,7 @@ describe('ARM PecProvider listServers (two subscriptions, ARM emulator with page
     const subB = crypto.randomUUID();
     const counts: Record<string, number> = { [subA]: 7, [subB]: 5 };
     const expected = new Map<string, ServerRef[]>();
-    const apiVersion: Record<ServerKind, string> = {
+    const apiVersion: Partial<Record<ServerKind, string>> = {
         'postgres-single': '2017-12-01',
         'mysql-single': '2017-12-01',
         'postgres-flexible': '2025-08-01',
@@ -350,7 +350,9 @@ describe('ARM PecProvider against the ARM emulator', () => {
 
                 const pec = await arm.getPec(upper);
 
-                expect(pec?.id).toBe(seeded.pecId);
+                // The identity is what was asked for (its casing too); ARM's ids compare ignoring case.
+                expect(pec?.ref).toEqual(upper);
+                expect(pec?.id.toLowerCase()).toBe(seeded.pecId.toLowerCase());
                 expect(pec?.status).toBe('Pending');
             });
 
@@ -443,6 +445,8 @@ describe('ARM PecProvider against the ARM emulator', () => {
                     expect(puts[0]?.body).toMatchObject({
                         properties: { privateLinkServiceConnectionState: { status, description } },
                     });
+                    // Only what the contract asks for: no private endpoint (least of all an empty one).
+                    expect(puts[0]?.body).not.toHaveProperty('properties.privateEndpoint');
                     const polls = seen.filter(
                         (r) => r.method === 'GET' && isPollPath(r.path) && r.path.includes(ops[0]!.id),
                     );

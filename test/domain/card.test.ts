@@ -332,3 +332,31 @@ describe('text helpers', () => {
         expect(cleanText(undefined, 10)).toBe('');
     });
 });
+
+describe('buildCardView for every resource kind', () => {
+    it("names the kind in the title and the facts, with the kind's own word for the resource", () => {
+        const vaultId = `/subscriptions/${ourSub}/resourceGroups/rg-sec/providers/Microsoft.KeyVault/vaults/kv-prod`;
+        const base = makeRequest();
+        const request = makeRequest({
+            pecId: `${vaultId}/privateEndpointConnections/${pecName}`,
+            facts: { ...base.facts, serverKind: 'key-vault', serverId: vaultId },
+        });
+
+        const view = buildCardView(request, approverBot);
+
+        expect(view.title).toBe('Private endpoint connection to Key vault kv-prod');
+        const section = view.sections[0]!;
+        expect(section.title).toBe('Vault');
+        expect(section.facts).toEqual(
+            expect.arrayContaining([
+                { label: 'Type', value: 'Key vault' },
+                { label: 'Vault', value: 'kv-prod' },
+                { label: 'Resource group', value: 'rg-sec' },
+            ]),
+        );
+        // The database kinds keep their labels.
+        expect(buildCardView(base, approverBot).sections[0]!.facts).toEqual(
+            expect.arrayContaining([{ label: 'Server', value: 'pg-prod' }]),
+        );
+    });
+});

@@ -48,7 +48,10 @@ describe('resource ids', () => {
     });
 
     it.each([
-        ['another provider', `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Sql/servers/s1`],
+        [
+            'a type the registry does not know',
+            `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Search/searchServices/s1`,
+        ],
         [
             'another child',
             `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.DBforMySQL/servers/s1/databases/d`,
@@ -62,7 +65,7 @@ describe('resource ids', () => {
         ['empty', ''],
     ])('rejects %s clearly', (_, id) => {
         expect(() => parseTarget(id)).toThrow(ValidationError);
-        expect(() => parseTarget(id)).toThrow(/Not a PostgreSQL\/MySQL/);
+        expect(() => parseTarget(id)).toThrow(/of a supported resource kind/);
     });
 
     it('tells a server id from a PEC id', () => {

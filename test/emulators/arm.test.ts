@@ -377,6 +377,16 @@ describe('ArmEmulator', () => {
             body: approve,
         });
         expect(unknown.status).toBe(404);
+        // A private endpoint sent at all must name one: an empty privateEndpoint is refused.
+        const emptyEndpoint = {
+            properties: {
+                privateEndpoint: {},
+                privateLinkServiceConnectionState: { status: 'Approved', description: 'x' },
+            },
+        };
+        const refused = await call('PUT', `${flex.pecIds[0]}?api-version=2025-08-01`, { body: emptyEndpoint });
+        expect(refused.status).toBe(400);
+        expect(refused.body.error.message).toMatch(/privateEndpoint\.id is required/);
     });
 
     it('answers 404 in the ARM error shape for unknown servers and PECs', async () => {

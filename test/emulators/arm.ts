@@ -1,16 +1,19 @@
 import type * as http from 'node:http';
 import { FaultPlan, bearerAudience, sendJson, serveWithFault, startServer, type RunningServer } from './server';
+import { readExample, renderPec, shapeOf, specSources, type PecState, type SpecShape } from './armKinds';
 
 /**
- * An ARM emulator for Private Endpoint Connections on the four database server kinds, following the REST contracts in
+ * An ARM emulator for Private Endpoint Connections on the four database server kinds and, in the shapes of their
+ * official examples (./armKinds.ts), on every other resource type in test/fixtures/armSpecs/sources.json, following the REST contracts in
  * /work/shared/azure-facts.md: ARM error bodies, api-version checks, paging with nextLink, and the 202 +
  * Azure-AsyncOperation/Location long-running-operation pattern. Operations advance per poll rather than per clock tick,
  * so tests are deterministic; a GET of the PEC itself also counts as a poll, because clients in the az CLI style poll
  * the resource's provisioningState instead of the operation URL.
  */
 
-export type DbProvider = 'Microsoft.DBforPostgreSQL' | 'Microsoft.DBforMySQL';
-export type ServerKind = 'servers' | 'flexibleServers';
+/** An ARM namespace (Microsoft.DBforPostgreSQL, Microsoft.Sql, ...) and a resource type of it. */
+export type DbProvider = string;
+export type ServerKind = string;
 export type PecStatus = 'Pending' | 'Approved' | 'Rejected' | 'Disconnected';
 
 export interface AddServerInput {
@@ -96,11 +99,24 @@ const API_VERSIONS: Record<string, readonly string[]> = {
 const SINGLE_SERVER_GET_VERSIONS = ['2017-12-01', '2018-06-01'];
 
 const POLL_PATH =
-    /^\/subscriptions\/[^/]+\/providers\/(Microsoft\.DBfor(?:PostgreSQL|MySQL))\/locations\/[^/]+\/(azureAsyncOperation|operationResults)\/([^/]+)$/i;
-const SUBSCRIPTION_LIST_PATH =
-    /^\/subscriptions\/([^/]+)\/providers\/(Microsoft\.DBfor(?:PostgreSQL|MySQL))\/(servers|flexibleServers)$/i;
+    /^\/subscriptions\/[^/]+\/providers\/([^/]+)\/locations\/[^/]+\/(azureAsyncOperation|operationResults)\/([^/]+)$/i;
+const SUBSCRIPTION_LIST_PATH = /^\/subscriptions\/([^/]+)\/providers\/([^/]+)\/([^/]+)$/i;
 const RESOURCE_PATH =
-    /^(\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)\/providers\/(Microsoft\.DBfor(?:PostgreSQL|MySQL))\/(servers|flexibleServers)\/([^/]+))(\/privateEndpointConnections(?:\/([^/]+))?)?$/i;
+    /^(\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)\/providers\/([^/]+)\/([^/]+)\/([^/]+))(\/privateEndpointConnections(?:\/([^/]+))?)?(?:\/operationStatuses\/([^/]+))?$/i;
+
+const DB_PROVIDERS = new Set(['microsoft.dbforpostgresql', 'microsoft.dbformysql']);
+const isDatabase = (rp: string) => DB_PROVIDERS.has(rp.toLowerCase());
+
+/** The other resource types, each in the shape of its official examples. */
+const SPEC_SHAPES = new Map<string, SpecShape>(
+    specSources.map((source) => [`${source.provider}/${source.type}`.toLowerCase(), shapeOf(source)]),
+);
+const shapeOfType = (rp: string, type: string) => SPEC_SHAPES.get(`${rp}/${type}`.toLowerCase());
+
+/** The api-versions of a resource type, or undefined for a type this emulator does not serve. */
+function versionsOf(rp: string, type: string): readonly string[] | undefined {
+    return API_VERSIONS[`${rp}/${type}`.toLowerCase()] ?? shapeOfType(rp, type)?.source.apiVersions;
+}
 
 export function armErrorBody(_status: number, code: string, message = code) {
     return { error: { code, message } };
@@ -170,6 +186,9 @@ export class ArmEmulator {
         const id = `${server.id}/privateEndpointConnections/${input.name}`;
         const { name, privateEndpointId, status = 'Pending', description = '' } = input;
         const pec = { id, name, server, privateEndpointId, status, description, provisioningState: settled(server) };
+        if (!isDatabase(server.provider) && !shapeOfType(server.provider, server.type)) {
+            throw new Error(`addPec: no official examples for ${server.provider}/${server.type}`);
+        }
         server.pecs.set(lower(name), pec);
         return id;
     }
@@ -260,27 +279,43 @@ export class ArmEmulator {
 
     private route(method: string, url: URL, body: unknown, res: http.ServerResponse): void {
         const path = decodeURIComponent(url.pathname);
+        const unknownType = () =>
+            new ArmError(404, 'InvalidResourceType', `The resource type for '${path}' could not be found.`);
         const poll = POLL_PATH.exec(path);
         if (poll) {
             const rp = lower(poll[1] ?? '');
-            checkApiVersion(url, [...API_VERSIONS[`${rp}/servers`]!, ...API_VERSIONS[`${rp}/flexibleservers`]!]);
-            return this.poll(method, lower(poll[2] ?? '') === 'azureasyncoperation', poll[3] ?? '', res);
+            if (isDatabase(rp)) {
+                checkApiVersion(url, [...API_VERSIONS[`${rp}/servers`]!, ...API_VERSIONS[`${rp}/flexibleservers`]!]);
+            }
+            return this.poll(method, lower(poll[2] ?? '') === 'azureasyncoperation', poll[3] ?? '', res, url);
         }
         const inSubscription = SUBSCRIPTION_LIST_PATH.exec(path);
         if (inSubscription) {
             const [, sub = '', rp = '', kind = ''] = inSubscription;
-            const single = lower(kind) === 'servers';
-            checkApiVersion(url, single ? SINGLE_SERVER_GET_VERSIONS : API_VERSIONS[lower(`${rp}/${kind}`)]!);
+            const single = isDatabase(rp) && lower(kind) === 'servers';
+            const versions = single ? SINGLE_SERVER_GET_VERSIONS : versionsOf(rp, kind);
+            if (!versions) {
+                throw unknownType();
+            }
+            checkApiVersion(url, versions);
             requireMethod(method, ['GET']);
             return this.listServers(sub, rp, kind, url, res);
         }
         const m = RESOURCE_PATH.exec(path);
         if (!m) {
-            throw new ArmError(404, 'InvalidResourceType', `The resource type for '${path}' could not be found.`);
+            throw unknownType();
         }
-        const [, serverPath = '', rg = '', rp = '', kind = '', serverName = '', list, pecName] = m;
-        const single = lower(kind) === 'servers';
-        checkApiVersion(url, single && !list ? SINGLE_SERVER_GET_VERSIONS : API_VERSIONS[lower(`${rp}/${kind}`)]!);
+        const [, serverPath = '', rg = '', rp = '', kind = '', serverName = '', list, pecName, statusOf] = m;
+        const single = isDatabase(rp) && lower(kind) === 'servers';
+        const versions = single && !list ? SINGLE_SERVER_GET_VERSIONS : versionsOf(rp, kind);
+        if (!versions || (statusOf !== undefined && pecName === undefined)) {
+            throw unknownType();
+        }
+        if (statusOf !== undefined) {
+            // A status URL under the connection itself, as Container Registry hands out (operationStatuses).
+            return this.poll(method, true, statusOf, res, url);
+        }
+        checkApiVersion(url, versions);
         const server = this.servers.get(lower(serverPath));
         if (!server) {
             throw notFound(`${rp}/${kind}/${serverName}`, rg);
@@ -308,6 +343,10 @@ export class ArmEmulator {
             return this.accept(this.newOp(pec, method, url), res);
         }
         const target = validateUpdate(body, single);
+        const shape = shapeOf_(server);
+        if (shape && !this.noAsyncHeaders) {
+            return this.putSpecShaped(shape, pec, target, url, res);
+        }
         if (this.noAsyncHeaders) {
             this.commits.push({ pecId: pec.id, from: pec.status, to: target.status, description: target.description });
             Object.assign(pec, target, { provisioningState: inFlight(server, target.status) });
@@ -317,8 +356,41 @@ export class ArmEmulator {
         this.accept(this.newOp(pec, method, url, target), res);
     }
 
+    /**
+     * A PUT on a kind with official examples answers as its example does: 200 with the result at once, or 201/202 with
+     * Azure-AsyncOperation (and the body where the example has one), the status URL where the example points it.
+     */
+    private putSpecShaped(
+        shape: SpecShape,
+        pec: PecRecord,
+        target: { status: PecStatus; description: string },
+        url: URL,
+        res: http.ServerResponse,
+    ): void {
+        const { putAnswer, statusUrl } = shape.source;
+        if (putAnswer === 'sync') {
+            this.commits.push({ pecId: pec.id, from: pec.status, to: target.status, description: target.description });
+            Object.assign(pec, target, { provisioningState: settled(pec.server) });
+            return sendJson(res, 200, pecBody(pec));
+        }
+        pec.provisioningState = inFlight(pec.server, target.status);
+        const op = this.newOp(pec, 'PUT', url, target);
+        const status =
+            statusUrl === 'operationStatuses'
+                ? `${this.url}${pec.id}/operationStatuses/${op.id}?api-version=${op.apiVersion}`
+                : this.opUrl(
+                      op,
+                      statusUrl === 'locations/operationResults' ? 'operationResults' : 'azureAsyncOperation',
+                  );
+        const example = readPutAnswer(shape, putAnswer === 'async-201' ? '201' : '202');
+        sendJson(res, putAnswer === 'async-201' ? 201 : 202, example.hasBody ? pecBody(pec) : undefined, {
+            'azure-asyncoperation': status,
+            'retry-after': String(this.options.retryAfterSeconds),
+        });
+    }
+
     private list(server: ServerRecord, url: URL, res: http.ServerResponse): void {
-        this.sendPage([...server.pecs.values()].map(pecBody), url, res);
+        this.sendPage(listBodies(server), url, res);
     }
 
     /**
@@ -332,7 +404,7 @@ export class ArmEmulator {
                 lower(s.provider) === lower(rp) &&
                 lower(s.type) === lower(kind),
         );
-        if (lower(kind) === 'servers') {
+        if (isDatabase(rp) && lower(kind) === 'servers') {
             return sendJson(res, 200, { value: all.map(serverBody) });
         }
         this.sendPage(all.map(serverBody), url, res);
@@ -409,12 +481,14 @@ export class ArmEmulator {
         }
     }
 
-    private poll(method: string, asyncOperation: boolean, opId: string, res: http.ServerResponse): void {
+    private poll(method: string, asyncOperation: boolean, opId: string, res: http.ServerResponse, url: URL): void {
         requireMethod(method, ['GET']);
         const op = this.ops.get(lower(opId));
         if (!op) {
             throw new ArmError(404, 'OperationNotFound', `The operation '${opId}' was not found.`);
         }
+        // The status URL is the one handed out, with its own api-version.
+        checkApiVersion(url, [op.apiVersion]);
         this.advance(op);
         const { error } = op;
         if (asyncOperation) {
@@ -454,20 +528,50 @@ function requireMethod(method: string, allowed: string[]): void {
     }
 }
 
+function shapeOf_(server: ServerRecord): SpecShape | undefined {
+    return isDatabase(server.provider) ? undefined : shapeOfType(server.provider, server.type);
+}
+
+function isSingle(server: ServerRecord): boolean {
+    return isDatabase(server.provider) && lower(server.type) === 'servers';
+}
+
+/** The settled provisioning state: the one the kind's example shows (Sql says Ready), else Succeeded. */
 function settled(server: ServerRecord): string {
-    return server.type === 'servers' ? 'Ready' : 'Succeeded';
+    const shape = shapeOf_(server);
+    if (shape) {
+        const example = (shape.get.body.properties as { provisioningState?: unknown } | undefined)?.provisioningState;
+        return typeof example === 'string' ? example : 'Succeeded';
+    }
+    return isSingle(server) ? 'Ready' : 'Succeeded';
+}
+
+function readPutAnswer(shape: SpecShape, status: '201' | '202'): { hasBody: boolean } {
+    const example = readExample(shape.source, shape.source.put);
+    return { hasBody: example.responses[status]?.body !== undefined };
 }
 
 function inFlight(server: ServerRecord, status: PecStatus): string {
-    if (server.type === 'flexibleServers') {
+    if (!isSingle(server)) {
         return 'Updating';
     }
     return status === 'Rejected' || status === 'Disconnected' ? 'Rejecting' : 'Approving';
 }
 
 function validateUpdate(body: unknown, single: boolean): { status: PecStatus; description: string } {
-    type Body = { properties?: { privateLinkServiceConnectionState?: { status?: unknown; description?: unknown } } };
-    const state = (body as Body | undefined)?.properties?.privateLinkServiceConnectionState;
+    type Body = {
+        properties?: {
+            privateEndpoint?: { id?: unknown };
+            privateLinkServiceConnectionState?: { status?: unknown; description?: unknown };
+        };
+    };
+    const properties = (body as Body | undefined)?.properties;
+    if (properties && 'privateEndpoint' in properties && typeof properties.privateEndpoint?.id !== 'string') {
+        // The private endpoint is read-only here; sent at all, it must name one (the service refuses an empty one).
+        const message = 'properties.privateEndpoint.id is required when properties.privateEndpoint is given.';
+        throw new ArmError(400, 'InvalidRequestContent', message);
+    }
+    const state = properties?.privateLinkServiceConnectionState;
     const allowed = ['Pending', 'Approved', 'Rejected', ...(single ? ['Disconnected'] : [])];
     if (typeof state?.status !== 'string' || !allowed.includes(state.status)) {
         const message = `properties.privateLinkServiceConnectionState.status must be one of ${allowed.join(', ')}.`;
@@ -485,7 +589,38 @@ function connectionState(pec: PecRecord) {
     return { status: pec.status, description: pec.description, actionsRequired: 'None' };
 }
 
+function pecState(pec: PecRecord): PecState {
+    return {
+        id: pec.id,
+        subscriptionId: pec.server.subscriptionId,
+        resourceGroup: pec.server.resourceGroup,
+        resourceName: pec.server.name,
+        name: pec.name,
+        privateEndpointId: pec.privateEndpointId,
+        status: pec.status,
+        description: pec.description,
+        provisioningState: pec.provisioningState,
+    };
+}
+
+/** A server's connections as its list answers them (every connection twice where the kind's example lists twice). */
+function listBodies(server: ServerRecord): object[] {
+    const shape = shapeOf_(server);
+    const pecs = [...server.pecs.values()];
+    if (!shape) {
+        return pecs.map(pecBody);
+    }
+    return pecs.flatMap((p) => {
+        const body = renderPec(shape.list, pecState(p));
+        return shape.listsTwice ? [body, structuredClone(body)] : [body];
+    });
+}
+
 function pecBody(pec: PecRecord): object {
+    const shape = shapeOf_(pec.server);
+    if (shape) {
+        return renderPec(shape.get, pecState(pec));
+    }
     const { provider, type } = pec.server;
     const groupId = provider === 'Microsoft.DBforMySQL' ? 'mysqlServer' : 'postgresqlServer';
     return {
@@ -504,6 +639,24 @@ function pecBody(pec: PecRecord): object {
 function serverBody(server: ServerRecord): object {
     const { id, name, provider, type, location, tags, publicNetworkAccess } = server;
     const pecs = [...server.pecs.values()];
+    const shape = shapeOf_(server);
+    if (shape) {
+        const properties: Record<string, unknown> = { provisioningState: 'Succeeded' };
+        // publicNetworkAccess where the kind keeps it (["properties", "publicNetworkAccess"] for all of them today).
+        const [, ...rest] = shape.source.publicNetworkAccessPath;
+        let at = properties;
+        rest.forEach((key, i) => {
+            if (i === rest.length - 1) {
+                at[key] = publicNetworkAccess;
+            } else {
+                at = (at[key] ??= {}) as Record<string, unknown>;
+            }
+        });
+        if (shape.source.inlineConnections) {
+            properties.privateEndpointConnections = listBodies(server);
+        }
+        return { id, name, type: `${provider}/${type}`, location, tags, properties };
+    }
     const fqdn = `${lower(name)}.${provider === 'Microsoft.DBforMySQL' ? 'mysql' : 'postgres'}.database.azure.com`;
     const properties =
         type === 'flexibleServers'

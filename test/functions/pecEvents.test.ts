@@ -284,12 +284,12 @@ describe('pecEvents end to end', () => {
         expect(context.logs.join('\n')).toMatch(/names nothing ARM could hold/);
     });
 
-    it('ignores an event for another resource type without reading ARM', async () => {
+    it('ignores an event for a resource type the registry does not know without reading ARM', async () => {
         const before = calls(h);
         await pecEvents(
             asEvent(
                 resourceWriteEvent(
-                    `/subscriptions/${ids.ours}/resourceGroups/rg/providers/Microsoft.Sql/servers/s1/privateEndpointConnections/p`,
+                    `/subscriptions/${ids.ours}/resourceGroups/rg/providers/Microsoft.Search/searchServices/s1/privateEndpointConnections/p`,
                 ),
             ),
             testContext(),

@@ -240,6 +240,8 @@ const deployedSettings = new Map([...hostSettings, ...appSettings]);
  */
 const supplied: Record<string, string> = {
     WATCHED_SUBSCRIPTION_IDS: '0b1c2d3e-aaaa-4bbb-8ccc-000000000001',
+    // join(watchedKinds, ','): the default kinds from infra/resourceKinds.json when the parameter is empty.
+    WATCHED_RESOURCE_KINDS: 'postgres-single,postgres-flexible,mysql-single,mysql-flexible',
     AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',
     AZURE_CLIENT_ID: '5e1f0c2a-1111-4222-8333-444455556666',
     APPROVER_GROUP_IDS: 'a9a9a9a9-0000-4000-8000-000000000001',
@@ -482,7 +484,7 @@ describe('Event Grid', () => {
         }
     });
 
-    it('subscribes to successful PEC writes on the two providers, in the Event Grid schema, with dead-lettering', () => {
+    it('subscribes to successful PEC writes on the registered kinds, in the Event Grid schema, with dead-lettering', () => {
         const subscription = declaration(eventSubscriptionBicep, 'resource', 'pecEvents');
         expect(subscription).toMatch(/eventDeliverySchema: 'EventGridSchema'/);
         expect(stringItems(blockAfter(subscription, /includedEventTypes: \[/)).sort()).toEqual([
@@ -494,13 +496,9 @@ describe('Event Grid', () => {
         expect(filters).toMatch(
             /operatorType: 'StringContains'\s+key: 'data\.operationName'\s+values: \[\s+'privateEndpointConnection'/,
         );
-        const providers = new Set(Object.values(kindInfo).map((k) => k.provider));
-        const types = new Set(Object.values(kindInfo).map((k) => k.type));
-        expect(stringItems(blockAfter(filters, /key: 'data\.resourceProvider'\s+values: \[/)).sort()).toEqual(
-            [...providers].sort(),
-        );
-        expect(stringItems(blockAfter(filters, /key: 'subject'\s+values: \[/)).sort()).toEqual(
-            [...types].map((t) => `/${t}/`).sort(),
+        // The subjects come from the registry's generated file (test/infra/resourceKinds.test.ts checks its values).
+        expect(filters).toMatch(
+            /operatorType: 'StringContains'\s+key: 'subject'\s+values: map\(loadJsonContent\('resourceKinds\.json'\)\.kinds, k => k\.eventSubject\)/,
         );
         expect(subscription).toMatch(/deadLetterWithResourceIdentity: \{/);
         expect(subscription).toMatch(/retryPolicy: \{/);
@@ -532,7 +530,14 @@ describe('Event Grid', () => {
 // The custom role against the ARM calls the adapters make
 // ---------------------------------------------------------------------------------------------------------------------
 
-const roleActions = stringItems(blockAfter(mainBicep, /^var pecApproverActions = \[/m));
+/**
+ * The role's actions when every registered kind is watched: main.bicep takes each watched kind's `roleActions` from
+ * infra/resourceKinds.json (test/infra/resourceKinds.test.ts checks that wiring and the file against the registry).
+ */
+const resourceKindsJson = JSON.parse(read('infra/resourceKinds.json')) as {
+    kinds: { id: string; roleActions: string[] }[];
+};
+const roleActions = [...new Set(resourceKindsJson.kinds.flatMap((k) => k.roleActions))];
 const roleHas = (action: string) => roleActions.some((a) => a.toLowerCase() === action.toLowerCase());
 
 /** The RBAC actions an ARM request needs, by ARM's own rule: provider, resource types, and the verb of the method. */
@@ -600,6 +605,7 @@ describe('the custom PEC approver role', () => {
     /** One call of each PecProvider method; a new method fails the test until it is driven here too. */
     const drivers: Record<keyof PecProvider, (target: { server: ServerRef; pec: PecRef }) => Promise<unknown>> = {
         listServers: ({ server }) => provider.listServers(server.subscriptionId, server.kind),
+        listServersWithPecs: ({ server }) => provider.listServersWithPecs!(server.subscriptionId, server.kind),
         listPecs: ({ server }) => provider.listPecs(server),
         getPec: ({ pec }) => provider.getPec(pec),
         getServerContext: ({ server }) => provider.getServerContext(server),
@@ -629,8 +635,9 @@ describe('the custom PEC approver role', () => {
         expect([...needed].filter((action) => !roleHas(action))).toEqual([]);
     });
 
-    it('can also poll the PEC-specific operation status URLs both providers list', () => {
-        for (const rp of new Set(Object.values(kindInfo).map((k) => k.provider))) {
+    it('can also poll the PEC-specific operation status URLs both database providers list', () => {
+        const databases = Object.values(kindInfo).filter((k) => k.provider.startsWith('Microsoft.DBfor'));
+        for (const rp of new Set(databases.map((k) => k.provider))) {
             for (const op of [
                 'azureAsyncOperation',
                 'operationResults',
@@ -642,11 +649,12 @@ describe('the custom PEC approver role', () => {
         }
     });
 
-    it('has no wildcard, nothing outside the two database providers, and no delete', () => {
+    it("has no wildcard, nothing outside the registered kinds' providers, and no delete", () => {
         expect(roleActions.length).toBeGreaterThan(0);
+        const providers = new Set(Object.values(kindInfo).map((k) => k.provider.toLowerCase()));
         for (const action of roleActions) {
             expect(action).not.toContain('*');
-            expect(action).toMatch(/^Microsoft\.DBfor(PostgreSQL|MySQL)\//);
+            expect(providers.has(action.split('/')[0]!.toLowerCase())).toBe(true);
             expect(action).not.toMatch(/\/delete$/);
         }
         const role = declaration(mainBicep, 'resource', 'pecApproverRole');

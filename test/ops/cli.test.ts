@@ -28,6 +28,10 @@ describe('pec (argv)', () => {
         [['show', 'a', 'b'], /one request id, not 2 arguments/],
         [['audit'], /audit needs a request id, verify or export/],
         [['list', '--since', 'last tuesday'], /--since "last tuesday": expected a duration/],
+        [
+            ['list', '--kind', 'keyvault'],
+            /--kind "keyvault": expected resource kinds among postgres-single, .*key-vault/,
+        ],
         [['audit', 'export', '--since', '2026-13-45'], /--since "2026-13-45"/],
     ])('refuses %j with the usage on stderr, exit 2', async (argv, message) => {
         const output = memoryOutput();

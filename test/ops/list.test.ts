@@ -49,7 +49,7 @@ describe('pec list', () => {
         const output = memoryOutput();
         expect(await listCommand(t.stores, { all: false, since, now, json: false }, output)).toBe(0);
         const text = output.text();
-        expect(text.split('\n')[0]).toMatch(/^ID\s+STATUS\s+SERVER\s+PEC\s+REQUESTER\s+ORIGIN\s+AGE\s+CARD$/);
+        expect(text.split('\n')[0]).toMatch(/^ID\s+STATUS\s+KIND\s+SERVER\s+PEC\s+REQUESTER\s+ORIGIN\s+AGE\s+CARD$/);
         for (const key of ['pending', 'oldPending', 'noCard', 'decided', 'failed', 'recentApplied', 'recentRejected']) {
             expect(rowOf(text, seeded[key])).toBeDefined();
         }
@@ -57,7 +57,7 @@ describe('pec list', () => {
         expect(text).not.toContain(seeded.oldSuperseded);
 
         expect(rowOf(text, seeded.pending)).toMatch(
-            /pending .*dev@contoso\.com\s+trusted sub, our tenant\s+\d+m\s+bot$/,
+            /pending\s+postgres-flexible\s+.*dev@contoso\.com\s+trusted sub, our tenant\s+\d+m\s+bot$/,
         );
         expect(rowOf(text, seeded.oldPending)).toMatch(/UNTRUSTED sub, FOREIGN tenant\s+30d\s+bot$/);
         expect(rowOf(text, seeded.noCard)).toMatch(/tenant unknown\s+\S+\s+MISSING \(pec resend\)$/);
@@ -92,6 +92,15 @@ describe('pec list', () => {
             expect(output.text()).toContain(id);
         }
         expect(output.text()).toMatch(/9 requests in all: 3 pending, 1 decided, 1 failed, 4 finished/);
+    });
+
+    it('keeps only the requests on the resource kinds asked for with --kind', async () => {
+        const output = memoryOutput();
+        await listCommand(t.stores, { all: true, since, now, json: false, kinds: ['key-vault'] }, output);
+        expect(output.text()).toMatch(/^0 requests in all/m);
+        const flexible = memoryOutput();
+        await listCommand(t.stores, { all: true, since, now, json: false, kinds: ['postgres-flexible'] }, flexible);
+        expect(flexible.text()).toMatch(/9 requests in all/);
     });
 
     it('writes the same rows as JSON with --json', async () => {

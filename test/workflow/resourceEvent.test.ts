@@ -12,7 +12,11 @@ import { ids, resourceWriteEvent } from '../harness';
 
 /** Pure: parsing and classification happen before any I/O, so these tests need no emulator. */
 
-const options: ClassifyOptions = { watchedSubscriptionIds: [ids.ours, ids.second], ownClientId: ids.client };
+const options: ClassifyOptions = {
+    watchedSubscriptionIds: [ids.ours, ids.second],
+    ownClientId: ids.client,
+    watchedKinds: serverKinds,
+};
 
 function serverId(kind: ServerKind, subscriptionId: string = ids.ours, name = 'db-01'): string {
     const { provider, type } = kindInfo[kind];
@@ -194,10 +198,22 @@ describe('classifyResourceEvent', () => {
         expect(reason).toMatch(/operation .*firewallRules\/write is not about a private endpoint connection/);
     });
 
-    it('ignores PECs of other providers', () => {
+    it('ignores PECs of a resource type the registry does not know', () => {
+        const uri = `/subscriptions/${ids.ours}/resourceGroups/rg-data/providers/Microsoft.Search/searchServices/s-01/privateEndpointConnections/pe-app.1`;
+        const operation = 'Microsoft.Search/searchServices/privateEndpointConnections/write';
+        const raw = resourceWriteEvent(uri, { operation });
+        expect(reasonOf(classify(raw))).toMatch(/is not a PEC of a supported resource kind/);
+    });
+
+    it('ignores PECs of a registered kind that is not watched, before any I/O', () => {
         const uri = `/subscriptions/${ids.ours}/resourceGroups/rg-data/providers/Microsoft.Sql/servers/sql-01/privateEndpointConnections/pe-app.1`;
         const raw = resourceWriteEvent(uri, { operation: 'Microsoft.Sql/servers/privateEndpointConnections/write' });
-        expect(reasonOf(classify(raw))).toMatch(/is not a PEC of a PostgreSQL or MySQL server/);
+        const { watchedKinds: _all, ...defaults } = options;
+        expect(reasonOf(classify(raw, defaults))).toBe(
+            'resource kind sql-server (Azure SQL logical server) is not watched (WATCHED_RESOURCE_KINDS)',
+        );
+        expect(reasonOf(classify(raw, { ...options, watchedKinds: ['key-vault'] }))).toMatch(/is not watched/);
+        expect(relevant(classify(raw, { ...options, watchedKinds: ['sql-server'] })).server.kind).toBe('sql-server');
     });
 
     it('ignores a write to the server itself', () => {

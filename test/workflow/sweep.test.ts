@@ -169,21 +169,27 @@ describe('sweep: what events missed, and what happened outside', () => {
         expect(h.bot.conversations).toHaveLength(1);
     });
 
-    it('supersedes a request whose PEC was approved in the portal, and updates its card', async () => {
-        const { seeded, request } = await openCard(h, 'postgres-single');
-        h.arm.setPecStatus(seeded.pecId, 'Approved', 'Approved in the portal by ops');
-        await runSweep();
-        const after = await stored(h, request.id);
-        expect(after.status).toBe('superseded');
-        expect(after.outcome?.reason).toMatch(/set to Approved outside this app \("Approved in the portal by ops"\)/);
-        const audit = await h.deps.audit.list(request.id);
-        expect(audit.at(-1)).toMatchObject({ action: 'superseded', actor: { kind: 'system' } });
-        expect(audit.at(-1)?.detail).toMatch(/Approved in the portal by ops/);
-        expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Superseded');
-        expect(after.cardShows).toBe('superseded');
-        // ARM is left as the admin set it.
-        expect(armPec(h, seeded.pecId).properties.privateLinkServiceConnectionState.status).toBe('Approved');
-    });
+    // A database kind, a kind whose bodies carry another resource's id, and one whose PUT answers at once.
+    it.each(['postgres-single', 'storage-account', 'service-bus'] as const)(
+        'supersedes a request whose PEC was approved in the portal, and updates its card (%s)',
+        async (kind) => {
+            const { seeded, request } = await openCard(h, kind);
+            h.arm.setPecStatus(seeded.pecId, 'Approved', 'Approved in the portal by ops');
+            await runSweep();
+            const after = await stored(h, request.id);
+            expect(after.status).toBe('superseded');
+            expect(after.outcome?.reason).toMatch(
+                /set to Approved outside this app \("Approved in the portal by ops"\)/,
+            );
+            const audit = await h.deps.audit.list(request.id);
+            expect(audit.at(-1)).toMatchObject({ action: 'superseded', actor: { kind: 'system' } });
+            expect(audit.at(-1)?.detail).toMatch(/Approved in the portal by ops/);
+            expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Superseded');
+            expect(after.cardShows).toBe('superseded');
+            // ARM is left as the admin set it.
+            expect(armPec(h, seeded.pecId).properties.privateLinkServiceConnectionState.status).toBe('Approved');
+        },
+    );
 
     it('supersedes a request whose PEC was removed', async () => {
         const { seeded, request } = await openCard(h, 'mysql-flexible');
@@ -295,22 +301,37 @@ describe('sweep: many servers across two subscriptions, with paging', () => {
         });
         h.arm.addPec(unwatched, { name: 'pe-x.1', privateEndpointId: privateEndpointId(ids.foreign, 'x') });
 
-        expect((await sweep(h.deps, testContext('sweep'))).waiting).toHaveLength(16);
+        const expected = 2 * serverKinds.length * 2;
+        expect((await sweep(h.deps, testContext('sweep'))).waiting).toHaveLength(expected);
         h.deps.now = () => new Date(Date.now() + sweepGraceMs + 60_000);
+        const from = h.arm.requests.length;
         const report = await sweep(h.deps, testContext('sweep'));
         expect(report.errors).toEqual([]);
-        expect(report.servers).toBe(2 * 4 * 3);
-        expect(report.pendingPecs).toBe(16);
-        expect(report.opened).toHaveLength(16);
-        expect(h.bot.conversations).toHaveLength(16);
+        expect(report.servers).toBe(2 * serverKinds.length * 3);
+        expect(report.pendingPecs).toBe(expected);
+        expect(report.opened).toHaveLength(expected);
+        expect(h.bot.conversations).toHaveLength(expected);
         for (const pecId of pending) {
             expect((await requestOf(h, pecId)).status).toBe('pending');
         }
         // Paging was followed: flexible server lists and every PEC list came in more than one page.
         expect(h.arm.requests.some((r) => /\/flexibleServers$/i.test(r.path) && r.method === 'GET')).toBe(true);
-        expect(h.arm.requests.filter((r) => /privateEndpointConnections$/.test(r.path)).length).toBeGreaterThanOrEqual(
-            2 * 24,
-        );
+        // Kinds whose subscription-wide list carries the connections inline cost no call per resource; the others
+        // list each resource's connections (three PECs at two a page: two pages each).
+        const listsOf = (kind: ServerKind) =>
+            h.arm.requests
+                .slice(from)
+                .filter(
+                    (r) =>
+                        r.method === 'GET' &&
+                        /privateEndpointConnections$/.test(r.path) &&
+                        r.path
+                            .toLowerCase()
+                            .includes(`/providers/${kindInfo[kind].provider}/${kindInfo[kind].type}/`.toLowerCase()),
+                ).length;
+        for (const kind of serverKinds) {
+            expect(`${kind}: ${listsOf(kind)}`).toBe(`${kind}: ${kindInfo[kind].inlineConnections ? 0 : 2 * 3 * 2}`);
+        }
         expect(h.arm.requests.some((r) => r.path.includes(ids.foreign))).toBe(false);
     });
 });
@@ -415,27 +436,31 @@ describe('sweep: expiry', () => {
         }
     });
 
-    it('"reject": the request is rejected automatically through ARM with the configured text', async () => {
-        const h = await startHarness({
-            settings: { EXPIRY_HOURS: '48', EXPIRY_ACTION: 'reject', EXPIRY_REJECT_TEXT: 'Nobody decided in time' },
-        });
-        try {
-            const { seeded, request } = await openCard(h, 'mysql-flexible');
-            advance(h, 49);
-            await runSweep();
-            expect((await stored(h, request.id)).status).toBe('decided');
-            expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Rejecting… by automatic expiry');
-            await drainApplyQueue(h);
-            const after = await stored(h, request.id);
-            expect(after.status).toBe('applied');
-            expect(armPec(h, seeded.pecId).properties.privateLinkServiceConnectionState).toMatchObject({
-                status: 'Rejected',
-                description: 'Auto-rejected: no decision within 48 hours: Nobody decided in time',
+    // The generic adapter's kinds: PUT answered 202 + Azure-AsyncOperation (sql-server, app-service) or 200 at once.
+    it.each(['mysql-flexible', 'sql-server', 'app-service', 'key-vault'] as const)(
+        '"reject": the request is rejected automatically through ARM with the configured text (%s)',
+        async (kind) => {
+            const h = await startHarness({
+                settings: { EXPIRY_HOURS: '48', EXPIRY_ACTION: 'reject', EXPIRY_REJECT_TEXT: 'Nobody decided in time' },
             });
-            expect(await auditActions(h, request.id)).toEqual(['requested', 'card-posted', 'expired', 'applied']);
-            expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Rejected by automatic expiry');
-        } finally {
-            await h.close();
-        }
-    });
+            try {
+                const { seeded, request } = await openCard(h, kind);
+                advance(h, 49);
+                await runSweep();
+                expect((await stored(h, request.id)).status).toBe('decided');
+                expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Rejecting… by automatic expiry');
+                await drainApplyQueue(h);
+                const after = await stored(h, request.id);
+                expect(after.status).toBe('applied');
+                expect(armPec(h, seeded.pecId).properties.privateLinkServiceConnectionState).toMatchObject({
+                    status: 'Rejected',
+                    description: 'Auto-rejected: no decision within 48 hours: Nobody decided in time',
+                });
+                expect(await auditActions(h, request.id)).toEqual(['requested', 'card-posted', 'expired', 'applied']);
+                expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Rejected by automatic expiry');
+            } finally {
+                await h.close();
+            }
+        },
+    );
 });

@@ -1,14 +1,14 @@
-import { readFileSync } from 'node:fs';
 import * as z from 'zod';
-import { RESPONSE_TEXT_MAX_LENGTH, stripInvisible } from './domain/card';
-import { ConfigError, ensureErrorType } from './domain/errors';
-import { serverKinds } from './domain/ids';
-import { endpointOrigins, isCatchAll, matchCovers, maxRequiredApprovals } from './domain/policy';
-import type { Policy, PolicyRule } from './domain/policy';
+import { RESPONSE_TEXT_MAX_LENGTH, stripInvisible } from '../domain/card';
+import { ConfigError, ensureErrorType } from '../domain/errors';
+import { serverKinds } from '../domain/ids';
+import { endpointOrigins, isCatchAll, matchCovers, maxRequiredApprovals } from '../domain/policy';
+import type { Policy, PolicyRule } from '../domain/policy';
 
 /**
- * Reads and validates the approval policy (the POLICY or POLICY_FILE setting) once, at start-up. A policy decides
- * without a person, so a mistake in it is worse than a missing setting: every problem stops the app, and each message
+ * The policy's file format, next to the domain's policy model (src/domain/policy.ts, which stays free of zod): reads
+ * and validates the approval policy (the POLICY or POLICY_FILE setting) once, at start-up. A policy decides without a
+ * person, so a mistake in it is worse than a missing setting: every problem stops the app, and each message
  * names the setting, the rule (by id, or by index when it has none) and the field, like config.ts's "SETTING: message".
  * Objects are strict, so a typo such as "serverKind" is refused instead of silently matching everything.
  */
@@ -49,7 +49,7 @@ const tagValueMaxLength = 256;
 const descriptionMaxLength = 500;
 
 const ruleKeys = ['id', 'description', 'match', 'action'];
-const matchKeys = ['endpointOrigin', 'serverKinds', 'serverName', 'tags'];
+const matchKeys = ['endpointOrigin', 'resourceKind', 'serverKinds', 'serverName', 'tags'];
 const actionTypes = '"autoApprove", "autoReject" (with "text") or "requireApprovals" (with "count")';
 
 interface IssueInfo {
@@ -136,6 +136,11 @@ const tags = z
 const match = z.strictObject(
     {
         endpointOrigin: valueList(endpointOrigins, 'endpoint origins'),
+        // A single kind may be written as a string: "resourceKind": "key-vault".
+        resourceKind: z.preprocess(
+            (value) => (typeof value === 'string' ? [value] : value),
+            valueList(serverKinds, 'resource kinds'),
+        ),
         serverKinds: valueList(serverKinds, 'server kinds'),
         serverName: z
             .string({ error: (iss: IssueInfo) => `expected a name pattern, got ${shown(iss.input)}` })
@@ -542,6 +547,3 @@ function messageOf(err: unknown): string {
 }
 
 /** The reader for `loadPolicy` in the app. A relative path is resolved against the working directory, the app root. */
-export function readPolicyFile(path: string): string {
-    return readFileSync(path, 'utf8');
-}

@@ -1,14 +1,14 @@
-import { ConfigError } from '../src/domain/errors';
-import { evaluatePolicy } from '../src/domain/policy';
-import type { PolicySubject } from '../src/domain/policy';
+import { ConfigError } from '../../src/domain/errors';
+import { evaluatePolicy } from '../../src/domain/policy';
+import type { PolicySubject } from '../../src/domain/policy';
 import {
     PolicyConfigError,
     examplePolicyJson,
     jsonErrorOffset,
     loadPolicy,
     parsePolicy,
-    readPolicyFile,
-} from '../src/policyConfig';
+} from '../../src/policy/policyConfig';
+import { readPolicyFile } from '../../src/config';
 
 /** The message parsePolicy throws for `policy` (an object, serialised, or raw text). */
 function errorOf(policy: unknown): string {
@@ -25,6 +25,70 @@ function errorOf(policy: unknown): string {
 
 const approveTrusted = { id: 'trusted', match: { endpointOrigin: ['trusted'] }, action: { type: 'autoApprove' } };
 const withRules = (...rules: unknown[]) => ({ rules });
+
+describe('the resourceKind condition', () => {
+    const subject = (serverKind: PolicySubject['serverKind']): PolicySubject => ({
+        serverKind,
+        serverName: 'r-01',
+        serverTags: {},
+        endpointOrigin: 'trusted',
+    });
+
+    it('matches the kinds listed (or the one kind given as a string), and serverKinds still works', () => {
+        const policy = parsePolicy(
+            JSON.stringify({
+                rules: [
+                    {
+                        id: 'vaults-two',
+                        match: { resourceKind: ['key-vault', 'storage-account'] },
+                        action: { type: 'requireApprovals', count: 2 },
+                    },
+                    {
+                        id: 'sql-auto',
+                        match: { resourceKind: 'sql-server', endpointOrigin: ['trusted'] },
+                        action: { type: 'autoApprove' },
+                    },
+                    {
+                        id: 'old-name',
+                        match: { serverKinds: ['mysql-single'], endpointOrigin: ['trusted'] },
+                        action: { type: 'autoApprove' },
+                    },
+                ],
+            }),
+            'POLICY',
+        );
+        expect(policy.rules[1]!.match.resourceKind).toEqual(['sql-server']);
+        expect(evaluatePolicy(policy, subject('key-vault')).ruleId).toBe('vaults-two');
+        expect(evaluatePolicy(policy, subject('storage-account')).ruleId).toBe('vaults-two');
+        expect(evaluatePolicy(policy, subject('sql-server')).ruleId).toBe('sql-auto');
+        expect(evaluatePolicy(policy, subject('mysql-single')).ruleId).toBe('old-name');
+        expect(evaluatePolicy(policy, subject('redis')).ruleId).toBeUndefined();
+    });
+
+    it('refuses a rule an earlier one pre-empts through either name of the condition', () => {
+        const message = (() => {
+            try {
+                parsePolicy(
+                    JSON.stringify({
+                        rules: [
+                            {
+                                id: 'kinds',
+                                match: { serverKinds: ['key-vault', 'redis'] },
+                                action: { type: 'autoApprove' },
+                            },
+                            { id: 'vault', match: { resourceKind: ['key-vault'] }, action: { type: 'autoApprove' } },
+                        ],
+                    }),
+                    'POLICY',
+                );
+            } catch (err) {
+                return (err as Error).message;
+            }
+            return '';
+        })();
+        expect(message).toMatch(/rule "vault" \(rules\[1\]\)/);
+    });
+});
 
 describe('the example policy', () => {
     const policy = parsePolicy(examplePolicyJson, 'POLICY');
@@ -139,7 +203,7 @@ describe('parsePolicy refuses, naming the rule and the field', () => {
 
     it('an unknown key, such as a typo, in a rule, a match or an action', () => {
         expect(errorOf(withRules({ ...approveTrusted, match: { serverKind: ['mysql-single'] } }))).toBe(
-            'POLICY: rule "trusted" (rules[0]): match: unknown key "serverKind" (expected: endpointOrigin, serverKinds, serverName, tags)',
+            'POLICY: rule "trusted" (rules[0]): match: unknown key "serverKind" (expected: endpointOrigin, resourceKind, serverKinds, serverName, tags)',
         );
         expect(errorOf(withRules({ ...approveTrusted, action: { type: 'autoApprove', text: 'x' } }))).toBe(
             'POLICY: rule "trusted" (rules[0]): action: unknown key "text" (expected: type)',
@@ -226,7 +290,10 @@ describe('parsePolicy refuses, naming the rule and the field', () => {
                 }),
             ),
         ).toBe(
-            'POLICY: rule "trusted" (rules[0]): match.serverKinds[1]: expected one of "postgres-single", "mysql-single", "postgres-flexible", "mysql-flexible", got "sql"',
+            'POLICY: rule "trusted" (rules[0]): match.serverKinds[1]: expected one of "postgres-single", "mysql-single", "postgres-flexible", "mysql-flexible", "sql-server", "storage-account", "key-vault", "cosmos-db", "app-service", "container-registry", "ai-services", "event-hubs", "service-bus", "redis", got "sql"',
+        );
+        expect(errorOf(withRules({ ...approveTrusted, match: { resourceKind: ['key-vault', 'keyvault'] } }))).toMatch(
+            /^POLICY: rule "trusted" \(rules\[0\]\): match\.resourceKind\[1\]: expected one of "postgres-single", .*"redis", got "keyvault"$/,
         );
         expect(errorOf(withRules({ ...approveTrusted, match: { endpointOrigin: 'trusted' } }))).toMatch(
             /match\.endpointOrigin: expected a list of endpoint origins .*, got "trusted"$/,
