@@ -325,7 +325,7 @@ function keyFactsOf(server: CardServer, connection: CardConnection, requester: C
           ? ' (our tenant)'
           : '';
     return [
-        { label: 'Server', value: `${server.name} (${server.kindLabel})`, literal: true },
+        { label: server.noun, value: `${server.name} (${server.kindLabel})`, literal: true },
         {
             label: 'Endpoint from',
             value: connection.privateEndpointSubscriptionId
