@@ -4,6 +4,7 @@ import { getDeps } from '../src/runtime';
 import type { Logger } from '../src/observability/logger';
 import { pageHeaders, renderMessagePage } from '../src/web/decisionPageHtml';
 import { principalFromHeaders } from '../src/web/easyAuth';
+import { checkSameOrigin } from '../src/web/sameOrigin';
 import { showDecisionPage, submitDecision, type PageResult } from '../src/workflow/webDecision';
 
 const maxFormBytes = 64 * 1024;
@@ -29,6 +30,17 @@ async function handlePage(request: HttpRequest, log: Logger): Promise<HttpRespon
     const deps = getDeps();
     if (request.method === 'GET') {
         return respond(await showDecisionPage(deps, id, request.query.get('token'), who.principal, log));
+    }
+    const sameOrigin = checkSameOrigin(request.headers, deps.settings.publicBaseUrl);
+    if (!sameOrigin.ok) {
+        log.warn(`Refused a decision POST: ${sameOrigin.reason}`);
+        return respond({
+            status: 403,
+            html: renderMessagePage(
+                'Not accepted',
+                'Submit the decision from this app’s own page: open the link again.',
+            ),
+        });
     }
     const type = request.headers.get('content-type') ?? '';
     const length = Number(request.headers.get('content-length') ?? '0');

@@ -71,11 +71,12 @@ resource pecEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-
     destination: deliveryMode == 'AzureFunction' ? functionDestination : webhookDestination
     eventDeliverySchema: 'EventGridSchema'
     filter: {
-      // Successful ARM writes, deletes and actions; never reads, failures or cancellations.
+      // Successful ARM writes and deletes; never reads, failures or cancellations. Actions (ResourceActionSuccess,
+      // e.g. privateEndpointConnectionProxies/validate/action) change no connection state, and the app drops them,
+      // so they are not subscribed: every delivery of them would be an invocation that does nothing.
       includedEventTypes: [
         'Microsoft.Resources.ResourceWriteSuccess'
         'Microsoft.Resources.ResourceDeleteSuccess'
-        'Microsoft.Resources.ResourceActionSuccess'
       ]
       // String filters are case-insensitive, and all of them must match.
       advancedFilters: [

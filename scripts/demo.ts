@@ -45,6 +45,7 @@ const root = path.join(__dirname, '..', '..');
 const tenant = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const ours = '0b1c2d3e-aaaa-4bbb-8ccc-000000000001';
 const foreign = 'f0f0f0f0-dead-4bee-8f00-00000000f0f0';
+const foreignTenant = '9a1b2c3d-0000-4000-8000-00000000beef';
 const clientId = '5e1f0c2a-1111-4222-8333-444455556666';
 const approverGroup = 'a9a9a9a9-0000-4000-8000-000000000001';
 const channelId = '19:demo-approvals@thread.tacv2';
@@ -188,6 +189,9 @@ async function main(): Promise<void> {
     const azurite = await startAzurite();
     const token = await TokenEmulator.start({ tenantId: tenant });
     const arm = await ArmEmulator.start({ expectedAudience: 'self' });
+    // What ARM answers about each subscription's home tenant: the endpoint's origin is looked up, not claimed.
+    arm.setSubscriptionTenant(ours, tenant);
+    arm.setSubscriptionTenant(foreign, foreignTenant);
     const bot = await BotConnectorEmulator.start();
     const botIdentity = await BotIdentityEmulator.start();
     const graph = await GraphEmulator.start();
@@ -485,6 +489,72 @@ async function main(): Promise<void> {
 
         await runSweep(24 * 7 + 1, 'a week later');
         await drain();
+        console.log('');
+
+        // The side door: a connection created already Approved (its creator holds the approval right on the server),
+        // from another tenant's subscription, by a guest whose token carries OUR tenant. No request ever existed.
+        const ordersServer = arm.addServer({
+            subscriptionId: ours,
+            resourceGroup: 'rg-data',
+            provider: kindInfo['mysql-flexible'].provider,
+            type: kindInfo['mysql-flexible'].type,
+            name: 'orders-prod',
+            publicNetworkAccess: 'Disabled',
+            tags: { environment: 'prod' },
+        });
+        const sidePecId = arm.addPec(ordersServer, {
+            name: `pe-vendor-sync.${randomUUID()}`,
+            privateEndpointId: `/subscriptions/${foreign}/resourceGroups/rg-vendor/providers/Microsoft.Network/privateEndpoints/pe-vendor-sync`,
+            status: 'Approved',
+            description: 'Auto-Approved',
+        });
+        step('PEC', 'orders-prod: created already APPROVED, from a FOREIGN subscription, by a guest of our tenant');
+        const sideEvent = {
+            id: randomUUID(),
+            subject: sidePecId,
+            eventType: 'Microsoft.Resources.ResourceWriteSuccess',
+            eventTime: new Date().toISOString(),
+            dataVersion: '2',
+            data: {
+                operationName: `${kindInfo['mysql-flexible'].provider}/flexibleServers/privateEndpointConnections/write`,
+                resourceUri: sidePecId,
+                subscriptionId: ours,
+                tenantId: tenant,
+                correlationId: randomUUID(),
+                claims: { upn: 'vendor-guest@contoso.com', name: 'Vendor Guest', tid: tenant },
+            },
+        };
+        {
+            const { context, logs: sideLogs } = contextFor('pecEvents');
+            await pecEvents(sideEvent as unknown as EventGridEvent, context);
+            // Redelivered: still one alert.
+            await pecEvents(sideEvent as unknown as EventGridEvent, context);
+            logs.push(...sideLogs.filter((l) => !/ALERT BYPASS/.test(l)));
+        }
+        const alert = await getDeps().requests.getActiveForPec(sidePecId);
+        if (check(alert?.request.bypass?.action === 'revoke', 'orders-prod: the bypass was not judged for a revoke')) {
+            const card = bot.cards().at(-1);
+            write('orders-prod.bypass.json', card);
+            step('ALERT', `request ${alert!.request.id} posted: "${statusLineOf(card)}"`);
+            await drain();
+            const state = (
+                arm.getPec(sidePecId) as {
+                    properties: { privateLinkServiceConnectionState: { status: string; description: string } };
+                }
+            ).properties.privateLinkServiceConnectionState;
+            step('ARM', `orders-prod: ${state.status}, "${state.description}"`);
+            check(state.status === 'Rejected', `orders-prod: ARM says ${state.status}, expected Rejected (revoked)`);
+            const audit = await getDeps().audit.list(alert!.request.id);
+            step('AUDIT', audit.map((e) => `${e.seq}:${e.action}`).join(' → '));
+            check(
+                audit.map((e) => e.action).join(',') === 'bypassed,decided,card-posted,applied',
+                `orders-prod: audit ${audit.map((e) => e.action).join(',')}`,
+            );
+            check(
+                bot.cards().filter((c) => JSON.stringify(c).includes('approved without the gate')).length === 1,
+                'orders-prod: not exactly one alert card',
+            );
+        }
         console.log('');
 
         // 5. What came of it, per PEC.

@@ -22,7 +22,7 @@ import { deflateSync, inflateSync } from 'node:zlib';
 import { buildCardView, type CardOptions } from '../src/domain/card';
 import { addApproval, outsideChange } from '../src/domain/decision';
 import { formatPecId, formatServerId, type ServerKind, type ServerRef } from '../src/domain/ids';
-import { isForeignTenant } from '../src/domain/origin';
+import { endpointSubscriptionOf, isForeignTenant, originFrom } from '../src/domain/origin';
 import type { Pec, PublicNetworkAccess, ServerContext } from '../src/domain/pec';
 import { applyPolicy, evaluatePolicy, policySubject, type Policy } from '../src/domain/policy';
 import { openRequest, transition, type ApprovalRequest, type Person, type Requester } from '../src/domain/request';
@@ -36,7 +36,7 @@ export const CARD_WIDTH = 460;
 export const CARD_MARGIN = 12;
 export const DEVICE_SCALE_FACTOR = 2;
 /** Committed images stay small: the repository keeps every version of them. */
-export const PNG_MAX_BYTES = 200 * 1024;
+export const PNG_MAX_BYTES = 240 * 1024;
 
 /*
  * Sample data: made-up GUIDs, `.example` domains and TEST-NET addresses, so nothing in the docs points at a real
@@ -245,10 +245,20 @@ const sweepPec = pec(
 
 /** Opens a request the way `openRequestForPec` does: facts from ARM, the requester's tenant, the policy. */
 function open(id: string, target: Pec, on: ServerContext, requester: Requester | undefined, policy: Policy) {
-    const facts = buildFacts(target, on, sample.settings.trustedSubscriptionIds);
+    // The endpoint's tenant as ARM would answer for its subscription: the partner's for the partner's subscription.
+    const subscription = endpointSubscriptionOf(target.privateEndpointId);
+    const tenantId =
+        subscription === sample.partner.subscriptionId ? sample.partner.tenantId : sample.settings.ourTenantId;
+    const origin = originFrom(
+        target.privateEndpointId,
+        sample.settings.trustedSubscriptionIds,
+        { tenantId, source: 'looked-up' },
+        sample.settings.ourTenantId,
+    );
+    const facts = buildFacts(target, on, sample.settings.trustedSubscriptionIds, origin);
     const foreign = isForeignTenant(requester?.tenantId, sample.settings.ourTenantId);
     const now = new Date(sample.clock.opened);
-    const decision = evaluatePolicy(policy, policySubject(facts, { requesterForeignTenant: foreign }));
+    const decision = evaluatePolicy(policy, policySubject(facts, { ourTenantId: sample.settings.ourTenantId }));
     return applyPolicy(
         openRequest({
             id,
@@ -748,7 +758,7 @@ export interface RenderOptions {
  * (a 1080p display less Teams' own header, compose box and the message's frame). Everything that decides the click
  * has to fit in it; test/scripts/cardHeight.browser.test.ts holds every sample card to it.
  */
-export const COLLAPSED_MAX_HEIGHT = 850;
+export const COLLAPSED_MAX_HEIGHT = 900;
 
 /** What a rendered card looks like: its problems, and its height in CSS pixels. */
 export interface RenderedCard {

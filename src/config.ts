@@ -44,6 +44,38 @@ const guidList = (what: string, options: { required: boolean }) =>
             return [...new Set(items.map((s) => s.toLowerCase()))];
         });
 
+/**
+ * `subId=tenantId,…`: the home tenant of subscriptions the app should not look up (or cannot: a sovereign cloud's
+ * endpoint policy, a test). A subscription listed twice with two tenants is refused: which one would be meant?
+ */
+const subscriptionTenantMap = () =>
+    z
+        .string()
+        .optional()
+        .transform((value, ctx) => {
+            const map: Record<string, string> = {};
+            const items = (value ?? '')
+                .split(/[,;\s]+/)
+                .map((s) => s.trim())
+                .filter(Boolean);
+            for (const item of items) {
+                const [sub = '', tenant = '', ...rest] = item.split('=').map((s) => s.trim());
+                if (rest.length > 0 || !guidPattern.test(sub) || !guidPattern.test(tenant)) {
+                    ctx.addIssue({
+                        code: 'custom',
+                        message: `expected comma-separated subscriptionId=tenantId pairs (GUIDs); bad: ${item}`,
+                    });
+                    continue;
+                }
+                const key = sub.toLowerCase();
+                if (map[key] !== undefined && map[key] !== tenant.toLowerCase()) {
+                    ctx.addIssue({ code: 'custom', message: `subscription ${sub} is mapped to two tenants` });
+                }
+                map[key] = tenant.toLowerCase();
+            }
+            return map;
+        });
+
 const httpsUrl = (fallback?: string) => {
     const base = z
         .string()
@@ -127,6 +159,11 @@ const kindList = () =>
 const schema = z.object({
     WATCHED_SUBSCRIPTION_IDS: guidList('subscription ids', { required: true }),
     TRUSTED_SUBSCRIPTION_IDS: guidList('subscription ids', { required: false }),
+    SUBSCRIPTION_TENANTS: subscriptionTenantMap(),
+    UNKNOWN_REQUESTER_APPROVALS: positiveInt(2, 5).refine(
+        (v) => v >= 1,
+        'expected 1 to 5: the approvals a request with no known requester needs (2 means a second approver)',
+    ),
     WATCHED_RESOURCE_KINDS: kindList(),
     AZURE_TENANT_ID: guid('tenant id'),
     AZURE_CLIENT_ID: guid('client id of the user-assigned managed identity'),
@@ -153,6 +190,15 @@ const schema = z.object({
     ),
     REQUESTS_TABLE: tableName('pecrequests'),
     AUDIT_TABLE: tableName('pecaudit'),
+    // The append-only (WORM) container the audit chains are anchored in; same storage account as the tables.
+    AUDIT_ANCHOR_CONTAINER: z
+        .string()
+        .trim()
+        .regex(
+            /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/,
+            'expected a blob container name (3-63 lower-case letters, digits and single hyphens)',
+        )
+        .default('pecauditanchors'),
     ALLOW_SELF_APPROVAL: bool(false),
     LINK_TOKEN_TTL_HOURS: positiveInt(168, 24 * 90),
     DEV_TRUST_CLIENT_PRINCIPAL: bool(false),
@@ -206,6 +252,8 @@ export interface StorageSettings {
     connectionString?: string;
     tableServiceUri?: string;
     queueServiceUri?: string;
+    /** For the audit anchors (AUDIT_ANCHOR_CONTAINER): `__blobServiceUri`, or derived from `__accountName`. */
+    blobServiceUri?: string;
     /** Bound on each try of a storage request (HTTP_TIMEOUT_MS); the clients' defaults when absent. */
     timeoutMs?: number;
     /** Retries of a throttled, failed or timed-out request (ARM_MAX_RETRIES, ARM_RETRY_DELAY_MS). */
@@ -257,6 +305,7 @@ function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageSetting
     const account = env.AzureWebJobsStorage__accountName?.trim();
     const tableServiceUri = env.AzureWebJobsStorage__tableServiceUri?.trim();
     const queueServiceUri = env.AzureWebJobsStorage__queueServiceUri?.trim();
+    const blobServiceUri = env.AzureWebJobsStorage__blobServiceUri?.trim();
     if (account) {
         if (!/^[a-z0-9]{3,24}$/.test(account)) {
             problems.push(
@@ -266,10 +315,16 @@ function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageSetting
         return {
             tableServiceUri: tableServiceUri ?? `https://${account}.table.core.windows.net`,
             queueServiceUri: queueServiceUri ?? `https://${account}.queue.core.windows.net`,
+            blobServiceUri: blobServiceUri ?? `https://${account}.blob.core.windows.net`,
         };
     }
     if (tableServiceUri && queueServiceUri) {
-        return { tableServiceUri, queueServiceUri };
+        if (!blobServiceUri) {
+            problems.push(
+                'AzureWebJobsStorage__blobServiceUri: required with __tableServiceUri and __queueServiceUri (the audit anchors are blobs)',
+            );
+        }
+        return { tableServiceUri, queueServiceUri, ...(blobServiceUri ? { blobServiceUri } : {}) };
     }
     problems.push(
         'AzureWebJobsStorage: required: a connection string, or AzureWebJobsStorage__accountName for identity-based access',

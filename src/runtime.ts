@@ -4,11 +4,15 @@ import { createArmPecProvider } from './arm';
 import { getConfig, type Config } from './config';
 import { armScope } from './arm/armCommon';
 import { ManagedIdentityCredential } from './identity/managedIdentity';
+import { ArmSubscriptionTenants } from './identity/subscriptionTenants';
 import { ingestionScope, parseAuthenticationString, parseConnectionString } from './observability/connectionString';
+import { currentTrace } from './observability/trace';
 import { LazyTelemetry, noTelemetry, TrackedAuditLog, type Telemetry } from './observability/telemetry';
 import { safeLogText, traceLabel } from './observability/trace';
 import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
+import { AnchoredAuditLog, anchorLagging, BlobAuditAnchors, type AnchorFailureSink } from './storage/auditAnchor';
+import { TableConnectionMarks } from './storage/connectionMarks';
 import { indexTableName } from './storage/requestIndex';
 import { TableRequestStore } from './storage/requestStore';
 import { lazy, openTable } from './storage/tables';
@@ -57,6 +61,8 @@ export function createCredential(config: Config): TokenCredential {
 
 export function createDeps(config: Config): WorkflowDeps {
     const credential = createCredential(config);
+    const trail = new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential)));
+    const anchors = new BlobAuditAnchors(config.storage, config.AUDIT_ANCHOR_CONTAINER, () => credential);
     const http = {
         maxRetries: config.ARM_MAX_RETRIES,
         retryDelayInMs: config.ARM_RETRY_DELAY_MS,
@@ -64,6 +70,7 @@ export function createDeps(config: Config): WorkflowDeps {
     };
     const lroDeadlineMs = config.ARM_LRO_DEADLINE_SECONDS * 1000;
     const telemetry = createTelemetry(config, credential);
+    const requestTable = lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential));
     prefetchTokens(credential, [
         armScope(config.ARM_ENDPOINT),
         ...(config.TEAMS_CHANNEL_ID ? [config.BOT_TOKEN_SCOPE] : []),
@@ -76,6 +83,8 @@ export function createDeps(config: Config): WorkflowDeps {
             watchedSubscriptionIds: config.WATCHED_SUBSCRIPTION_IDS,
             watchedKinds: config.WATCHED_RESOURCE_KINDS,
             trustedSubscriptionIds: config.TRUSTED_SUBSCRIPTION_IDS,
+            subscriptionTenants: config.SUBSCRIPTION_TENANTS,
+            unknownRequesterApprovals: config.UNKNOWN_REQUESTER_APPROVALS,
             portalUrl: config.PORTAL_URL,
             publicBaseUrl: config.PUBLIC_BASE_URL,
             approverGroupIds: config.APPROVER_GROUP_IDS,
@@ -100,15 +109,15 @@ export function createDeps(config: Config): WorkflowDeps {
             // Oddities in ARM's answers (a body id pointing elsewhere, a connection listed twice): logged, not followed.
             warn: (message) => console.warn(`${traceLabel()} ${safeLogText(message)}`),
         }),
+        tenants: new ArmSubscriptionTenants({ endpoint: config.ARM_ENDPOINT, ...http }),
         requests: new TableRequestStore(
-            lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential)),
+            requestTable,
             undefined,
             lazy(() => openTable(config.storage, indexTableName(config.REQUESTS_TABLE), () => credential)),
         ),
-        audit: new TrackedAuditLog(
-            new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential))),
-            telemetry,
-        ),
+        marks: new TableConnectionMarks(requestTable),
+        audit: new TrackedAuditLog(new AnchoredAuditLog(trail, anchors, anchorFailureSink(telemetry)), telemetry),
+        anchorAudit: (now) => anchorLagging(trail, anchors, now),
         ...(config.TEAMS_CHANNEL_ID
             ? {
                   teams: new BotConnectorChannel({
@@ -195,6 +204,30 @@ export function getDeps(): WorkflowDeps {
     return deps;
 }
 
+/**
+ * A failed anchor write (already retried) is an alert, never swallowed: an ALERT line for the alert rules and a custom
+ * event carrying the head, so App Insights holds the hash the anchor store missed. The sweep anchors it again.
+ */
+function anchorFailureSink(telemetry: Telemetry): AnchorFailureSink {
+    return (head, error) => {
+        console.error(
+            `ALERT audit anchor for request ${head.requestId} entry ${head.seq} failed (the sweep retries it): ${error.message}`,
+        );
+        telemetry.trackEvent({
+            name: 'PecAuditAnchorFailed',
+            time: new Date(),
+            properties: {
+                requestId: head.requestId,
+                correlationId: currentTrace().correlationId ?? '',
+                auditSeq: String(head.seq),
+                auditHash: head.hash,
+                error: error.message.slice(0, 500),
+            },
+            trace: { ...currentTrace(), requestId: head.requestId },
+        });
+    };
+}
+
 let botVerifier: Promise<BotTokenVerifier> | undefined;
 
 /**
@@ -208,6 +241,8 @@ export function getBotTokenVerifier(): Promise<BotTokenVerifier> {
             new BotTokenVerifier({
                 openIdMetadataUrl: config.BOT_OPENID_METADATA_URL,
                 audience: config.AZURE_CLIENT_ID,
+                // A single-tenant bot's tokens may come from our tenant itself; the cloud is the authority's.
+                tenant: { tenantId: config.AZURE_TENANT_ID, authorityHost: config.AZURE_AUTHORITY_HOST },
             }),
     );
     return botVerifier;

@@ -270,3 +270,66 @@ describe('policy setting', () => {
         expect(message).toMatch(/POLICY_FILE: cannot read "missing.json"/);
     });
 });
+
+describe('origin settings', () => {
+    const sub = '0b1c2d3e-aaaa-4bbb-8ccc-000000000009';
+    const tenant = '9a1b2c3d-0000-4000-8000-00000000beef';
+    const base = () => ({ ...valid });
+
+    it('reads SUBSCRIPTION_TENANTS as a map, and UNKNOWN_REQUESTER_APPROVALS with its default of 2', () => {
+        const config = loadConfig({
+            ...base(),
+            SUBSCRIPTION_TENANTS: `${sub.toUpperCase()}=${tenant}, ${tenant}=${sub}`,
+        });
+        expect(config.SUBSCRIPTION_TENANTS).toEqual({ [sub]: tenant, [tenant]: sub });
+        expect(config.UNKNOWN_REQUESTER_APPROVALS).toBe(2);
+        expect(loadConfig({ ...base(), UNKNOWN_REQUESTER_APPROVALS: '1' }).UNKNOWN_REQUESTER_APPROVALS).toBe(1);
+        expect(loadConfig(base()).SUBSCRIPTION_TENANTS).toEqual({});
+    });
+
+    it('names each bad origin setting', () => {
+        expect(() => loadConfig({ ...base(), SUBSCRIPTION_TENANTS: `${sub}:${tenant}` })).toThrow(
+            /SUBSCRIPTION_TENANTS: expected comma-separated subscriptionId=tenantId pairs/,
+        );
+        expect(() => loadConfig({ ...base(), SUBSCRIPTION_TENANTS: `${sub}=${tenant},${sub}=${sub}` })).toThrow(
+            /SUBSCRIPTION_TENANTS: subscription .* is mapped to two tenants/,
+        );
+        expect(() => loadConfig({ ...base(), UNKNOWN_REQUESTER_APPROVALS: '0' })).toThrow(
+            /UNKNOWN_REQUESTER_APPROVALS/,
+        );
+        expect(() => loadConfig({ ...base(), UNKNOWN_REQUESTER_APPROVALS: '6' })).toThrow(
+            /UNKNOWN_REQUESTER_APPROVALS/,
+        );
+    });
+});
+
+describe('audit anchor settings', () => {
+    it('defaults the anchor container, validates its name, and finds its blob endpoint like the tables’', () => {
+        expect(loadConfig(valid).AUDIT_ANCHOR_CONTAINER).toBe('pecauditanchors');
+        expect(loadConfig({ ...valid, AUDIT_ANCHOR_CONTAINER: 'audit-anchors-1' }).AUDIT_ANCHOR_CONTAINER).toBe(
+            'audit-anchors-1',
+        );
+        for (const bad of ['ab', 'Audit', 'audit--anchors', '-audit', 'audit_anchors']) {
+            expect(errorOf({ ...valid, AUDIT_ANCHOR_CONTAINER: bad })).toMatch(
+                /AUDIT_ANCHOR_CONTAINER: expected a blob container name/,
+            );
+        }
+        const byAccount = loadConfig({
+            ...valid,
+            AzureWebJobsStorage: undefined,
+            AzureWebJobsStorage__accountName: 'stpecgate',
+        });
+        expect(byAccount.storage.blobServiceUri).toBe('https://stpecgate.blob.core.windows.net');
+        const byUris = {
+            ...valid,
+            AzureWebJobsStorage: undefined,
+            AzureWebJobsStorage__tableServiceUri: 'https://t.example.net',
+            AzureWebJobsStorage__queueServiceUri: 'https://q.example.net',
+        };
+        expect(errorOf(byUris)).toMatch(/AzureWebJobsStorage__blobServiceUri: required/);
+        expect(
+            loadConfig({ ...byUris, AzureWebJobsStorage__blobServiceUri: 'https://b.example.net' }).storage
+                .blobServiceUri,
+        ).toBe('https://b.example.net');
+    });
+});

@@ -84,8 +84,14 @@ export async function startHarness(
 ): Promise<Harness> {
     const token = await tokenEmulator();
     const arm = await ArmEmulator.start({ expectedAudience: 'self', ...options.arm });
+    // Our two subscriptions are in our tenant, the foreign one in another: what ARM says about their home tenants.
+    arm.setSubscriptionTenant(ids.ours, ids.tenant);
+    arm.setSubscriptionTenant(ids.second, ids.tenant);
+    arm.setSubscriptionTenant(ids.foreign, ids.foreignTenant);
     const bot = await BotConnectorEmulator.start();
     const botIdentity = await BotIdentityEmulator.start();
+    // Our tenant's own Entra metadata and keys, for the tokens a single-tenant bot receives from it.
+    await botIdentity.addTenant(ids.tenant);
     const graph = await GraphEmulator.start();
     const appInsights = await AppInsightsEmulator.start();
     graph.expectedAudience = graph.url;
@@ -108,6 +114,7 @@ export async function startHarness(
         ARM_ENDPOINT: arm.url,
         GRAPH_ENDPOINT: graph.url,
         BOT_OPENID_METADATA_URL: botIdentity.metadataUrl,
+        AZURE_AUTHORITY_HOST: botIdentity.authorityHost,
         TEAMS_SERVICE_URL: bot.serviceUrl,
         TEAMS_TEAM_ID: '19:team0000000000000000000000000000@thread.tacv2',
         TEAMS_CHANNEL_ID: '19:chan0000000000000000000000000000@thread.tacv2',
@@ -443,6 +450,11 @@ export interface WebCall {
     who?: TestPerson | null;
     form?: Record<string, string>;
     principalHeader?: string;
+    /**
+     * The headers a browser adds to a POST: by default `Origin` is the page's own (the form posts back to its URL's
+     * origin), as from the decision page; given here to play another site, an opaque origin or a client without them.
+     */
+    browser?: { origin?: string; secFetchSite?: string };
 }
 
 export async function web(call: WebCall): Promise<{ status: number; html: string; headers: Record<string, string> }> {
@@ -457,6 +469,13 @@ export async function web(call: WebCall): Promise<{ status: number; html: string
     if (call.method === 'POST') {
         body = new URLSearchParams(call.form ?? {}).toString();
         headers['content-type'] = 'application/x-www-form-urlencoded';
+        const browser = call.browser ?? { origin: call.url.origin };
+        if (browser.origin !== undefined) {
+            headers.origin = browser.origin;
+        }
+        if (browser.secFetchSite !== undefined) {
+            headers['sec-fetch-site'] = browser.secFetchSite;
+        }
     }
     const id = decodeURIComponent(call.url.pathname.split('/').pop() ?? '');
     const request = new HttpRequest({

@@ -29,7 +29,11 @@ export type AuditAction =
     /** An expired request stopped holding its PEC, which is no longer Pending. */
     | 'released'
     /** The requester became known after the request was opened (their event came after the sweep). */
-    | 'identified';
+    | 'identified'
+    /** A connection was found Approved without a decision of ours; `after` says how the policy judged it. */
+    | 'bypassed'
+    /** A connection was already Approved when its subscription and kind were first watched: the baseline. */
+    | 'baseline';
 
 export interface AuditActor {
     kind: 'system' | 'approver' | 'requester' | 'policy';

@@ -1,6 +1,8 @@
 import { kindInfo, parsePrivateEndpointId, parseServerId } from './ids';
+import { originSourceLabel } from './origin';
 import type { PublicNetworkAccess } from './pec';
 import {
+    type BypassInfo,
     requiredApprovalsOf,
     type ApprovalRequest,
     type DecisionAction,
@@ -92,6 +94,12 @@ export interface CardConnection {
     /** Undefined when the id could not be parsed; never treated as trusted then. */
     privateEndpointSubscriptionId?: string;
     trusted: boolean;
+    /** The home tenant of the endpoint's subscription, when established; never the caller's claim. */
+    tenantId?: string;
+    /** Whether that tenant is another than ours; undefined when the tenant is unknown or the endpoint trusted. */
+    foreignTenant?: boolean;
+    /** How the origin was established, in words: trusted list, looked up, mapped, unknown. */
+    originLabel: string;
 }
 
 export interface CardRequester {
@@ -148,7 +156,7 @@ export interface CardView {
 export function buildCardView(request: ApprovalRequest, options: CardOptions): CardView {
     const { facts } = request;
     const server = serverOf(request);
-    const connection = connectionOf(request);
+    const connection = connectionOf(request, options);
     const requester = requesterOf(request);
     const canDecide = request.status === 'pending' && options.audience === 'approver' && options.delivery === 'bot';
 
@@ -201,6 +209,9 @@ export function buildCardView(request: ApprovalRequest, options: CardOptions): C
     }
     // Every bot card asks for a per-user view while the request is open: approvers get the buttons, everyone else the
     // status. The userIds name who refreshes automatically; none means Teams decides by the conversation's size.
+    if (request.bypass) {
+        asBypassAlert(view, request);
+    }
     const userIds = (options.refreshUserIds ?? []).filter((id) => id.length > 0);
     if (options.delivery === 'bot' && (request.status === 'pending' || request.status === 'decided')) {
         view.refresh = { verb: 'refresh', data: { requestId: request.id }, userIds };
@@ -242,7 +253,7 @@ function serverOf(request: ApprovalRequest): CardServer {
     };
 }
 
-function connectionOf(request: ApprovalRequest): CardConnection {
+function connectionOf(request: ApprovalRequest, options: { ourTenantId: string }): CardConnection {
     const { facts } = request;
     let subscriptionId = facts.privateEndpointSubscriptionId;
     if (!subscriptionId) {
@@ -257,7 +268,14 @@ function connectionOf(request: ApprovalRequest): CardConnection {
         privateEndpointId: cleanText(facts.privateEndpointId, VALUE_MAX_LENGTH * 2) || 'unknown',
         // An unknown subscription is never trusted, whatever the stored flag says.
         trusted: facts.privateEndpointTrusted && subscriptionId !== undefined,
+        originLabel: originSourceLabel(
+            facts.privateEndpointTrusted && subscriptionId !== undefined ? 'trusted-list' : facts.originSource,
+        ),
     };
+    if (facts.privateEndpointTenantId && !connection.trusted) {
+        connection.tenantId = cleanText(facts.privateEndpointTenantId, VALUE_MAX_LENGTH);
+        connection.foreignTenant = facts.privateEndpointTenantId.toLowerCase() !== options.ourTenantId.toLowerCase();
+    }
     if (subscriptionId) {
         connection.privateEndpointSubscriptionId = cleanText(subscriptionId, VALUE_MAX_LENGTH);
     }
@@ -297,6 +315,11 @@ function warningsOf(server: CardServer, connection: CardConnection, requester: C
                 ? `Private endpoint subscription ${connection.privateEndpointSubscriptionId} is not in the trusted list`
                 : 'The private endpoint id could not be parsed: its subscription is unknown, so it is not trusted',
         );
+    }
+    if (connection.foreignTenant === true) {
+        warnings.push(`Private endpoint subscription belongs to ANOTHER tenant ${connection.tenantId ?? ''}`.trim());
+    } else if (!connection.trusted && connection.tenantId === undefined) {
+        warnings.push("The endpoint subscription's tenant could not be established: its origin is unknown");
     }
     if (requester.foreignTenant === true) {
         warnings.push(`Requester is from another tenant ${requester.tenantId ?? '(tenant id missing)'}`);
@@ -384,6 +407,19 @@ function sectionsOf(
             value: connection.trusted ? 'Yes' : 'NO: not in the trusted subscription list',
             tone: connection.trusted ? 'good' : 'attention',
         },
+        ...(connection.trusted
+            ? []
+            : [
+                  {
+                      label: 'Endpoint tenant',
+                      value: connection.tenantId
+                          ? `${connection.tenantId}${connection.foreignTenant ? ' (ANOTHER TENANT)' : ' (ours)'}`
+                          : 'unknown',
+                      literal: true,
+                      tone: connection.foreignTenant === false ? ('default' as const) : ('attention' as const),
+                  },
+              ]),
+        { label: 'Origin from', value: connection.originLabel },
     ];
     const requesterFacts: CardFact[] = [];
     if (!requester.known) {
@@ -546,4 +582,77 @@ export function cleanText(value: string | undefined | null, max: number, options
         cut -= 1;
     }
     return `${text.slice(0, cut)}…`;
+}
+
+/**
+ * A bypass alert is drawn on the request card's layout with its own words: the connection is already Approved, so
+ * Approve means Keep and Reject means Revoke, and the card says how it was found and what ARM's description held.
+ */
+function asBypassAlert(view: CardView, request: ApprovalRequest): void {
+    const bypass = request.bypass;
+    if (!bypass) {
+        return;
+    }
+    view.title = `ALERT: connection to ${view.server.kindLabel} ${view.server.name} approved without the gate`;
+    const decision = request.decision;
+    const by = decision ? personName(decision.by) : 'unknown';
+    const text = cleanText(decision?.text, RESPONSE_TEXT_MAX_LENGTH);
+    const verb = decision?.action === 'approve' ? 'Kept' : 'Revoked';
+    switch (request.status) {
+        case 'pending':
+            view.statusLine = {
+                text:
+                    bypass.detectedBy === 'baseline'
+                        ? 'Approved before the gate watched this server: Revoke or Keep'
+                        : 'Approved without the gate: Revoke or Keep',
+                tone: 'attention',
+            };
+            break;
+        case 'decided':
+            view.statusLine = { text: `${verb === 'Kept' ? 'Keeping' : 'Revoking'}… by ${by}`, tone: 'accent' };
+            break;
+        case 'applied':
+            view.statusLine = {
+                text: `${verb} by ${by}${text ? `: ${text}` : ''}`,
+                tone: verb === 'Kept' ? 'good' : 'attention',
+            };
+            break;
+        default:
+            break;
+    }
+    for (const action of view.actions) {
+        if (action.type === 'execute') {
+            action.title = action.verb === 'approve' ? 'Keep' : 'Revoke';
+        }
+    }
+    if (view.responseInput) {
+        view.responseInput.label = 'Response text (saved as the connection description; required to revoke)';
+        view.responseInput.placeholder = 'Why keep or revoke this connection?';
+    }
+    view.warnings.unshift(
+        bypass.detectedBy === 'baseline'
+            ? 'This connection was already approved when the gate started watching this server'
+            : 'This connection was approved WITHOUT the gate (by its creator, or in the portal or CLI)',
+    );
+    const seenBy: Record<BypassInfo['detectedBy'], string> = {
+        event: 'its event',
+        sweep: 'the sweep (no event reported it)',
+        baseline: "the sweep's first look at this server (baseline)",
+        superseded: 'a request that was pending when it was approved outside',
+    };
+    view.sections.unshift({
+        title: 'Approved without the gate',
+        facts: [
+            {
+                label: 'Description in ARM',
+                value: cleanText(bypass.description, MESSAGE_MAX_LENGTH) || '(none)',
+                literal: true,
+            },
+            { label: 'Found by', value: seenBy[bypass.detectedBy] },
+            {
+                label: 'Policy',
+                value: bypass.ruleId ? `bypass rule ${bypass.ruleId}: ${bypass.action}` : `default: ${bypass.action}`,
+            },
+        ],
+    });
 }

@@ -1,6 +1,6 @@
 import { RESPONSE_TEXT_MAX_LENGTH, stripInvisible } from './card';
-import type { DecisionStatus, Pec } from './pec';
-import { autoApproveDescription, autoRejectDescription } from './policy';
+import type { DecisionStatus, Pec, PecStatus } from './pec';
+import { autoApproveDescription, autoRejectDescription, bypassRevokeDescription } from './policy';
 import {
     requiredApprovalsOf,
     transition,
@@ -75,6 +75,15 @@ export function approverLabel(person: Person): string {
  */
 export function armDescription(decision: Decision): string {
     const auto = decision.auto;
+    if (decision.bypass) {
+        if (auto?.kind === 'policy') {
+            return bypassRevokeDescription(auto.ruleId, decision.text);
+        }
+        const verb = decision.action === 'approve' ? 'Kept' : 'Revoked';
+        return decision.text
+            ? `${verb} by ${approverLabel(decision.by)}: ${decision.text}`
+            : `${verb} by ${approverLabel(decision.by)}`;
+    }
     if (auto?.kind === 'policy') {
         return decision.action === 'approve'
             ? autoApproveDescription(auto.ruleId)
@@ -110,9 +119,12 @@ export function addApproval(request: ApprovalRequest, approval: Decision, now: D
     return { ...transition(request, { type: 'decide', decision }, now), approvals };
 }
 
-/** What ARM says happened to a PEC outside this app, or undefined while it still waits in Pending. */
-export function outsideChange(pec: Pec): string | undefined {
-    if (pec.status === 'Pending') {
+/**
+ * What ARM says happened to a PEC outside this app, or undefined while it is still in the state the decision starts
+ * from: Pending for a request, Approved for a bypass alert (`expectedPecStatus`).
+ */
+export function outsideChange(pec: Pec, expected: PecStatus = 'Pending'): string | undefined {
+    if (pec.status === expected) {
         return undefined;
     }
     const description = pec.description ? ` ("${pec.description}")` : '';

@@ -9,10 +9,12 @@ import { transition, type ApprovalRequest, type Decision, type RequestFacts } fr
  */
 
 /**
- * Where the private endpoint comes from: a subscription in TRUSTED_SUBSCRIPTION_IDS, our own tenant but not trusted, or
- * another tenant. 'foreign' also covers "we cannot tell": unknown is never given the benefit of the doubt.
+ * Where the private endpoint comes from: a subscription in TRUSTED_SUBSCRIPTION_IDS, a subscription whose home tenant
+ * is ours but that is not trusted, one whose home tenant is another ('foreign'), or one whose tenant could not be
+ * established ('unknown'). The tenant is the subscription's own (see origin.ts), never the caller's claim. Neither
+ * 'foreign' nor 'unknown' may be auto-approved (policyConfig refuses such a rule).
  */
-export const endpointOrigins = ['trusted', 'sameTenant', 'foreign'] as const;
+export const endpointOrigins = ['trusted', 'sameTenant', 'foreign', 'unknown'] as const;
 export type EndpointOrigin = (typeof endpointOrigins)[number];
 
 /** More than five distinct approvers is an organisational problem, not a policy; the cap also bounds the card. */
@@ -29,7 +31,7 @@ export type PolicyAction =
 export interface PolicyMatch {
     /**
      * The private endpoint's subscription: in TRUSTED_SUBSCRIPTION_IDS, in our tenant but not trusted ('sameTenant'),
-     * or 'foreign' (another tenant or unknown). See `policySubject` for how it is judged.
+     * in another tenant ('foreign'), or of a tenant that could not be established ('unknown'). See `policySubject`.
      */
     endpointOrigin?: EndpointOrigin[];
     /** The resource's kind: ids of the registry (src/domain/resourceKinds.ts), e.g. "key-vault", "sql-server". */
@@ -49,8 +51,66 @@ export interface PolicyRule {
     action: PolicyAction;
 }
 
+/**
+ * What happens to a connection that became Approved without a decision of ours (a bypass): `alert` posts an alert card
+ * with Revoke and Keep and audits it; `revoke` sets the connection to Rejected with the rule's text through the same
+ * apply path as a click (and the card says so); `accept` audits it only, for trusted automation.
+ */
+export const bypassActionTypes = ['alert', 'revoke', 'accept'] as const;
+export type BypassAction = { type: 'alert' } | { type: 'revoke'; text: string } | { type: 'accept' };
+
+export interface BypassRule {
+    id: string;
+    description?: string;
+    match: PolicyMatch;
+    action: BypassAction;
+}
+
 export interface Policy {
     rules: PolicyRule[];
+    /**
+     * How bypasses are judged, first match wins; absent means `defaultBypassRules`. When no rule matches: `alert`.
+     * An empty list alerts on every bypass and revokes none.
+     */
+    bypassRules?: BypassRule[];
+}
+
+/**
+ * The default: every bypass is alerted, and one from another tenant's subscription is revoked at once. A connection
+ * whose tenant could not be established is alerted, not revoked: revoking on a failed lookup could cut a connection of
+ * our own.
+ */
+export const defaultBypassRules: readonly BypassRule[] = [
+    {
+        id: 'bypass-foreign-revoke',
+        description: 'A connection from another tenant that was approved without the gate is revoked',
+        match: { endpointOrigin: ['foreign'] },
+        action: {
+            type: 'revoke',
+            text: 'Revoked: approved without the approval gate, from a subscription of another tenant',
+        },
+    },
+];
+
+export interface BypassDecision {
+    /** The rule that decided; undefined for the default (`alert`). */
+    ruleId?: string;
+    action: BypassAction;
+}
+
+/** The first matching bypass rule wins; when none matches, `alert`. */
+export function evaluateBypass(policy: Policy, subject: PolicySubject): BypassDecision {
+    for (const rule of policy.bypassRules ?? defaultBypassRules) {
+        if (matchesSubject(rule.match, subject)) {
+            return { ruleId: rule.id, action: { ...rule.action } };
+        }
+    }
+    return { action: { type: 'alert' } };
+}
+
+/** The PEC's description in ARM after a bypass rule revoked it. */
+export function bypassRevokeDescription(ruleId: string, text: string): string {
+    return `Revoked by policy ${ruleId}: ${text}`;
 }
 
 /** What a rule is matched against: a request reduced to the facts a policy may look at. */
@@ -192,33 +252,35 @@ export function globMatch(pattern: string, value: string): boolean {
 /**
  * A request's facts reduced to a policy subject.
  *
- * The endpoint's origin is judged conservatively, because an auto-approval on a wrong guess is the exfiltration this
- * gate exists to stop:
- * - 'trusted' only when the facts say trusted AND the endpoint's subscription is known (the same rule the card uses).
- * - 'sameTenant' when not trusted and the requester is known to be in our tenant (`requesterForeignTenant === false`).
- *   ARM only accepts a token from the tenant that owns the subscription, so the tenant in the event's claims is, in
- *   practice, the tenant of the endpoint's subscription. This is an inference from the requester, not a lookup of the
- *   subscription itself.
- * - 'foreign' otherwise: the requester is in another tenant, or their tenant is unknown. A request found by the sweep
- *   has no requester, so an untrusted endpoint found that way is always 'foreign'.
+ * The endpoint's origin is judged from the endpoint's own subscription, because an auto-approval on a wrong guess is
+ * the exfiltration this gate exists to stop:
+ * - 'trusted' only when the facts say trusted AND the endpoint's subscription is known (the same rule the card uses);
+ * - 'sameTenant' or 'foreign' when the subscription's home tenant was established (SUBSCRIPTION_TENANTS, or looked up
+ *   from ARM) and is, or is not, ours;
+ * - 'unknown' otherwise. Who caused the event plays no part: with Azure Lighthouse or guest access, a user of our
+ *   tenant acts on another tenant's subscription with a token that carries our tenant.
  *
  * Throws ValidationError when the facts' server id is not a server id: the request is corrupt, and guessing a name to
  * match globs against could pick the wrong rule.
  */
-export function policySubject(facts: RequestFacts, options: { requesterForeignTenant?: boolean }): PolicySubject {
+export function policySubject(facts: RequestFacts, options: { ourTenantId: string }): PolicySubject {
     return {
         serverKind: facts.serverKind,
         serverName: parseServerId(facts.serverId).name,
         serverTags: { ...(facts.serverTags ?? {}) },
-        endpointOrigin: originOf(facts, options.requesterForeignTenant),
+        endpointOrigin: endpointOriginOf(facts, options.ourTenantId),
     };
 }
 
-function originOf(facts: RequestFacts, requesterForeignTenant: boolean | undefined): EndpointOrigin {
+export function endpointOriginOf(facts: RequestFacts, ourTenantId: string): EndpointOrigin {
     if (facts.privateEndpointTrusted === true && endpointSubscriptionKnown(facts)) {
         return 'trusted';
     }
-    return requesterForeignTenant === false ? 'sameTenant' : 'foreign';
+    const tenant = facts.privateEndpointTenantId;
+    if (!tenant || !endpointSubscriptionKnown(facts)) {
+        return 'unknown';
+    }
+    return tenant.toLowerCase() === ourTenantId.toLowerCase() ? 'sameTenant' : 'foreign';
 }
 
 function endpointSubscriptionKnown(facts: RequestFacts): boolean {

@@ -1,5 +1,6 @@
 import { ValidationError } from './errors';
 import type { ServerKind } from './ids';
+import type { OriginSource } from './origin';
 import type { PublicNetworkAccess } from './pec';
 
 /**
@@ -32,6 +33,7 @@ export type Requester = Person & { ipAddress?: string };
 export type AutoCause = { kind: 'policy'; ruleId: string } | { kind: 'expiry'; afterHours: number };
 
 export interface Decision {
+    /** For a bypass alert: approve is Keep, reject is Revoke. */
     action: DecisionAction;
     /** The person who decided (the last of several approvers); for an automatic decision, a label naming the cause. */
     by: Person;
@@ -41,6 +43,23 @@ export interface Decision {
     auto?: AutoCause;
     /** Every approver, in order, when the request needed more than one approval. */
     approvers?: Person[];
+    /** Set on a decision about a bypass alert: ARM's description then says Kept or Revoked. */
+    bypass?: true;
+}
+
+/**
+ * A connection that became Approved without a decision of ours. Its request is an alert: it waits for Revoke (reject)
+ * or Keep (approve), or was decided by a bypass rule (revoke) on arrival.
+ */
+export interface BypassInfo {
+    /** Which path saw it first: an event, the sweep, the sweep's first look at a scope (baseline), or a pending request
+     * whose connection was approved outside. */
+    detectedBy: 'event' | 'sweep' | 'baseline' | 'superseded';
+    /** The bypass rule that matched; absent for the default (alert). */
+    ruleId?: string;
+    action: 'alert' | 'revoke';
+    /** ARM's description of the connection when it was found Approved: whatever the approver outside wrote. */
+    description: string;
 }
 
 /** Where the card was delivered, so it can be updated later. */
@@ -63,6 +82,13 @@ export interface RequestFacts {
     privateEndpointId: string;
     privateEndpointSubscriptionId?: string;
     privateEndpointTrusted: boolean;
+    /**
+     * The home tenant of the endpoint's subscription, when it was established (SUBSCRIPTION_TENANTS, or looked up from
+     * ARM); never the event's `tid` claim.
+     */
+    privateEndpointTenantId?: string;
+    /** How the origin was established; absent on requests opened before origins were looked up (read as unknown). */
+    originSource?: OriginSource;
     requestMessage: string;
     approvedPecCount: number;
     /** Approved PECs whose private endpoint sits in an untrusted subscription: existing exposure. */
@@ -107,8 +133,15 @@ export interface ApprovalRequest {
     requiredApprovals?: number;
     /** Approvals given so far while more are needed; the last one needed turns the request into `decided`. */
     approvals?: Decision[];
+    /**
+     * Set when the request was opened with no known requester and therefore needs UNKNOWN_REQUESTER_APPROVALS
+     * approvals (the self-approval rule cannot hold without knowing who asked).
+     */
+    unknownRequester?: boolean;
     /** The policy rule that matched when the request was opened; absent when none did. */
     policyRuleId?: string;
+    /** Set when the request is an alert about a connection approved without the gate (see BypassInfo). */
+    bypass?: BypassInfo;
     /** Reminders sent in the card's thread. */
     reminders?: { count: number; lastAt: string };
     /** When the sweep last re-queued the apply of a decision that seemed stuck. */
@@ -143,6 +176,11 @@ export class InvalidTransitionError extends ValidationError {
     ) {
         super(`A request that is ${from} cannot take "${transition}"`);
     }
+}
+
+/** The connection state a request's decision starts from: Pending for a request, Approved for a bypass alert. */
+export function expectedPecStatus(request: Pick<ApprovalRequest, 'bypass'>): 'Pending' | 'Approved' {
+    return request.bypass ? 'Approved' : 'Pending';
 }
 
 /** Open requests still block a new request for the same PEC. */

@@ -80,6 +80,10 @@ function milestoneProperties(entry: AuditEntry): Record<string, string> {
         correlationId: entry.correlationId,
         actorKind: entry.actor.kind,
         auditSeq: String(entry.seq),
+        // The chain's head as App Insights saw it, a copy the app cannot take back once ingested: a trail rewritten
+        // later, hashes recomputed and all, no longer matches the hashes here.
+        auditHash: entry.hash,
+        auditPrevHash: entry.prevHash,
     };
     if (entry.actor.id) {
         properties.actorId = entry.actor.id;

@@ -1,6 +1,6 @@
 import { ensureErrorType } from '../domain/errors';
 import { settleAll } from '../workflow/concurrency';
-import { checkChain, missingTrail, type ChainCheck } from './chain';
+import { checkAnchors, checkChain, missingTrail, type ChainCheck } from './chain';
 import type { OpsStores } from './connection';
 import { exitCodes, safe, type Output } from './output';
 
@@ -8,9 +8,10 @@ import { exitCodes, safe, type Output } from './output';
 const readConcurrency = 8;
 
 /**
- * `pec audit verify`: every request's chain. The trails are found from both sides, the audit table's partitions and
- * the requests table, so a trail deleted whole (which no chain can reveal) still shows, as a request without one.
- * Exits 1 when any chain is broken or could not be read.
+ * `pec audit verify`: every request's chain, and every chain against its anchors. The trails are found from three
+ * sides, the audit table's partitions, the requests table and the anchor store, so a trail deleted whole (which no
+ * chain can reveal) still shows, as a request or an anchor without one; a trail cut short, or rewritten with every
+ * hash recomputed, shows against the heads anchored for it. Exits 1 when any chain is broken or could not be read.
  */
 export async function verifyCommand(stores: OpsStores, options: { json: boolean }, output: Output): Promise<number> {
     const trailIds = await stores.audit.listRequestIds();
@@ -18,11 +19,23 @@ export async function verifyCommand(stores: OpsStores, options: { json: boolean 
     for await (const { request } of stores.requests.listRequests()) {
         requestIds.add(request.id);
     }
+    const anchoredIds = stores.anchors ? await stores.anchors.listRequestIds() : [];
     const withTrail = new Set(trailIds);
-    const ids = [...new Set([...trailIds, ...requestIds])].sort();
+    const ids = [...new Set([...trailIds, ...requestIds, ...anchoredIds])].sort();
     const results = await settleAll(ids, readConcurrency, async (id): Promise<ChainCheck> => {
         const entries = withTrail.has(id) ? await stores.audit.list(id) : [];
-        return entries.length === 0 ? missingTrail(id) : checkChain(id, entries);
+        const check = entries.length === 0 ? missingTrail(id) : checkChain(id, entries);
+        if (!stores.anchors) {
+            return check;
+        }
+        const anchored = checkAnchors(id, entries, await stores.anchors.heads(id));
+        const findings = [...check.findings, ...anchored.findings].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+        return {
+            ...check,
+            ok: findings.length === 0,
+            findings,
+            ...(anchored.warnings.length > 0 ? { warnings: anchored.warnings } : {}),
+        };
     });
 
     const checks: ChainCheck[] = [];
@@ -52,6 +65,14 @@ export async function verifyCommand(stores: OpsStores, options: { json: boolean 
         }
         for (const item of unreadable) {
             output.out(`UNREADABLE ${item.requestId}: ${safe(item.error, 300)}`);
+        }
+        for (const check of checks.filter((c) => c.ok && c.warnings)) {
+            for (const warning of check.warnings ?? []) {
+                output.out(`WARNING ${check.requestId}: ${warning.message}`);
+            }
+        }
+        if (!stores.anchors) {
+            output.out('WARNING anchors not checked: no blob endpoint for AUDIT_ANCHOR_CONTAINER');
         }
         output.out(summary);
     }

@@ -1,4 +1,5 @@
 import { genesisHash, type AuditEntry } from '../domain/audit';
+import type { AnchorHead } from '../storage/auditAnchor';
 import { hashAuditEntry, verifyChain } from '../storage/auditLog';
 import { safe } from './output';
 
@@ -14,7 +15,20 @@ import { safe } from './output';
  */
 
 export type ChainFindingKind =
-    'edited' | 'rewritten' | 'deleted' | 'reordered' | 'duplicated' | 'foreign' | 'missing-trail' | 'broken';
+    | 'edited'
+    | 'rewritten'
+    | 'deleted'
+    | 'reordered'
+    | 'duplicated'
+    | 'foreign'
+    | 'missing-trail'
+    | 'broken'
+    /** Entries the anchor store vouches for are gone from the end of the trail. */
+    | 'truncated'
+    /** An entry differs from the hash anchored for it: rewritten, reordered or replaced, hashes recomputed or not. */
+    | 'anchor-mismatch'
+    /** A warning, not a break: the trail's latest entries have no anchor yet (an anchor write failed or is pending). */
+    | 'unanchored';
 
 export interface ChainFinding {
     kind: ChainFindingKind;
@@ -30,6 +44,8 @@ export interface ChainCheck {
     findings: ChainFinding[];
     /** `verifyChain`'s own output, unchanged. */
     problems: string[];
+    /** What does not break the chain but limits what it proves (entries not anchored yet). */
+    warnings?: ChainFinding[];
 }
 
 /** Checks one request's entries, in the order the table holds them (as `AuditLog.list` returns them). */
@@ -153,4 +169,72 @@ function diagnose(requestId: string, entries: readonly AuditEntry[]): ChainFindi
     });
 
     return findings.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+}
+
+/**
+ * Compares a trail with the heads anchored for it, which the app could add to but never take back. Every anchored head
+ * must still be in the trail, at its place, with its hash: a trail cut short, deleted, reordered or rewritten (with
+ * every hash after the edit recomputed, which the chain alone cannot reveal) fails here. Entries after the last anchor
+ * are only as good as the chain: reported as a warning.
+ */
+export function checkAnchors(
+    requestId: string,
+    entries: readonly AuditEntry[],
+    heads: readonly AnchorHead[],
+): { findings: ChainFinding[]; warnings: ChainFinding[] } {
+    const findings: ChainFinding[] = [];
+    const warnings: ChainFinding[] = [];
+    const bySeq = new Map<number, AnchorHead>();
+    for (const head of heads) {
+        if (head.requestId !== requestId || !Number.isSafeInteger(head.seq) || head.seq < 1) {
+            continue;
+        }
+        const known = bySeq.get(head.seq);
+        if (known && known.hash !== head.hash) {
+            // Two hashes anchored for one place: the anchor store holds both, so someone appended a forged head.
+            findings.push({
+                kind: 'anchor-mismatch',
+                seq: head.seq,
+                message: `entry ${head.seq} was anchored twice with different hashes: a forged anchor was appended`,
+            });
+        }
+        bySeq.set(head.seq, known ?? head);
+    }
+    const last = entries.length === 0 ? 0 : Math.max(...entries.map((e) => (Number.isSafeInteger(e.seq) ? e.seq : 0)));
+    const anchoredUpTo = Math.max(0, ...bySeq.keys());
+    if (anchoredUpTo > last) {
+        findings.push({
+            kind: 'truncated',
+            seq: last + 1,
+            message:
+                `the anchor vouches for ${anchoredUpTo} entr${anchoredUpTo === 1 ? 'y' : 'ies'} ` +
+                `(the last written ${bySeq.get(anchoredUpTo)?.at ?? '?'}), the trail ends at entry ${last}: ` +
+                `entries ${last + 1} to ${anchoredUpTo} were deleted`,
+        });
+    }
+    // By the number each entry claims: a deletion or a plain swap of rows keeps every hash and is the chain's to name;
+    // here only what the chain cannot see, an entry whose hash is not the one anchored for its number.
+    for (const entry of entries) {
+        const head = bySeq.get(entry.seq);
+        if (head && entry.hash !== head.hash) {
+            findings.push({
+                kind: 'anchor-mismatch',
+                seq: entry.seq,
+                message:
+                    `entry ${entry.seq} (${safe(entry.action, 40)}) is not the entry anchored for it at ${safe(head.at, 40)}: ` +
+                    'it was rewritten, reordered or replaced after it was written',
+            });
+        }
+    }
+    if (last > anchoredUpTo) {
+        warnings.push({
+            kind: 'unanchored',
+            seq: anchoredUpTo + 1,
+            message:
+                anchoredUpTo === 0
+                    ? 'no entry of this trail is anchored: only its hash chain vouches for it'
+                    : `entries ${anchoredUpTo + 1} to ${last} are not anchored yet: only the hash chain vouches for them`,
+        });
+    }
+    return { findings, warnings };
 }

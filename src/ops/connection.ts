@@ -6,6 +6,7 @@ import type { StorageSettings } from '../config';
 import { ConfigError, ensureErrorType, statusCodeOf } from '../domain/errors';
 import type { AuditLog, AuditQueries } from '../storage/auditLog';
 import { TableAuditLog } from '../storage/auditLog';
+import { BlobAuditAnchors, type AuditAnchors } from '../storage/auditAnchor';
 import type { RequestQueries, RequestStore } from '../storage/requestStore';
 import { TableRequestStore } from '../storage/requestStore';
 import { lazy } from '../storage/tables';
@@ -22,12 +23,16 @@ export type Settings = Readonly<Record<string, string | undefined>>;
 export interface OpsStores {
     requests: Pick<RequestStore, 'get'> & RequestQueries;
     audit: Pick<AuditLog, 'list'> & AuditQueries;
+    /** The audit anchors (read only); undefined when the settings name no blob endpoint. */
+    anchors?: Pick<AuditAnchors, 'heads' | 'listRequestIds'>;
 }
 
 export interface StorageTarget {
     storage: StorageSettings;
     requestsTable: string;
     auditTable: string;
+    /** AUDIT_ANCHOR_CONTAINER, in the same account. */
+    anchorContainer: string;
     /** Where the tables are, for the operator's eyes: an endpoint or account, never a key. */
     description: string;
 }
@@ -120,9 +125,12 @@ export function readStorageTarget(settings: Settings, fromFile: ReadonlySet<stri
                 'AzureWebJobsStorage__accountName: expected a storage account name (3-24 lower-case letters and digits)',
             );
         }
-        // Only the table endpoint matters here; the queue endpoint is the app's business.
+        // The table and blob endpoints matter here (the trails and their anchors); the queue is the app's business.
         const uri = tableServiceUri || `https://${account}.table.core.windows.net`;
-        storage = { tableServiceUri: uri };
+        const blobUri =
+            settings.AzureWebJobsStorage__blobServiceUri?.trim() ||
+            (account ? `https://${account}.blob.core.windows.net` : undefined);
+        storage = { tableServiceUri: uri, ...(blobUri ? { blobServiceUri: blobUri } : {}) };
         where = `${uri}, signed in with DefaultAzureCredential (your az login)`;
     } else {
         problems.push(
@@ -133,10 +141,12 @@ export function readStorageTarget(settings: Settings, fromFile: ReadonlySet<stri
     if (problems.length > 0) {
         throw new ConfigError(`Invalid settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     }
+    const anchorContainer = settings.AUDIT_ANCHOR_CONTAINER?.trim() || 'pecauditanchors';
     return {
         storage,
         requestsTable,
         auditTable,
+        anchorContainer,
         description: `tables ${requestsTable} and ${auditTable} at ${where}`,
     };
 }
@@ -173,6 +183,9 @@ export function openStores(target: StorageTarget, credential: () => TokenCredent
     return {
         requests: new TableRequestStore(lazy(() => openExistingTable(target, target.requestsTable, credential))),
         audit: new TableAuditLog(lazy(() => openExistingTable(target, target.auditTable, credential))),
+        ...(target.storage.connectionString || target.storage.blobServiceUri
+            ? { anchors: new BlobAuditAnchors(target.storage, target.anchorContainer, credential) }
+            : {}),
     };
 }
 

@@ -3,7 +3,7 @@ import { RESPONSE_TEXT_MAX_LENGTH, stripInvisible } from '../domain/card';
 import { ConfigError, ensureErrorType } from '../domain/errors';
 import { serverKinds } from '../domain/ids';
 import { endpointOrigins, isCatchAll, matchCovers, maxRequiredApprovals } from '../domain/policy';
-import type { Policy, PolicyRule } from '../domain/policy';
+import type { Policy, PolicyMatch, PolicyRule } from '../domain/policy';
 
 /**
  * The policy's file format, next to the domain's policy model (src/domain/policy.ts, which stays free of zod): reads
@@ -238,6 +238,43 @@ const rule = z.strictObject(
     { error: objectError('a rule object with "id", "match" and "action"', ruleKeys) },
 );
 
+const bypassActionNames = '"alert", "revoke" (with "text") or "accept"';
+const bypassAction = z.discriminatedUnion(
+    'type',
+    [
+        z.strictObject({ type: z.literal('alert') }, { error: objectError('{"type": "alert"}', ['type']) }),
+        z.strictObject(
+            { type: z.literal('revoke'), text: rejectText },
+            { error: objectError('{"type": "revoke", "text": "…"}', ['type', 'text']) },
+        ),
+        z.strictObject({ type: z.literal('accept') }, { error: objectError('{"type": "accept"}', ['type']) }),
+    ],
+    {
+        error: (iss: IssueInfo) => {
+            if (iss.code === 'invalid_union') {
+                const type = (iss.input as { type?: unknown } | undefined)?.type;
+                return type === undefined
+                    ? `required: ${bypassActionNames}`
+                    : `expected ${bypassActionNames}, got ${shown(type)}`;
+            }
+            return iss.input === undefined
+                ? `required: an action, such as {"type": "alert"}`
+                : `expected an action object, such as {"type": "alert"}, got ${shown(iss.input)}`;
+        },
+    },
+);
+
+/** A rule for connections approved without the gate: the same match, its own actions. */
+const bypassRule = z.strictObject(
+    {
+        id: rule.shape.id,
+        description: rule.shape.description,
+        match,
+        action: bypassAction,
+    },
+    { error: objectError('a bypass rule object with "id", "match" and "action"', ruleKeys) },
+);
+
 /** `match.tags.environment`, `match.serverKinds[1]`, `match.tags["cost center"]`. */
 function fieldOf(path: readonly PropertyKey[]): string {
     let field = '';
@@ -253,9 +290,9 @@ function fieldOf(path: readonly PropertyKey[]): string {
     return field;
 }
 
-function ruleLabel(raw: unknown, index: number): string {
+function ruleLabel(raw: unknown, index: number, list = 'rules'): string {
     const id = (raw as { id?: unknown } | null | undefined)?.id;
-    return typeof id === 'string' && id.length > 0 ? `rule ${shown(id)} (rules[${index}])` : `rules[${index}]`;
+    return typeof id === 'string' && id.length > 0 ? `rule ${shown(id)} (${list}[${index}])` : `${list}[${index}]`;
 }
 
 /**
@@ -270,11 +307,11 @@ export function parsePolicy(json: string, source: string): Policy {
     if (typeof document !== 'object' || document === null || Array.isArray(document)) {
         throw fail(`expected a JSON object with a "rules" list, like {"rules": []}, got ${shown(document)}`);
     }
-    const unknown = Object.keys(document).filter((key) => key !== 'rules');
+    const unknown = Object.keys(document).filter((key) => key !== 'rules' && key !== 'bypassRules');
     if (unknown.length > 0) {
         problems.push(
             `unknown key${unknown.length === 1 ? '' : 's'} ${unknown.map((k) => shown(k)).join(', ')} ` +
-                '(expected: rules)',
+                '(expected: rules, bypassRules)',
         );
     }
     const rawRules: unknown = (document as { rules?: unknown }).rules;
@@ -286,13 +323,41 @@ export function parsePolicy(json: string, source: string): Policy {
         );
         throw new PolicyConfigError(problems.map((p) => `${source}: ${p}`));
     }
+    const rawBypass: unknown = (document as { bypassRules?: unknown }).bypassRules;
+    if (rawBypass !== undefined && !Array.isArray(rawBypass)) {
+        problems.push(`bypassRules: expected a list of bypass rules, got ${shown(rawBypass)}`);
+    }
 
-    // Each rule alone, so every message carries its rule's label even when the rest of the rule is wrong.
-    const rules: { rule: PolicyRule; index: number }[] = [];
-    const firstWithId = new Map<string, number>();
+    // The audit names rules by id, across both lists; "Prod" and "prod" would read as one rule there.
+    const firstWithId = new Map<string, string>();
+    const rules = parseRuleList(rawRules, 'rules', rule, problems, firstWithId, autoApproveProblem);
+    const bypassRules = Array.isArray(rawBypass)
+        ? parseRuleList(rawBypass, 'bypassRules', bypassRule, problems, firstWithId, () => undefined)
+        : undefined;
+
+    if (problems.length > 0) {
+        throw new PolicyConfigError(problems.map((p) => `${source}: ${p}`));
+    }
+    return { rules, ...(bypassRules ? { bypassRules } : {}) };
+}
+
+/**
+ * One list of rules, each alone, so every message carries its rule's label even when the rest of the rule is wrong;
+ * then, among the rules that validated, any that an earlier one always pre-empts (the first match wins, so such a
+ * rule is dead text that its author believes is in force).
+ */
+function parseRuleList<T extends { id: string; match: PolicyMatch }>(
+    rawRules: unknown[],
+    list: string,
+    schema: z.ZodType<T>,
+    problems: string[],
+    firstWithId: Map<string, string>,
+    extraProblem: (value: T) => string | undefined,
+): T[] {
+    const rules: { rule: T; index: number }[] = [];
     rawRules.forEach((raw: unknown, index) => {
-        const label = ruleLabel(raw, index);
-        const parsed = rule.safeParse(raw);
+        const label = ruleLabel(raw, index, list);
+        const parsed = schema.safeParse(raw);
         if (!parsed.success) {
             for (const issue of parsed.error.issues) {
                 const field = fieldOf(issue.path);
@@ -301,33 +366,28 @@ export function parsePolicy(json: string, source: string): Policy {
         }
         const id = (raw as { id?: unknown } | null | undefined)?.id;
         if (typeof id === 'string' && ruleIdPattern.test(id)) {
-            // The audit names rules by id; "Prod" and "prod" would read as one rule there.
             const first = firstWithId.get(id.toLowerCase());
             if (first === undefined) {
-                firstWithId.set(id.toLowerCase(), index);
+                firstWithId.set(id.toLowerCase(), `${list}[${index}]`);
             } else {
-                problems.push(`${label}: id: the same id as rules[${first}] (ids are compared ignoring case)`);
+                problems.push(`${label}: id: the same id as ${first} (ids are compared ignoring case)`);
             }
         }
         if (parsed.success) {
-            const value: PolicyRule = parsed.data;
-            const problem = autoApproveProblem(value);
+            const problem = extraProblem(parsed.data);
             if (problem) {
                 problems.push(`${label}: ${problem}`);
             }
-            rules.push({ rule: value, index });
+            rules.push({ rule: parsed.data, index });
         }
     });
-
-    // The first match wins, so a rule that an earlier rule always pre-empts is dead text that its author believes is
-    // in force. Only rules that validated are compared; the others already have their own messages.
     for (const [position, later] of rules.entries()) {
         const earlier = rules
             .slice(0, position)
             .find((e) => isCatchAll(e.rule.match) || matchCovers(e.rule.match, later.rule.match));
         if (earlier) {
-            const label = ruleLabel(later.rule, later.index);
-            const by = ruleLabel(earlier.rule, earlier.index);
+            const label = ruleLabel(later.rule, later.index, list);
+            const by = ruleLabel(earlier.rule, earlier.index, list);
             problems.push(
                 isCatchAll(earlier.rule.match)
                     ? `${label}: unreachable: it comes after ${by}, whose empty match is a catch-all; ` +
@@ -336,11 +396,7 @@ export function parsePolicy(json: string, source: string): Policy {
             );
         }
     }
-
-    if (problems.length > 0) {
-        throw new PolicyConfigError(problems.map((p) => `${source}: ${p}`));
-    }
-    return { rules: rules.map((r) => r.rule) };
+    return rules.map((r) => r.rule);
 }
 
 /**
@@ -353,11 +409,11 @@ function autoApproveProblem(value: PolicyRule): string | undefined {
         return undefined;
     }
     const origins = value.match.endpointOrigin;
-    if (origins === undefined || origins.includes('foreign')) {
+    if (origins === undefined || origins.includes('foreign') || origins.includes('unknown')) {
         return (
-            'match.endpointOrigin: an autoApprove rule must list its origins without "foreign" ' +
-            '(for example ["trusted"]): an endpoint from another tenant or an unknown subscription ' +
-            'always needs a person'
+            'match.endpointOrigin: an autoApprove rule must list its origins without "foreign" or "unknown" ' +
+            '(for example ["trusted"]): an endpoint from another tenant, or from a subscription whose tenant ' +
+            'could not be established, always needs a person'
         );
     }
     return undefined;

@@ -1,4 +1,13 @@
-import { decodeProtectedHeader, errors, importJWK, jwtVerify, type JWK, type JWTPayload, type KeyLike } from 'jose';
+import {
+    decodeJwt,
+    decodeProtectedHeader,
+    errors,
+    importJWK,
+    jwtVerify,
+    type JWK,
+    type JWTPayload,
+    type KeyLike,
+} from 'jose';
 import { ConfigError, ensureErrorType, UnauthorizedError } from '../domain/errors';
 
 export interface BotAuthSettings {
@@ -8,6 +17,12 @@ export interface BotAuthSettings {
     audience: string;
     /** Default 'https://api.botframework.com'. */
     issuer?: string;
+    /**
+     * Our tenant (AZURE_TENANT_ID) and its authority host (AZURE_AUTHORITY_HOST): a single-tenant bot also receives
+     * tokens issued by the tenant itself, `{authority}/{tenant}/v2.0` and the v1 `https://sts.windows.net/{tenant}/`,
+     * signed with the keys of that tenant's OpenID metadata. Absent: only the Bot Framework issuer is trusted.
+     */
+    tenant?: { tenantId: string; authorityHost: string };
     /** Default 300. */
     clockToleranceSeconds?: number;
     /** Injectable clock, for exp/nbf and for the cache and cooldown timers, so tests move time instead of sleeping. */
@@ -47,23 +62,37 @@ interface Metadata {
 }
 
 /**
+ * The v1 issuer of each cloud's Entra authority (the `issuer` of `{authority}/{tenant}/.well-known/openid-configuration`).
+ * An authority not listed (an emulator, a new cloud) is taken to issue as the public cloud does; the metadata's own
+ * `issuer` must agree, so a wrong guess refuses tokens rather than trusting a stranger.
+ */
+const v1IssuerHosts: Readonly<Record<string, string>> = {
+    'login.microsoftonline.com': 'https://sts.windows.net',
+    'login.microsoftonline.us': 'https://login.microsoftonline.us',
+    'login.chinacloudapi.cn': 'https://sts.chinacloudapi.cn',
+};
+
+/** An issuer we accept, and the only keys that may sign for it. */
+interface TrustedIssuer {
+    keys: OpenIdKeys;
+    /** Set for our tenant's own issuers: a `tid` claim, when the token has one, must name it too. */
+    tenantId?: string;
+}
+
+/**
  * Verifies the JWT the Bot Framework Connector sends with every activity to /api/messages. The rules are the Bot
- * Framework's "connector to bot" ones: RS256 only, issuer api.botframework.com, audience our app id, the `serviceurl`
- * claim equal to the activity's serviceUrl, and the signing key endorsed for the activity's channel. botbuilder would
- * do the same but is archived and brings a hosting stack; jose does the cryptography, this class only the policy.
+ * Framework's "connector to bot" ones: RS256 only, a trusted issuer, audience our app id, the `serviceurl` claim equal
+ * to the activity's serviceUrl, and the signing key endorsed for the activity's channel. The issuers are
+ * api.botframework.com and, for a single-tenant bot, our own tenant's v2 and v1 issuers; each issuer's token must be
+ * signed by a key from that issuer's own metadata, so a key of one can never vouch for another. botbuilder would do the
+ * same but is archived and brings a hosting stack; jose does the cryptography, this class only the policy.
  */
 export class BotTokenVerifier {
-    private readonly issuer: string;
     private readonly toleranceSeconds: number;
     private readonly now: () => Date;
-    private metadata?: Metadata;
-    private keySet?: KeySet;
-    private inflight?: Promise<KeySet>;
-    private lastUnknownKidRefetchAt = Number.NEGATIVE_INFINITY;
-    private lastFailureAt = Number.NEGATIVE_INFINITY;
+    private readonly issuers = new Map<string, TrustedIssuer>();
 
     constructor(private readonly settings: BotAuthSettings) {
-        this.issuer = settings.issuer ?? botFrameworkIssuer;
         this.toleranceSeconds = settings.clockToleranceSeconds ?? 300;
         this.now = settings.now ?? (() => new Date());
         // Misconfigurations here would not fail loudly later: an empty audience or a negative tolerance changes what
@@ -71,12 +100,25 @@ export class BotTokenVerifier {
         if (!settings.audience.trim()) {
             throw new ConfigError('BotTokenVerifier: audience (the bot app id) is empty');
         }
-        if (!isHttps(settings.openIdMetadataUrl)) {
-            throw new ConfigError('BotTokenVerifier: the OpenID metadata URL must be https');
-        }
         if (!Number.isFinite(this.toleranceSeconds) || this.toleranceSeconds < 0) {
             throw new ConfigError('BotTokenVerifier: clockToleranceSeconds must be a non-negative number');
         }
+        this.issuers.set(settings.issuer ?? botFrameworkIssuer, {
+            keys: new OpenIdKeys(settings.openIdMetadataUrl, this.now),
+        });
+        if (settings.tenant) {
+            for (const [issuer, metadataUrl] of tenantIssuers(settings.tenant)) {
+                this.issuers.set(issuer, {
+                    keys: new OpenIdKeys(metadataUrl, this.now, issuer),
+                    tenantId: settings.tenant.tenantId.toLowerCase(),
+                });
+            }
+        }
+    }
+
+    /** The issuers accepted, for the log and the tests. */
+    get trustedIssuers(): string[] {
+        return [...this.issuers.keys()];
     }
 
     /** Throws UnauthorizedError (with a short reason in the message, never the token) on any failure. */
@@ -85,15 +127,17 @@ export class BotTokenVerifier {
         activity: { serviceUrl?: unknown; channelId?: unknown },
     ): Promise<BotCaller> {
         const token = bearerToken(authorization);
-        // Reject the wrong shape and algorithm before any I/O, so junk tokens cannot make us fetch anything.
+        // Reject the wrong shape, algorithm and issuer before any I/O, so junk tokens cannot make us fetch anything.
         const { kid } = checkHeader(token);
-        const signingKey = await this.keyFor(kid);
+        const { issuer, trusted } = this.issuerOf(token);
+        // The keys of the issuer the token names, and only those: jwtVerify then checks the same issuer was signed.
+        const signingKey = await trusted.keys.keyFor(kid);
 
         let payload: JWTPayload;
         try {
             ({ payload } = await jwtVerify(token, signingKey.key, {
                 algorithms: [onlyAlgorithm],
-                issuer: this.issuer,
+                issuer,
                 audience: this.settings.audience,
                 clockTolerance: this.toleranceSeconds,
                 currentDate: this.now(),
@@ -102,6 +146,12 @@ export class BotTokenVerifier {
             }));
         } catch (err) {
             throw new UnauthorizedError(joseReason(err), { cause: ensureErrorType(err) });
+        }
+        if (trusted.tenantId !== undefined && payload.tid !== undefined) {
+            // The issuer names the tenant already; a tid that disagrees is a token no tenant of ours issued.
+            if (typeof payload.tid !== 'string' || payload.tid.toLowerCase() !== trusted.tenantId) {
+                throw new UnauthorizedError('token claim "tid" rejected (not our tenant)');
+            }
         }
 
         const serviceUrl = checkServiceUrl(payload.serviceurl, activity.serviceUrl);
@@ -113,7 +163,62 @@ export class BotTokenVerifier {
         };
     }
 
-    private async keyFor(kid: string): Promise<SigningKey> {
+    private issuerOf(token: string): { issuer: string; trusted: TrustedIssuer } {
+        let iss: unknown;
+        try {
+            iss = decodeJwt(token).iss;
+        } catch {
+            throw new UnauthorizedError('malformed token');
+        }
+        // Exact match: the unverified claim only picks which keys to try; jwtVerify checks it against the signature.
+        const trusted = typeof iss === 'string' ? this.issuers.get(iss) : undefined;
+        if (typeof iss !== 'string' || !trusted) {
+            throw new UnauthorizedError('token claim "iss" rejected (not a trusted issuer)');
+        }
+        return { issuer: iss, trusted };
+    }
+}
+
+/** Our tenant's v2 and v1 issuers, each with the metadata URL its keys come from, under the configured authority. */
+function tenantIssuers(tenant: { tenantId: string; authorityHost: string }): [string, string][] {
+    const authority = tenant.authorityHost.replace(/\/+$/, '');
+    if (!isHttps(authority)) {
+        throw new ConfigError('BotTokenVerifier: the authority host must be https');
+    }
+    if (!/^[0-9a-f-]{36}$/i.test(tenant.tenantId)) {
+        throw new ConfigError('BotTokenVerifier: the tenant id must be a GUID');
+    }
+    const id = tenant.tenantId.toLowerCase();
+    const v1Host = v1IssuerHosts[new URL(authority).hostname.toLowerCase()] ?? 'https://sts.windows.net';
+    return [
+        [`${authority}/${id}/v2.0`, `${authority}/${id}/v2.0/.well-known/openid-configuration`],
+        [`${v1Host}/${id}/`, `${authority}/${id}/.well-known/openid-configuration`],
+    ];
+}
+
+/**
+ * The signing keys of one issuer, from its OpenID metadata and the JWKS it points to, cached for a day; an unknown kid
+ * refetches them (a rotation), at most every 30 seconds (a forged kid is free to send).
+ */
+class OpenIdKeys {
+    private metadata?: Metadata;
+    private keySet?: KeySet;
+    private inflight?: Promise<KeySet>;
+    private lastUnknownKidRefetchAt = Number.NEGATIVE_INFINITY;
+    private lastFailureAt = Number.NEGATIVE_INFINITY;
+
+    /** @param expectedIssuer when given, the metadata must name exactly this issuer (OpenID Connect Discovery 4.3). */
+    constructor(
+        private readonly metadataUrl: string,
+        private readonly now: () => Date,
+        private readonly expectedIssuer?: string,
+    ) {
+        if (!isHttps(metadataUrl)) {
+            throw new ConfigError('BotTokenVerifier: the OpenID metadata URL must be https');
+        }
+    }
+
+    async keyFor(kid: string): Promise<SigningKey> {
         let keySet = this.keySet;
         if (!keySet || this.nowMs() - keySet.loadedAt >= documentTtlMs) {
             // Keys also expire with the metadata (not only on an unknown kid), so a key Microsoft withdrew stops
@@ -169,7 +274,10 @@ export class BotTokenVerifier {
         let metadata = this.metadata;
         // A refetch for an unknown kid keeps fresh metadata: jwks_uri does not move when keys rotate.
         if (!metadata || this.nowMs() - metadata.fetchedAt >= documentTtlMs) {
-            const doc = await fetchJson(this.settings.openIdMetadataUrl, 'OpenID metadata');
+            const doc = await fetchJson(this.metadataUrl, 'OpenID metadata');
+            if (this.expectedIssuer !== undefined && (doc as { issuer?: unknown }).issuer !== this.expectedIssuer) {
+                throw new Error(`OpenID metadata does not name the issuer ${this.expectedIssuer}`);
+            }
             const jwksUri = (doc as { jwks_uri?: unknown }).jwks_uri;
             if (typeof jwksUri !== 'string' || !isHttps(jwksUri)) {
                 throw new Error('OpenID metadata has no https jwks_uri');

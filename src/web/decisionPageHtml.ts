@@ -23,6 +23,8 @@ export interface DecisionForm {
     /** Prefill, e.g. what the approver typed before an inline error. */
     responseText?: string;
     responseMaxLength: number;
+    /** The buttons' words; a bypass alert says Keep and Revoke. Approve and Reject when absent. */
+    labels?: { approve: string; reject: string };
 }
 
 export interface DecisionPageModel {
@@ -104,8 +106,10 @@ export const pageHeaders: Readonly<Record<string, string>> = Object.freeze({
         "base-uri 'none'",
     ].join('; '),
     'X-Content-Type-Options': 'nosniff',
-    // The page URL carries the link token: no referrer may take it to another site.
-    'Referrer-Policy': 'no-referrer',
+    // The page URL carries the link token: no referrer may take it to another site. `same-origin`, not `no-referrer`:
+    // under no-referrer a browser sends `Origin: null` even on the page's own form POST (the Fetch standard's rule for
+    // serialising Origin), and the POST is refused unless its Origin is the app's (see sameOrigin.ts).
+    'Referrer-Policy': 'same-origin',
     'Cache-Control': 'no-store',
     'X-Frame-Options': 'DENY',
 });
@@ -195,7 +199,7 @@ function documentHtml(title: string, body: string[], signedInAs?: string): strin
         '<link rel="icon" href="data:,">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         // Also in the headers; the meta tag covers a save-as-file copy opened from disk.
-        '<meta name="referrer" content="no-referrer">',
+        '<meta name="referrer" content="same-origin">',
         `<title>${escapeHtml(`${title} - ${APP_NAME}`)}</title>`,
         `<style>${STYLE}</style>`,
         '</head>',
@@ -260,8 +264,8 @@ function decisionForm(form: DecisionForm): string {
         `<textarea id="responseText" name="responseText" maxlength="${max}" rows="4" ` +
             `aria-describedby="responseText-hint">\n${escapeHtml(prefill)}</textarea>`,
         '<div class="buttons">',
-        '<button type="submit" name="verb" value="approve" class="approve">Approve</button>',
-        '<button type="submit" name="verb" value="reject" class="reject">Reject</button>',
+        `<button type="submit" name="verb" value="approve" class="approve">${escapeHtml(form.labels?.approve ?? 'Approve')}</button>`,
+        `<button type="submit" name="verb" value="reject" class="reject">${escapeHtml(form.labels?.reject ?? 'Reject')}</button>`,
         '</div>',
         '</form>',
     ].join('\n');

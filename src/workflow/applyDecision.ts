@@ -2,13 +2,14 @@ import { approverLabel, armDescription, outsideChange, targetStatus } from '../d
 import { ensureErrorType, isRetryable } from '../domain/errors';
 import { parsePecId } from '../domain/ids';
 import type { Pec } from '../domain/pec';
-import { transition, type ApprovalRequest } from '../domain/request';
+import { expectedPecStatus, transition, type ApprovalRequest } from '../domain/request';
 import type { ApplyMessage } from '../storage/applyQueue';
 import type { StoredRequest } from '../storage/requestStore';
 import { syncPostedCard } from './cardUpdate';
 import type { WorkflowDeps } from './deps';
 import type { Logger } from '../observability/logger';
 import { supersede } from './decide';
+import { noteAppliedState } from './bypass';
 import { updateRequest } from './requestUpdate';
 
 /**
@@ -135,13 +136,17 @@ async function applyLeased(deps: WorkflowDeps, stored: StoredRequest, log: Logge
         // An earlier attempt got through to ARM and died before recording it.
         after = before;
     } else {
-        const outside = outsideChange(before);
+        const outside = outsideChange(before, expectedPecStatus(request));
         if (outside) {
             await supersede(deps, stored, outside, log);
             return 'superseded';
         }
         after = await deps.arm.setPecState(ref, status, description, before);
     }
+
+    // The gate's own approval (or Keep) is never reported as a bypass; a connection it revoked may be approved again
+    // outside, and that is a new bypass.
+    await noteAppliedState(deps, request, after);
 
     // The entry goes in before the request is marked applied, still under the lease: once the request is applied no
     // delivery comes back to it, so an entry that failed after the mark would be missing for good. A delivery that

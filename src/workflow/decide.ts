@@ -2,6 +2,7 @@ import { addApproval, checkResponseText, hasApproved, isSelfDecision, outsideCha
 import { ensureErrorType, isRetryable } from '../domain/errors';
 import { parsePecId } from '../domain/ids';
 import {
+    expectedPecStatus,
     isOpen,
     isRequestId,
     requiredApprovalsOf,
@@ -94,14 +95,20 @@ async function decideStored(
     }
 
     // Everything is re-read before acting: the PEC may have been decided in the portal, or removed, since the card.
-    const stale = await staleReason(deps, stored.request.pecId);
+    const stale = await staleReason(deps, stored.request.pecId, expectedPecStatus(stored.request));
     if (stale) {
         const superseded = await supersede(deps, stored, stale, log);
         return { kind: 'current', request: superseded.request };
     }
 
     const now = deps.now();
-    const decision = { action: attempt.action, by: approver.value, text: text.value, at: now.toISOString() };
+    const decision = {
+        action: attempt.action,
+        by: approver.value,
+        text: text.value,
+        at: now.toISOString(),
+        ...(stored.request.bypass ? { bypass: true as const } : {}),
+    };
     // If someone wrote first and it was a decision, theirs stands; anything else (a card claim, another approval) is
     // kept and the change is made again on top of it.
     const written = await updateRequest(deps.requests, stored, (request) => {
@@ -295,10 +302,17 @@ async function recordedApproval(
     return { kind: 'recorded', request: synced.request };
 }
 
-/** Why the PEC no longer needs this decision (decided outside, removed), or undefined while it is still Pending. */
-export async function staleReason(deps: WorkflowDeps, pecId: string): Promise<string | undefined> {
+/**
+ * Why the PEC no longer needs this decision (decided outside, removed), or undefined while it is still in the state
+ * the decision starts from (Pending; Approved for a bypass alert).
+ */
+export async function staleReason(
+    deps: WorkflowDeps,
+    pecId: string,
+    expected: 'Pending' | 'Approved' = 'Pending',
+): Promise<string | undefined> {
     const pec = await deps.arm.getPec(parsePecId(pecId));
-    return pec ? outsideChange(pec) : 'the connection was removed';
+    return pec ? outsideChange(pec, expected) : 'the connection was removed';
 }
 
 /** Ends an open request because ARM says the question is moot; audited, and the card says so. */

@@ -1,9 +1,11 @@
 import type { PecProvider } from '../arm/pecProvider';
+import type { SubscriptionTenantLookup } from '../identity/subscriptionTenants';
 import type { Telemetry } from '../observability/telemetry';
 import type { ServerKind } from '../domain/ids';
 import type { Policy } from '../domain/policy';
 import type { ReconcileSettings } from '../domain/reconcile';
 import type { AuditLog } from '../storage/auditLog';
+import type { ConnectionMarks } from '../storage/connectionMarks';
 import type { RequestStore } from '../storage/requestStore';
 import type { ApplyQueue } from '../storage/applyQueue';
 import type { ApproverDirectory } from '../teams/directory';
@@ -19,6 +21,13 @@ export interface WorkflowSettings {
     /** The resource kinds watched (WATCHED_RESOURCE_KINDS); the four database kinds when absent. */
     watchedKinds?: readonly ServerKind[];
     trustedSubscriptionIds: readonly string[];
+    /** SUBSCRIPTION_TENANTS: subscription id (lower case) to its home tenant, asked of nobody. */
+    subscriptionTenants?: Readonly<Record<string, string>>;
+    /**
+     * UNKNOWN_REQUESTER_APPROVALS: approvals a request needs while nobody knows who created its endpoint (the
+     * self-approval rule cannot hold then); 2 when absent. A policy rule that asks for more still wins.
+     */
+    unknownRequesterApprovals?: number;
     portalUrl: string;
     publicBaseUrl: string;
     approverGroupIds: readonly string[];
@@ -35,7 +44,11 @@ export interface WorkflowSettings {
 export interface WorkflowDeps {
     settings: WorkflowSettings;
     arm: PecProvider;
+    /** The home tenant of an endpoint's subscription; absent means no lookup: such origins are `unknown`. */
+    tenants?: SubscriptionTenantLookup;
     requests: RequestStore;
+    /** Why Approved connections are Approved, and which scopes have a baseline; absent turns bypass detection off. */
+    marks?: ConnectionMarks;
     audit: AuditLog;
     /** Undefined when only the webhook is configured. */
     teams?: TeamsChannel;
@@ -46,6 +59,11 @@ export interface WorkflowDeps {
     telemetry: Telemetry;
     now(): Date;
     newId(): string;
+    /**
+     * The sweep's hook into the audit anchors (auditAnchor.ts): anchors every chain head whose anchor lags and appends
+     * a digest of all chains. Undefined where nothing is anchored (the in-memory tests).
+     */
+    anchorAudit?: (now: Date) => Promise<{ anchored: number }>;
 }
 
 /** The card options every renderer shares. */

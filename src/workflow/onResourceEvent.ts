@@ -1,6 +1,6 @@
 import { ensureErrorType, isRetryable, statusCodeOf } from '../domain/errors';
-import { formatPecId, sameId } from '../domain/ids';
-import { assessOrigin, isForeignTenant } from '../domain/origin';
+import { formatPecId, parsePecId, sameId } from '../domain/ids';
+import { assessOrigin, isForeignTenant, type Origin } from '../domain/origin';
 import type { Pec, ServerContext } from '../domain/pec';
 import { applyPolicy, evaluatePolicy, policySubject, type PolicyDecision } from '../domain/policy';
 import {
@@ -14,7 +14,9 @@ import { withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
 import type { WorkflowDeps } from './deps';
 import type { Logger } from '../observability/logger';
+import { ensureAlertCard, forgetIfNotApproved, judgeApproved, type BypassOutcome } from './bypass';
 import { issueLinkToken } from './linkToken';
+import { resolveOrigin } from './origin';
 import { ensureCard, withCardClaim, withoutClaim, type PostOutcome } from './postCard';
 import { updateRequest } from './requestUpdate';
 import { classifyResourceEvent, parseResourceEvent, type ResourceEvent } from './resourceEvent';
@@ -22,7 +24,14 @@ import { classifyResourceEvent, parseResourceEvent, type ResourceEvent } from '.
 export type EventOutcome =
     | { kind: 'invalid'; reason: string }
     | { kind: 'ignored'; reason: string }
-    | { kind: 'handled'; pending: number; opened: string[]; cards: Record<string, PostOutcome> };
+    | {
+          kind: 'handled';
+          pending: number;
+          opened: string[];
+          cards: Record<string, PostOutcome>;
+          /** How a connection the event named, found Approved, was judged (see bypass.ts). */
+          bypass?: BypassOutcome;
+      };
 
 /**
  * An Event Grid event about a PEC on one of our servers. The event carries no resource, so this lists the server's
@@ -58,6 +67,32 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
     deps.arm.prepare?.(server.kind);
     const namedId = pecName === undefined ? undefined : formatPecId({ server, name: pecName });
     const known = namedId === undefined ? undefined : await deps.requests.getActiveForPec(namedId);
+    if (known && known.request.status === 'pending' && !known.request.bypass) {
+        // The write may be the one that approved the connection outside (the portal, the CLI) while its request
+        // waited: ARM is asked, and such an approval is superseded and judged as a bypass at once.
+        const now = await deps.arm.getPec(parsePecId(known.request.pecId));
+        if (now?.status === 'Approved') {
+            const judged = await judgeApproved(
+                deps,
+                {
+                    pec: now,
+                    serverContext: () => deps.arm.getServerContext(server),
+                    requester,
+                    correlationId: event.correlationId,
+                    detectedBy: 'event',
+                },
+                log,
+            );
+            log.info(`Event ${event.id}: ${now.id} was approved outside: ${describeJudgement(judged)}`);
+            return { kind: 'handled', pending: 0, opened: [], cards: {}, bypass: judged };
+        }
+    }
+    if (known?.request.bypass) {
+        // An alert about this connection is open; a redelivery only makes sure its card went out.
+        const card = await ensureAlertCard(deps, known, log);
+        log.info(`Event ${event.id}: alert ${known.request.id} is open for ${known.request.pecId} (card ${card})`);
+        return { kind: 'handled', pending: 0, opened: [], cards: { [known.request.id]: card } };
+    }
     if (known) {
         const { id, correlationId } = known.request;
         const announced = await withTrace({ requestId: id, correlationId }, () =>
@@ -89,6 +124,27 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
     }
     const pending = pecs.filter((p) => p.status === 'Pending');
     const result: EventOutcome = { kind: 'handled', pending: pending.length, opened: [], cards: {} };
+    const namedPec = pecName === undefined ? undefined : pecs.find((p) => sameId(p.ref.name, pecName));
+    if (namedPec && namedPec.status !== 'Pending') {
+        // Approved without passing Pending (its creator may approve: Owner, Contributor), or approved in the portal:
+        // the side door. Rejected or Disconnected: nothing to account for any more.
+        if (namedPec.status === 'Approved') {
+            result.bypass = await judgeApproved(
+                deps,
+                {
+                    pec: namedPec,
+                    serverContext: () => early ?? deps.arm.getServerContext(server, pecs),
+                    requester,
+                    correlationId: event.correlationId,
+                    detectedBy: 'event',
+                },
+                log,
+            );
+            log.info(`Event ${event.id}: ${namedPec.id} is Approved: ${describeJudgement(result.bypass)}`);
+        } else {
+            await forgetIfNotApproved(deps, namedPec, log);
+        }
+    }
     if (pending.length === 0) {
         log.info(`Event ${event.id}: no pending PEC on ${server.name}`);
         return result;
@@ -157,7 +213,10 @@ export async function openAndAnnounce(
     mayOpen?: () => Promise<boolean>,
     options: { lookedUp?: boolean } = {},
 ): Promise<{ requestId: string; created: boolean; card: PostOutcome } | undefined> {
-    const opened = await openRequestForPec(deps, pec, serverContext, requester, correlationId, mayOpen, options);
+    const opened = await openRequestForPec(deps, pec, serverContext, requester, correlationId, mayOpen, {
+        ...options,
+        log,
+    });
     if (!opened) {
         return undefined;
     }
@@ -203,7 +262,7 @@ export async function openRequestForPec(
     requester: Requester | undefined,
     correlationId: string,
     mayOpen?: () => Promise<boolean>,
-    options: { lookedUp?: boolean } = {},
+    options: { lookedUp?: boolean; log?: Logger } = {},
 ): Promise<{ request: StoredRequest; created: boolean; linkToken?: string } | undefined> {
     // createIfNone alone would be correct; looking first spares the server read for the usual case, a PEC that
     // already has its request (redeliveries, and every event about the server's other PECs). A caller that has just
@@ -216,25 +275,33 @@ export async function openRequestForPec(
     if (mayOpen && !(await mayOpen())) {
         return undefined;
     }
-    const facts = buildFacts(pec, await serverContext(), deps.settings.trustedSubscriptionIds);
+    const [context, origin] = await Promise.all([
+        serverContext(),
+        resolveOrigin(deps, pec.privateEndpointId, options.log),
+    ]);
+    const facts = buildFacts(pec, context, deps.settings.trustedSubscriptionIds, origin);
+    // The requester's tenant claim is shown on the card for what it is, a claim; the origin never rests on it.
     const foreign = isForeignTenant(requester?.tenantId, deps.settings.tenantId);
     const now = deps.now();
-    const policy = evaluatePolicy(deps.settings.policy, policySubject(facts, { requesterForeignTenant: foreign }));
+    const policy = evaluatePolicy(deps.settings.policy, policySubject(facts, { ourTenantId: deps.settings.tenantId }));
     // Written with the right to post its card already taken by this invocation, which posts it next: the card needs
     // no claim write of its own (see ensureCard). Only the link token's hash is stored.
     const link = issueLinkToken(now, deps.settings.linkTokenTtlHours);
-    const opening: ApprovalRequest = applyPolicy(
-        openRequest({
-            id: deps.newId(),
-            pecId: pec.id,
-            facts,
-            ...(requester ? { requester } : {}),
-            ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
-            correlationId,
+    const opening: ApprovalRequest = withUnknownRequesterRule(
+        deps,
+        applyPolicy(
+            openRequest({
+                id: deps.newId(),
+                pecId: pec.id,
+                facts,
+                ...(requester ? { requester } : {}),
+                ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
+                correlationId,
+                now,
+            }),
+            policy,
             now,
-        }),
-        policy,
-        now,
+        ),
     );
     const draft = withCardClaim(opening, now, link.grant);
     // Opening and the policy's decision are one write: no moment exists where an auto-approved request waits for a click.
@@ -254,6 +321,7 @@ export async function openRequestForPec(
             { first: true },
         );
         await auditPolicy(deps, draft, policy);
+        await auditUnknownRequester(deps, draft);
     } catch (err) {
         // The request was written holding this invocation's card claim. Given back, the redelivery this failure brings
         // posts the card at once (and records the missing entry first, see announce) instead of waiting for the claim
@@ -264,8 +332,12 @@ export async function openRequestForPec(
     return { request: stored, created, linkToken: link.token };
 }
 
-export function buildFacts(pec: Pec, context: ServerContext, trusted: readonly string[]): RequestFacts {
-    const origin = assessOrigin(pec.privateEndpointId, trusted);
+export function buildFacts(
+    pec: Pec,
+    context: ServerContext,
+    trusted: readonly string[],
+    origin: Origin = assessOrigin(pec.privateEndpointId, trusted),
+): RequestFacts {
     const approvedUntrusted = context.approvedPecs.filter((p) => !assessOrigin(p.privateEndpointId, trusted).trusted);
     return {
         serverKind: context.ref.kind,
@@ -277,6 +349,8 @@ export function buildFacts(pec: Pec, context: ServerContext, trusted: readonly s
         privateEndpointId: pec.privateEndpointId,
         ...(origin.subscriptionId ? { privateEndpointSubscriptionId: origin.subscriptionId } : {}),
         privateEndpointTrusted: origin.trusted,
+        ...(origin.tenantId ? { privateEndpointTenantId: origin.tenantId } : {}),
+        originSource: origin.source,
         requestMessage: pec.description,
         approvedPecCount: context.approvedPecs.length,
         approvedUntrustedPecCount: approvedUntrusted.length,
@@ -308,12 +382,12 @@ async function identifyRequester(
     const foreign = isForeignTenant(requester.tenantId, deps.settings.tenantId);
     const written = await updateRequest(deps.requests, stored, (current) =>
         current.status === 'pending' && !current.requester
-            ? {
+            ? withKnownRequester(deps, {
                   ...current,
                   requester,
                   ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
                   updatedAt: deps.now().toISOString(),
-              }
+              })
             : undefined,
     );
     if (!written?.changed) {
@@ -381,6 +455,61 @@ async function auditPolicy(deps: WorkflowDeps, request: ApprovalRequest, policy:
         after: { requiredApprovals: requiredApprovalsOf(request) },
         detail: `policy rule ${policy.ruleId}: requires ${requiredApprovalsOf(request)} distinct approval(s)`,
     });
+}
+
+/**
+ * Nobody knows who created the endpoint of a request opened without a requester (the sweep found it, or the event's
+ * name matched no connection), so the self-approval rule cannot hold: the creator could approve their own connection.
+ * Such a request needs UNKNOWN_REQUESTER_APPROVALS distinct approvals (2 by default: a second person looks), unless
+ * the policy asks for more or decided it already. Stricter is kept when the requester becomes known later.
+ */
+function withUnknownRequesterRule(deps: WorkflowDeps, request: ApprovalRequest): ApprovalRequest {
+    const needed = deps.settings.unknownRequesterApprovals ?? 2;
+    if (request.requester || request.status !== 'pending' || requiredApprovalsOf(request) >= needed) {
+        return request;
+    }
+    return { ...request, requiredApprovals: needed, unknownRequester: true };
+}
+
+/**
+ * Once the requester is known, the self-approval rule holds again, so the extra approval asked for an unknown
+ * requester is no longer needed: the request goes back to what the policy asks. Only while nobody has approved yet,
+ * so that no approval already given can suddenly decide the request without a look from the count it was given for.
+ */
+function withKnownRequester(deps: WorkflowDeps, request: ApprovalRequest): ApprovalRequest {
+    if (!request.unknownRequester || (request.approvals?.length ?? 0) > 0) {
+        return request;
+    }
+    const { unknownRequester: _known, requiredApprovals: _raised, ...rest } = request;
+    const policy = evaluatePolicy(
+        deps.settings.policy,
+        policySubject(request.facts, { ourTenantId: deps.settings.tenantId }),
+    );
+    return policy.action.type === 'requireApprovals' && policy.action.count > 1
+        ? { ...rest, requiredApprovals: policy.action.count }
+        : rest;
+}
+
+async function auditUnknownRequester(deps: WorkflowDeps, request: ApprovalRequest): Promise<void> {
+    if (!request.unknownRequester) {
+        return;
+    }
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'policy',
+        actor: { kind: 'system' },
+        correlationId: request.correlationId,
+        after: { requiredApprovals: requiredApprovalsOf(request) },
+        detail:
+            `no requester is known, so the self-approval rule cannot apply: requires ${requiredApprovalsOf(request)} ` +
+            'distinct approval(s) (UNKNOWN_REQUESTER_APPROVALS)',
+    });
+}
+
+function describeJudgement(outcome: BypassOutcome): string {
+    return outcome.kind === 'accounted'
+        ? `not a bypass: ${outcome.reason}`
+        : `bypass reported as ${outcome.requestId} (${outcome.action})`;
 }
 
 /** ARM's 404, as the adapter passes it on: its own error, with the SDK's as the cause. */

@@ -7,7 +7,7 @@ import { defaultWatchedKinds } from '../domain/resourceKinds';
 import type { ListedServer } from '../arm/pecProvider';
 import type { Pec, ServerContext } from '../domain/pec';
 import { dueAction, expire, expiryReason, recordReminder } from '../domain/reconcile';
-import { cardStateOf, holdsPec, requiredApprovalsOf, type ApprovalRequest } from '../domain/request';
+import { cardStateOf, expectedPecStatus, holdsPec, requiredApprovalsOf, type ApprovalRequest } from '../domain/request';
 import { withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
 import { renderReminderCard, reminderSummary, type ReminderMention } from '../teams/reminderCard';
@@ -16,6 +16,7 @@ import { syncPostedCard } from './cardUpdate';
 import { staleReason, supersede } from './decide';
 import type { WorkflowDeps } from './deps';
 import type { Logger } from '../observability/logger';
+import { ensureAlertCard, sweepApproved, type WatchedScope } from './bypass';
 import { openAndAnnounce } from './onResourceEvent';
 import type { PostOutcome } from './postCard';
 import { updateRequest } from './requestUpdate';
@@ -54,6 +55,10 @@ export interface SweepReport {
     requeued: string[];
     released: string[];
     cardsSynced: string[];
+    /** Alerts and revokes opened for connections approved without the gate that no event reported. */
+    bypasses: string[];
+    /** Connections recorded as the baseline of newly watched subscriptions and kinds (never revoked). */
+    baselined: string[];
     /** What failed, one line each; transient ones will be retried by the next run. */
     errors: { what: string; message: string; transient: boolean }[];
     /** Set when the sweep could not look at ARM or at the requests at all: the run did nothing useful. */
@@ -92,6 +97,8 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
         requeued: [],
         released: [],
         cardsSynced: [],
+        bypasses: [],
+        baselined: [],
         errors: [],
         blind: false,
     };
@@ -104,6 +111,21 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
     const seen = await discover(deps, report, failed);
     await openMissing(deps, seen, report, failed, log);
     await reconcileRequests(deps, seen, report, failed, log);
+    // Last, so that a request superseded above by an approval outside is judged as the bypass it is.
+    const approved = await sweepApproved(deps, seen.scopes, report.correlationId, log);
+    report.bypasses.push(...approved.bypasses);
+    report.baselined.push(...approved.baselined);
+    approved.errors.forEach((e) => failed(e.what, e.error));
+    if (deps.anchorAudit) {
+        try {
+            const { anchored } = await deps.anchorAudit(deps.now());
+            if (anchored > 0) {
+                log.warn(`Sweep ${report.correlationId}: anchored ${anchored} audit chain head(s) that lagged`);
+            }
+        } catch (err) {
+            failed('audit anchors', err);
+        }
+    }
 
     const permanent = report.errors.filter((e) => !e.transient);
     if (permanent.length > 0) {
@@ -117,7 +139,8 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
             `(${report.waiting.length} waiting for their event); opened ` +
             `${report.opened.length}, superseded ${report.superseded.length}, expired ${report.expired.length}, ` +
             `reminded ${report.reminded.length}, re-queued ${report.requeued.length}, released ` +
-            `${report.released.length}, cards synced ${report.cardsSynced.length}, errors ${report.errors.length}`,
+            `${report.released.length}, cards synced ${report.cardsSynced.length}, bypasses ${report.bypasses.length}, ` +
+            `baselined ${report.baselined.length}, errors ${report.errors.length}`,
     );
     return report;
 }
@@ -126,6 +149,8 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
 interface Seen {
     servers: Map<string, { server: ServerRef; pecs: Pec[] }>;
     pecs: Map<string, Pec>;
+    /** The subscriptions and kinds seen in full: listed, and every server's PECs listed. */
+    scopes: WatchedScope[];
 }
 
 async function discover(
@@ -156,7 +181,7 @@ async function discover(
         report.blind = true;
     }
 
-    const seen: Seen = { servers: new Map(), pecs: new Map() };
+    const seen: Seen = { servers: new Map(), pecs: new Map(), scopes: [] };
     const servers: ServerRef[] = found.map((f) => f.server);
     // PECs the list carried inline need no call of their own.
     const pecLists = await settleAll(
@@ -176,6 +201,16 @@ async function discover(
         seen.servers.set(serverKey(server), { server, pecs: result.value });
         for (const pec of result.value) {
             seen.pecs.set(idKey(pec.id), pec);
+        }
+    });
+    listed.forEach((result, i) => {
+        const [subscriptionId, kind] = scopes[i] ?? ['?', '?'];
+        if (result.status !== 'fulfilled') {
+            return;
+        }
+        const complete = result.value.map(({ server }) => seen.servers.get(serverKey(server)));
+        if (complete.every((entry) => entry !== undefined)) {
+            seen.scopes.push({ subscriptionId, kind, servers: complete.filter((entry) => entry !== undefined) });
         }
     });
     return seen;
@@ -267,7 +302,7 @@ async function reconcileOne(
     if (holdsPec(request) && request.status !== 'decided') {
         // A decided request is left to its apply, which re-reads the PEC itself: ARM showing our own approval before
         // the request says applied is not an outside change.
-        const outside = await outsideNow(deps, seen, request.pecId);
+        const outside = await outsideNow(deps, seen, request.pecId, expectedPecStatus(request));
         if (request.status === 'expired') {
             if (outside) {
                 const released = await release(deps, stored, outside);
@@ -305,6 +340,10 @@ async function reconcileOne(
             }
             return;
         default:
+            if (request.bypass && !request.card) {
+                await ensureAlertCard(deps, stored, log);
+                return;
+            }
             return syncIfBehind(deps, stored, report, log);
     }
 }
@@ -314,14 +353,19 @@ async function reconcileOne(
  * it was taken before the requests were read, so a request opened meanwhile for a PEC created meanwhile is missing
  * from it. Before anything is superseded or released, the PEC is read again.
  */
-async function outsideNow(deps: WorkflowDeps, seen: Seen, pecId: string): Promise<string | undefined> {
+async function outsideNow(
+    deps: WorkflowDeps,
+    seen: Seen,
+    pecId: string,
+    expected: 'Pending' | 'Approved',
+): Promise<string | undefined> {
     if (seen.servers.has(serverKey(parsePecId(pecId).server))) {
         const listed = seen.pecs.get(idKey(pecId));
-        if (listed && !outsideChange(listed)) {
+        if (listed && !outsideChange(listed, expected)) {
             return undefined;
         }
     }
-    return staleReason(deps, pecId);
+    return staleReason(deps, pecId, expected);
 }
 
 /** Updates a card that shows an older state, from the request as it is now (the listed copy may be out of date). */
@@ -341,7 +385,11 @@ async function syncIfBehind(deps: WorkflowDeps, stored: StoredRequest, report: S
 
 /** Expiry's default action: leave (the request closes, the PEC stays Pending) or an automatic reject through ARM. */
 async function expireRequest(deps: WorkflowDeps, stored: StoredRequest, log: Logger): Promise<boolean> {
-    const settings = deps.settings.reconcile;
+    // An alert about a connection approved without the gate is never revoked by the clock: the connection may be in
+    // production use, and a person decides (a bypass rule may revoke on arrival, never on expiry).
+    const settings: typeof deps.settings.reconcile = stored.request.bypass
+        ? { ...deps.settings.reconcile, expiryAction: 'leave' }
+        : deps.settings.reconcile;
     const now = deps.now();
     const written = await updateRequest(deps.requests, stored, (current) =>
         current.status === 'pending' && dueAction(current, now, settings) === 'expire'

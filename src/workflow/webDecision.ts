@@ -95,7 +95,9 @@ export async function submitDecision(
                     text:
                         result.request.status === 'pending'
                             ? 'Your approval is recorded. More approvals are needed, from someone else, before it is applied.'
-                            : 'Your decision is recorded. It is being applied to the connection now.',
+                            : result.request.bypass
+                              ? `Your decision (${result.request.decision?.action === 'approve' ? 'Keep' : 'Revoke'}) is recorded. It is being applied to the connection now.`
+                              : 'Your decision is recorded. It is being applied to the connection now.',
                 },
                 signedInAs: signedIn(principal),
             });
@@ -169,6 +171,7 @@ async function pageFor(
             linkToken,
             responseMaxLength: RESPONSE_TEXT_MAX_LENGTH,
             ...(extra.responseText === undefined ? {} : { responseText: extra.responseText }),
+            ...(request.bypass ? { labels: { approve: 'Keep', reject: 'Revoke' } } : {}),
         },
         ...(extra.error ? { notice: { tone: 'attention' as const, text: extra.error } } : {}),
         signedInAs: signedIn(principal),

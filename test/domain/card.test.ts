@@ -26,6 +26,8 @@ function makeRequest(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest 
             privateEndpointId: peId,
             privateEndpointSubscriptionId: theirSub,
             privateEndpointTrusted: false,
+            privateEndpointTenantId: ourTenant,
+            originSource: 'looked-up',
             requestMessage: 'Please approve, reporting job',
             approvedPecCount: 3,
             approvedUntrustedPecCount: 0,
@@ -210,6 +212,9 @@ describe('buildCardView facts and warnings', () => {
             privateEndpointId: peId,
             privateEndpointSubscriptionId: theirSub,
             trusted: false,
+            tenantId: ourTenant,
+            foreignTenant: false,
+            originLabel: "looked up from the subscription's home tenant",
         });
         expect(view.requester).toMatchObject({ known: true, display: 'Mallory', foreignTenant: false });
         expect(view.message).toBe('Please approve, reporting job');
@@ -330,6 +335,51 @@ describe('text helpers', () => {
         expect(cleanText('ab😀cd', 4)).toBe('ab…');
         expect(cleanText('a\n\n\n\nb', 10, { multiline: true })).toBe('a\n\nb');
         expect(cleanText(undefined, 10)).toBe('');
+    });
+});
+
+describe('buildCardView for a bypass alert', () => {
+    const bypass = { detectedBy: 'event' as const, action: 'alert' as const, description: 'Approved by mallory' };
+
+    it('says the connection was approved without the gate, and offers Keep and Revoke', () => {
+        const view = buildCardView(makeRequest({ bypass }), approverBot);
+        expect(view.title).toMatch(/^ALERT: connection to .* approved without the gate$/);
+        expect(view.statusLine).toEqual({ text: 'Approved without the gate: Revoke or Keep', tone: 'attention' });
+        expect(view.actions.filter((a) => a.type === 'execute').map((a) => [a.verb, a.title])).toEqual([
+            ['approve', 'Keep'],
+            ['reject', 'Revoke'],
+        ]);
+        expect(view.warnings[0]).toMatch(/approved WITHOUT the gate/);
+        expect(view.sections[0]).toMatchObject({
+            title: 'Approved without the gate',
+            facts: expect.arrayContaining([
+                expect.objectContaining({ label: 'Description in ARM', value: 'Approved by mallory' }),
+                expect.objectContaining({ label: 'Policy', value: 'default: alert' }),
+            ]),
+        });
+    });
+
+    it('says Kept or Revoked, and by whom, once applied', () => {
+        const at = '2024-05-02T10:00:00Z';
+        const by = { objectId: 'a', name: 'Alice Approver' };
+        const kept = buildCardView(
+            makeRequest({
+                bypass,
+                status: 'applied',
+                decision: { action: 'approve', by, text: 'ok', at, bypass: true },
+            }),
+            approverBot,
+        );
+        expect(kept.statusLine).toEqual({ text: 'Kept by Alice Approver: ok', tone: 'good' });
+        const revoked = buildCardView(
+            makeRequest({
+                bypass,
+                status: 'applied',
+                decision: { action: 'reject', by, text: 'no', at, bypass: true },
+            }),
+            approverBot,
+        );
+        expect(revoked.statusLine.text).toBe('Revoked by Alice Approver: no');
     });
 });
 

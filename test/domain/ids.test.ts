@@ -94,7 +94,7 @@ describe('private endpoint origin', () => {
         expect(assessOrigin(peId(sub.toUpperCase()), [sub]).trusted).toBe(true);
         const foreign = assessOrigin(peId('22222222-2222-2222-2222-222222222222'), [sub]);
         expect(foreign).toMatchObject({ trusted: false, subscriptionId: '22222222-2222-2222-2222-222222222222' });
-        expect(foreign.reason).toMatch(/NOT in the trusted list/);
+        expect(foreign.reason).toMatch(/untrusted subscription/);
     });
 
     it('never trusts a private endpoint id it cannot read', () => {

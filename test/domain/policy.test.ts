@@ -2,6 +2,8 @@ import { ValidationError } from '../../src/domain/errors';
 import {
     autoApproveDescription,
     autoRejectDescription,
+    bypassRevokeDescription,
+    evaluateBypass,
     evaluatePolicy,
     globMatch,
     isCatchAll,
@@ -10,6 +12,7 @@ import {
 } from '../../src/domain/policy';
 import type { Policy, PolicyRule, PolicySubject } from '../../src/domain/policy';
 import type { RequestFacts } from '../../src/domain/request';
+import { armDescription } from '../../src/domain/decision';
 
 const subject = (overrides: Partial<PolicySubject> = {}): PolicySubject => ({
     serverKind: 'postgres-flexible',
@@ -191,7 +194,8 @@ describe('matchCovers and isCatchAll', () => {
         expect(matchCovers({ endpointOrigin: ['trusted', 'sameTenant'] }, { endpointOrigin: ['trusted'] })).toBe(true);
         expect(matchCovers({ endpointOrigin: ['trusted'] }, { endpointOrigin: ['trusted', 'foreign'] })).toBe(false);
         expect(matchCovers({ endpointOrigin: ['trusted'] }, {})).toBe(false);
-        expect(matchCovers({ endpointOrigin: ['trusted', 'sameTenant', 'foreign'] }, {})).toBe(true);
+        expect(matchCovers({ endpointOrigin: ['trusted', 'sameTenant', 'foreign', 'unknown'] }, {})).toBe(true);
+        expect(matchCovers({ endpointOrigin: ['trusted', 'sameTenant', 'foreign'] }, {})).toBe(false);
         expect(matchCovers({ serverKinds: ['mysql-single'] }, { serverKinds: ['mysql-single'], serverName: 'a' })).toBe(
             true,
         );
@@ -234,9 +238,12 @@ describe('policySubject', () => {
         privateEndpointTrusted: false,
     };
 
+    const ours = { ourTenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47' };
+    const otherTenant = '9a1b2c3d-0000-4000-8000-00000000beef';
+
     it('takes the kind, the name from the server id, and a copy of the tags', () => {
         const f = facts();
-        const s = policySubject(f, {});
+        const s = policySubject(f, ours);
         expect(s).toEqual({
             serverKind: 'mysql-flexible',
             serverName: 'My-Prod-01',
@@ -247,38 +254,42 @@ describe('policySubject', () => {
         expect(f.serverTags.environment).toBe('prod');
     });
 
-    it('is trusted when the facts say so, whoever the requester is', () => {
-        expect(policySubject(facts(), { requesterForeignTenant: false }).endpointOrigin).toBe('trusted');
-        expect(policySubject(facts(), { requesterForeignTenant: true }).endpointOrigin).toBe('trusted');
-        expect(policySubject(facts(), {}).endpointOrigin).toBe('trusted');
+    it('is trusted when the facts say so', () => {
+        expect(policySubject(facts(), ours).endpointOrigin).toBe('trusted');
     });
 
-    it('is sameTenant only when untrusted and the requester is known to be in our tenant', () => {
-        expect(policySubject(facts(untrusted), { requesterForeignTenant: false }).endpointOrigin).toBe('sameTenant');
-    });
-
-    it('is foreign when the requester is in another tenant, or their tenant is unknown (a sweep, no claim)', () => {
-        expect(policySubject(facts(untrusted), { requesterForeignTenant: true }).endpointOrigin).toBe('foreign');
-        expect(policySubject(facts(untrusted), {}).endpointOrigin).toBe('foreign');
-        expect(policySubject(facts(untrusted), { requesterForeignTenant: undefined }).endpointOrigin).toBe('foreign');
-    });
-
-    it('never counts an unknown endpoint subscription as trusted, whatever the stored flag says', () => {
-        const unknown = { privateEndpointId: 'not-an-id', privateEndpointSubscriptionId: undefined };
-        expect(policySubject(facts({ ...unknown, privateEndpointTrusted: true }), {}).endpointOrigin).toBe('foreign');
+    it("judges an untrusted endpoint by its subscription's home tenant", () => {
         expect(
-            policySubject(facts({ ...unknown, privateEndpointTrusted: true }), { requesterForeignTenant: false })
+            policySubject(facts({ ...untrusted, privateEndpointTenantId: ours.ourTenantId.toUpperCase() }), ours)
                 .endpointOrigin,
         ).toBe('sameTenant');
+        expect(policySubject(facts({ ...untrusted, privateEndpointTenantId: otherTenant }), ours).endpointOrigin).toBe(
+            'foreign',
+        );
+    });
+
+    it('is unknown when the tenant of an untrusted endpoint was not established', () => {
+        expect(policySubject(facts(untrusted), ours).endpointOrigin).toBe('unknown');
+    });
+
+    it('never counts an unknown endpoint subscription as trusted or as ours, whatever the stored flags say', () => {
+        const unknown = { privateEndpointId: 'not-an-id', privateEndpointSubscriptionId: undefined };
+        expect(policySubject(facts({ ...unknown, privateEndpointTrusted: true }), ours).endpointOrigin).toBe('unknown');
+        expect(
+            policySubject(
+                facts({ ...unknown, privateEndpointTrusted: false, privateEndpointTenantId: ours.ourTenantId }),
+                ours,
+            ).endpointOrigin,
+        ).toBe('unknown');
         // The subscription id is missing from the facts, but the endpoint id still says which it is.
         expect(
-            policySubject(facts({ privateEndpointSubscriptionId: undefined, privateEndpointTrusted: true }), {})
+            policySubject(facts({ privateEndpointSubscriptionId: undefined, privateEndpointTrusted: true }), ours)
                 .endpointOrigin,
         ).toBe('trusted');
     });
 
     it('refuses facts whose server id is not a server id, rather than guess a name', () => {
-        expect(() => policySubject(facts({ serverId: 'garbage' }), {})).toThrow(ValidationError);
+        expect(() => policySubject(facts({ serverId: 'garbage' }), ours)).toThrow(ValidationError);
     });
 });
 
@@ -288,5 +299,68 @@ describe('descriptions', () => {
         expect(autoRejectDescription('foreign', 'Ask the platform team.')).toBe(
             'Auto-rejected by policy foreign: Ask the platform team.',
         );
+    });
+});
+
+describe('bypass rules', () => {
+    const subject = (origin: PolicySubject['endpointOrigin']): PolicySubject => ({
+        serverKind: 'postgres-flexible',
+        serverName: 'pg-prod',
+        serverTags: { environment: 'prod' },
+        endpointOrigin: origin,
+    });
+
+    it('by default revokes a bypass from a foreign tenant and alerts on every other', () => {
+        expect(evaluateBypass({ rules: [] }, subject('foreign'))).toMatchObject({
+            ruleId: 'bypass-foreign-revoke',
+            action: { type: 'revoke' },
+        });
+        for (const origin of ['trusted', 'sameTenant', 'unknown'] as const) {
+            expect(evaluateBypass({ rules: [] }, subject(origin))).toEqual({ action: { type: 'alert' } });
+        }
+    });
+
+    it('applies the first matching bypass rule, and an empty list alerts on everything', () => {
+        const policy = {
+            rules: [],
+            bypassRules: [
+                { id: 'ok', match: { endpointOrigin: ['trusted' as const] }, action: { type: 'accept' as const } },
+                {
+                    id: 'prod',
+                    match: { tags: { environment: 'prod' } },
+                    action: { type: 'revoke' as const, text: 'no' },
+                },
+            ],
+        };
+        expect(evaluateBypass(policy, subject('trusted')).ruleId).toBe('ok');
+        expect(evaluateBypass(policy, subject('unknown'))).toEqual({
+            ruleId: 'prod',
+            action: { type: 'revoke', text: 'no' },
+        });
+        expect(evaluateBypass({ rules: [], bypassRules: [] }, subject('foreign'))).toEqual({
+            action: { type: 'alert' },
+        });
+    });
+
+    it('names who kept or revoked in the description ARM records', () => {
+        const at = '2026-12-04T10:00:00Z';
+        const by = { objectId: 'o', upn: 'alice@contoso.com' };
+        expect(armDescription({ action: 'approve', by, text: '', at, bypass: true })).toBe('Kept by alice@contoso.com');
+        expect(armDescription({ action: 'approve', by, text: 'CHG-1', at, bypass: true })).toBe(
+            'Kept by alice@contoso.com: CHG-1',
+        );
+        expect(armDescription({ action: 'reject', by, text: 'no', at, bypass: true })).toBe(
+            'Revoked by alice@contoso.com: no',
+        );
+        expect(
+            armDescription({
+                action: 'reject',
+                by: { name: 'policy rule r' },
+                text: 'foreign',
+                at,
+                bypass: true,
+                auto: { kind: 'policy', ruleId: 'r' },
+            }),
+        ).toBe(bypassRevokeDescription('r', 'foreign'));
     });
 });

@@ -142,6 +142,8 @@ export class ArmEmulator {
     /** Every connection state a PUT wrote, in order: a repeated PUT shows as a commit that changed nothing. */
     readonly commits: ArmCommit[] = [];
     private readonly servers = new Map<string, ServerRecord>();
+    /** Subscription id (lower case) to its home tenant, for the unauthenticated subscription lookup. */
+    private readonly homeTenants = new Map<string, string>();
     private readonly ops = new Map<string, OperationRecord>();
     private server!: RunningServer;
     private stuck = false;
@@ -198,6 +200,11 @@ export class ArmEmulator {
         return pec && pecBody(pec);
     }
 
+    /** The home tenant ARM names when asked about this subscription without a token. */
+    setSubscriptionTenant(subscriptionId: string, tenantId: string): void {
+        this.homeTenants.set(lower(subscriptionId), tenantId);
+    }
+
     /** Changes a PEC out of band, like a click in the portal. */
     setPecStatus(pecId: string, status: PecStatus, description: string): void {
         const pec = this.findPec(pecId);
@@ -248,6 +255,9 @@ export class ArmEmulator {
         this.requests.push({ method, path: url.pathname, apiVersion, body });
         await serveWithFault(this.faults.take(method, url.pathname), req, res, armErrorBody, (out) => {
             try {
+                if (this.homeTenantAnswer(method, url, req.headers.authorization, out)) {
+                    return;
+                }
                 this.authorize(req.headers.authorization);
                 this.route(method, url, body, out);
             } catch (err) {
@@ -257,6 +267,33 @@ export class ArmEmulator {
                 sendJson(out, err.status, armErrorBody(err.status, err.code, err.message));
             }
         });
+    }
+
+    /**
+     * ARM's answer to `GET /subscriptions/{id}` without a token: 401, naming the subscription's home tenant in
+     * `WWW-Authenticate` (the documented way to discover a subscription's tenant). A subscription it does not know
+     * gets 404 SubscriptionNotFound, without a tenant.
+     */
+    private homeTenantAnswer(method: string, url: URL, header: string | undefined, res: http.ServerResponse): boolean {
+        const m = /^\/subscriptions\/([^/]+)\/?$/i.exec(decodeURIComponent(url.pathname));
+        if (!m || method !== 'GET' || header) {
+            return false;
+        }
+        const tenant = this.homeTenants.get(lower(m[1] ?? ''));
+        if (!tenant) {
+            throw new ArmError(404, 'SubscriptionNotFound', `The subscription '${m[1]}' could not be found.`);
+        }
+        const body = armErrorBody(
+            401,
+            'AuthenticationFailed',
+            "Authentication failed. The 'Authorization' header is missing.",
+        );
+        sendJson(res, 401, body, {
+            'www-authenticate':
+                `Bearer authorization_uri="https://login.windows.net/${tenant}", error="invalid_token", ` +
+                `error_description="The authentication failed because of missing 'Authorization' header."`,
+        });
+        return true;
     }
 
     private authorize(header: string | undefined): void {

@@ -71,6 +71,11 @@ describe('decision page in a browser', () => {
                 if (signedIn) {
                     passed[CLIENT_PRINCIPAL_HEADER] = encodeClientPrincipal({ ...signedIn, tenantId: ids.tenant });
                 }
+                // This server stands in for the public host name (PUBLIC_BASE_URL), which the browser cannot reach:
+                // its own origin is the app's. Any other origin, an attacker's page, reaches the app as sent.
+                if (passed.origin === server.url) {
+                    passed.origin = new URL(h.env.PUBLIC_BASE_URL!).origin;
+                }
                 return passed;
             },
         });
@@ -238,7 +243,7 @@ describe('decision page in a browser', () => {
         });
 
         it(
-            'refuses a cross-site form without a CSRF token, even with the link token',
+            'refuses a cross-site form, by its Origin, even with the link token',
             async () => {
                 const { seeded, requestId, link } = await cardWithLink();
                 const linkToken = new URL(link).searchParams.get('token')!;
@@ -253,7 +258,7 @@ describe('decision page in a browser', () => {
                     const response = await submit(page, 'Send');
                     expect(page.url()).toBe(action);
                     expect(response.status()).toBe(403);
-                    expect(await heading(page)).toBe('Form expired');
+                    expect(await heading(page)).toBe('Not accepted');
                 }
                 expect(withoutStatusNotes(problems)).toEqual([]);
 

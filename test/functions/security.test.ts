@@ -387,5 +387,42 @@ describe('security matrix', () => {
             expect(replay.status).toBe(409);
             expect(await snapshot(h, seeded, request.id)).toEqual(decided);
         });
+
+        it('22. refuses a POST, valid tokens and all, whose Origin or Sec-Fetch-Site is not the app’s own', async () => {
+            await setUp();
+            const url = cardLink(h, request.id);
+            const page = await web({ url });
+            const form = {
+                verb: 'approve',
+                token: hiddenField(page.html, 'token'),
+                csrf: hiddenField(page.html, 'csrf'),
+                responseText: 'ok',
+            };
+            const refusedWith = async (browser: { origin?: string; secFetchSite?: string }) => {
+                const post = await web({ method: 'POST', url, form, browser });
+                expect(post.status).toBe(403);
+                expect(post.html).toContain('Not accepted');
+            };
+            // Another site, a look-alike host, another scheme or port of ours, an opaque origin.
+            await refusedWith({ origin: 'https://attacker.example', secFetchSite: 'cross-site' });
+            await refusedWith({ origin: 'https://pec-gate.example.net.attacker.example' });
+            await refusedWith({ origin: 'http://pec-gate.example.net' });
+            await refusedWith({ origin: 'https://pec-gate.example.net:8443' });
+            await refusedWith({ origin: 'null' });
+            // No Origin: Sec-Fetch-Site decides, and only same-origin passes.
+            await refusedWith({ secFetchSite: 'cross-site' });
+            await refusedWith({ secFetchSite: 'same-site' });
+            await refusedWith({ secFetchSite: 'none' });
+            // A browser never sends the two in contradiction.
+            await refusedWith({ origin: 'https://pec-gate.example.net', secFetchSite: 'cross-site' });
+            // Neither: not a browser on our page.
+            await refusedWith({});
+            await expectNothingChanged();
+
+            // Sec-Fetch-Site alone (a browser that left Origin out), from our own page, is accepted.
+            const accepted = await web({ method: 'POST', url, form, browser: { secFetchSite: 'same-origin' } });
+            expect(accepted.status).toBe(200);
+            expect((await h.deps.requests.get(request.id))?.request.status).toBe('decided');
+        });
     });
 });

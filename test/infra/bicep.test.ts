@@ -333,8 +333,11 @@ describe('app settings (infra/main.bicep) against src/config.ts', () => {
             ARM_RETRY_DELAY_MS: 'tuning; the default',
             ARM_LRO_DEADLINE_SECONDS: 'tuning; the default',
             HTTP_TIMEOUT_MS: 'tuning; the default',
+            SUBSCRIPTION_TENANTS: 'optional map; without it the home tenant is looked up from ARM',
+            UNKNOWN_REQUESTER_APPROVALS: 'the documented default (a second approver)',
             REQUESTS_TABLE: 'the default table name',
             AUDIT_TABLE: 'the default table name',
+            AUDIT_ANCHOR_CONTAINER: 'the default container name, the one main.bicep deploys with its WORM policy',
             DEV_TRUST_CLIENT_PRINCIPAL: 'local development only; refused in Azure',
             WEBSITE_AUTH_ENABLED: 'set by the platform when App Service Authentication is on',
             WEBSITE_SITE_NAME: 'set by the platform',
@@ -488,7 +491,6 @@ describe('Event Grid', () => {
         const subscription = declaration(eventSubscriptionBicep, 'resource', 'pecEvents');
         expect(subscription).toMatch(/eventDeliverySchema: 'EventGridSchema'/);
         expect(stringItems(blockAfter(subscription, /includedEventTypes: \[/)).sort()).toEqual([
-            'Microsoft.Resources.ResourceActionSuccess',
             'Microsoft.Resources.ResourceDeleteSuccess',
             'Microsoft.Resources.ResourceWriteSuccess',
         ]);

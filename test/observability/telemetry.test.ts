@@ -9,7 +9,9 @@ import {
     type TelemetryEvent,
 } from '../../src/observability/telemetry';
 import { withTrace } from '../../src/observability/trace';
-import type { AuditLog } from '../../src/storage/auditLog';
+import { randomBytes } from 'node:crypto';
+import { TableAuditLog, type AuditLog } from '../../src/storage/auditLog';
+import { lazyTable } from '../storage/azuriteTable';
 
 /** The audit port's double: appends in memory, numbering entries as the table does. */
 class MemoryAudit implements AuditLog {
@@ -80,6 +82,31 @@ describe('milestone events from the audit log', () => {
             audit.append({ requestId: 'r2', action: 'applied', actor: { kind: 'system' }, correlationId: 'c2' }),
         );
         expect(telemetry.events[0]?.trace).toEqual({ requestId: 'r2', correlationId: 'c2', invocationId: 'inv-1' });
+    });
+
+    it('carries the entry’s hash and its predecessor’s, a second copy of the chain outside storage', async () => {
+        const telemetry = new InMemoryTelemetry();
+        const audit = new TrackedAuditLog(
+            new TableAuditLog(lazyTable(`tel${randomBytes(6).toString('hex')}`)),
+            telemetry,
+        );
+        const requested = await audit.append(
+            { requestId: 'r3', action: 'requested', actor: { kind: 'system' }, correlationId: 'c3' },
+            { first: true },
+        );
+        await audit.append({ requestId: 'r3', action: 'card-posted', actor: { kind: 'system' }, correlationId: 'c3' });
+        const decided = await audit.append({
+            requestId: 'r3',
+            action: 'decided',
+            actor: { kind: 'approver', id: 'alice' },
+            correlationId: 'c3',
+        });
+        expect(telemetry.events.map((e) => [e.name, e.properties.auditSeq, e.properties.auditHash])).toEqual([
+            ['PecRequested', '1', requested.hash],
+            ['PecDecided', '3', decided.hash],
+        ]);
+        expect(telemetry.events[1]?.properties.auditPrevHash).toBe(decided.prevHash);
+        expect(decided.hash).toMatch(/^[0-9a-f]{64}$/);
     });
 
     it('tracks nothing when the append fails', async () => {

@@ -47,6 +47,8 @@ describe('pec audit verify', () => {
     describe('with tampered trails', () => {
         const t = opsTables();
         const ids: Record<string, string> = {};
+        let rewrittenAt = '';
+        let wipedLastAt = '';
 
         beforeAll(async () => {
             const [edited, deleted, reordered, rewritten, wiped, intact] = await Promise.all([
@@ -87,10 +89,12 @@ describe('pec audit verify', () => {
             // Rewritten: an edit that recomputes the entry's own hash, so only the next entry's link gives it away.
             const row = await readRow(t, rewritten.id, 3);
             const { hash: _old, ...rest } = JSON.parse(row.entry) as AuditEntry;
+            rewrittenAt = rest.at;
             const changed = { ...rest, text: 'approved by the CEO' };
             await replaceRow(t, { ...row, entry: JSON.stringify({ ...changed, hash: hashAuditEntry(changed) }) });
 
-            // A whole trail deleted: no chain can show it, the request row can.
+            // A whole trail deleted: no chain can show it, the request row can (and the anchors).
+            wipedLastAt = (JSON.parse((await readRow(t, wiped.id, 4)).entry) as AuditEntry).at;
             for (let seq = 1; seq <= 4; seq++) {
                 await client.deleteEntity(wiped.id, auditRowKey(wiped.id, seq));
             }
@@ -123,11 +127,15 @@ describe('pec audit verify', () => {
             );
             expect(block(ids.rewritten)).toBe(
                 `BROKEN ${ids.rewritten} (4 entries)\n` +
-                    '  rewritten: entry 3 (decided) was rewritten with a recomputed hash: entry 4 does not follow it',
+                    '  rewritten: entry 3 (decided) was rewritten with a recomputed hash: entry 4 does not follow it\n' +
+                    `  anchor-mismatch: entry 3 (decided) is not the entry anchored for it at ${rewrittenAt}: ` +
+                    'it was rewritten, reordered or replaced after it was written',
             );
             expect(block(ids.wiped)).toBe(
                 `BROKEN ${ids.wiped} (0 entries)\n` +
-                    '  missing-trail: the request exists but has no audit entries: its trail was deleted, or never written',
+                    '  missing-trail: the request exists but has no audit entries: its trail was deleted, or never written\n' +
+                    `  truncated: the anchor vouches for 4 entries (the last written ${wipedLastAt}), the trail ends at ` +
+                    'entry 0: entries 1 to 4 were deleted',
             );
             expect(text).not.toContain(ids.intact);
             expect(output.stdout.at(-1)).toBe('1 chain verified, 5 broken');
@@ -143,8 +151,8 @@ describe('pec audit verify', () => {
                 [ids.edited!]: ['edited'],
                 [ids.deleted!]: ['deleted'],
                 [ids.reordered!]: ['reordered'],
-                [ids.rewritten!]: ['rewritten'],
-                [ids.wiped!]: ['missing-trail'],
+                [ids.rewritten!]: ['rewritten', 'anchor-mismatch'],
+                [ids.wiped!]: ['missing-trail', 'truncated'],
             });
             // The verdict agrees with verifyChain's, chain by chain.
             for (const check of report.broken.filter((c) => c.entries > 0)) {
@@ -204,6 +212,7 @@ describe('pec audit export', () => {
                 AzureWebJobsStorage: azuriteConnectionString(),
                 REQUESTS_TABLE: t.requestsTable,
                 AUDIT_TABLE: t.auditTable,
+                AUDIT_ANCHOR_CONTAINER: t.anchorContainer,
             };
             const code = await main(['audit', 'export', '--since', '2026-06-01', '--out', file], output, {
                 env,

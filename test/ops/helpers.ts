@@ -5,8 +5,9 @@ import { openRequest, transition, type ApprovalRequest } from '../../src/domain/
 import type { OpsStores } from '../../src/ops/connection';
 import type { Output } from '../../src/ops/output';
 import { TableAuditLog } from '../../src/storage/auditLog';
+import { AnchoredAuditLog, BlobAuditAnchors } from '../../src/storage/auditAnchor';
 import { TableRequestStore } from '../../src/storage/requestStore';
-import { azuriteTable } from '../storage/azuriteTable';
+import { azuriteConnectionString, azuriteTable, noCredential } from '../storage/azuriteTable';
 
 /**
  * The ops commands' tests run against the real Azurite (started by the jest global setup), each file on tables of its
@@ -42,6 +43,9 @@ export interface OpsTables {
     auditTable: string;
     requests: TableRequestStore;
     audit: TableAuditLog;
+    /** The anchor container of this file's trails, on Azurite's blob service. */
+    anchorContainer: string;
+    anchors: BlobAuditAnchors;
     stores: OpsStores;
     auditClient(): Promise<TableClient>;
     requestsClient(): Promise<TableClient>;
@@ -53,12 +57,20 @@ export function opsTables(): OpsTables {
     const aud = azuriteTable('opsaud');
     const requests = new TableRequestStore(req.table);
     const audit = new TableAuditLog(aud.table);
+    const anchorContainer = `opsanc${randomBytes(6).toString('hex')}`;
+    const anchors = new BlobAuditAnchors(
+        { connectionString: azuriteConnectionString() },
+        anchorContainer,
+        noCredential,
+    );
     return {
         requestsTable: req.name,
         auditTable: aud.name,
         requests,
         audit,
-        stores: { requests, audit },
+        anchorContainer,
+        anchors,
+        stores: { requests, audit, anchors },
         auditClient: aud.table,
         requestsClient: req.table,
     };
@@ -207,7 +219,14 @@ export async function seedRequest(t: OpsTables, options: SeedOptions = {}): Prom
         current = await t.requests.update(current, request);
     }
     for (const { at, ...input } of trail) {
-        const log = new TableAuditLog(t.auditClient, () => at ?? new Date());
+        // Anchored as the app anchors them; a failed anchor fails the seeding, so a test never starts unanchored.
+        const log = new AnchoredAuditLog(
+            new TableAuditLog(t.auditClient, () => at ?? new Date()),
+            t.anchors,
+            (_, e) => {
+                throw e;
+            },
+        );
         await log.append({ ...input, requestId: id, correlationId: request.correlationId });
     }
     return current.request;

@@ -198,7 +198,7 @@ describe('parsePolicy refuses, naming the rule and the field', () => {
         expect(errorOf('[]')).toMatch(/^POLICY: expected a JSON object with a "rules" list/);
         expect(errorOf({})).toMatch(/^POLICY: rules: required: the list of rules/);
         expect(errorOf({ rules: {} })).toMatch(/^POLICY: rules: expected a list of rules, got \{\}/);
-        expect(errorOf({ rule: [], rules: [] })).toBe('POLICY: unknown key "rule" (expected: rules)');
+        expect(errorOf({ rule: [], rules: [] })).toBe('POLICY: unknown key "rule" (expected: rules, bypassRules)');
     });
 
     it('an unknown key, such as a typo, in a rule, a match or an action', () => {
@@ -299,7 +299,7 @@ describe('parsePolicy refuses, naming the rule and the field', () => {
             /match\.endpointOrigin: expected a list of endpoint origins .*, got "trusted"$/,
         );
         expect(errorOf(withRules({ ...approveTrusted, match: { endpointOrigin: ['sametenant'] } }))).toMatch(
-            /match\.endpointOrigin\[0\]: expected one of "trusted", "sameTenant", "foreign", got "sametenant"/,
+            /match\.endpointOrigin\[0\]: expected one of "trusted", "sameTenant", "foreign", "unknown", got "sametenant"/,
         );
         expect(errorOf(withRules({ ...approveTrusted, match: { endpointOrigin: [] } }))).toMatch(
             /match\.endpointOrigin: expected at least one of/,
@@ -435,5 +435,76 @@ describe('jsonErrorOffset', () => {
         ['{} x', 3],
     ])('%j fails at %s', (text, offset) => {
         expect(jsonErrorOffset(text)).toBe(offset);
+    });
+});
+
+describe('origins and bypass rules', () => {
+    const parse = (doc: unknown) => parsePolicy(JSON.stringify(doc), 'POLICY');
+    const refusal = (doc: unknown) => {
+        try {
+            parse(doc);
+        } catch (err) {
+            return (err as Error).message;
+        }
+        throw new Error('expected a refusal');
+    };
+
+    it('refuses an autoApprove rule that covers an unknown origin', () => {
+        expect(
+            refusal({
+                rules: [
+                    { id: 'u', match: { endpointOrigin: ['sameTenant', 'unknown'] }, action: { type: 'autoApprove' } },
+                ],
+            }),
+        ).toMatch(
+            /rule "u" \(rules\[0\]\): match\.endpointOrigin: an autoApprove rule must list its origins without "foreign" or "unknown"/,
+        );
+    });
+
+    it('reads bypass rules with the same match fields and their own actions', () => {
+        const policy = parse({
+            rules: [],
+            bypassRules: [
+                {
+                    id: 'automation',
+                    match: { endpointOrigin: ['trusted'], tags: { managedBy: 'terraform' } },
+                    action: { type: 'accept' },
+                },
+                {
+                    id: 'foreign',
+                    match: { endpointOrigin: ['foreign', 'unknown'] },
+                    action: { type: 'revoke', text: 'Not ours.' },
+                },
+                { id: 'rest', match: {}, action: { type: 'alert' } },
+            ],
+        });
+        expect(policy.bypassRules?.map((r) => r.action.type)).toEqual(['accept', 'revoke', 'alert']);
+        expect(parse({ rules: [] }).bypassRules).toBeUndefined();
+    });
+
+    it('names each problem of a bypass rule, and ids must be unique across both lists', () => {
+        const message = refusal({
+            rules: [{ id: 'same', match: {}, action: { type: 'requireApprovals', count: 1 } }],
+            bypassRules: [
+                { id: 'Same', match: {}, action: { type: 'alert' } },
+                { id: 'x', match: { endpointOrigin: ['foreign'] }, action: { type: 'revoke' } },
+                { id: 'y', match: {}, action: { type: 'autoApprove' } },
+            ],
+        });
+        expect(message).toContain('rule "Same" (bypassRules[0]): id: the same id as rules[0]');
+        expect(message).toMatch(/rule "x" \(bypassRules\[1\]\): action\.text: required/);
+        expect(message).toMatch(
+            /rule "y" \(bypassRules\[2\]\): action\.type: expected "alert", "revoke" \(with "text"\) or "accept", got "autoApprove"/,
+        );
+        expect(
+            refusal({
+                rules: [],
+                bypassRules: [
+                    { id: 'all', match: {}, action: { type: 'alert' } },
+                    { id: 'late', match: { endpointOrigin: ['foreign'] }, action: { type: 'accept' } },
+                ],
+            }),
+        ).toMatch(/rule "late" \(bypassRules\[1\]\): unreachable: it comes after rule "all" \(bypassRules\[0\]\)/);
+        expect(refusal({ rules: [], bypassRules: {} })).toMatch(/bypassRules: expected a list of bypass rules/);
     });
 });

@@ -7,6 +7,8 @@ import { teamsMessages } from '../../functions/teamsMessages';
 import { ensureErrorType } from '../../src/domain/errors';
 import { kindInfo } from '../../src/domain/ids';
 import type { ApprovalRequest } from '../../src/domain/request';
+import { onResourceEvent } from '../../src/workflow/onResourceEvent';
+import { sweep } from '../../src/workflow/sweep';
 import { encodeClientPrincipal } from '../../src/web/easyAuth';
 import {
     cardActionActivity,
@@ -15,6 +17,8 @@ import {
     ids,
     openCard,
     people,
+    privateEndpointId,
+    resourceWriteEvent,
     seedPendingPec,
     testContext,
     web,
@@ -89,6 +93,11 @@ export interface FuzzWorld {
     watchedDecoy: SeededPec;
     /** A pending PEC in a subscription that is not watched. */
     unwatchedDecoy: SeededPec;
+    /**
+     * A connection created already Approved from a foreign tenant (the side door), reported once before the run: every
+     * further event about it, valid or not, must write nothing (one alert per connection).
+     */
+    bypassedPecId: string;
     /** Authorization header values, by kind. Only `valid` passes. */
     tokens: Record<TokenKind, string>;
     /** `x-ms-client-principal` values, by kind. */
@@ -145,6 +154,8 @@ const decoyServerName = 'waiting-decoy-7f3a9c';
 const foreignServerName = 'foreign-decoy-2b8e1d';
 
 /** Opens the real request, seeds the decoys, and collects what a legitimate caller would hold: tokens, CSRF. */
+const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
 export async function prepareFuzzWorld(h: Harness): Promise<FuzzWorld> {
     const { seeded, request } = await openCard(h, 'postgres-flexible');
     const watchedDecoy = seedPendingPec(h.arm, 'mysql-single', { serverName: decoyServerName });
@@ -152,6 +163,16 @@ export async function prepareFuzzWorld(h: Harness): Promise<FuzzWorld> {
         serverName: foreignServerName,
         subscriptionId: unwatchedSubscription,
     });
+    // The sweep's first look records the baseline, so that a connection approved afterwards is a bypass; then one is
+    // created already Approved and its event reported, before the judge's first snapshot of storage.
+    await sweep(h.deps, silentLog);
+    const bypassedPecId = h.arm.addPec(seeded.serverId, {
+        name: 'pe-side-door.5e1f0c2a',
+        privateEndpointId: privateEndpointId(ids.foreign, 'pe-side-door'),
+        status: 'Approved',
+        description: 'Auto-Approved',
+    });
+    await onResourceEvent(h.deps, resourceWriteEvent(bypassedPecId), silentLog);
     const url = cardLink(h, request.id);
     const page = await withTrust('platform', () => web({ url }));
     const csrf = hiddenField(page.html, 'csrf');
@@ -231,6 +252,7 @@ export async function prepareFuzzWorld(h: Harness): Promise<FuzzWorld> {
         csrf,
         watchedDecoy,
         unwatchedDecoy,
+        bypassedPecId,
         tokens,
         principals,
         serviceUrl,
@@ -268,6 +290,8 @@ export interface FormInput {
     contentType?: string;
     contentLength?: string;
     body?: string;
+    /** The `Origin` a browser sent; absent: the app's own, as from the decision page; '' sends none. */
+    origin?: string;
 }
 
 export type FuzzCase =
@@ -442,7 +466,11 @@ function resourceIdArb(world: FuzzWorld, base: 'real' | 'missing' | 'unwatched')
     );
     const startArb =
         base === 'real'
-            ? fc.constantFrom(world.seeded.pecId, `${world.seeded.serverId}/privateEndpointConnectionProxies/pe-x`)
+            ? fc.constantFrom(
+                  world.seeded.pecId,
+                  `${world.seeded.serverId}/privateEndpointConnectionProxies/pe-x`,
+                  world.bypassedPecId,
+              )
             : base === 'unwatched'
               ? fc.constant(world.unwatchedDecoy.pecId)
               : fc
@@ -1123,6 +1151,18 @@ export function formArb(world: FuzzWorld): fc.Arbitrary<FormInput> {
                 },
             ),
             contentLength: contentLengthArb,
+            origin: fc.oneof(
+                { weight: 8, arbitrary: fc.constant<string | undefined>(undefined) },
+                {
+                    weight: 1,
+                    arbitrary: fc.constantFrom<string | undefined>(
+                        '',
+                        'null',
+                        'https://attacker.example',
+                        'http://pec-gate.example.net',
+                    ),
+                },
+            ),
             fields: fc.tuple(
                 pairArb('csrf', csrfArb),
                 pairArb('token', tokenArb),
@@ -1202,6 +1242,7 @@ export function formArb(world: FuzzWorld): fc.Arbitrary<FormInput> {
                 query: draft.query,
                 ...(draft.contentType === undefined ? {} : { contentType: draft.contentType }),
                 ...(body === undefined ? {} : { body, ...lengthHeader(draft.contentLength, body) }),
+                ...(g.origin === undefined ? {} : { origin: g.origin }),
             };
         });
 }
@@ -1310,6 +1351,10 @@ async function runCase(c: FuzzCase, context: InvocationContext & { logs: string[
             }
             if (input.contentLength !== undefined) {
                 headers['content-length'] = input.contentLength;
+            }
+            const origin = input.origin ?? 'https://pec-gate.example.net';
+            if (origin !== '') {
+                headers.origin = origin;
             }
             const url = new URL(`https://pec-gate.example.net/api/requests/${encodeURIComponent(input.id)}`);
             for (const [k, v] of input.query) {

@@ -38,6 +38,8 @@ function makeRequest(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest 
             privateEndpointId: peId,
             privateEndpointSubscriptionId: theirSub,
             privateEndpointTrusted: false,
+            privateEndpointTenantId: ourTenant,
+            originSource: 'looked-up',
             requestMessage: 'Line one\nLine two',
             approvedPecCount: 2,
             approvedUntrustedPecCount: 1,

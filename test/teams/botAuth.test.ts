@@ -354,6 +354,165 @@ describe('BotTokenVerifier', () => {
         });
     });
 
+    describe('tokens of a single-tenant bot, issued by our tenant', () => {
+        const ours = '11111111-2222-4333-8444-555555555555';
+        const theirs = '99999999-8888-4777-8666-555555555555';
+        const tenantVerifier = (settings: Partial<BotAuthSettings> = {}) =>
+            verifier({ tenant: { tenantId: ours, authorityHost: identity.authorityHost }, ...settings });
+        const tenantToken = (
+            version: 'v1' | 'v2',
+            overrides: Record<string, unknown> = {},
+            options: Parameters<BotIdentityEmulator['sign']>[1] = {},
+            tenant = ours,
+        ) =>
+            identity.tenantTokenFor(
+                tenant,
+                version,
+                { audience, serviceUrl, ...overrides },
+                { issuedAt: t0, ...options },
+            );
+
+        beforeAll(async () => {
+            await identity.addTenant(ours);
+            await identity.addTenant(theirs);
+        });
+
+        it.each(['v2', 'v1'] as const)(
+            'accepts a %s token of our tenant, with the keys of our tenant’s own metadata',
+            async (version) => {
+                const caller = await tenantVerifier().verify(`Bearer ${await tenantToken(version)}`, activity);
+                expect(caller.serviceUrl).toBe(serviceUrl);
+                expect(caller.claims.iss).toBe(identity.tenantIssuer(ours, version));
+                const metadata =
+                    version === 'v2'
+                        ? `/${ours}/v2.0/.well-known/openid-configuration`
+                        : `/${ours}/.well-known/openid-configuration`;
+                expect(identity.requests).toEqual([metadata, `/${ours}/discovery/v2.0/keys`]);
+            },
+        );
+
+        it('derives the issuers from the authority host, so a sovereign cloud names its own', () => {
+            const us = verifier({ tenant: { tenantId: ours, authorityHost: 'https://login.microsoftonline.us/' } });
+            expect(us.trustedIssuers).toEqual([
+                identity.issuer,
+                `https://login.microsoftonline.us/${ours}/v2.0`,
+                `https://login.microsoftonline.us/${ours}/`,
+            ]);
+            const publicCloud = verifier({
+                tenant: { tenantId: ours.toUpperCase(), authorityHost: 'https://login.microsoftonline.com' },
+            });
+            expect(publicCloud.trustedIssuers).toEqual([
+                identity.issuer,
+                `https://login.microsoftonline.com/${ours}/v2.0`,
+                `https://sts.windows.net/${ours}/`,
+            ]);
+        });
+
+        it('refuses, before any key fetch, a token whose issuer names another tenant', async () => {
+            const v = tenantVerifier();
+            for (const version of ['v1', 'v2'] as const) {
+                // Genuinely issued by the other tenant, with its own keys, for our bot's audience.
+                const token = await tenantToken(version, {}, {}, theirs);
+                await refused(v.verify(`Bearer ${token}`, activity), /"iss" rejected \(not a trusted issuer\)/);
+            }
+            // The issuer of "common" or "organizations", and a look-alike of ours.
+            for (const iss of [
+                `${identity.authorityHost}/common/v2.0`,
+                `${identity.authorityHost}/organizations/v2.0`,
+                `${identity.authorityHost}/${ours}/v2.0/`,
+                `https://sts.windows.net/${ours}`,
+                `https://sts.windows.net/${ours}/`.toUpperCase(),
+            ]) {
+                await refused(v.verify(`Bearer ${await tenantToken('v2', { iss })}`, activity), /"iss" rejected/);
+            }
+            expect(identity.requests).toEqual([]);
+        });
+
+        it('refuses a token naming our tenant but signed with the keys of another tenant', async () => {
+            const v = tenantVerifier();
+            for (const version of ['v1', 'v2'] as const) {
+                const token = await tenantToken(version, {}, { key: { tenant: theirs } });
+                await refused(v.verify(`Bearer ${token}`, activity), /unknown key/);
+            }
+        });
+
+        it('refuses an issuer signed with the other issuer’s keys, either way', async () => {
+            const v = tenantVerifier();
+            // Our tenant's issuer, the Bot Framework's key (which is in the Bot Framework's JWKS, not the tenant's).
+            await refused(
+                v.verify(`Bearer ${await tenantToken('v2', {}, { key: 'current' })}`, activity),
+                /unknown key/,
+            );
+            await refused(
+                v.verify(`Bearer ${await tenantToken('v1', {}, { key: 'current' })}`, activity),
+                /unknown key/,
+            );
+            // The Bot Framework's issuer, our tenant's key.
+            await refused(v.verify(`Bearer ${await valid({}, { key: { tenant: ours } })}`, activity), /unknown key/);
+            // Another tenant's issuer is not trusted at all, whatever signed it.
+            await refused(
+                v.verify(`Bearer ${await tenantToken('v2', {}, { key: { tenant: ours } }, theirs)}`, activity),
+                /"iss" rejected/,
+            );
+        });
+
+        it('holds a tenant token to the same audience, serviceurl and expiry checks', async () => {
+            const v = tenantVerifier();
+            await refused(
+                v.verify(`Bearer ${await tenantToken('v2', { serviceUrl: undefined })}`, activity),
+                /no serviceurl claim/,
+            );
+            await refused(
+                v.verify(`Bearer ${await tenantToken('v1', { serviceUrl: 'https://evil.example/teams/' })}`, activity),
+                /serviceurl does not match/,
+            );
+            await refused(
+                v.verify(`Bearer ${await tenantToken('v2')}`, { channelId: 'msteams' }),
+                /activity has no serviceUrl/,
+            );
+            await refused(
+                v.verify(`Bearer ${await tenantToken('v2', { audience: 'another-bot' })}`, activity),
+                /"aud" rejected/,
+            );
+            await refused(
+                v.verify(`Bearer ${await tenantToken('v2', {}, { expiresInSeconds: -600 })}`, activity),
+                /expired/,
+            );
+        });
+
+        it('refuses a tid claim that names another tenant than the issuer', async () => {
+            await refused(
+                tenantVerifier().verify(`Bearer ${await tenantToken('v2', { tid: theirs })}`, activity),
+                /"tid" rejected/,
+            );
+        });
+
+        it('refuses tenant tokens when no tenant is configured (the multi-tenant default)', async () => {
+            await refused(verifier().verify(`Bearer ${await tenantToken('v2')}`, activity), /"iss" rejected/);
+        });
+
+        it('refuses the keys of a metadata document that names another issuer', async () => {
+            identity.misnamedIssuers.set(ours, `${identity.authorityHost}/${theirs}/v2.0`);
+            try {
+                await refused(
+                    tenantVerifier().verify(`Bearer ${await tenantToken('v2')}`, activity),
+                    /signing key fetch failed: OpenID metadata does not name the issuer/,
+                );
+            } finally {
+                identity.misnamedIssuers.delete(ours);
+            }
+        });
+
+        it('rejects tenant settings that would weaken the check', () => {
+            expect(() =>
+                verifier({ tenant: { tenantId: ours, authorityHost: 'http://login.microsoftonline.com' } }),
+            ).toThrow(ConfigError);
+            expect(() => verifier({ tenant: { tenantId: 'common', authorityHost: identity.authorityHost } })).toThrow(
+                ConfigError,
+            );
+        });
+    });
+
     it('rejects settings that would weaken the check', () => {
         expect(() => verifier({ audience: ' ' })).toThrow(ConfigError);
         expect(() => verifier({ openIdMetadataUrl: 'http://login.botframework.com/v1/x' })).toThrow(ConfigError);

@@ -87,6 +87,8 @@ function makeRequest(texts: Texts, overrides: Partial<ApprovalRequest> = {}): Ap
             privateEndpointId: peId,
             privateEndpointSubscriptionId: theirSub,
             privateEndpointTrusted: false,
+            privateEndpointTenantId: ourTenant,
+            originSource: 'looked-up',
             requestMessage: texts.message,
             approvedPecCount: 3,
             approvedUntrustedPecCount: 1,
@@ -264,7 +266,7 @@ describe('renderDecisionPage', () => {
         expect(pageHeaders).toMatchObject({
             'Content-Type': 'text/html; charset=utf-8',
             'X-Content-Type-Options': 'nosniff',
-            'Referrer-Policy': 'no-referrer',
+            'Referrer-Policy': 'same-origin',
             'Cache-Control': 'no-store',
             'X-Frame-Options': 'DENY',
         });

@@ -1,0 +1,285 @@
+import { createHash } from 'node:crypto';
+import type { TokenCredential } from '@azure/core-auth';
+import type { ContainerClient } from '@azure/storage-blob';
+import type { StorageSettings } from '../config';
+import type { AuditEntry, AuditInput } from '../domain/audit';
+import { ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
+import { defaultHttpTimeoutMs } from '../http/timeout';
+import type { AppendOptions, AuditLog } from './auditLog';
+import { withRetries, type QueueRetrySettings } from './applyQueue';
+import { lazy } from './tables';
+
+/**
+ * Anchors of the audit chains, outside the app's power to rewrite. The audit table is the trail; the app's identity
+ * can delete or rewrite any row of it, and recompute every hash after an edit, because the chain has no secret (a key
+ * would not help: the app would have to hold it, and so would whoever stole the app's identity). What the thief cannot
+ * do is take back what was written to a blob container under a time-based immutability (WORM) policy with protected
+ * append writes: blocks can be added to an append blob, never changed or removed, by anyone, the storage account's
+ * owner included, until the retention ends. Each append of an entry adds the chain's new head (sequence number and
+ * hash) to its request's anchor blob, and the sweep adds a digest of every chain, so `pec audit verify` can prove a
+ * trail was cut short, deleted, reordered or rewritten after its head was anchored.
+ *
+ * Layout: `heads/{requestId}.jsonl`, one JSON line per anchored head; `digests/{yyyy-mm-dd}.jsonl`, one line per
+ * sweep's digest. Lines, not blobs per entry, so a request costs one blob and a verify one read.
+ */
+
+export interface AnchorHead {
+    requestId: string;
+    seq: number;
+    hash: string;
+    /** When the entry was written (its `at`), not when it was anchored. */
+    at: string;
+}
+
+/** A digest of every chain's head at one time: the sha256 of the sorted `requestId seq hash` lines. */
+export interface AnchorDigest {
+    at: string;
+    chains: number;
+    digest: string;
+}
+
+/** The one port to the anchor store: one real adapter (append blobs) and one in-memory double. */
+export interface AuditAnchors {
+    /** Appends the head of one request's chain. */
+    anchor(head: AnchorHead): Promise<void>;
+    /** Every head anchored for the request, in the order written (the same head may appear twice after a retry). */
+    heads(requestId: string): Promise<AnchorHead[]>;
+    /** Every request id with an anchor, sorted. */
+    listRequestIds(): Promise<string[]>;
+    /** Appends a digest of all chains. */
+    anchorDigest(digest: AnchorDigest): Promise<void>;
+    /** The digests written on one day (UTC, `yyyy-mm-dd`), in order. */
+    digests(day: string): Promise<AnchorDigest[]>;
+}
+
+export function headOf(entry: Pick<AuditEntry, 'requestId' | 'seq' | 'hash' | 'at'>): AnchorHead {
+    return { requestId: entry.requestId, seq: entry.seq, hash: entry.hash, at: entry.at };
+}
+
+/** The digest of a set of heads, independent of the order they are given in. */
+export function digestOf(heads: readonly AnchorHead[], at: string): AnchorDigest {
+    const lines = heads.map((h) => `${h.requestId} ${h.seq} ${h.hash}`).sort();
+    return { at, chains: heads.length, digest: createHash('sha256').update(lines.join('\n')).digest('hex') };
+}
+
+const headsPrefix = 'heads/';
+const digestsPrefix = 'digests/';
+
+/**
+ * Append blobs in one container (AUDIT_ANCHOR_CONTAINER), on the same storage settings as the tables, each call
+ * bounded and retried by the same rules as the apply queue's. The container is created if missing (locally; Bicep
+ * deploys it with its immutability policy).
+ */
+export class BlobAuditAnchors implements AuditAnchors {
+    private readonly retry: QueueRetrySettings;
+    private readonly container: () => Promise<ContainerClient>;
+
+    constructor(storage: StorageSettings, containerName: string, credential: () => TokenCredential) {
+        this.retry = {
+            timeoutMs: storage.timeoutMs ?? defaultHttpTimeoutMs,
+            maxRetries: storage.maxRetries ?? 4,
+            retryDelayInMs: storage.retryDelayInMs ?? 1000,
+        };
+        this.container = lazy(async () => {
+            const { BlobServiceClient } = await import('@azure/storage-blob');
+            // One try per SDK call: the retries are done in `withRetries`.
+            const options = { retryOptions: { maxTries: 1 } };
+            const service = storage.connectionString
+                ? BlobServiceClient.fromConnectionString(storage.connectionString, options)
+                : new BlobServiceClient(requireUri(storage.blobServiceUri), credential(), options);
+            return service.getContainerClient(containerName);
+        });
+    }
+
+    anchor(head: AnchorHead): Promise<void> {
+        return this.appendLine(`${headsPrefix}${blobSafe(head.requestId)}.jsonl`, head);
+    }
+
+    async heads(requestId: string): Promise<AnchorHead[]> {
+        return (await this.readLines(`${headsPrefix}${blobSafe(requestId)}.jsonl`)) as AnchorHead[];
+    }
+
+    async listRequestIds(): Promise<string[]> {
+        const container = await this.container();
+        const ids: string[] = [];
+        try {
+            for await (const blob of container.listBlobsFlat({ prefix: headsPrefix })) {
+                ids.push(blob.name.slice(headsPrefix.length).replace(/\.jsonl$/, ''));
+            }
+        } catch (err) {
+            if (statusCodeOf(err) === 404) {
+                return [];
+            }
+            throw failure('could not list the anchors', err);
+        }
+        return ids.sort();
+    }
+
+    anchorDigest(digest: AnchorDigest): Promise<void> {
+        return this.appendLine(`${digestsPrefix}${digest.at.slice(0, 10)}.jsonl`, digest);
+    }
+
+    async digests(day: string): Promise<AnchorDigest[]> {
+        return (await this.readLines(`${digestsPrefix}${blobSafe(day)}.jsonl`)) as AnchorDigest[];
+    }
+
+    private async appendLine(name: string, record: object): Promise<void> {
+        const line = Buffer.from(`${JSON.stringify(record)}\n`, 'utf8');
+        const container = await this.container();
+        const blob = container.getAppendBlobClient(name);
+        try {
+            await withRetries(this.retry, async (abortSignal) => {
+                try {
+                    await blob.appendBlock(line, line.length, { abortSignal });
+                } catch (err) {
+                    if (statusCodeOf(err) !== 404) {
+                        throw err;
+                    }
+                    // The request's first anchor (or the container's first blob): create, then append. Creating an
+                    // existing blob would empty it, so only if it does not exist (If-None-Match: *).
+                    await container.createIfNotExists({ abortSignal });
+                    await blob.createIfNotExists({ abortSignal });
+                    await blob.appendBlock(line, line.length, { abortSignal });
+                }
+            });
+        } catch (err) {
+            throw failure(`could not anchor ${name}`, err);
+        }
+    }
+
+    private async readLines(name: string): Promise<unknown[]> {
+        const container = await this.container();
+        let text: string;
+        try {
+            const buffer = await withRetries(this.retry, (abortSignal) =>
+                container.getBlobClient(name).downloadToBuffer(undefined, undefined, { abortSignal }),
+            );
+            text = buffer.toString('utf8');
+        } catch (err) {
+            if (statusCodeOf(err) === 404) {
+                return [];
+            }
+            throw failure(`could not read ${name}`, err);
+        }
+        return text
+            .split('\n')
+            .filter((l) => l.trim() !== '')
+            .map((l) => JSON.parse(l) as unknown);
+    }
+}
+
+function failure(what: string, err: unknown): Error {
+    const e = ensureErrorType(err);
+    return e instanceof TransientError || isTransientStatus(statusCodeOf(err))
+        ? new TransientError(`Audit anchor: ${what}: ${e.message}`, { cause: e })
+        : new Error(`Audit anchor: ${what}: ${e.message}`, { cause: e });
+}
+
+/** Request ids are [A-Za-z0-9_-] already; anything else is encoded, never allowed to name another path. */
+function blobSafe(name: string): string {
+    return encodeURIComponent(name);
+}
+
+function requireUri(uri: string | undefined): string {
+    if (!uri) {
+        throw new Error('AzureWebJobsStorage: no blob service URI');
+    }
+    return uri;
+}
+
+/** The in-memory double: append-only, as the WORM container is. */
+export class InMemoryAuditAnchors implements AuditAnchors {
+    readonly headsByRequest = new Map<string, AnchorHead[]>();
+    readonly digestLines: AnchorDigest[] = [];
+    /** Set to make every write fail, as a storage outage would. */
+    failWrites: Error | undefined;
+
+    anchor(head: AnchorHead): Promise<void> {
+        if (this.failWrites) {
+            return Promise.reject(this.failWrites);
+        }
+        this.headsByRequest.set(head.requestId, [...(this.headsByRequest.get(head.requestId) ?? []), { ...head }]);
+        return Promise.resolve();
+    }
+    heads(requestId: string): Promise<AnchorHead[]> {
+        return Promise.resolve([...(this.headsByRequest.get(requestId) ?? [])]);
+    }
+    listRequestIds(): Promise<string[]> {
+        return Promise.resolve([...this.headsByRequest.keys()].sort());
+    }
+    anchorDigest(digest: AnchorDigest): Promise<void> {
+        if (this.failWrites) {
+            return Promise.reject(this.failWrites);
+        }
+        this.digestLines.push({ ...digest });
+        return Promise.resolve();
+    }
+    digests(day: string): Promise<AnchorDigest[]> {
+        return Promise.resolve(this.digestLines.filter((d) => d.at.startsWith(day)));
+    }
+}
+
+/** What a failed anchor write is reported to: never swallowed, never allowed to fail the step that was audited. */
+export type AnchorFailureSink = (head: AnchorHead, error: Error) => void;
+
+/**
+ * Decorates the audit log: once an entry is durably appended, its chain's new head is anchored. A failed anchor does
+ * not fail the append (the entry is in the trail, and failing here would make the caller redo a step that is done):
+ * the SDK call was already retried, so the failure goes to `onFailure` (an ALERT log line and a telemetry event), and
+ * the sweep anchors the head of every chain whose anchor lags (`anchorLagging`).
+ */
+export class AnchoredAuditLog implements AuditLog {
+    constructor(
+        private readonly inner: AuditLog,
+        private readonly anchors: Pick<AuditAnchors, 'anchor'>,
+        private readonly onFailure: AnchorFailureSink,
+    ) {}
+
+    async append(input: AuditInput, options?: AppendOptions): Promise<AuditEntry> {
+        const entry = await this.inner.append(input, options);
+        const head = headOf(entry);
+        try {
+            await this.anchors.anchor(head);
+        } catch (err) {
+            this.onFailure(head, ensureErrorType(err));
+        }
+        return entry;
+    }
+
+    list(requestId: string): Promise<AuditEntry[]> {
+        return this.inner.list(requestId);
+    }
+}
+
+/**
+ * The sweep's pass over the anchors: each chain whose latest head is not anchored (its anchor write failed, or the
+ * process stopped between the append and the anchor) gets it now, and a digest of every chain's head is appended.
+ * Returns how many heads were anchored late and the digest written.
+ */
+export async function anchorLagging(
+    audit: Pick<AuditLog, 'list'> & { listRequestIds(): Promise<string[]> },
+    anchors: AuditAnchors,
+    now: Date,
+): Promise<{ anchored: number; digest: AnchorDigest }> {
+    const heads: AnchorHead[] = [];
+    let anchored = 0;
+    for (const requestId of await audit.listRequestIds()) {
+        const last = (await audit.list(requestId)).at(-1);
+        if (!last) {
+            continue;
+        }
+        const head = headOf(last);
+        heads.push(head);
+        const latest = (await anchors.heads(requestId)).reduce<AnchorHead | undefined>(
+            (max, h) => (max === undefined || h.seq > max.seq ? h : max),
+            undefined,
+        );
+        if (!latest || latest.seq < head.seq) {
+            await anchors.anchor(head);
+            anchored += 1;
+        }
+    }
+    const digest = digestOf(heads, now.toISOString());
+    await anchors.anchorDigest(digest);
+    return { anchored, digest };
+}

@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import type { TableClient } from '@azure/data-tables';
+import { ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
+import { idKey } from '../domain/ids';
+
+/**
+ * What the gate knows about connections that are Approved: why each one is (the baseline found it so, the gate approved
+ * or kept it, or it was reported as a bypass), and which subscriptions and server kinds have had their baseline taken.
+ *
+ * A mark is written with a conditional insert, so a connection is reported as a bypass exactly once however many
+ * deliveries and sweeps see it at the same moment. It lives in the requests table, in the partition of the PEC's
+ * claim, under its own RowKey prefix, so the request rows and their queries are untouched.
+ */
+
+export type MarkSource = 'baseline' | 'gate' | 'bypass';
+
+export interface ConnectionMark {
+    pecId: string;
+    source: MarkSource;
+    /** The request (or, for a baseline or accepted bypass, the audit chain) that accounts for the approval. */
+    requestId: string;
+    at: string;
+}
+
+export interface ConnectionMarks {
+    /** Inserts the mark unless the connection has one; true when this call's mark is the one now stored. */
+    insertIfNone(mark: ConnectionMark): Promise<boolean>;
+    /** Writes the mark whatever was there (the gate's own approval supersedes any earlier reason). */
+    put(mark: ConnectionMark): Promise<void>;
+    get(pecId: string): Promise<ConnectionMark | undefined>;
+    /** Removes the mark: the connection is no longer Approved, so a later approval is a new question. */
+    remove(pecId: string): Promise<void>;
+    /** Every marked connection, by `idKey` of its PEC id: one query, for the sweep. */
+    listMarked(): Promise<Set<string>>;
+    /** Whether the baseline of this subscription and server kind has been taken. */
+    isBaselined(subscriptionId: string, kind: string): Promise<boolean>;
+    markBaselined(subscriptionId: string, kind: string, at: string): Promise<void>;
+}
+
+const markPrefix = 'approved-';
+const baselinePartition = 'baselines';
+
+function partitionOf(pecId: string): string {
+    return `p-${createHash('sha256').update(idKey(pecId)).digest('hex')}`;
+}
+const markRowOf = (partitionKey: string) => `${markPrefix}${partitionKey}`;
+const baselineRowOf = (subscriptionId: string, kind: string) =>
+    `baseline-${subscriptionId.toLowerCase()}-${kind.toLowerCase()}`;
+
+export class TableConnectionMarks implements ConnectionMarks {
+    /** A baseline once taken stays taken: asked once per process per scope. */
+    private readonly baselined = new Set<string>();
+
+    constructor(private readonly table: () => Promise<TableClient>) {}
+
+    async insertIfNone(mark: ConnectionMark): Promise<boolean> {
+        const table = await this.table();
+        const partitionKey = partitionOf(mark.pecId);
+        try {
+            await table.createEntity({ partitionKey, rowKey: markRowOf(partitionKey), ...mark });
+            return true;
+        } catch (err) {
+            if (statusCodeOf(err) !== 409) {
+                throw wrap(err, 'mark a connection');
+            }
+        }
+        // A retried insert whose first try went through meets its own row: the request id says whose it is.
+        const current = await this.get(mark.pecId);
+        return current?.requestId === mark.requestId;
+    }
+
+    async put(mark: ConnectionMark): Promise<void> {
+        const table = await this.table();
+        const partitionKey = partitionOf(mark.pecId);
+        try {
+            await table.upsertEntity({ partitionKey, rowKey: markRowOf(partitionKey), ...mark }, 'Replace');
+        } catch (err) {
+            throw wrap(err, 'mark a connection');
+        }
+    }
+
+    async get(pecId: string): Promise<ConnectionMark | undefined> {
+        const table = await this.table();
+        const partitionKey = partitionOf(pecId);
+        try {
+            const entity = await table.getEntity<ConnectionMark>(partitionKey, markRowOf(partitionKey));
+            return { pecId: entity.pecId, source: entity.source, requestId: entity.requestId, at: entity.at };
+        } catch (err) {
+            if (statusCodeOf(err) === 404) {
+                return undefined;
+            }
+            throw wrap(err, 'read a connection mark');
+        }
+    }
+
+    async remove(pecId: string): Promise<void> {
+        const table = await this.table();
+        const partitionKey = partitionOf(pecId);
+        try {
+            await table.deleteEntity(partitionKey, markRowOf(partitionKey));
+        } catch (err) {
+            if (statusCodeOf(err) !== 404) {
+                throw wrap(err, 'remove a connection mark');
+            }
+        }
+    }
+
+    async listMarked(): Promise<Set<string>> {
+        const table = await this.table();
+        const marked = new Set<string>();
+        try {
+            const rows = table.listEntities<{ pecId: string }>({
+                queryOptions: { filter: `RowKey ge '${markPrefix}' and RowKey lt 'approved.'`, select: ['pecId'] },
+            });
+            for await (const row of rows) {
+                marked.add(idKey(row.pecId));
+            }
+        } catch (err) {
+            throw wrap(err, 'list the connection marks');
+        }
+        return marked;
+    }
+
+    async isBaselined(subscriptionId: string, kind: string): Promise<boolean> {
+        const rowKey = baselineRowOf(subscriptionId, kind);
+        if (this.baselined.has(rowKey)) {
+            return true;
+        }
+        const table = await this.table();
+        try {
+            await table.getEntity(baselinePartition, rowKey);
+        } catch (err) {
+            if (statusCodeOf(err) === 404) {
+                return false;
+            }
+            throw wrap(err, 'read a baseline record');
+        }
+        this.baselined.add(rowKey);
+        return true;
+    }
+
+    async markBaselined(subscriptionId: string, kind: string, at: string): Promise<void> {
+        const table = await this.table();
+        const rowKey = baselineRowOf(subscriptionId, kind);
+        try {
+            await table.upsertEntity({ partitionKey: baselinePartition, rowKey, subscriptionId, kind, at }, 'Merge');
+        } catch (err) {
+            throw wrap(err, 'record a baseline');
+        }
+        this.baselined.add(rowKey);
+    }
+}
+
+function wrap(err: unknown, what: string): Error {
+    const e = ensureErrorType(err);
+    if (isTransientStatus(statusCodeOf(err))) {
+        return new TransientError(`Storage: could not ${what}: ${e.message}`, { cause: e });
+    }
+    return e;
+}

@@ -1,0 +1,63 @@
+import { TableConnectionMarks } from '../../src/storage/connectionMarks';
+import { TableRequestStore } from '../../src/storage/requestStore';
+import { azuriteTable } from './azuriteTable';
+
+const { table } = azuriteTable('marks');
+const pecId = (n: number) =>
+    `/subscriptions/0b1c2d3e-aaaa-4bbb-8ccc-000000000001/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg/privateEndpointConnections/pe-${n}`;
+
+describe('TableConnectionMarks on Azurite', () => {
+    it('lets exactly one of many concurrent inserts win, and tells a retry of the winner it won', async () => {
+        const marks = new TableConnectionMarks(table);
+        const id = pecId(1);
+        const attempts = Array.from({ length: 8 }, (_, i) =>
+            marks.insertIfNone({ pecId: id, source: 'bypass', requestId: `req-${i}`, at: new Date().toISOString() }),
+        );
+        const won = await Promise.all(attempts);
+        expect(won.filter(Boolean)).toHaveLength(1);
+        const winner = (await marks.get(id))!;
+        expect(won[Number(winner.requestId.slice(4))]).toBe(true);
+        // The same insert again (a retry whose first answer was lost) is recognised as its own.
+        expect(await marks.insertIfNone(winner)).toBe(true);
+        expect(await marks.insertIfNone({ ...winner, requestId: 'someone-else' })).toBe(false);
+    });
+
+    it('finds a mark case-insensitively, replaces it with put, removes it, and lists every mark in one query', async () => {
+        const marks = new TableConnectionMarks(table);
+        const at = new Date().toISOString();
+        await marks.put({ pecId: pecId(2), source: 'gate', requestId: 'r2', at });
+        await marks.put({ pecId: pecId(3), source: 'baseline', requestId: 'r3', at });
+        expect(await marks.get(pecId(2).toUpperCase())).toMatchObject({ source: 'gate', requestId: 'r2' });
+        await marks.put({ pecId: pecId(2), source: 'gate', requestId: 'r2b', at });
+        expect((await marks.get(pecId(2)))?.requestId).toBe('r2b');
+        const listed = await marks.listMarked();
+        expect(listed.has(pecId(2).toLowerCase())).toBe(true);
+        expect(listed.has(pecId(3).toLowerCase())).toBe(true);
+        await marks.remove(pecId(3));
+        await marks.remove(pecId(3));
+        expect(await marks.get(pecId(3))).toBeUndefined();
+    });
+
+    it('records a baseline per subscription and kind, remembered across processes', async () => {
+        const marks = new TableConnectionMarks(table);
+        const sub = '0B1C2D3E-AAAA-4BBB-8CCC-000000000001';
+        expect(await marks.isBaselined(sub, 'postgres-flexible')).toBe(false);
+        await marks.markBaselined(sub, 'postgres-flexible', new Date().toISOString());
+        expect(await new TableConnectionMarks(table).isBaselined(sub.toLowerCase(), 'postgres-flexible')).toBe(true);
+        expect(await marks.isBaselined(sub, 'mysql-single')).toBe(false);
+    });
+
+    it('shares the requests table without showing up among the requests', async () => {
+        const marks = new TableConnectionMarks(table);
+        await marks.put({ pecId: pecId(4), source: 'gate', requestId: 'r4', at: new Date().toISOString() });
+        const store = new TableRequestStore(table);
+        const listed = [];
+        for await (const stored of store.listRequests()) {
+            listed.push(stored);
+        }
+        for await (const stored of store.listForSweep()) {
+            listed.push(stored);
+        }
+        expect(listed).toEqual([]);
+    });
+});

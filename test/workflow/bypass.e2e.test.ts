@@ -1,0 +1,385 @@
+import type { EventGridEvent, Timer } from '@azure/functions';
+import { randomUUID } from 'node:crypto';
+import { pecEvents } from '../../functions/pecEvents';
+import { sweepFunction } from '../../functions/sweep';
+import { kindInfo, type ServerKind } from '../../src/domain/ids';
+import { onResourceEvent } from '../../src/workflow/onResourceEvent';
+import type { ApprovalRequest } from '../../src/domain/request';
+import {
+    click,
+    drainApplyQueue,
+    hiddenField,
+    ids,
+    openCard,
+    people,
+    privateEndpointId,
+    requestOf,
+    resourceWriteEvent,
+    startHarness,
+    testContext,
+    web,
+    type Harness,
+} from '../harness';
+
+/**
+ * Issue 15, the side door, end to end through the registered functions against the emulators and Azurite: connections
+ * that became Approved without a decision of ours are reported once, judged by the policy's bypass rules, and can be
+ * revoked or kept through every check a normal decision has. What was Approved before the gate is the baseline.
+ */
+
+const timer = { isPastDue: false } as unknown as Timer;
+
+async function runSweep(): Promise<string[]> {
+    const context = testContext('sweep');
+    await sweepFunction(timer, context);
+    return context.logs;
+}
+
+function armState(h: Harness, pecId: string) {
+    return (
+        h.arm.getPec(pecId) as {
+            properties: { privateLinkServiceConnectionState: { status: string; description: string } };
+        }
+    ).properties.privateLinkServiceConnectionState;
+}
+
+function addServer(h: Harness, kind: ServerKind, name = `${kind}-bp-${randomUUID().slice(0, 6)}`): string {
+    const { provider, type } = kindInfo[kind];
+    return h.arm.addServer({
+        subscriptionId: ids.ours,
+        resourceGroup: 'rg-data',
+        provider,
+        type,
+        name,
+        publicNetworkAccess: 'Disabled',
+        tags: { environment: 'prod' },
+    });
+}
+
+/** A connection created already Approved (its creator may approve: Owner, Contributor). */
+function addApproved(h: Harness, serverId: string, peSubscriptionId: string, description = 'Auto-Approved'): string {
+    return h.arm.addPec(serverId, {
+        name: `pe-side.${randomUUID()}`,
+        privateEndpointId: privateEndpointId(peSubscriptionId, `pe-side-${randomUUID().slice(0, 4)}`),
+        status: 'Approved',
+        description,
+    });
+}
+
+const insiderClaims = {
+    'http://schemas.microsoft.com/identity/claims/objectidentifier': people.mallory.objectId,
+    'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': people.mallory.upn,
+    name: people.mallory.name,
+    'http://schemas.microsoft.com/identity/claims/tenantid': ids.tenant,
+    appid: '04b07795-8ddb-461a-bbee-02f9e1bf7b46',
+};
+
+async function deliver(pecId: string, claims: Record<string, unknown> = insiderClaims) {
+    return pecEvents(resourceWriteEvent(pecId, { claims }) as unknown as EventGridEvent, testContext('pecEvents'));
+}
+
+async function alertOf(h: Harness, pecId: string): Promise<ApprovalRequest> {
+    return requestOf(h, pecId);
+}
+
+async function current(h: Harness, id: string): Promise<ApprovalRequest> {
+    return (await h.deps.requests.get(id))!.request;
+}
+
+async function actions(h: Harness, id: string): Promise<string[]> {
+    return (await h.deps.audit.list(id)).map((e) => e.action);
+}
+
+describe('bypass: connections approved without the gate', () => {
+    let h: Harness;
+    afterEach(async () => {
+        await h.close();
+    });
+
+    describe('with the default bypass policy', () => {
+        beforeEach(async () => {
+            h = await startHarness({ settings: { TRUSTED_SUBSCRIPTION_IDS: ids.ours, WEBSITE_AUTH_ENABLED: 'true' } });
+        });
+
+        it('revokes a connection created already approved from a foreign tenant, within its event', async () => {
+            const server = addServer(h, 'postgres-flexible');
+            await runSweep();
+            const pecId = addApproved(h, server, ids.foreign);
+            await deliver(pecId);
+            const alert = await alertOf(h, pecId);
+            expect(alert).toMatchObject({
+                status: 'decided',
+                bypass: { detectedBy: 'event', ruleId: 'bypass-foreign-revoke', action: 'revoke' },
+                requester: { upn: people.mallory.upn },
+            });
+            expect(alert.facts).toMatchObject({
+                privateEndpointTenantId: ids.foreignTenant,
+                originSource: 'looked-up',
+            });
+            await drainApplyQueue(h);
+            expect(armState(h, pecId)).toEqual(
+                expect.objectContaining({
+                    status: 'Rejected',
+                    description:
+                        'Revoked by policy bypass-foreign-revoke: Revoked: approved without the approval gate, ' +
+                        'from a subscription of another tenant',
+                }),
+            );
+            expect(await actions(h, alert.id)).toEqual(['bypassed', 'decided', 'card-posted', 'applied']);
+            const bypassed = (await h.deps.audit.list(alert.id))[0];
+            expect(bypassed).toMatchObject({
+                actor: { kind: 'requester', name: people.mallory.upn },
+                after: {
+                    origin: { tenantId: ids.foreignTenant, trusted: false, source: 'looked-up' },
+                    action: 'revoke',
+                    rule: 'bypass-foreign-revoke',
+                },
+            });
+            const card = JSON.stringify(h.bot.updates.at(-1)?.activity ?? h.bot.cards().at(-1));
+            expect(card).toContain('approved without the gate');
+            expect(card).toContain('Revoked by policy rule bypass-foreign-revoke');
+        });
+
+        it('alerts, with Keep and Revoke, on a connection from an untrusted subscription of our tenant', async () => {
+            const server = addServer(h, 'mysql-flexible');
+            await runSweep();
+            const pecId = addApproved(h, server, ids.second, 'Approved by mallory');
+            await deliver(pecId);
+            const alert = await alertOf(h, pecId);
+            expect(alert).toMatchObject({
+                status: 'pending',
+                bypass: { action: 'alert', description: 'Approved by mallory' },
+            });
+            const card = JSON.stringify(h.bot.cards().at(-1));
+            expect(card).toContain('"title":"Keep"');
+            expect(card).toContain('"title":"Revoke"');
+            expect(card).toContain('Approved by mallory');
+            expect(armState(h, pecId).status).toBe('Approved');
+        });
+
+        it('reports one alert for a redelivered event, and for an event racing two sweeps', async () => {
+            const server = addServer(h, 'postgres-single');
+            await runSweep();
+            const pecId = addApproved(h, server, ids.second);
+            const event = resourceWriteEvent(pecId, { claims: insiderClaims }) as unknown as EventGridEvent;
+            await Promise.all([
+                pecEvents(event, testContext('pecEvents')),
+                pecEvents(event, testContext('pecEvents')),
+                runSweep(),
+                runSweep(),
+            ]);
+            await pecEvents(event, testContext('pecEvents'));
+            const posted = h.bot.cards().filter((c) => JSON.stringify(c).includes('approved without the gate'));
+            expect(posted).toHaveLength(1);
+            const alert = await alertOf(h, pecId);
+            expect((await actions(h, alert.id)).filter((a) => a === 'bypassed')).toHaveLength(1);
+        });
+
+        it('finds a bypass in the sweep when its event was lost', async () => {
+            const server = addServer(h, 'mysql-single');
+            await runSweep();
+            const pecId = addApproved(h, server, ids.foreign);
+            const logs = (await runSweep()).join('\n');
+            expect(logs).toMatch(/bypasses 1/);
+            const alert = await alertOf(h, pecId);
+            expect(alert.bypass).toMatchObject({ detectedBy: 'sweep', action: 'revoke' });
+            expect(alert.requester).toBeUndefined();
+            await drainApplyQueue(h);
+            expect(armState(h, pecId).status).toBe('Rejected');
+            // The next sweep finds the connection Rejected: nothing more.
+            expect((await runSweep()).join('\n')).toMatch(/bypasses 0/);
+        });
+
+        it('supersedes a request whose connection was approved in the portal, and alerts on it', async () => {
+            await runSweep();
+            const { seeded, request } = await openCard(h, 'postgres-flexible', { peSubscriptionId: ids.second });
+            h.arm.setPecStatus(seeded.pecId, 'Approved', 'ok by portal');
+            await deliver(seeded.pecId);
+            expect((await current(h, request.id)).status).toBe('superseded');
+            const alert = await alertOf(h, seeded.pecId);
+            expect(alert.id).not.toBe(request.id);
+            expect(alert.bypass).toMatchObject({ action: 'alert', description: 'ok by portal' });
+        });
+
+        it('never reports our own approval: not from its event, not in the sweep', async () => {
+            await runSweep();
+            const { seeded, request } = await openCard(h, 'mysql-flexible', { peSubscriptionId: ids.second });
+            expect((await click(h, request, { who: people.alice, text: 'fine' })).status).toBe(200);
+            await drainApplyQueue(h);
+            expect(armState(h, seeded.pecId).status).toBe('Approved');
+            // ARM's event for our own write names our identity.
+            await deliver(seeded.pecId, {
+                appid: ids.client,
+                'http://schemas.microsoft.com/identity/claims/tenantid': ids.tenant,
+            });
+            // An event naming someone else about the same write (or a lost one) is judged: the mark says it is ours.
+            await deliver(seeded.pecId);
+            expect((await runSweep()).join('\n')).toMatch(/bypasses 0/);
+            expect(h.bot.cards().filter((c) => JSON.stringify(c).includes('approved without the gate'))).toHaveLength(
+                0,
+            );
+        });
+
+        it('Keep and Revoke go through every check a decision has, and Keep is written to ARM', async () => {
+            const server = addServer(h, 'postgres-flexible');
+            await runSweep();
+            const pecId = addApproved(h, server, ids.second);
+            await deliver(pecId);
+            const alert = await alertOf(h, pecId);
+
+            // Not an approver; the creator themself; another conversation; no text to revoke: all refused.
+            expect((await click(h, alert, { who: people.mallory, verb: 'approve' })).text).toContain(
+                'Only members of the approver groups',
+            );
+            const forged = await click(h, alert, {
+                activity: { conversation: { id: '19:other@thread.tacv2;messageid=1', tenantId: ids.tenant } },
+            });
+            expect(forged.body).toMatchObject({ statusCode: 403 });
+            const otherMessage = await click(h, alert, { activity: { replyToId: '1700000000000' } });
+            expect(otherMessage.body).toMatchObject({ statusCode: 403 });
+            expect((await click(h, alert, { who: people.alice, verb: 'reject', text: '' })).text).toContain(
+                'needs a response text',
+            );
+            expect((await current(h, alert.id)).status).toBe('pending');
+
+            // Keep, with text; a second click finds it decided.
+            expect(
+                (await click(h, alert, { who: people.alice, verb: 'approve', text: 'migration, CHG-1' })).status,
+            ).toBe(200);
+            expect((await click(h, alert, { who: people.bob, verb: 'reject', text: 'no' })).text).not.toContain(
+                'Revoking',
+            );
+            await drainApplyQueue(h);
+            expect(armState(h, pecId)).toEqual(
+                expect.objectContaining({
+                    status: 'Approved',
+                    description: 'Kept by alice@contoso.com: migration, CHG-1',
+                }),
+            );
+            expect(await actions(h, alert.id)).toEqual(['bypassed', 'card-posted', 'refused', 'decided', 'applied']);
+            expect(JSON.stringify(h.bot.updates.at(-1)?.activity)).toContain('Kept by Alice Approver');
+            // Kept is the gate's decision now: no report again.
+            expect((await runSweep()).join('\n')).toMatch(/bypasses 0/);
+        });
+
+        it("refuses the creator's own Keep, and revokes through the web page", async () => {
+            const server = addServer(h, 'mysql-flexible');
+            await runSweep();
+            const pecId = addApproved(h, server, ids.second);
+            const devClaims = {
+                'http://schemas.microsoft.com/identity/claims/objectidentifier': people.dev.objectId,
+                'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': people.dev.upn,
+                'http://schemas.microsoft.com/identity/claims/tenantid': ids.tenant,
+            };
+            await deliver(pecId, devClaims);
+            const alert = await alertOf(h, pecId);
+            expect((await click(h, alert, { who: people.dev, verb: 'approve' })).text).toContain(
+                'someone else has to decide it',
+            );
+            const card = JSON.stringify(h.bot.cards().at(-1));
+            const url = new URL(/"url":"(https:\/\/pec-gate\.example\.net\/api\/requests\/[^"]+)"/.exec(card)![1]!);
+            const page = await web({ url, who: people.bob });
+            expect(page.html).toContain('>Revoke</button>');
+            expect(page.html).toContain('>Keep</button>');
+            const form = {
+                verb: 'reject',
+                token: hiddenField(page.html, 'token'),
+                csrf: hiddenField(page.html, 'csrf'),
+                responseText: 'not agreed',
+            };
+            const posted = await web({ method: 'POST', url, who: people.bob, form });
+            expect(posted.status).toBe(200);
+            await drainApplyQueue(h);
+            expect(armState(h, pecId)).toEqual(
+                expect.objectContaining({ status: 'Rejected', description: 'Revoked by bob@contoso.com: not agreed' }),
+            );
+        });
+    });
+
+    describe('baseline', () => {
+        beforeEach(async () => {
+            h = await startHarness({ settings: { TRUSTED_SUBSCRIPTION_IDS: ids.ours, WEBSITE_AUTH_ENABLED: 'true' } });
+        });
+
+        it('records what was approved before the gate, revokes nothing, and lists the untrusted on one card', async () => {
+            const server = addServer(h, 'postgres-flexible');
+            const trusted = addApproved(h, server, ids.ours);
+            const foreign = addApproved(h, server, ids.foreign);
+            const ours = addApproved(h, server, ids.second);
+            const logs = (await runSweep()).join('\n');
+            expect(logs).toMatch(/baselined 3/);
+            expect([trusted, foreign, ours].map((id) => armState(h, id).status)).toEqual([
+                'Approved',
+                'Approved',
+                'Approved',
+            ]);
+            const summaries = h.bot.cards().filter((c) => JSON.stringify(c).includes('Baseline'));
+            expect(summaries).toHaveLength(1);
+            const summary = JSON.stringify(summaries[0]);
+            expect(summary).toContain(`ANOTHER tenant ${ids.foreignTenant}`);
+            expect(summary).toContain('our tenant, untrusted subscription');
+            expect(summary).not.toContain(privateEndpointId(ids.ours, '').slice(0, 60));
+            await drainApplyQueue(h);
+            expect(armState(h, foreign).status).toBe('Approved');
+
+            const review = await requestOf(h, foreign);
+            expect(review).toMatchObject({ status: 'pending', bypass: { detectedBy: 'baseline' } });
+            expect(await actions(h, review.id)).toEqual(['baseline']);
+
+            // A second sweep: nothing new, no second summary, no bypass.
+            const again = (await runSweep()).join('\n');
+            expect(again).toMatch(/bypasses 0/);
+            expect(again).toMatch(/baselined 0/);
+            expect(h.bot.cards().filter((c) => JSON.stringify(c).includes('Baseline'))).toHaveLength(1);
+
+            // Revoke from the summary's link, on the decision page.
+            const links = [...summary.matchAll(/"url":"(https:\/\/pec-gate\.example\.net\/api\/requests\/[^"]+)"/g)]
+                .map((m) => new URL(m[1]!))
+                .filter((u) => u.pathname.endsWith(review.id));
+            expect(links).toHaveLength(1);
+            const page = await web({ url: links[0]!, who: people.alice });
+            const form = {
+                verb: 'reject',
+                token: hiddenField(page.html, 'token'),
+                csrf: hiddenField(page.html, 'csrf'),
+                responseText: 'unknown partner',
+            };
+            expect((await web({ method: 'POST', url: links[0]!, who: people.alice, form })).status).toBe(200);
+            await drainApplyQueue(h);
+            expect(armState(h, foreign)).toEqual(
+                expect.objectContaining({
+                    status: 'Rejected',
+                    description: 'Revoked by alice@contoso.com: unknown partner',
+                }),
+            );
+        });
+    });
+
+    describe('with bypass rules', () => {
+        it('accepts trusted automation with an audit entry and no card', async () => {
+            const policy = {
+                rules: [],
+                bypassRules: [{ id: 'terraform', match: { endpointOrigin: ['trusted'] }, action: { type: 'accept' } }],
+            };
+            h = await startHarness({
+                settings: { TRUSTED_SUBSCRIPTION_IDS: ids.ours, POLICY: JSON.stringify(policy) },
+            });
+            const server = addServer(h, 'mysql-single');
+            await runSweep();
+            const cards = h.bot.cards().length;
+            const pecId = addApproved(h, server, ids.ours);
+            const outcome = await onResourceEvent(
+                h.deps,
+                resourceWriteEvent(pecId, { claims: insiderClaims }),
+                testContext('pecEvents'),
+            );
+            expect(h.bot.cards()).toHaveLength(cards);
+            expect(await h.deps.requests.getActiveForPec(pecId)).toBeUndefined();
+            expect(outcome).toMatchObject({ kind: 'handled' });
+            const requestId = (outcome as { bypass?: { requestId?: string } }).bypass?.requestId;
+            expect(requestId).toBeDefined();
+            expect(await actions(h, requestId!)).toEqual(['bypassed']);
+            expect(armState(h, pecId).status).toBe('Approved');
+        });
+    });
+});
