@@ -17,6 +17,7 @@ import { runFaultScenario, startFaultHarness } from '../test/reliability/faultRu
 import { runFuzz } from '../test/reliability/fuzz';
 import { measureBurst } from './burst';
 import { measureColdStart } from './coldStart';
+import { benchDashboard } from './dashboard';
 import { startWorld, stopAzurite } from './env';
 import { measureEventOverhead } from './eventOverhead';
 import { round } from './stats';
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
         );
         add('burstDuplicateCards', burst.burstDuplicateCards, '0', burst.burstDuplicateCards === 0);
         add('burstMissedCards', burst.burstMissedCards, '0', burst.burstMissedCards === 0);
+        await benchDashboard(h, quick, add, extra);
     } finally {
         await world.close();
     }
