@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-    { ignores: ['dist-demo/**', 'demo-output/**', 'dist/**', 'node_modules/**', 'coverage/**', '.certs/**'] },
+    {
+        ignores: [
+            'dist-demo/**',
+            'demo-output/**',
+            'dist/**',
+            'node_modules/**',
+            'coverage/**',
+            '.certs/**',
+            '.cache/**',
+        ],
+    },
     js.configs.recommended,
     ...tseslint.configs.recommended,
     {
@@ -34,7 +44,7 @@ export default tseslint.config(
         },
     },
     {
-        files: ['scripts/**/*.js', 'scripts/**/*.cjs', 'bench/**/*.cjs', '*.js'],
+        files: ['scripts/**/*.js', 'scripts/**/*.cjs', 'bench/**/*.cjs', 'test/**/*.cjs', '*.js'],
         languageOptions: {
             sourceType: 'commonjs',
             globals: {

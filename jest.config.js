@@ -3,6 +3,8 @@ module.exports = {
     testEnvironment: 'node',
     roots: ['<rootDir>/test'],
     testMatch: ['**/*.test.ts'],
+    // *.tools.test.ts need PowerShell: `npm run infra:check` runs them (jest.tools.config.js).
+    testPathIgnorePatterns: ['/node_modules/', '\\.tools\\.test\\.ts$'],
     transform: {
         '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
     },

@@ -19,6 +19,7 @@ import { runModel } from '../test/reliability/model';
 import { measureBurst } from './burst';
 import { measureApplies, measureClicks } from './decisionPath';
 import { measureColdStart } from './coldStart';
+import { benchDashboard } from './dashboard';
 import { startWorld, stopAzurite } from './env';
 import { measureEventOverhead } from './eventOverhead';
 import { round } from './stats';
@@ -105,6 +106,7 @@ async function main(): Promise<void> {
         );
         add('burstDuplicateCards', burst.burstDuplicateCards, '0', burst.burstDuplicateCards === 0);
         add('burstMissedCards', burst.burstMissedCards, '0', burst.burstMissedCards === 0);
+        await benchDashboard(h, quick, add, extra);
     } finally {
         await world.close();
     }

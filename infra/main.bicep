@@ -4,8 +4,12 @@
 //   - resource group rg-<env> with a user-assigned managed identity (the app's only identity, also the bot's app id)
 //   - storage (no shared keys), Log Analytics + Application Insights (no local auth)
 //   - a Function App on Flex Consumption with identity-based settings, and every setting src/config.ts requires
+//   - a second identity that alone may write the deployment package (the app identity only reads it)
 //   - a custom role with only the PEC read/write/approval, server read and operation-status reads, assigned to the
-//     identity on each watched subscription; an Event Grid system topic on each watched subscription
+//     identity on each watched subscription; an Event Grid system topic on each watched subscription (or the existing
+//     one); optionally an Azure Policy that denies approved connections from untrusted subscriptions
+//   - an audit anchor container with a time-based immutability (WORM) policy, append-only for the app
+//   - alert rules (ALERT lines, poison queue, Event Grid dead letters, a stalled sweep) and an optional e-mail
 //   - an Azure Bot (UserAssignedMSI) with the Teams channel; optional App Service Authentication (Entra)
 // The Event Grid *event subscriptions* are not here: infra/eventSubscription.bicep, deployed by the postdeploy hook,
 // because Event Grid checks the pecEvents function when the subscription is created, so the code must be live first.
@@ -48,6 +52,12 @@ param approverGroupIds string
 
 @description('Whether the person who created the private endpoint may decide it themselves: true or false. Empty: the app default (false).')
 param allowSelfApproval string = ''
+
+@description('Optional explicit home tenants of subscriptions, as subId=tenantId,… (the app otherwise looks each one up). Empty: none.')
+param subscriptionTenants string = ''
+
+@description('Comma-separated Entra group ids whose members may open the read-only dashboard. Empty: none.')
+param dashboardReaderGroupIds string = ''
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Teams
@@ -108,9 +118,9 @@ param policyFile string = ''
 // Hosting
 // ---------------------------------------------------------------------------------------------------------------------
 
-@allowed(['20', '22'])
-@description('Node.js major version of the Flex Consumption runtime. 20 is what the app is built and tested on (package.json engines, esbuild target node20).')
-param nodeVersion string = '20'
+@allowed(['22'])
+@description('Node.js major version of the Flex Consumption runtime. 22: Node 20 reached its end of life on 2026-04-30 (package.json engines; the built bundle is tested on Node 22 by npm run infra:check).')
+param nodeVersion string = '22'
 
 @allowed([512, 2048, 4096])
 @description('Instance memory of the Flex Consumption app, in MB.')
@@ -120,6 +130,24 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 @description('Upper bound on the Flex Consumption scale-out.')
 param maximumInstanceCount int = 40
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Guardrail, alerts, audit anchors
+// ---------------------------------------------------------------------------------------------------------------------
+
+@description('Turn on the Azure Policy that denies approved private endpoint connections on the watched database servers from subscriptions outside trustedSubscriptionIds (and the watched ones). See infra/README.md before turning it on.')
+param denyUntrustedPrivateEndpoints bool = false
+
+@description('Comma-separated ids of system topics (Microsoft.Resources.Subscriptions) that already exist on watched subscriptions; each is used instead of creating one. The preprovision hook fills it in (EXISTING_SYSTEM_TOPIC_IDS).')
+param existingSystemTopicIds string = ''
+
+@description('E-mail address that receives the alerts (action group). Empty: the alerts show in the portal only.')
+param alertEmail string = ''
+
+@minValue(1)
+@maxValue(146000)
+@description('Days each audit anchor blob stays immutable (WORM) after it was written.')
+param auditAnchorRetentionDays int = 3650
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Web page sign-in (optional)
@@ -144,63 +172,55 @@ var functionAppName = 'func-pecgate-${resourceToken}'
 var storageAccountName = 'stpecgate${resourceToken}'
 var deploymentContainerName = 'deployment-package'
 var deadLetterContainerName = 'eventgrid-deadletter'
+// Agreed with src/ (AUDIT_ANCHOR_CONTAINER's default) and with the apply queue's poison queue name.
+var auditAnchorContainerName = 'pecauditanchors'
+var poisonQueueName = 'pec-apply-poison'
 
 var watched = empty(trim(watchedSubscriptionIds))
   ? [toLower(subscription().subscriptionId)]
   : map(filter(split(replace(watchedSubscriptionIds, ' ', ''), ','), id => !empty(id)), id => toLower(id))
 
+var existingTopics = filter(split(replace(existingSystemTopicIds, ' ', ''), ','), id => !empty(id))
+
 // Only one system topic may exist per source: each watched subscription gets one, in our resource group for the
-// subscription azd deploys to, and in rg-<env>-pecgate-events (created here) for any other.
+// subscription azd deploys to, and in rg-<env>-pecgate-events (created here) for any other; unless one exists already
+// (another tool, another environment), which is then used as it is.
 var watchedTargets = [
   for subscriptionId in watched: {
     subscriptionId: subscriptionId
     isHome: subscriptionId == toLower(subscription().subscriptionId)
     resourceGroupName: subscriptionId == toLower(subscription().subscriptionId) ? resourceGroupName : eventsResourceGroupName
+    existingSystemTopicId: first(filter(existingTopics, id => startsWith(toLower(id), '/subscriptions/${subscriptionId}/'))) ?? ''
   }
 ]
 
-// The system topics' ids, known before they exist: the postdeploy hook creates an event subscription on each.
-var systemTopicIds = map(
-  watchedTargets,
-  t => '/subscriptions/${t.subscriptionId}/resourceGroups/${t.resourceGroupName}/providers/Microsoft.EventGrid/systemTopics/${systemTopicName}'
-)
-
-// ---------------------------------------------------------------------------------------------------------------------
-// Custom role: the only ARM permissions the app has. Every action is one an adapter in src/arm/ needs (a test in
-// test/infra/ replays the adapters against the ARM emulator and checks each call against this list).
-// ---------------------------------------------------------------------------------------------------------------------
-
-// The custom role, from the resource kind registry (infra/resourceKinds.json, generated from src/domain/resourceKinds.ts):
-// for each watched kind, read the resource, read and write its connections, approve, and poll the long-running PUT.
+// The resource kind registry (infra/resourceKinds.json, generated from src/domain/resourceKinds.ts by
+// `npm run kinds:json`): the watched kinds' role actions (modules/pecApproverRole.bicep), connection types (the
+// guardrail) and the app setting.
 var resourceKinds = loadJsonContent('resourceKinds.json')
 var watchedKinds = empty(trim(watchedResourceKinds))
   ? resourceKinds.defaultWatched
   : map(filter(split(watchedResourceKinds, ','), k => !empty(trim(k))), k => toLower(trim(k)))
-var pecApproverActions = union(
-  flatten(map(filter(resourceKinds.kinds, k => contains(watchedKinds, k.id)), k => k.roleActions)),
-  []
+var watchedPecTypes = map(
+  filter(resourceKinds.kinds, k => contains(watchedKinds, k.id)),
+  k => '${k.resourceType}/privateEndpointConnections'
 )
 
-var pecApproverRoleGuid = guid(subscription().id, environmentName, 'pec-gate-pec-approver')
-// The role is created in the deployment subscription, so that one is always an assignable scope too (it is assigned
-// there only when it is watched).
-var pecApproverRoleScopes = union([toLower(subscription().subscriptionId)], watched)
+var trusted = map(filter(split(replace(trustedSubscriptionIds, ' ', ''), ','), id => !empty(id)), id => toLower(id))
 
-resource pecApproverRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: pecApproverRoleGuid
-  properties: {
-    roleName: 'PEC gate approver (${environmentName} ${resourceToken})'
-    description: 'pec-gate: read the watched Private Link resources and their private endpoint connections, approve or reject them, and poll the operation. Nothing else.'
-    type: 'CustomRole'
-    permissions: [
-      {
-        actions: pecApproverActions
-        notActions: []
-        dataActions: []
-        notDataActions: []
-      }
-    ]
-    assignableScopes: [for subscriptionId in pecApproverRoleScopes: '/subscriptions/${subscriptionId}']
+// ---------------------------------------------------------------------------------------------------------------------
+// Custom role: the only ARM permissions the app has (modules/pecApproverRole.bicep lists them). The preprovision hook
+// deploys the same module first and waits for it to replicate, so the assignments below never meet
+// RoleDefinitionDoesNotExist; here it is declared again (no change) so a plain deployment is complete too.
+// ---------------------------------------------------------------------------------------------------------------------
+
+module pecApproverRole 'modules/pecApproverRole.bicep' = {
+  name: 'pecgate-role-${environmentName}'
+  params: {
+    environmentName: environmentName
+    location: location
+    assignableSubscriptionIds: watched
+    watchedResourceKinds: watchedResourceKinds
   }
 }
 
@@ -208,7 +228,7 @@ resource pecApproverRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
 // Resources
 // ---------------------------------------------------------------------------------------------------------------------
 
-resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
+resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   name: resourceGroupName
   location: location
   tags: tags
@@ -221,6 +241,7 @@ module identity 'modules/identity.bicep' = {
     location: location
     tags: tags
     name: 'id-pecgate-${resourceToken}'
+    deploymentIdentityName: 'id-pecgate-deploy-${resourceToken}'
     authIdentityName: !empty(authClientId) && authUseManagedIdentityCredential ? 'id-pecgate-auth-${resourceToken}' : ''
   }
 }
@@ -244,9 +265,14 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     name: storageAccountName
-    containerNames: [deploymentContainerName, deadLetterContainerName]
+    deploymentContainerName: deploymentContainerName
+    deadLetterContainerName: deadLetterContainerName
+    auditAnchorContainerName: auditAnchorContainerName
+    auditAnchorRetentionDays: auditAnchorRetentionDays
     appPrincipalId: identity.outputs.principalId
+    deploymentPrincipalId: identity.outputs.deploymentPrincipalId
     readerPrincipalId: principalId
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -258,8 +284,11 @@ module functionApp 'modules/functionApp.bicep' = {
     tags: union(tags, { 'azd-service-name': 'api' })
     name: functionAppName
     planName: 'plan-pecgate-${resourceToken}'
-    identityIds: filter([identity.outputs.id, identity.outputs.authIdentityId], id => !empty(id))
-    identityId: identity.outputs.id
+    identityIds: filter(
+      [identity.outputs.id, identity.outputs.deploymentIdentityId, identity.outputs.authIdentityId],
+      id => !empty(id)
+    )
+    deploymentIdentityId: identity.outputs.deploymentIdentityId
     storageBlobEndpoint: storage.outputs.blobEndpoint
     deploymentContainerName: deploymentContainerName
     nodeVersion: nodeVersion
@@ -278,9 +307,10 @@ var storageSuffix = environment().suffixes.storage
 // The cloud's own endpoints, so a sovereign cloud works unchanged (environment() gives them with a trailing slash).
 var armEndpoint = environment().resourceManager
 var loginEndpoint = environment().authentication.loginEndpoint
-var armEndpointNoSlash = endsWith(armEndpoint, '/') ? substring(armEndpoint, 0, length(armEndpoint) - 1) : armEndpoint
+// Both end with '/' in every cloud; take() would also leave a string without one as it is.
+var armEndpointNoSlash = endsWith(armEndpoint, '/') ? take(armEndpoint, max(length(armEndpoint) - 1, 0)) : armEndpoint
 var loginEndpointNoSlash = endsWith(loginEndpoint, '/')
-  ? substring(loginEndpoint, 0, length(loginEndpoint) - 1)
+  ? take(loginEndpoint, max(length(loginEndpoint) - 1, 0))
   : loginEndpoint
 var hostSettings = {
   AzureWebJobsStorage__accountName: storage.outputs.name
@@ -296,7 +326,6 @@ var hostSettings = {
 // Every setting src/config.ts reads. test/infra/bicep.test.ts loads this block into loadConfig().
 var appSettings = {
   WATCHED_SUBSCRIPTION_IDS: join(watched, ',')
-  WATCHED_RESOURCE_KINDS: join(watchedKinds, ',')
   TRUSTED_SUBSCRIPTION_IDS: trustedSubscriptionIds
   AZURE_TENANT_ID: tenant().tenantId
   AZURE_CLIENT_ID: identity.outputs.clientId
@@ -309,6 +338,11 @@ var appSettings = {
   TEAMS_TEAM_ID: teamsTeamId
   WORKFLOWS_WEBHOOK_URL: workflowsWebhookUrl
   ALLOW_SELF_APPROVAL: allowSelfApproval
+  WATCHED_RESOURCE_KINDS: join(watchedKinds, ',')
+  SUBSCRIPTION_TENANTS: subscriptionTenants
+  DASHBOARD_READER_GROUP_IDS: dashboardReaderGroupIds
+  // The append-only anchor container deployed by modules/storage.bicep (same account as the tables).
+  AUDIT_ANCHOR_CONTAINER: auditAnchorContainerName
   SWEEP_SCHEDULE: sweepSchedule
   REMINDER_INTERVAL_HOURS: reminderIntervalHours
   REMINDER_MAX_COUNT: reminderMaxCount
@@ -364,26 +398,57 @@ module watchedSubscription 'modules/watchedSubscription.bicep' = [
       createResourceGroup: !target.isHome
       resourceGroupName: target.resourceGroupName
       systemTopicName: systemTopicName
-      roleDefinitionGuid: pecApproverRole.name
+      existingSystemTopicId: target.existingSystemTopicId
+      // A module output, so every assignment waits for the role definition's deployment to finish.
+      roleDefinitionGuid: pecApproverRole.outputs.name
       principalId: identity.outputs.principalId
+      denyUntrustedPrivateEndpoints: denyUntrustedPrivateEndpoints
+      pecResourceTypes: watchedPecTypes
+      trustedSubscriptionIds: union(watched, trusted)
     }
-    dependsOn: [rg]
+    // (The home subscription's system topic goes into rg: the identity's outputs already make this wait for it.)
   }
 ]
 
-// Each system topic dead-letters undeliverable events into our storage with its own identity (shared keys are off).
+// Each system topic dead-letters undeliverable events into the dead-letter container (and nowhere else) with its own
+// identity, since shared keys are off. An existing topic without an identity gets none (the preprovision hook warns).
 module deadLetterAccess 'modules/storageRoleAssignment.bicep' = [
-  for (target, i) in watchedTargets: {
+  for (target, i) in watchedTargets: if (empty(target.existingSystemTopicId)) {
     name: 'pecgate-deadletter-${take(uniqueString(target.subscriptionId, environmentName), 8)}'
     scope: rg
     params: {
       storageAccountName: storage.outputs.name
+      containerName: deadLetterContainerName
       principalId: watchedSubscription[i].outputs.systemTopicPrincipalId
       // Storage Blob Data Contributor
       roleDefinitionGuid: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
     }
   }
 ]
+
+// Minutes between sweeps, read from the NCRONTAB schedule's minute or hour field ("*/N"); a daily or irregular
+// schedule counts as daily. The stalled-sweep alert fires after two of them.
+var sweepFields = split(trim(sweepSchedule), ' ')
+var sweepMinuteField = length(sweepFields) > 1 ? sweepFields[1] : ''
+var sweepHourField = length(sweepFields) > 2 ? sweepFields[2] : ''
+var sweepIntervalMinutes = startsWith(sweepMinuteField, '*/')
+  ? int(substring(sweepMinuteField, 2))
+  : (sweepMinuteField != '*' && startsWith(sweepHourField, '*/') ? 60 * int(substring(sweepHourField, 2)) : 1440)
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    alertEmail: alertEmail
+    workspaceId: monitoring.outputs.workspaceId
+    sweepIntervalMinutes: sweepIntervalMinutes
+    poisonQueueName: poisonQueueName
+    deadLetterContainerName: deadLetterContainerName
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Outputs: azd writes them to .azure/<env>/.env; the hooks and `npm run teams-app` read them from there.
@@ -408,5 +473,16 @@ output STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output STORAGE_ACCOUNT_ID string = storage.outputs.id
 output EVENTGRID_DEADLETTER_CONTAINER string = deadLetterContainerName
 output WATCHED_SUBSCRIPTION_IDS string = join(watched, ',')
-output EVENTGRID_SYSTEM_TOPIC_IDS string = join(systemTopicIds, ',')
-output PEC_APPROVER_ROLE_ID string = pecApproverRole.id
+// The topics the postdeploy hook creates an event subscription on: ours, or the one a subscription already had.
+output EVENTGRID_SYSTEM_TOPIC_IDS string = join(
+  map(
+    watchedTargets,
+    t => empty(t.existingSystemTopicId)
+      ? '/subscriptions/${t.subscriptionId}/resourceGroups/${t.resourceGroupName}/providers/Microsoft.EventGrid/systemTopics/${systemTopicName}'
+      : t.existingSystemTopicId
+  ),
+  ','
+)
+output PEC_APPROVER_ROLE_ID string = pecApproverRole.outputs.id
+output AUDIT_ANCHOR_CONTAINER string = auditAnchorContainerName
+output ALERT_ACTION_GROUP_ID string = alerts.outputs.actionGroupId

@@ -19,6 +19,8 @@
  *
  *   npm run demo
  */
+// First: the worker's side of @azure/functions-core, before @azure/functions looks for it.
+import './demoHost';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -630,6 +632,17 @@ async function main(): Promise<void> {
         }
         const count = (status: string) => finalStatuses.filter((s) => s === status).length;
         console.log(`\n${written} cards written to ${path.relative(process.cwd(), outDir)}`);
+        // 7. The dashboard of this run, as static pages next to the cards.
+        const { writeDashboardPages } = await import('./demo-dashboard');
+        const pages = await writeDashboardPages(outDir, { ...alice, tenantId: tenant }, tracked).catch(
+            (err: unknown) => {
+                check(false, `dashboard: ${String(err)}`);
+                return [];
+            },
+        );
+        console.log(
+            `Dashboard: open ${path.relative(process.cwd(), path.join(outDir, pages[0] ?? 'dashboard.html'))} in a browser`,
+        );
         if (problems.length > 0) {
             console.error(`\n${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
             if (logs.length > 0) {

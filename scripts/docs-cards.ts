@@ -36,7 +36,7 @@ export const CARD_WIDTH = 460;
 export const CARD_MARGIN = 12;
 export const DEVICE_SCALE_FACTOR = 2;
 /** Committed images stay small: the repository keeps every version of them. */
-export const PNG_MAX_BYTES = 200 * 1024;
+export const PNG_MAX_BYTES = 240 * 1024;
 
 /*
  * Sample data: made-up GUIDs, `.example` domains and TEST-NET addresses, so nothing in the docs points at a real
@@ -529,10 +529,14 @@ const pageScript = String.raw`
         if (!rendered) {
             return problems.concat('the card rendered to nothing');
         }
+        document.getElementById('frame').appendChild(rendered);
+        return problems.concat(window.checkDocCardLayout());
+    };
+    window.checkDocCardLayout = () => {
+        const problems = [];
         const frame = document.getElementById('frame');
-        frame.appendChild(rendered);
         const bounds = frame.getBoundingClientRect();
-        for (const el of rendered.querySelectorAll('*')) {
+        for (const el of frame.querySelectorAll('*')) {
             const box = el.getBoundingClientRect();
             if (box.width === 0 && box.height === 0) {
                 continue;
@@ -750,11 +754,28 @@ export interface RenderOptions {
 }
 
 /**
- * Renders each card in Chromium and writes `<name>.json` and, when the renderer had nothing to say, `<name>.png`.
- * Returns how many cards failed; every reason has been printed.
+ * The collapsed card's height at most, in CSS pixels at CARD_WIDTH: about one screen of a Teams channel on a laptop
+ * (a 1080p display less Teams' own header, compose box and the message's frame). Everything that decides the click
+ * has to fit in it; test/scripts/cardHeight.browser.test.ts holds every sample card to it.
  */
-export async function renderDocCards(cards: DocCard[], options: RenderOptions): Promise<number> {
-    const { dir, chromiumPath } = options;
+export const COLLAPSED_MAX_HEIGHT = 900;
+
+/** What a rendered card looks like: its problems, and its height in CSS pixels. */
+export interface RenderedCard {
+    problems: string[];
+    height: number;
+}
+
+export interface CardBrowser {
+    /** Renders the card on a fresh page of its own, collapsed. */
+    open(card: DocCard): Promise<{ page: import('playwright-core').Page; rendered: RenderedCard }>;
+    /** Clicks the card's Details toggle and gives the new height and any new problems. */
+    expand(page: import('playwright-core').Page): Promise<RenderedCard>;
+    close(): Promise<void>;
+}
+
+/** Chromium with the reference renderer and the Teams-like host config, as the docs images are drawn. */
+export async function launchCardBrowser(chromiumPath: string): Promise<CardBrowser> {
     if (!existsSync(chromiumPath)) {
         throw new Error(
             `Chromium is not installed at ${chromiumPath}. Install it (Debian: ` +
@@ -765,24 +786,25 @@ export async function renderDocCards(cards: DocCard[], options: RenderOptions): 
     // Loaded here, not at the top: the test imports this file for buildDocCards and must not pay for a browser stack.
     const { chromium } = await import('playwright-core');
     const rendererPath = require.resolve('adaptivecards/dist/adaptivecards.min.js');
-    mkdirSync(dir, { recursive: true });
-
     const browser = await chromium.launch({
         executablePath: chromiumPath,
         args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     });
-    let failed = 0;
-    try {
-        const context = await browser.newContext({
-            viewport: { width: CARD_WIDTH + 2 * CARD_MARGIN, height: 800 },
-            deviceScaleFactor: DEVICE_SCALE_FACTOR,
-            colorScheme: 'light',
-            locale: 'en-US',
-            timezoneId: 'UTC',
-        });
-        for (const card of cards) {
+    const context = await browser.newContext({
+        viewport: { width: CARD_WIDTH + 2 * CARD_MARGIN, height: 800 },
+        deviceScaleFactor: DEVICE_SCALE_FACTOR,
+        colorScheme: 'light',
+        locale: 'en-US',
+        timezoneId: 'UTC',
+    });
+    const problemsOf = new WeakMap<object, string[]>();
+    const height = async (page: import('playwright-core').Page) =>
+        Math.round((await page.locator('#frame').boundingBox())?.height ?? 0);
+    return {
+        async open(card) {
             const problems: string[] = [];
             const page = await context.newPage();
+            problemsOf.set(page, problems);
             // Everything the page needs is inlined; a request would mean the card (or the renderer) reaches out.
             await page.route('**/*', (route) => {
                 problems.push(`network: the page asked for ${route.request().url()}`);
@@ -801,28 +823,81 @@ export async function renderDocCards(cards: DocCard[], options: RenderOptions): 
                 `window.renderDocCard(${JSON.stringify(card.json)}, ${JSON.stringify(teamsHostConfig)})`,
             )) as string[];
             problems.push(...rendered);
+            return { page, rendered: { problems: [...problems], height: await height(page) } };
+        },
+        async expand(page) {
+            const problems = problemsOf.get(page) ?? [];
+            const before = problems.length;
+            const toggle = page.locator('.ac-pushButton', { hasText: 'Details' });
+            if ((await toggle.count()) !== 1) {
+                return { problems: ['the card has no Details toggle'], height: await height(page) };
+            }
+            await toggle.click();
+            const layout = (await page.evaluate('window.checkDocCardLayout()')) as string[];
+            return { problems: [...problems.slice(before), ...layout], height: await height(page) };
+        },
+        async close() {
+            await context.close();
+            await browser.close();
+        },
+    };
+}
 
+/**
+ * Renders each card in Chromium and writes `<name>.json` and, when the renderer had nothing to say, `<name>.png` (the
+ * card as posted, collapsed) and `<name>-details.png` (with its Details shown). Returns how many cards failed; every
+ * reason has been printed.
+ */
+export async function renderDocCards(cards: DocCard[], options: RenderOptions): Promise<number> {
+    const { dir, chromiumPath } = options;
+    mkdirSync(dir, { recursive: true });
+    const browser = await launchCardBrowser(chromiumPath);
+    let failed = 0;
+    try {
+        for (const card of cards) {
+            const { page, rendered } = await browser.open(card);
+            const problems = [...rendered.problems];
+            if (rendered.height > COLLAPSED_MAX_HEIGHT) {
+                problems.push(`the collapsed card is ${rendered.height} px tall, over ${COLLAPSED_MAX_HEIGHT} px`);
+            }
             const jsonFile = path.join(dir, `${card.name}.json`);
-            const pngFile = path.join(dir, `${card.name}.png`);
             await writeJson(jsonFile, card.json);
             console.log(`wrote ${path.relative(process.cwd(), jsonFile)}`);
+            const shots: { file: string; what: string; shot?: Buffer }[] = [
+                { file: path.join(dir, `${card.name}.png`), what: `collapsed, ${rendered.height} px` },
+            ];
             if (problems.length === 0) {
-                const shot = await page.locator('#shot').screenshot({ animations: 'disabled', caret: 'hide' });
+                shots[0]!.shot = await page.locator('#shot').screenshot({ animations: 'disabled', caret: 'hide' });
+                const expanded = await browser.expand(page);
+                problems.push(...expanded.problems);
+                shots.push({
+                    file: path.join(dir, `${card.name}-details.png`),
+                    what: `details shown, ${expanded.height} px`,
+                    shot: await page.locator('#shot').screenshot({ animations: 'disabled', caret: 'hide' }),
+                });
+            }
+            for (const { file, what, shot } of shots) {
+                if (problems.length > 0 || !shot) {
+                    // No image for a card the renderer complained about: a stale one would pass for a current one.
+                    if (existsSync(file)) {
+                        unlinkSync(file);
+                    }
+                    continue;
+                }
                 const { png, remapped } = toPalettePng(shot);
-                writeFileSync(pngFile, png);
+                writeFileSync(file, png);
                 const size = `${Math.round(png.length / 1024)} KB, ${(remapped * 100).toFixed(2)}% of pixels remapped`;
-                console.log(`wrote ${path.relative(process.cwd(), pngFile)} (${size}): ${card.caption}`);
+                console.log(`wrote ${path.relative(process.cwd(), file)} (${what}; ${size}): ${card.caption}`);
                 if (remapped > MAX_REMAPPED_SHARE) {
                     problems.push(
                         `${(remapped * 100).toFixed(1)}% of the pixels lost their colour to the 256-colour palette`,
                     );
                 }
                 if (png.length > PNG_MAX_BYTES) {
-                    problems.push(`the image is ${png.length} bytes, over the ${PNG_MAX_BYTES} byte budget`);
+                    problems.push(
+                        `${path.basename(file)} is ${png.length} bytes, over the ${PNG_MAX_BYTES} byte budget`,
+                    );
                 }
-            } else if (existsSync(pngFile)) {
-                // No image for a card the renderer complained about: a stale one would pass for a current one.
-                unlinkSync(pngFile);
             }
             if (problems.length > 0) {
                 failed++;
@@ -833,19 +908,23 @@ export async function renderDocCards(cards: DocCard[], options: RenderOptions): 
             }
             await page.close();
         }
-        await context.close();
     } finally {
         await browser.close();
     }
 
     // Files of cards that are no longer in the list would stay behind and mislead: the test flags them too.
-    const expected = new Set(cards.flatMap((c) => [`${c.name}.json`, `${c.name}.png`]));
+    const expected = new Set(cards.flatMap((c) => docCardFiles(c.name)));
     for (const file of readdirSync(dir)) {
         if (!expected.has(file)) {
             console.warn(`${path.relative(process.cwd(), path.join(dir, file))} is not a card this script writes`);
         }
     }
     return failed;
+}
+
+/** The files docs/cards holds for one card. */
+export function docCardFiles(name: string): string[] {
+    return [`${name}.json`, `${name}.png`, `${name}-details.png`];
 }
 
 async function main(): Promise<void> {

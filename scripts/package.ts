@@ -155,7 +155,10 @@ function codeCacheFor(files: Record<string, Uint8Array>, rootDir: string): Uint8
             writeFileSync(path.join(dir, name), files[name]!);
         }
         const training = path.join(rootDir, 'scripts', 'code-cache-training.cjs');
-        const run = spawnSync(process.execPath, [training, path.join(dir, 'main.js')], {
+        // V8 accepts a code cache only from the same Node.js build: PEC_GATE_PACKAGE_NODE trains it with the node the
+        // app will run on (npm run infra:check packages with Node 22 that way), by default the one packaging.
+        const trainer = process.env.PEC_GATE_PACKAGE_NODE ?? process.execPath;
+        const run = spawnSync(trainer, [training, path.join(dir, 'main.js')], {
             cwd: dir,
             env: { PATH: process.env.PATH ?? '', PEC_GATE_WRITE_CODE_CACHE: '1' },
             encoding: 'utf8',

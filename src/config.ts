@@ -176,6 +176,8 @@ const schema = z.object({
     TEAMS_CHANNEL_ID: z.string().trim().min(1, 'expected the channel id (19:…@thread.tacv2)').optional(),
     WORKFLOWS_WEBHOOK_URL: httpsUrl().optional(),
     APPROVER_GROUP_IDS: guidList('Entra group ids', { required: true }),
+    // Who may read the dashboard besides the approvers (security team, auditors); they can never decide.
+    DASHBOARD_READER_GROUP_IDS: guidList('Entra group ids', { required: false }),
     PUBLIC_BASE_URL: httpsUrl(),
     PORTAL_URL: httpsUrl('https://portal.azure.com'),
     AZURE_AUTHORITY_HOST: httpsUrl('https://login.microsoftonline.com'),

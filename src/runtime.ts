@@ -13,6 +13,7 @@ import { StorageApplyQueue } from './storage/applyQueue';
 import { TableAuditLog } from './storage/auditLog';
 import { AnchoredAuditLog, anchorLagging, BlobAuditAnchors, type AnchorFailureSink } from './storage/auditAnchor';
 import { TableConnectionMarks } from './storage/connectionMarks';
+import { indexTableName } from './storage/requestIndex';
 import { TableRequestStore } from './storage/requestStore';
 import { lazy, openTable } from './storage/tables';
 import type { BotTokenVerifier } from './teams/botAuth';
@@ -111,7 +112,11 @@ export function createDeps(config: Config): WorkflowDeps {
             warn: (message) => console.warn(`${traceLabel()} ${safeLogText(message)}`),
         }),
         tenants: new ArmSubscriptionTenants({ endpoint: config.ARM_ENDPOINT, ...http }),
-        requests: new TableRequestStore(requestTable),
+        requests: new TableRequestStore(
+            requestTable,
+            undefined,
+            lazy(() => openTable(config.storage, indexTableName(config.REQUESTS_TABLE), () => credential)),
+        ),
         marks: new TableConnectionMarks(requestTable),
         audit: new TrackedAuditLog(new AnchoredAuditLog(trail, anchors, anchorFailureSink(telemetry)), telemetry),
         anchorAudit: (now) => anchorLagging(trail, anchors, now),

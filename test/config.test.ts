@@ -87,6 +87,12 @@ describe('settings', () => {
         expect(config.ALLOW_SELF_APPROVAL).toBe(false);
         expect(config.LINK_TOKEN_TTL_HOURS).toBe(168);
         expect(config.DEV_TRUST_CLIENT_PRINCIPAL).toBe(false);
+        // Optional: without it only the approvers can read the dashboard.
+        expect(config.DASHBOARD_READER_GROUP_IDS).toEqual([]);
+        expect(
+            loadConfig({ ...valid, DASHBOARD_READER_GROUP_IDS: ' 5EC0A1D1-0000-4000-8000-00000000CAFE, ' })
+                .DASHBOARD_READER_GROUP_IDS,
+        ).toEqual(['5ec0a1d1-0000-4000-8000-00000000cafe']);
         expect(config.HTTP_TIMEOUT_MS).toBe(30_000);
         // Storage is bounded and retried like the other services.
         expect(config.storage).toEqual({
@@ -107,6 +113,11 @@ describe('settings', () => {
         ['AZURE_TENANT_ID', undefined, /AZURE_TENANT_ID: required/],
         ['AZURE_CLIENT_ID', 'my-identity', /AZURE_CLIENT_ID: expected client id .* as a GUID/],
         ['APPROVER_GROUP_IDS', '', /APPROVER_GROUP_IDS: required/],
+        [
+            'DASHBOARD_READER_GROUP_IDS',
+            'security-team',
+            /DASHBOARD_READER_GROUP_IDS: expected comma-separated Entra group ids \(GUIDs\); bad: security-team/,
+        ],
         ['PUBLIC_BASE_URL', 'http://insecure.example', /PUBLIC_BASE_URL: expected an absolute https:\/\/ URL/],
         ['ARM_ENDPOINT', 'management.azure.com', /ARM_ENDPOINT: expected an absolute https:\/\/ URL/],
         ['ARM_MAX_RETRIES', 'lots', /ARM_MAX_RETRIES: expected a whole number/],

@@ -16,7 +16,7 @@ param authIdentityClientId string = ''
 @description('Paths that must reach the app without a signed-in user.')
 param authExcludedPaths string[] = []
 
-resource site 'Microsoft.Web/sites@2024-04-01' existing = {
+resource site 'Microsoft.Web/sites@2025-03-01' existing = {
   name: functionAppName
 }
 
@@ -32,13 +32,13 @@ var authSettings = union(
   useIdentityCredential ? { OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: authIdentityClientId } : {}
 )
 
-resource appsettings 'Microsoft.Web/sites/config@2024-04-01' = {
+resource appsettings 'Microsoft.Web/sites/config@2025-03-01' = {
   parent: site
   name: 'appsettings'
   properties: union(settings, authSettings)
 }
 
-resource authsettings 'Microsoft.Web/sites/config@2024-04-01' = if (authEnabled) {
+resource authsettings 'Microsoft.Web/sites/config@2025-03-01' = if (authEnabled) {
   parent: site
   name: 'authsettingsV2'
   properties: {

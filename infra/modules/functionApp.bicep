@@ -1,6 +1,6 @@
 // The Function App on Flex Consumption: FC1 plan, Linux, Node.js from functionAppConfig.runtime (on Flex the
 // FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION settings are deprecated), the deployment package in a blob
-// container read with the user-assigned identity. azd finds the app by its azd-service-name tag.
+// container that only a dedicated deployment identity may write (the app identity, which approves connections, reads it). azd finds the app by its azd-service-name tag.
 // The app settings are not set here but by appSettings.bicep, after creation: PUBLIC_BASE_URL and the bot endpoint need
 // the app's default host name, and a siteConfig.appSettings list here would replace the full set with a partial one on
 // every re-provision, restarting the app without its settings until the second resource ran.
@@ -20,8 +20,8 @@ param planName string
 @description('Resource ids of the user-assigned identities to attach.')
 param identityIds string[]
 
-@description('Resource id of the identity that reads the deployment package.')
-param identityId string
+@description('Resource id of the identity the platform reads and writes the deployment package with (not the app identity).')
+param deploymentIdentityId string
 
 @description('Primary blob endpoint of that account (https://<account>.blob.<suffix>/).')
 param storageBlobEndpoint string
@@ -29,8 +29,8 @@ param storageBlobEndpoint string
 @description('Blob container of the deployment package.')
 param deploymentContainerName string
 
-@allowed(['20', '22'])
-@description('Node.js major version.')
+@allowed(['22'])
+@description('Node.js major version (Node 20 reached its end of life on 2026-04-30).')
 param nodeVersion string
 
 @allowed([512, 2048, 4096])
@@ -40,7 +40,7 @@ param instanceMemoryMB int
 @description('Maximum instance count.')
 param maximumInstanceCount int
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
   name: planName
   location: location
   tags: tags
@@ -54,7 +54,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-resource site 'Microsoft.Web/sites@2024-04-01' = {
+resource site 'Microsoft.Web/sites@2025-03-01' = {
   name: name
   location: location
   tags: tags
@@ -66,8 +66,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // HTTPS only, TLS 1.2 at least on the app and its SCM (deployment) endpoint, no FTP.
     siteConfig: {
       minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
     }
     functionAppConfig: {
       deployment: {
@@ -76,7 +80,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           value: '${storageBlobEndpoint}${deploymentContainerName}'
           authentication: {
             type: 'UserAssignedIdentity'
-            userAssignedIdentityResourceId: identityId
+            userAssignedIdentityResourceId: deploymentIdentityId
           }
         }
       }
@@ -89,6 +93,23 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         version: nodeVersion
       }
     }
+  }
+}
+
+// No publishing with user names and passwords (FTP, or basic auth on the SCM site): azd deploys with an Entra token.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-03-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-03-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
   }
 }
 

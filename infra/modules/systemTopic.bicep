@@ -8,7 +8,7 @@ param name string
 @description('Tags.')
 param tags object
 
-resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
   name: name
   location: 'global'
   tags: tags

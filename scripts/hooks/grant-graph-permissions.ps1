@@ -35,7 +35,8 @@ if ($LASTEXITCODE -ne 0) {
     if (Test-Denied "$graphSp") { Show-ManualSteps 'cannot read the Microsoft Graph service principal'; exit 0 }
     Write-HookError "reading the Microsoft Graph service principal: $graphSp"; exit 1
 }
-$appRoles = az rest --only-show-errors --method get --url $graphSpUrl --query "appRoles[?contains(allowedMemberTypes, 'Application')].{value:value, id:id}" | ConvertFrom-Json
+# value<TAB>id lines, as the bash twin reads them.
+$roleTable = @(az rest --only-show-errors --method get --url $graphSpUrl --query "appRoles[?contains(allowedMemberTypes, 'Application')].[value, id]" -o tsv)
 
 $assigned = @()
 foreach ($attempt in 1..6) {
@@ -48,7 +49,8 @@ foreach ($attempt in 1..6) {
 }
 
 foreach ($role in $roles) {
-    $roleId = ($appRoles | Where-Object { $_.value -eq $role } | Select-Object -First 1).id
+    $roleId = ($roleTable | Where-Object { ($_ -split "`t")[0] -eq $role } | Select-Object -First 1)
+    if ($roleId) { $roleId = ($roleId -split "`t")[1] }
     if (-not $roleId) { Write-HookError "Microsoft Graph has no application role $role"; exit 1 }
     if ($assigned -contains $roleId) { Write-Host "Graph ${role}: already granted"; continue }
     $body = @{ principalId = $principal; resourceId = $graphSp; appRoleId = $roleId } | ConvertTo-Json -Compress

@@ -19,7 +19,7 @@ if ($env:AUTH_CLIENT_ID) {
     } elseif ($uris -notcontains $callback) {
         az ad app update --only-show-errors --id $app --web-redirect-uris @($uris + $callback)
         if ($LASTEXITCODE -eq 0) { Write-Host "Sign-in: added the redirect URI $callback" }
-        else { Write-HookWarning "Could not add the redirect URI $callback to the app registration $app: its owner must add it." }
+        else { Write-HookWarning "Could not add the redirect URI $callback to the app registration ${app}: its owner must add it." }
     }
     if (-not $env:AUTH_IDENTITY_PRINCIPAL_ID) {
         az ad app update --only-show-errors --id $app --enable-id-token-issuance true

@@ -140,6 +140,11 @@ export interface CardView {
     message: string;
     /** `createdAt` as `YYYY-MM-DD HH:MM UTC`. */
     openedAt: string;
+    /**
+     * What decides the click, for the top of a compact card: the server, where the endpoint comes from, who asked.
+     * Repeated in `sections`, which a compact card keeps behind its Details toggle.
+     */
+    keyFacts: CardFact[];
     /** The facts above, labelled and ordered for display: server, connection, requester. */
     sections: CardSection[];
     /** Only with the execute actions. */
@@ -186,6 +191,7 @@ export function buildCardView(request: ApprovalRequest, options: CardOptions): C
         requester,
         message: cleanText(facts.requestMessage, MESSAGE_MAX_LENGTH, { multiline: true }),
         openedAt: formatUtc(request.createdAt),
+        keyFacts: keyFactsOf(server, connection, requester),
         sections: sectionsOf(server, connection, requester, formatUtc(request.createdAt)),
         actions,
     };
@@ -332,6 +338,32 @@ function warningsOf(server: CardServer, connection: CardConnection, requester: C
         );
     }
     return warnings;
+}
+
+function keyFactsOf(server: CardServer, connection: CardConnection, requester: CardRequester): CardFact[] {
+    // The tenant's id is in the risk list above and in the details: here the flag is enough.
+    const tenant = requester.foreignTenant
+        ? ' (ANOTHER TENANT)'
+        : requester.known && requester.tenantId
+          ? ' (our tenant)'
+          : '';
+    return [
+        { label: server.noun, value: `${server.name} (${server.kindLabel})`, literal: true },
+        {
+            label: 'Endpoint from',
+            value: connection.privateEndpointSubscriptionId
+                ? `${connection.privateEndpointSubscriptionId} (${connection.trusted ? 'trusted' : 'NOT TRUSTED'})`
+                : 'unknown subscription (NOT TRUSTED)',
+            literal: true,
+            tone: connection.trusted ? 'good' : 'attention',
+        },
+        {
+            label: 'Requested by',
+            value: `${requester.upn && requester.upn !== requester.display ? `${requester.display} <${requester.upn}>` : requester.display}${tenant}`,
+            literal: true,
+            tone: requester.foreignTenant ? 'attention' : requester.known ? 'default' : 'warning',
+        },
+    ];
 }
 
 function sectionsOf(

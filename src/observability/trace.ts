@@ -34,9 +34,23 @@ export function currentTrace(): TraceFields {
     return storage.getStore() ?? {};
 }
 
-/** `requestId=… correlationId=…`, with `-` for an id not known yet, so every line has the same greppable shape. */
+/**
+ * `requestId=… correlationId=…`, with `-` for an id not known yet, so every line has the same greppable shape. The ids
+ * may come from an event (an ARM correlation id is whatever the caller sent), and the ALERT rule matches a line by
+ * what follows the label: so everything but id characters is percent-encoded, and no id can close the label early and
+ * make the rest of an ordinary line read as `ALERT …`.
+ */
 export function traceLabel(fields: TraceFields = currentTrace()): string {
-    return `[requestId=${fields.requestId ?? '-'} correlationId=${fields.correlationId ?? '-'}]`;
+    return `[requestId=${labelValue(fields.requestId)} correlationId=${labelValue(fields.correlationId)}]`;
+}
+
+function labelValue(value: string | undefined): string {
+    if (!value) {
+        return '-';
+    }
+    return value.replace(/[^\w.:-]/g, (c) =>
+        [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+    );
 }
 
 /** The longest a logged value may be; an event or a form can carry tens of kilobytes, and nobody reads that in a log. */

@@ -3,6 +3,7 @@ import type { TableClient } from '@azure/data-tables';
 import { ConcurrencyError, ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
 import { idKey } from '../domain/ids';
 import { cardStateOf, holdsPec, type ApprovalRequest, type RequestStatus } from '../domain/request';
+import { writeIndex } from './requestIndex';
 
 export interface StoredRequest {
     request: ApprovalRequest;
@@ -142,6 +143,8 @@ export class TableRequestStore implements RequestStore, RequestQueries {
     constructor(
         private readonly table: () => Promise<TableClient>,
         private readonly now: () => Date = () => new Date(),
+        /** The dashboard's index table (requestIndex.ts); without it, writes leave the index to its catch-up. */
+        private readonly indexTable?: () => Promise<TableClient>,
     ) {}
 
     async createIfNone(request: ApprovalRequest): Promise<{ created: boolean; stored: StoredRequest }> {
@@ -180,6 +183,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
             // must then never be announced, or the PEC would get two requests and two cards.
             const claim = await getEntity<ClaimEntity>(table, claimKey, claimRowOf(claimKey));
             if (claim?.requestId === request.id) {
+                await this.indexed(undefined, request);
                 return { created: true, stored };
             }
             await table.deleteEntity(entity.partitionKey, entity.rowKey, { etag: stored.etag }).catch(() => undefined);
@@ -390,7 +394,26 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         if (holdsPec(stored.request) && !holdsPec(next)) {
             await this.releaseClaim(table, next);
         }
+        await this.indexed(stored.request, written.request);
         return written;
+    }
+
+    /**
+     * The dashboard's index (requestIndex.ts), updated after the request row: the one hook the index needs. The request
+     * row is the truth and is already written, so a failed index write must not fail the caller (it would retry a step
+     * that happened); it is reported, and the index's catch-up re-indexes the request from its row.
+     */
+    private async indexed(before: ApprovalRequest | undefined, next: ApprovalRequest): Promise<void> {
+        if (!this.indexTable) {
+            return;
+        }
+        try {
+            await writeIndex(await this.indexTable(), before, next);
+        } catch (err) {
+            console.warn(
+                `Request ${next.id} is written but its dashboard index row is not: ${ensureErrorType(err).message}`,
+            );
+        }
     }
 
     /** The request row as `entity` wrote it, if that write is what the table now holds. */

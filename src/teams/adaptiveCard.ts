@@ -38,6 +38,15 @@ export interface CardAttachment {
     content: AdaptiveCardJson;
 }
 
+/** The id of the container a compact card keeps its details in, and of the toggle that shows them. */
+export const DETAILS_ID = 'details';
+
+/**
+ * The card is compact: what decides the click comes first, in about one screen at Teams' width (title, status, risks,
+ * where the endpoint comes from and who asked, the request message, the response box, the buttons); the full facts
+ * (server, connection, requester) and the request id sit in a container that a "Details" toggle shows
+ * (`Action.ToggleVisibility`, a client-side action: nothing reaches the bot). Every card state has the same shape.
+ */
 export function renderAdaptiveCard(view: CardView): AdaptiveCardJson {
     const body: CardElementJson[] = [
         { type: 'TextBlock', text: escapeMarkdown(view.title), size: 'Medium', weight: 'Bolder', wrap: true },
@@ -47,9 +56,7 @@ export function renderAdaptiveCard(view: CardView): AdaptiveCardJson {
         body.push(runs([{ text: view.error, tone: 'attention', bold: true }]));
     }
     body.push(warningsContainer(view.warnings));
-    for (const section of view.sections) {
-        body.push(heading(section.title), ...factElements(section.facts));
-    }
+    body.push({ type: 'Container', spacing: 'Small', items: factElements(view.keyFacts) });
     body.push(heading('Request message'));
     body.push(
         view.message
@@ -73,8 +80,27 @@ export function renderAdaptiveCard(view: CardView): AdaptiveCardJson {
         }
         body.push(field);
     }
+    const details: CardElementJson[] = [];
+    for (const section of view.sections) {
+        details.push(heading(section.title), ...factElements(section.facts));
+    }
     // The id is compared character by character (audit, `npm run pec`), so it goes in a TextRun: no markdown escapes.
-    body.push({ ...runs([{ text: `Request ${view.requestId}`, subtle: true }]), spacing: 'Medium' });
+    details.push({ ...runs([{ text: `Request ${view.requestId}`, subtle: true }]), spacing: 'Medium' });
+    body.push(
+        {
+            type: 'ActionSet',
+            spacing: 'Medium',
+            actions: [
+                {
+                    type: 'Action.ToggleVisibility',
+                    title: 'Details',
+                    tooltip: 'Show or hide the server, connection and requester details',
+                    targetElements: [DETAILS_ID],
+                },
+            ],
+        },
+        { type: 'Container', id: DETAILS_ID, isVisible: false, spacing: 'None', items: details },
+    );
 
     const card: AdaptiveCardJson = {
         type: 'AdaptiveCard',

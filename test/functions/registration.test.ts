@@ -75,6 +75,10 @@ describe('function registrations', () => {
         expect([...(trigger('decisionPage').methods ?? [])].sort()).toEqual(['GET', 'POST']);
     });
 
+    it('registers the dashboard at /api/dashboard, GET only: it never changes anything', () => {
+        expect(trigger('dashboard')).toMatchObject({ type: 'httpTrigger', route: 'dashboard', methods: ['GET'] });
+    });
+
     it('registers applyDecision on the apply queue, with the identity-capable storage connection', () => {
         expect(trigger('applyDecision')).toMatchObject({
             type: 'queueTrigger',
@@ -102,6 +106,7 @@ describe('function registrations', () => {
         const anonymousByDesign: Record<string, string> = {
             teamsMessages: 'Bot Framework JWT verified in code',
             decisionPage: 'App Service Authentication in front, checked in code',
+            dashboard: 'App Service Authentication in front, checked in code, and group membership through Graph',
         };
         for (const fn of registered) {
             for (const binding of Object.values(fn.bindings)) {

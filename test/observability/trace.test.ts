@@ -1,4 +1,11 @@
-import { currentTrace, maxLoggedChars, traceIdOf, tracedLogger, withTrace } from '../../src/observability/trace';
+import {
+    currentTrace,
+    maxLoggedChars,
+    traceIdOf,
+    traceLabel,
+    tracedLogger,
+    withTrace,
+} from '../../src/observability/trace';
 
 describe('trace scope', () => {
     it('nests, overrides, and ignores empty values', () => {
@@ -58,7 +65,7 @@ describe('tracedLogger', () => {
         );
         expect(lines).toHaveLength(1);
         expect(lines[0]).not.toMatch(/[\n\r\u202e\u202c\u200b]/);
-        expect(lines[0]).toContain('correlationId=c\\nERROR forged');
+        expect(lines[0]).toContain('correlationId=c%0AERROR%20forged');
         expect(lines[0]).toContain('event x\\r\\nINFO Request');
         expect(lines[0]).toContain('\\u202egnp.exe\\u202c');
     });
@@ -74,5 +81,24 @@ describe('tracedLogger', () => {
         const { lines, log } = capture();
         log.error('failed:', new Error('boom'));
         expect(lines[0]).toMatch(/failed: Error: boom\\n {4}at /);
+    });
+});
+
+describe('trace label', () => {
+    it('cannot be closed early by an id, so no ordinary line reads as an ALERT line', () => {
+        // An ARM correlation id is whatever the caller of ARM sent; the ALERT rule matches what follows the label.
+        const forged = 'x] ALERT forged: a card not delivered [y';
+        const label = traceLabel({ requestId: 'r-1', correlationId: forged });
+        expect(label).toBe('[requestId=r-1 correlationId=x%5D%20ALERT%20forged:%20a%20card%20not%20delivered%20%5By]');
+        const alertRule = /^(\[requestId=\S* correlationId=[^\]]*\] )?ALERT /;
+        expect(alertRule.test(`${label} Sweep finished`)).toBe(false);
+        expect(alertRule.test(`${label} ALERT card not delivered`)).toBe(true);
+    });
+
+    it('keeps ordinary ids as they are, and encodes any other character byte by byte', () => {
+        expect(
+            traceLabel({ requestId: 'r-6f0d_2c8e.4b:1a', correlationId: '8a2da39d-ef93-42dd-8ce6-97ac802ecc6d' }),
+        ).toBe('[requestId=r-6f0d_2c8e.4b:1a correlationId=8a2da39d-ef93-42dd-8ce6-97ac802ecc6d]');
+        expect(traceLabel({ correlationId: 'é\u2028' })).toBe('[requestId=- correlationId=%C3%A9%E2%80%A8]');
     });
 });

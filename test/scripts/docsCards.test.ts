@@ -5,7 +5,9 @@ import {
     buildDocCards,
     CARD_MARGIN,
     CARD_WIDTH,
+    COLLAPSED_MAX_HEIGHT,
     DEVICE_SCALE_FACTOR,
+    docCardFiles,
     DOCS_CARDS_DIR,
     PNG_MAX_BYTES,
     pngSize,
@@ -25,7 +27,7 @@ const names = cards.map((c) => c.name);
 
 describe('docs/cards', () => {
     it('holds the files of the cards the script renders, and nothing else', () => {
-        const expected = names.flatMap((name) => [`${name}.json`, `${name}.png`]).sort();
+        const expected = names.flatMap(docCardFiles).sort();
         const files = existsSync(DOCS_CARDS_DIR) ? readdirSync(DOCS_CARDS_DIR) : [];
         const missing = expected.filter((f) => !files.includes(f));
         const extra = files.filter((f) => !expected.includes(f));
@@ -58,19 +60,27 @@ describe('docs/cards', () => {
         },
     );
 
-    it.each(names)('%s.png is a card preview of the rendered width, within the size budget', (name) => {
-        const file = path.join(DOCS_CARDS_DIR, `${name}.png`);
-        if (!existsSync(file)) {
-            throw new Error(`docs/cards/${name}.png is missing. ${rerun}`);
-        }
-        const bytes = readFileSync(file);
-        const size = pngSize(bytes);
-        expect(size).toBeDefined();
-        // The screenshot is of the card and its margin at the device scale factor, whatever the card's height.
-        expect(size!.width).toBe((CARD_WIDTH + 2 * CARD_MARGIN) * DEVICE_SCALE_FACTOR);
-        expect(size!.height).toBeGreaterThan(size!.width);
-        expect(bytes.length).toBeLessThanOrEqual(PNG_MAX_BYTES);
-    });
+    it.each(names.flatMap((name) => [`${name}.png`, `${name}-details.png`]))(
+        '%s is a card preview of the rendered width, within the size budget',
+        (file) => {
+            const full = path.join(DOCS_CARDS_DIR, file);
+            if (!existsSync(full)) {
+                throw new Error(`docs/cards/${file} is missing. ${rerun}`);
+            }
+            const bytes = readFileSync(full);
+            const size = pngSize(bytes);
+            expect(size).toBeDefined();
+            // The screenshot is of the card and its margin at the device scale factor, whatever the card's height.
+            expect(size!.width).toBe((CARD_WIDTH + 2 * CARD_MARGIN) * DEVICE_SCALE_FACTOR);
+            if (!file.endsWith('-details.png')) {
+                // The collapsed card as committed: about one screen (the browser test holds the builder to it).
+                expect(size!.height).toBeLessThanOrEqual(
+                    (COLLAPSED_MAX_HEIGHT + 2 * CARD_MARGIN) * DEVICE_SCALE_FACTOR,
+                );
+            }
+            expect(bytes.length).toBeLessThanOrEqual(PNG_MAX_BYTES);
+        },
+    );
 });
 
 describe('toPalettePng', () => {

@@ -37,6 +37,9 @@ jest.mock(
     { virtual: true },
 );
 
+/** The node that loads the bundle: this one, or the deployed runtime's (npm run infra:check sets Node 22). */
+const testNode = process.env.PEC_GATE_TEST_NODE ?? process.execPath;
+
 /** What each `app.<method>('name', …)` registers as its trigger binding. */
 const triggerOf: Record<string, string> = {
     http: 'httpTrigger',
@@ -90,7 +93,7 @@ beforeAll(async () => {
     writeFileSync(loader, loaderScript);
     // No settings and no node_modules anywhere up the temp path: loading must need neither (settings are checked by
     // the appStart hook, which the host runs later).
-    const run = spawnSync(process.execPath, [loader, path.join(result.stagingDir, 'main.js')], {
+    const run = spawnSync(testNode, [loader, path.join(result.stagingDir, 'main.js')], {
         cwd: outDir,
         env: { PATH: process.env.PATH ?? '', PEC_GATE_CODE_CACHE_REPORT: '1' },
         encoding: 'utf8',
@@ -208,7 +211,7 @@ describe('main.js loaded by node with a virtual @azure/functions-core', () => {
             }
             writeFileSync(path.join(dir, 'load.cjs'), loaderScript);
             const run = (label: string) => {
-                const r = spawnSync(process.execPath, [path.join(dir, 'load.cjs'), path.join(dir, 'main.js')], {
+                const r = spawnSync(testNode, [path.join(dir, 'load.cjs'), path.join(dir, 'main.js')], {
                     cwd: dir,
                     env: { PATH: process.env.PATH ?? '', PEC_GATE_CODE_CACHE_REPORT: '1' },
                     encoding: 'utf8',

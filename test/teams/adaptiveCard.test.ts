@@ -398,3 +398,60 @@ describe('cardAttachment and cardSummary', () => {
         expect(cardSummary(applied)).not.toContain('\n');
     });
 });
+
+describe('the compact card and its Details toggle', () => {
+    const states: RequestStatus[] = ['pending', 'decided', 'applied', 'failed', 'expired', 'superseded'];
+
+    function textOf(elements: readonly CardElementJson[]): string {
+        return JSON.stringify(elements);
+    }
+
+    it.each(states)('%s: what decides the click is outside the toggle, the full facts behind it', (status) => {
+        const request = makeRequest({
+            status,
+            ...(status === 'pending'
+                ? {}
+                : {
+                      decision: { action: 'approve', by: { name: 'Alice' }, text: 'ok', at: '2024-05-01T11:00:00Z' },
+                  }),
+        });
+        const card = renderAdaptiveCard(buildCardView(request, baseOptions));
+        const details = card.body.filter((e) => e.type === 'Container' && e.id === 'details');
+        expect(details).toHaveLength(1);
+        expect(details[0]).toMatchObject({ isVisible: false });
+        const toggles = card.body.filter(
+            (e) =>
+                e.type === 'ActionSet' &&
+                JSON.stringify(e).includes('"Action.ToggleVisibility"') &&
+                JSON.stringify(e).includes('"targetElements":["details"]'),
+        );
+        expect(toggles).toHaveLength(1);
+        const visible = card.body.filter((e) => e !== details[0]);
+        // The risks, the origin, the requester and the message are visible without a click...
+        expect(textOf(visible)).toContain('Risks to check');
+        expect(textOf(visible)).toContain(`"text":"${theirSub}"`);
+        expect(textOf(visible)).toContain('(NOT TRUSTED)');
+        expect(textOf(visible)).toContain('Mallory <mallory@contoso.example> (ANOTHER TENANT)');
+        expect(textOf(visible)).toContain('Line one');
+        // ...the full facts and the request id only behind the toggle.
+        expect(textOf(visible)).not.toContain('Resource group: ');
+        expect(textOf(details)).toContain('Resource group: ');
+        expect(textOf(details)).toContain(`Request ${request.id}`);
+        // The response box is never hidden: it belongs to the buttons.
+        if (status === 'pending') {
+            expect(visible.some((e) => e.type === 'Input.Text')).toBe(true);
+        }
+        expect(textOf(details)).not.toContain('Input.Text');
+    });
+
+    it('renders the toggle in the reference renderer and it shows the details', () => {
+        const { root } = parseAndRender(renderAdaptiveCard(buildCardView(makeRequest(), baseOptions)));
+        const details = root.querySelectorAll('#details')[0] as unknown as { style: { display: string } } | undefined;
+        expect(details).toBeDefined();
+        expect(details!.style.display).toBe('none');
+        const toggle = Array.from(root.querySelectorAll('button')).find((b) => b.textContent === 'Details');
+        expect(toggle).toBeDefined();
+        (toggle as unknown as { click(): void }).click();
+        expect(details!.style.display).not.toBe('none');
+    });
+});
