@@ -193,6 +193,19 @@ export class ArmPecAdapter implements PecProvider {
         const what = `set ${pecLabel(pec)} to ${status}`;
         const shows = (p: Pec | undefined) => p?.status === status && p.description === description;
         const done = (p: Pec | undefined) => shows(p) && isSettled(p?.provisioningState ?? '');
+        // Once ARM has taken our PUT, the state asked for, settled, is the end, whatever description it shows: the
+        // official examples answer a PUT with another description than the one sent, and ARM may normalise the text.
+        // Waiting for our exact text would wait out the deadline on an apply that is done. (Before the PUT, only our
+        // own text counts as done: another description there is someone else's decision, not ours.)
+        const reached = (p: Pec | undefined) => {
+            if (p?.status !== status || !isSettled(p.provisioningState)) {
+                return false;
+            }
+            if (p.description !== description) {
+                this.warn(`${pecLabel(pec)} is ${status} with the description "${p.description}", not the one sent`);
+            }
+            return true;
+        };
         return withDeadline(this.settings.lroDeadlineMs, what, async (signal) => {
             let current = known ?? (await this.getPec(pec));
             let resumeFrom = options.operation;
@@ -216,7 +229,7 @@ export class ArmPecAdapter implements PecProvider {
                     privateLinkServiceConnectionState: { status, description },
                 };
                 try {
-                    const finished = await this.putAndWatch(pec, body, signal, done, {
+                    const finished = await this.putAndWatch(pec, body, signal, reached, {
                         ...(resumeFrom ? { resumeFrom } : {}),
                         ...(options.onStarted ? { onStarted: options.onStarted } : {}),
                     });
