@@ -6,7 +6,7 @@ import { requestStatuses } from '../domain/request';
 import type { AuditEntry } from '../domain/audit';
 import type { IndexedRequest } from '../storage/requestIndex';
 import type { DashboardQuery, DashboardSummary, RequestDetail } from './dashboard';
-import { escapeHtml } from './decisionPageHtml';
+import { escapeHtml, htmlDocument } from './decisionPageHtml';
 
 /**
  * The dashboard as server-rendered HTML, under the decision page's rules: every value through `escapeHtml`, no script
@@ -506,28 +506,12 @@ export function duration(seconds: number): string {
 }
 
 function documentHtml(title: string, body: string[], signedInAs?: string): string {
-    const header = [`<span>${e(APP_NAME)} · dashboard</span>`];
-    if (signedInAs) {
-        header.push(`<span>Signed in as <strong>${e(signedInAs)}</strong></span>`);
-    }
-    return [
-        '<!doctype html>',
-        '<html lang="en">',
-        '<head>',
-        '<meta charset="utf-8">',
-        '<link rel="icon" href="data:,">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="referrer" content="no-referrer">',
-        `<title>${e(`${title} - ${APP_NAME}`)}</title>`,
-        `<style>${STYLE}</style>`,
-        '</head>',
-        '<body>',
-        `<header class="top">${header.join('')}</header>`,
-        '<main>',
-        ...body,
-        '</main>',
-        '</body>',
-        '</html>',
-        '',
-    ].join('\n');
+    return htmlDocument({
+        title: cleanText(title, 2000),
+        body,
+        style: STYLE,
+        label: `${APP_NAME} · dashboard`,
+        signedInAs: cleanText(signedInAs ?? '', 2000),
+        referrer: 'no-referrer',
+    });
 }

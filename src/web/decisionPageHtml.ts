@@ -185,10 +185,32 @@ export function renderMessagePage(title: string, message: string): string {
 }
 
 function documentHtml(title: string, body: string[], signedInAs?: string): string {
-    const who = cleanText(signedInAs, SHORT_TEXT_MAX_LENGTH);
-    const header = [`<span>${escapeHtml(APP_NAME)}</span>`];
-    if (who) {
-        header.push(`<span>Signed in as <strong>${escapeHtml(who)}</strong></span>`);
+    return htmlDocument({
+        title,
+        body,
+        style: STYLE,
+        label: APP_NAME,
+        signedInAs: cleanText(signedInAs, SHORT_TEXT_MAX_LENGTH),
+        referrer: 'same-origin',
+    });
+}
+
+/**
+ * The frame both server-rendered pages share: every value escaped, the page's own stylesheet (allowed by its hash in
+ * the CSP), no script. The referrer policy is the page's: the decision page keeps `same-origin` (with `no-referrer`
+ * Chromium sends `Origin: null` on the page's own POST, which the same-origin check must refuse).
+ */
+export function htmlDocument(page: {
+    title: string;
+    body: string[];
+    style: string;
+    label: string;
+    signedInAs?: string | undefined;
+    referrer: 'same-origin' | 'no-referrer';
+}): string {
+    const header = [`<span>${escapeHtml(page.label)}</span>`];
+    if (page.signedInAs) {
+        header.push(`<span>Signed in as <strong>${escapeHtml(page.signedInAs)}</strong></span>`);
     }
     return [
         '<!doctype html>',
@@ -199,14 +221,14 @@ function documentHtml(title: string, body: string[], signedInAs?: string): strin
         '<link rel="icon" href="data:,">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         // Also in the headers; the meta tag covers a save-as-file copy opened from disk.
-        '<meta name="referrer" content="same-origin">',
-        `<title>${escapeHtml(`${title} - ${APP_NAME}`)}</title>`,
-        `<style>${STYLE}</style>`,
+        `<meta name="referrer" content="${page.referrer}">`,
+        `<title>${escapeHtml(`${page.title} - ${APP_NAME}`)}</title>`,
+        `<style>${page.style}</style>`,
         '</head>',
         '<body>',
         `<header class="top">${header.join('')}</header>`,
         '<main>',
-        ...body,
+        ...page.body,
         '</main>',
         '</body>',
         '</html>',
