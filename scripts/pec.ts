@@ -23,6 +23,7 @@ import {
     type Settings,
 } from '../src/ops/connection';
 import { isServerKind, serverKinds } from '../src/domain/ids';
+import { isRequestId } from '../src/domain/request';
 import { listCommand } from '../src/ops/list';
 import { exitCodes, parseSince, safe, type Output } from '../src/ops/output';
 import { resendCommand } from '../src/ops/resend';
@@ -199,7 +200,7 @@ function parse<T extends OptionTypes>(argv: readonly string[], types: T, positio
     let parsed;
     try {
         parsed = parseArgs({
-            args: [...argv],
+            args: withIdsAsPositionals(argv),
             options: {
                 ...Object.fromEntries(Object.entries(types).map(([k, type]) => [k, { type }])),
                 help: { type: 'boolean', short: 'h' },
@@ -228,6 +229,19 @@ function parse<T extends OptionTypes>(argv: readonly string[], types: T, positio
         values: { [K in keyof T]?: T[K] extends 'boolean' ? boolean : string };
         positionals: string[];
     };
+}
+
+/**
+ * A request id is 128 random bits in base64url, so one in 64 starts with `-`, and parseArgs would read it as an option
+ * (`pec resend -Xq…` refused as an unknown option). An argument that is a whole request id is put after `--`, where
+ * parseArgs takes everything as a positional, unless the caller already wrote `--` themselves.
+ */
+function withIdsAsPositionals(argv: readonly string[]): string[] {
+    const ids = argv.filter((a) => a.startsWith('-') && isRequestId(a));
+    if (ids.length === 0 || argv.includes('--')) {
+        return [...argv];
+    }
+    return [...argv.filter((a) => !ids.includes(a)), '--', ...ids];
 }
 
 function sinceOption(text: string, now: Date): Date {

@@ -41,6 +41,20 @@ describe('pec (argv)', () => {
         expect(output.stderr.at(-1)).toBe(usage);
     });
 
+    it('takes a request id that starts with "-" as the id, not as an option (base64url ids do, one in 64)', async () => {
+        const id = `-${'Q'.repeat(21)}`;
+        for (const argv of [
+            ['show', id],
+            ['show', '--json', id],
+            ['show', '--', id],
+        ]) {
+            const output = memoryOutput();
+            // Not a usage error (2): the id is read, and the missing settings are what stops it (1).
+            expect(await main(argv, output, { env: {} })).toBe(1);
+            expect(output.stderr.join('\n')).not.toMatch(/Unknown option/);
+        }
+    });
+
     it('reads durations and dates for --since', () => {
         const now = new Date('2026-11-21T12:00:00Z');
         expect(parseSince('7d', now)).toEqual(new Date('2026-11-14T12:00:00Z'));
