@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { CardFact, CardTone } from '../domain/card';
 import { cleanText, formatUtc } from '../domain/card';
 import { kindInfo } from '../domain/ids';
@@ -6,7 +5,7 @@ import { requestStatuses } from '../domain/request';
 import type { AuditEntry } from '../domain/audit';
 import type { IndexedRequest } from '../storage/requestIndex';
 import type { DashboardQuery, DashboardSummary, RequestDetail } from './dashboard';
-import { escapeHtml, htmlDocument } from './decisionPageHtml';
+import { escapeHtml, htmlDocument, pageSecurityHeaders } from './decisionPageHtml';
 
 /**
  * The dashboard as server-rendered HTML, under the decision page's rules: every value through `escapeHtml`, no script
@@ -88,24 +87,8 @@ a { color: var(--accent); }
 :focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 `;
 
-const STYLE_HASH = `sha256-${createHash('sha256').update(STYLE, 'utf8').digest('base64')}`;
-
 /** Every HTML response of the dashboard carries these: the decision page's policy, with this page's stylesheet. */
-export const dashboardHeaders: Readonly<Record<string, string>> = Object.freeze({
-    'Content-Type': 'text/html; charset=utf-8',
-    'Content-Security-Policy': [
-        "default-src 'none'",
-        `style-src '${STYLE_HASH}'`,
-        "img-src 'self' data:",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-    ].join('; '),
-    'X-Content-Type-Options': 'nosniff',
-    'Referrer-Policy': 'no-referrer',
-    'Cache-Control': 'no-store',
-    'X-Frame-Options': 'DENY',
-});
+export const dashboardHeaders = pageSecurityHeaders(STYLE, 'no-referrer');
 
 const e = (value: unknown) => escapeHtml(cleanText(value === undefined || value === null ? '' : String(value), 2000));
 

@@ -92,27 +92,39 @@ a { color: var(--accent); }
 footer { margin-top: 2rem; color: var(--muted); font-size: 0.85rem; }
 `;
 
-const STYLE_HASH = `sha256-${createHash('sha256').update(STYLE, 'utf8').digest('base64')}`;
+/**
+ * The headers every server-rendered page of the app carries: one strict policy (no script at all, the page's own
+ * stylesheet by its hash, no framing), so the decision page and the dashboard cannot drift apart.
+ */
+export function pageSecurityHeaders(
+    style: string,
+    referrer: 'same-origin' | 'no-referrer',
+): Readonly<Record<string, string>> {
+    const styleHash = `sha256-${createHash('sha256').update(style, 'utf8').digest('base64')}`;
+    return Object.freeze({
+        'Content-Type': 'text/html; charset=utf-8',
+        'Content-Security-Policy': [
+            "default-src 'none'",
+            `style-src '${styleHash}'`,
+            "img-src 'self' data:",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ].join('; '),
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': referrer,
+        'Cache-Control': 'no-store',
+        'X-Frame-Options': 'DENY',
+    });
+}
 
-/** Every response of the page (the review page, refusals, errors) carries these. */
-export const pageHeaders: Readonly<Record<string, string>> = Object.freeze({
-    'Content-Type': 'text/html; charset=utf-8',
-    'Content-Security-Policy': [
-        "default-src 'none'",
-        `style-src '${STYLE_HASH}'`,
-        "img-src 'self' data:",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-    ].join('; '),
-    'X-Content-Type-Options': 'nosniff',
-    // The page URL carries the link token: no referrer may take it to another site. `same-origin`, not `no-referrer`:
-    // under no-referrer a browser sends `Origin: null` even on the page's own form POST (the Fetch standard's rule for
-    // serialising Origin), and the POST is refused unless its Origin is the app's (see sameOrigin.ts).
-    'Referrer-Policy': 'same-origin',
-    'Cache-Control': 'no-store',
-    'X-Frame-Options': 'DENY',
-});
+/**
+ * Every response of the page (the review page, refusals, errors) carries these. The page URL carries the link token:
+ * no referrer may take it to another site. `same-origin`, not `no-referrer`: under no-referrer a browser sends
+ * `Origin: null` even on the page's own form POST (the Fetch standard's rule for serialising Origin), and the POST is
+ * refused unless its Origin is the app's (see sameOrigin.ts).
+ */
+export const pageHeaders = pageSecurityHeaders(STYLE, 'same-origin');
 
 const htmlEscapes: Record<string, string> = {
     '&': '&amp;',
