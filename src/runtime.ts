@@ -17,6 +17,7 @@ import { indexTableName } from './storage/requestIndex';
 import { TableRequestStore } from './storage/requestStore';
 import { lazy, openTable } from './storage/tables';
 import type { BotTokenVerifier } from './teams/botAuth';
+import { withApproverTeamsIds } from './teams/approverTeamsIds';
 import { BotConnectorChannel, WorkflowsWebhookChannel } from './teams/botConnector';
 import { GraphChannelCards } from './teams/channelCards';
 import { GraphDirectory } from './teams/graphDirectory';
@@ -120,9 +121,10 @@ export function createDeps(config: Config): WorkflowDeps {
         marks: new TableConnectionMarks(requestTable),
         audit: new TrackedAuditLog(new AnchoredAuditLog(trail, anchors, anchorFailureSink(telemetry)), telemetry),
         anchorAudit: (now) => anchorLagging(trail, anchors, now),
+        // The bot both posts the cards and reads the team's roster, for the approvers' ids in `refresh.userIds`.
         ...(config.TEAMS_CHANNEL_ID
-            ? {
-                  teams: new BotConnectorChannel({
+            ? withApproverTeamsIds(
+                  new BotConnectorChannel({
                       serviceUrl: config.TEAMS_SERVICE_URL,
                       tenantId: config.AZURE_TENANT_ID,
                       channelId: config.TEAMS_CHANNEL_ID,
@@ -131,7 +133,9 @@ export function createDeps(config: Config): WorkflowDeps {
                       tokenScope: config.BOT_TOKEN_SCOPE,
                       ...http,
                   }),
-              }
+                  directory,
+                  config.APPROVER_GROUP_IDS,
+              )
             : {}),
         ...(config.WORKFLOWS_WEBHOOK_URL
             ? { webhook: new WorkflowsWebhookChannel(config.WORKFLOWS_WEBHOOK_URL, http) }

@@ -19,13 +19,20 @@ import {
 /** Longer response texts are refused by the input and cut here, so one approver cannot blow the card's size budget. */
 export const RESPONSE_TEXT_MAX_LENGTH = 500;
 export const MESSAGE_MAX_LENGTH = 2000;
+/** Teams' limit: at most 60 users get an automatic refresh (a user specific view) of one card. */
+export const REFRESH_USER_IDS_MAX = 60;
 const VALUE_MAX_LENGTH = 300;
 const REASON_MAX_LENGTH = 500;
 const TAG_MAX_COUNT = 15;
 const TAG_PART_MAX_LENGTH = 100;
 
 export type CardTone = 'default' | 'accent' | 'good' | 'warning' | 'attention';
-export type CardAudience = 'approver' | 'viewer';
+/**
+ * Who a card is drawn for: an approver who may decide now (the buttons), a viewer (the status only), or everyone at
+ * once: the card posted to a channel, which Teams shows to whoever has no view of their own. The shared card never
+ * carries live decide buttons; it says who may decide, and each approver's client asks the bot for their own view.
+ */
+export type CardAudience = 'approver' | 'viewer' | 'shared';
 export type CardDelivery = 'bot' | 'webhook';
 
 export interface CardOptions {
@@ -46,8 +53,9 @@ export interface CardOptions {
      */
     linkToken?: string;
     /**
-     * Teams users (MRI or AAD object ids) whose client should ask the bot for their own view (`refresh` with `userIds`).
-     * Only used for bot delivery while the request is open.
+     * Teams users (MRIs, `29:…`) whose client asks the bot for their own view by itself (`refresh.userIds`, at most
+     * 60). Undefined leaves the list out (Teams then refreshes for everyone in conversations of up to 60 people); an
+     * empty list refreshes nobody by itself. Only used for bot delivery while the request is open.
      */
     refreshUserIds?: readonly string[];
 }
@@ -130,6 +138,8 @@ export interface CardView {
     delivery: CardDelivery;
     title: string;
     statusLine: { text: string; tone: CardTone };
+    /** A line under the status for everyone: on the shared card, who may decide and where. */
+    note?: string;
     error?: string;
     /** Risk warnings, most important first. Empty means nothing was flagged, not that the request is safe. */
     warnings: string[];
@@ -150,7 +160,8 @@ export interface CardView {
     /** Only with the execute actions. */
     responseInput?: CardResponseInput;
     actions: CardAction[];
-    refresh?: { verb: 'refresh'; data: { requestId: string }; userIds: string[] };
+    /** `userIds` undefined: not known, left out of the card. */
+    refresh?: { verb: 'refresh'; data: { requestId: string }; userIds?: string[] };
 }
 
 export function buildCardView(request: ApprovalRequest, options: CardOptions): CardView {
@@ -208,16 +219,28 @@ export function buildCardView(request: ApprovalRequest, options: CardOptions): C
         };
     }
     // Every bot card asks for a per-user view while the request is open: approvers get the buttons, everyone else the
-    // status. The userIds name who refreshes automatically; none means Teams decides by the conversation's size.
+    // status. The userIds name who refreshes automatically; left out, Teams decides by the conversation's size.
     if (request.bypass) {
         asBypassAlert(view, request);
     }
-    const userIds = (options.refreshUserIds ?? []).filter((id) => id.length > 0);
+    if (options.audience === 'shared' && options.delivery === 'bot' && request.status === 'pending') {
+        view.note = options.linkToken ? sharedNoteWithLink : sharedNote;
+    }
     if (options.delivery === 'bot' && (request.status === 'pending' || request.status === 'decided')) {
-        view.refresh = { verb: 'refresh', data: { requestId: request.id }, userIds };
+        view.refresh = { verb: 'refresh', data: { requestId: request.id } };
+        if (options.refreshUserIds) {
+            // Teams honours at most 60; the caller already picked which (refreshIds.ts), this only keeps the card valid.
+            view.refresh.userIds = options.refreshUserIds.filter((id) => id.length > 0).slice(0, REFRESH_USER_IDS_MAX);
+        }
     }
     return view;
 }
+
+const sharedNoteStart =
+    'Only members of the approver groups can decide: they see Approve and Reject in their own view of this card. ' +
+    "If the buttons do not appear, choose Refresh card in the message's menu";
+const sharedNote = `${sharedNoteStart}.`;
+const sharedNoteWithLink = `${sharedNoteStart}, or open the review page.`;
 
 function serverOf(request: ApprovalRequest): CardServer {
     const { facts } = request;

@@ -52,6 +52,9 @@ export function renderAdaptiveCard(view: CardView): AdaptiveCardJson {
         { type: 'TextBlock', text: escapeMarkdown(view.title), size: 'Medium', weight: 'Bolder', wrap: true },
         runs([{ text: view.statusLine.text, tone: view.statusLine.tone, bold: true }]),
     ];
+    if (view.note) {
+        body.push(runs([{ text: view.note, subtle: true }]));
+    }
     if (view.error) {
         body.push(runs([{ text: view.error, tone: 'attention', bold: true }]));
     }
@@ -114,9 +117,9 @@ export function renderAdaptiveCard(view: CardView): AdaptiveCardJson {
     if (view.refresh) {
         card.refresh = {
             action: { type: 'Action.Execute', verb: view.refresh.verb, data: { ...view.refresh.data } },
-            // Without userIds Teams refreshes for everyone in conversations of up to 60 people, and offers a manual
-            // refresh beyond that.
-            ...(view.refresh.userIds.length > 0 ? { userIds: [...view.refresh.userIds] } : {}),
+            // Teams user MRIs, at most 60. Without userIds Teams refreshes for everyone in conversations of up to 60
+            // people and offers a manual refresh beyond that; an empty list refreshes nobody by itself.
+            ...(view.refresh.userIds ? { userIds: [...view.refresh.userIds] } : {}),
         };
     }
     return card;

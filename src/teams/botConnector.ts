@@ -13,6 +13,7 @@ import { sharedTimeoutHttpClient } from '../http/timeout';
 import { ensureErrorType, isTransientStatus, PermanentError, TransientError } from '../domain/errors';
 import type { CardRef } from '../domain/request';
 import type { AdaptiveCardJson, TeamsChannel, WebhookChannel } from './teamsChannel';
+import { ROSTER_PAGE_SIZE, toTeamMember, type TeamMembersPage, type TeamRoster } from './teamRoster';
 import { withoutFormData } from '../http/pipeline';
 
 export interface HttpSettings {
@@ -35,10 +36,10 @@ const cardContentType = 'application/vnd.microsoft.card.adaptive';
 
 /**
  * A thin Bot Connector (v3 REST) client. botbuilder is archived and its successors bring a whole hosting stack; the app
- * needs three calls, so they go through the same Azure core pipeline as the ARM SDKs: a managed-identity token for
+ * needs four calls (post, update, reply, and the team's paged members), so they go through the same Azure core pipeline as the ARM SDKs: a managed-identity token for
  * the Bot Framework scope, and retries on 429/5xx that honour Retry-After.
  */
-export class BotConnectorChannel implements TeamsChannel {
+export class BotConnectorChannel implements TeamsChannel, TeamRoster {
     private readonly pipeline: Pipeline;
     private readonly httpClient: HttpClient;
 
@@ -104,6 +105,27 @@ export class BotConnectorChannel implements TeamsChannel {
         await this.replyInThread(ref, { summary, attachments: [{ contentType: cardContentType, content: card }] });
     }
 
+    /**
+     * One page of the team's members: `GET {serviceUrl}/v3/conversations/{teamId}/pagedmembers?pageSize=…&continuationToken=…`
+     * (Bot Framework "Get conversation paged members"; Teams answers with TeamsChannelAccounts whose `id` is the MRI).
+     * The team's roster is asked for, as botbuilder's TeamsInfo does in a team; without a team id, the channel's.
+     */
+    async membersPage(continuationToken?: string): Promise<TeamMembersPage> {
+        const conversationId = this.settings.teamId ?? this.settings.channelId;
+        const query = new URLSearchParams({ pageSize: String(ROSTER_PAGE_SIZE) });
+        if (continuationToken !== undefined) {
+            query.set('continuationToken', continuationToken);
+        }
+        const url = `${base(this.settings.serviceUrl)}/v3/conversations/${encodeURIComponent(conversationId)}/pagedmembers?${query}`;
+        const answer = (await this.send('GET', url, undefined)) as { members?: unknown; continuationToken?: unknown };
+        if (!Array.isArray(answer?.members)) {
+            throw new PermanentError('Bot Connector answered a paged member listing without a list of members');
+        }
+        const members = answer.members.map(toTeamMember).filter((m) => m !== undefined);
+        const next = answer.continuationToken;
+        return { members, ...(typeof next === 'string' && next !== '' ? { continuationToken: next } : {}) };
+    }
+
     private async replyInThread(ref: CardRef, activity: Record<string, unknown>): Promise<void> {
         const { serviceUrl, conversationId, activityId } = requireBotRef(ref);
         await this.send(
@@ -113,7 +135,7 @@ export class BotConnectorChannel implements TeamsChannel {
         );
     }
 
-    private async send(method: 'POST' | 'PUT', url: string, body: unknown): Promise<unknown> {
+    private async send(method: 'GET' | 'POST' | 'PUT', url: string, body: unknown): Promise<unknown> {
         return sendJson(this.pipeline, this.httpClient, method, url, body, 'Bot Connector');
     }
 }
@@ -154,7 +176,7 @@ function retryOptions(settings: HttpSettings) {
 async function sendJson(
     pipeline: Pipeline,
     httpClient: HttpClient,
-    method: 'POST' | 'PUT',
+    method: 'GET' | 'POST' | 'PUT',
     url: string,
     body: unknown,
     service: string,
@@ -162,8 +184,10 @@ async function sendJson(
     const request = createPipelineRequest({
         url,
         method,
-        headers: createHttpHeaders({ 'content-type': 'application/json', accept: 'application/json' }),
-        body: JSON.stringify(body),
+        headers: createHttpHeaders(
+            method === 'GET' ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' },
+        ),
+        ...(method === 'GET' ? {} : { body: JSON.stringify(body) }),
     });
     let status: number;
     let text: string | undefined;

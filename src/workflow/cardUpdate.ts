@@ -5,6 +5,7 @@ import type { StoredRequest } from '../storage/requestStore';
 import { renderAdaptiveCard } from '../teams/adaptiveCard';
 import type { AdaptiveCardJson } from '../teams/teamsChannel';
 import { cardOptions, type WorkflowDeps } from './deps';
+import { sharedCardOptions } from './refreshIds';
 import type { Logger } from '../observability/logger';
 
 /**
@@ -18,7 +19,7 @@ export function viewFor(
     deps: WorkflowDeps,
     request: ApprovalRequest,
     audience: CardAudience,
-    extra: { error?: string; responseText?: string } = {},
+    extra: { error?: string; responseText?: string; refreshUserIds?: readonly string[] } = {},
 ): CardView {
     return buildCardView(request, { ...cardOptions(deps), audience, delivery: 'bot', ...extra });
 }
@@ -27,7 +28,7 @@ export function cardFor(
     deps: WorkflowDeps,
     request: ApprovalRequest,
     audience: CardAudience,
-    extra: { error?: string; responseText?: string } = {},
+    extra: { error?: string; responseText?: string; refreshUserIds?: readonly string[] } = {},
 ): AdaptiveCardJson {
     return renderAdaptiveCard(viewFor(deps, request, audience, extra));
 }
@@ -48,7 +49,7 @@ export async function syncPostedCard(
     if (!request.card || request.cardShows === state) {
         return stored;
     }
-    const view = sharedView(deps, request);
+    const view = await sharedView(deps, request, log);
     try {
         if (request.card.channel === 'bot' && deps.teams) {
             await deps.teams.updateCard(request.card, renderAdaptiveCard(view));
@@ -83,7 +84,8 @@ export async function syncPostedCard(
             }
             // The other writer synced (and replied) first, then this older drawing replaced its card: redraw only.
             if (fresh.request.card?.channel === 'bot' && deps.teams) {
-                await deps.teams.updateCard(fresh.request.card, renderAdaptiveCard(sharedView(deps, fresh.request)));
+                const redrawn = await sharedView(deps, fresh.request, log);
+                await deps.teams.updateCard(fresh.request.card, renderAdaptiveCard(redrawn));
             }
             return fresh;
         }
@@ -92,13 +94,15 @@ export async function syncPostedCard(
 }
 
 /**
- * The card everyone shares. While more approvals are needed it keeps the buttons, so the next approver can still act
- * (each person's refresh hides them from whoever may not, or already did); otherwise it only shows the status.
+ * The card everyone shares. A bot card never carries live buttons: while the request is open each approver who can
+ * still act gets them in their own refreshed view, and the update names those approvers again (`refresh.userIds`), so
+ * their views refresh with it. A webhook card only shows the status.
  */
-function sharedView(deps: WorkflowDeps, request: ApprovalRequest): CardView {
-    const delivery = request.card?.channel ?? 'bot';
-    const audience = request.status === 'pending' && delivery === 'bot' ? 'approver' : 'viewer';
-    return buildCardView(request, { ...cardOptions(deps), audience, delivery });
+async function sharedView(deps: WorkflowDeps, request: ApprovalRequest, log: Logger): Promise<CardView> {
+    if ((request.card?.channel ?? 'bot') === 'webhook') {
+        return buildCardView(request, { ...cardOptions(deps), audience: 'viewer', delivery: 'webhook' });
+    }
+    return buildCardView(request, { ...cardOptions(deps), ...(await sharedCardOptions(deps, request, log)), delivery: 'bot' });
 }
 
 /** The thread reply for a final state: what happened, in one line. */

@@ -9,6 +9,7 @@ import type { ConnectionMarks } from '../storage/connectionMarks';
 import type { RequestStore } from '../storage/requestStore';
 import type { ApplyQueue } from '../storage/applyQueue';
 import type { ApproverDirectory } from '../teams/directory';
+import type { ApproverTeamsIds } from '../teams/approverTeamsIds';
 import type { ChannelCardFinder } from '../teams/channelCards';
 import type { TeamsChannel, WebhookChannel } from '../teams/teamsChannel';
 
@@ -57,6 +58,11 @@ export interface WorkflowDeps {
     /** Reads the channel for a card whose post went unanswered; undefined when the channel cannot be read. */
     channelCards?: ChannelCardFinder;
     directory: ApproverDirectory;
+    /**
+     * The approvers' Teams user ids, for the cards' `refresh.userIds`; undefined where the roster cannot be read (no
+     * bot), and then cards name nobody there.
+     */
+    approverTeamsIds?: ApproverTeamsIds;
     applyQueue: ApplyQueue;
     /** Custom events for the milestones (the audit log feeds it); flushed at the end of each invocation. */
     telemetry: Telemetry;

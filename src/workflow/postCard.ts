@@ -7,6 +7,7 @@ import { cardOptions, type WorkflowDeps } from './deps';
 import type { Logger } from '../observability/logger';
 import { updateRequest } from './requestUpdate';
 import { issueLinkToken } from './linkToken';
+import { sharedCardOptions } from './refreshIds';
 import type { LinkGrant } from '../domain/request';
 
 /** How long one invocation may hold the right to post a request's card before another may try. */
@@ -143,7 +144,8 @@ export async function deliver(
     const options = { ...cardOptions(deps), ...(linkToken ? { linkToken } : {}) };
     let botError: Error | undefined;
     if (deps.teams) {
-        const view = buildCardView(request, { ...options, audience: 'approver', delivery: 'bot' });
+        // The channel's card is the shared view: approvers get the buttons in their own refreshed view (refreshIds.ts).
+        const view = buildCardView(request, { ...options, ...(await sharedCardOptions(deps, request, log)), delivery: 'bot' });
         try {
             const ref = await deps.teams.postCard(renderAdaptiveCard(view), cardSummary(view));
             return { ref: { channel: 'bot', ...ref, postedAt: deps.now().toISOString() } };

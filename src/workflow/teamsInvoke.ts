@@ -2,7 +2,10 @@ import { hasApproved } from '../domain/decision';
 import { ensureErrorType } from '../domain/errors';
 import * as z from 'zod';
 import { isRequestId } from '../domain/request';
+import type { ApprovalRequest } from '../domain/request';
+import type { CardAudience } from '../domain/card';
 import { cardFor } from './cardUpdate';
+import { approverRefreshIds } from './refreshIds';
 import { authorise, decide, isOwnCardMessage, type DecideResult } from './decide';
 import type { WorkflowDeps } from './deps';
 import type { Logger } from '../observability/logger';
@@ -111,31 +114,46 @@ async function answerCardAction(deps: WorkflowDeps, activity: CardAction, log: L
         { requestId: data.requestId, action: verb, text: data.responseText, approver: who, origin },
         log,
     );
-    return toResponse(deps, result);
+    return toResponse(deps, result, log);
 }
 
-function toResponse(deps: WorkflowDeps, result: DecideResult): InvokeResponse {
+async function toResponse(deps: WorkflowDeps, result: DecideResult, log: Logger): Promise<InvokeResponse> {
     switch (result.kind) {
         case 'recorded':
             // Still pending means one approval of several: this approver is done, so no buttons for them.
-            return cardResponse(
-                cardFor(deps, result.request, result.request.status === 'pending' ? 'viewer' : 'approver'),
-            );
+            return personalCard(deps, result.request, result.request.status === 'pending' ? 'viewer' : 'approver', log);
         case 'current':
-            return cardResponse(cardFor(deps, result.request, 'viewer'));
+            return personalCard(deps, result.request, 'viewer', log);
         case 'error':
-            return cardResponse(
-                cardFor(deps, result.request, result.audience, {
-                    error: result.error,
-                    ...(result.responseText === undefined ? {} : { responseText: result.responseText }),
-                }),
-            );
+            return personalCard(deps, result.request, result.audience, log, {
+                error: result.error,
+                ...(result.responseText === undefined ? {} : { responseText: result.responseText }),
+            });
         case 'refused':
             return errorResponse(result.status, result.reason);
     }
 }
 
-/** Per-user view: approvers get the buttons while the request is pending; everyone else sees the status. */
+/**
+ * The card one person gets back. It repeats the shared card's `refresh.userIds` (as Teams' own examples do), so
+ * this view keeps refreshing by itself for the same approvers.
+ */
+async function personalCard(
+    deps: WorkflowDeps,
+    request: ApprovalRequest,
+    audience: CardAudience,
+    log: Logger,
+    extra: { error?: string; responseText?: string } = {},
+): Promise<InvokeResponse> {
+    const refreshUserIds = await approverRefreshIds(deps, request, log);
+    return cardResponse(cardFor(deps, request, audience, { ...extra, ...(refreshUserIds ? { refreshUserIds } : {}) }));
+}
+
+/**
+ * Per-user view (`refresh`, sent by Teams with `trigger` "automatic" for the users the card names, "manual" when
+ * someone picks Refresh card): approvers who can act get the buttons while the request is pending; everyone else sees
+ * the status. Who gets a refresh is never trusted: membership is checked here, and again on every click.
+ */
 async function refresh(
     deps: WorkflowDeps,
     requestId: string,
@@ -149,9 +167,9 @@ async function refresh(
     }
     const request = stored.request;
     if (request.status !== 'pending') {
-        return cardResponse(cardFor(deps, request, 'viewer'));
+        return personalCard(deps, request, 'viewer', log);
     }
     const allowed = await authorise(deps, request, who, log, { audit: false });
     const done = !('error' in allowed) && hasApproved(request, allowed.value);
-    return cardResponse(cardFor(deps, request, 'error' in allowed || done ? 'viewer' : 'approver'));
+    return personalCard(deps, request, 'error' in allowed || done ? 'viewer' : 'approver', log);
 }
