@@ -45,6 +45,11 @@ export const people = {
 };
 export type TestPerson = (typeof people)[keyof typeof people];
 
+/** A person's Teams user id (MRI): what the roster lists, `refresh.userIds` names and a click's `from.id` carries. */
+export function mriOf(person: { objectId: string }): string {
+    return `29:${person.objectId}`;
+}
+
 export interface Harness {
     token: TokenEmulator;
     arm: ArmEmulator;
@@ -136,6 +141,18 @@ export async function startHarness(
         teamId === env.TEAMS_TEAM_ID && channelId === env.TEAMS_CHANNEL_ID
             ? bot.conversations.map((c) => chatMessageOf(bot, c, teamId, channelId, env.AZURE_CLIENT_ID ?? ids.client))
             : undefined;
+    // Everyone in the tests is a member of the approval channel's team, as Teams lists them.
+    bot.setRoster(
+        env.TEAMS_TEAM_ID ?? '',
+        Object.values(people).map((p) => ({
+            id: mriOf(p),
+            objectId: p.objectId,
+            name: p.name,
+            userPrincipalName: p.upn,
+            tenantId: ids.tenant,
+            userRole: 'user' as const,
+        })),
+    );
     const previous = new Map<string, string | undefined>();
     for (const [k, v] of Object.entries(env)) {
         previous.set(k, process.env[k]);
@@ -333,7 +350,7 @@ export function cardActionActivity(h: Harness, request: ApprovalRequest, options
         id: `f:${randomBytes(8).toString('hex')}`,
         channelId: 'msteams',
         serviceUrl: request.card?.serviceUrl ?? h.bot.serviceUrl,
-        from: { id: `29:${who.objectId}`, aadObjectId: who.objectId, name: who.name },
+        from: { id: mriOf(who), aadObjectId: who.objectId, name: who.name },
         recipient: { id: `28:${ids.client}`, name: 'PEC gate' },
         conversation: { id: request.card?.conversationId ?? 'none', conversationType: 'channel', tenantId: ids.tenant },
         replyToId: request.card?.activityId,

@@ -3,8 +3,29 @@ import { bearerAudience, FaultPlan, sendJson, serveWithFault, startServer, type 
 
 /**
  * A Bot Connector emulator: the subset of the Bot Framework REST API (v3) the app uses to post a card into a Teams
- * channel, update it, and reply in its thread. It records every conversation and activity, so tests can count cards.
+ * channel, update it, reply in its thread, and read the team's members a page at a time. It records every
+ * conversation and activity, so tests can count cards.
  */
+
+/**
+ * A team member as Teams' `pagedmembers` answers (a TeamsChannelAccount, as in Teams' "Get Teams specific context"):
+ * `id` is the user's MRI, `objectId` the Entra object id (absent for anonymous users).
+ */
+export interface RosterMember {
+    id: string;
+    objectId?: string;
+    name?: string;
+    givenName?: string;
+    surname?: string;
+    email?: string;
+    userPrincipalName?: string;
+    tenantId?: string;
+    userRole?: 'user' | 'guest' | 'anonymous';
+}
+
+/** Teams reads a page size below 50 as 50 and above 500 as 500 (same document). */
+export const PAGED_MEMBERS_MIN = 50;
+export const PAGED_MEMBERS_MAX = 500;
 
 export interface RecordedActivity {
     conversationId: string;
@@ -58,7 +79,9 @@ export class BotConnectorEmulator {
     readonly conversations: RecordedConversation[] = [];
     readonly activities: RecordedActivity[] = [];
     readonly updates: RecordedActivity[] = [];
-    readonly requests: { method: string; path: string }[] = [];
+    readonly requests: { method: string; path: string; query?: string }[] = [];
+    /** Team or channel conversation id to its members, for `GET /v3/conversations/{id}/pagedmembers`. */
+    readonly rosters = new Map<string, RosterMember[]>();
     /** The clock that stamps new threads (`createdAt`); the harness sets it to the workflow's. */
     now: () => Date = () => new Date();
 
@@ -75,9 +98,10 @@ export class BotConnectorEmulator {
         const server = await startServer(
             async (req, res, body) => {
                 const emulator = self.current!;
-                const path = new URL(req.url ?? '/', 'https://localhost').pathname;
+                const url = new URL(req.url ?? '/', 'https://localhost');
+                const path = url.pathname;
                 const method = req.method ?? 'GET';
-                emulator.requests.push({ method, path });
+                emulator.requests.push({ method, path, ...(url.search ? { query: url.search } : {}) });
                 await serveWithFault(emulator.faults.take(method, path), req, res, errorBody, (out) => {
                     if (bearerAudience(req.headers.authorization)?.replace(/\/$/, '') !== audience) {
                         sendJson(out, 401, errorBody(401, 'Unauthorized'));
@@ -90,7 +114,7 @@ export class BotConnectorEmulator {
                         sendJson(out, 400, errorBody(400, 'BadSyntax'));
                         return;
                     }
-                    emulator.route(method, path, json, out);
+                    emulator.route(method, path, json, out, url.searchParams);
                 });
             },
             { https: true },
@@ -99,7 +123,23 @@ export class BotConnectorEmulator {
         return self.current;
     }
 
-    private route(method: string, path: string, json: Record<string, unknown>, res: Parameters<typeof sendJson>[0]) {
+    /** Sets the members a team (or channel) conversation lists. */
+    setRoster(conversationId: string, members: RosterMember[]): void {
+        this.rosters.set(conversationId, members.map((m) => ({ ...m })));
+    }
+
+    private route(
+        method: string,
+        path: string,
+        json: Record<string, unknown>,
+        res: Parameters<typeof sendJson>[0],
+        query: URLSearchParams,
+    ) {
+        const paged = /^\/teams\/v3\/conversations\/([^/]+)\/pagedmembers$/.exec(path);
+        if (paged) {
+            this.pagedMembers(method, decodeURIComponent(paged[1]!), query, res);
+            return;
+        }
         const m = /^\/teams\/v3\/conversations(?:\/([^/]+)\/activities(?:\/([^/]+))?)?$/.exec(path);
         if (!m) {
             sendJson(res, 404, errorBody(404, 'NotFound'));
@@ -166,6 +206,47 @@ export class BotConnectorEmulator {
         sendJson(res, 405, errorBody(405, 'MethodNotAllowed'));
     }
 
+    /**
+     * `GET /v3/conversations/{conversationId}/pagedmembers?pageSize=&continuationToken=`: one page of members and, while
+     * more follow, an opaque `continuationToken`; the last page has none. The page size is clamped to 50..500 as Teams
+     * does; a token this emulator did not issue for this conversation is a 400.
+     */
+    private pagedMembers(
+        method: string,
+        conversationId: string,
+        query: URLSearchParams,
+        res: Parameters<typeof sendJson>[0],
+    ): void {
+        if (method !== 'GET') {
+            sendJson(res, 405, errorBody(405, 'MethodNotAllowed'));
+            return;
+        }
+        const roster = this.rosters.get(conversationId);
+        if (!roster) {
+            sendJson(res, 404, errorBody(404, 'ConversationNotFound'));
+            return;
+        }
+        const asked = Number(query.get('pageSize') ?? String(PAGED_MEMBERS_MAX));
+        const size = Number.isFinite(asked)
+            ? Math.min(PAGED_MEMBERS_MAX, Math.max(PAGED_MEMBERS_MIN, Math.trunc(asked)))
+            : PAGED_MEMBERS_MAX;
+        let offset = 0;
+        const token = query.get('continuationToken');
+        if (token !== null) {
+            const decoded = decodeToken(token);
+            if (!decoded || decoded.conversationId !== conversationId || decoded.offset > roster.length) {
+                sendJson(res, 400, { error: { code: 'BadArgument', message: 'Invalid continuation token' } });
+                return;
+            }
+            offset = decoded.offset;
+        }
+        const next = offset + size;
+        sendJson(res, 200, {
+            members: roster.slice(offset, next),
+            ...(next < roster.length ? { continuationToken: encodeToken(conversationId, next) } : {}),
+        });
+    }
+
     /** The cards posted as new conversations (one per request). */
     cards(): Record<string, unknown>[] {
         return this.conversations.map((c) => {
@@ -189,5 +270,21 @@ export class BotConnectorEmulator {
 
     close(): Promise<void> {
         return this.server.close();
+    }
+}
+
+/** Opaque to clients, with characters that must be percent-encoded in a query (`+`, `/`, `=`). */
+function encodeToken(conversationId: string, offset: number): string {
+    return Buffer.from(JSON.stringify({ c: conversationId, o: offset })).toString('base64');
+}
+
+function decodeToken(token: string): { conversationId: string; offset: number } | undefined {
+    try {
+        const raw = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { c?: unknown; o?: unknown };
+        return typeof raw.c === 'string' && Number.isSafeInteger(raw.o) && (raw.o as number) >= 0
+            ? { conversationId: raw.c, offset: raw.o as number }
+            : undefined;
+    } catch {
+        return undefined;
     }
 }

@@ -126,10 +126,12 @@ describe('teamsMessages', () => {
             from: { id: '29:x', aadObjectId: people.mallory.objectId },
             conversation: { id: request.card!.conversationId },
         };
+        // Posting the card asked Graph for the approvers (its refresh.userIds); the message must ask nothing more.
+        const before = h.graph.requests.length;
         const result = await postActivity(h, message);
         expect(result.status).toBe(200);
         expect(result.body).toBeUndefined();
-        expect(h.graph.requests).toHaveLength(0);
+        expect(h.graph.requests).toHaveLength(before);
     });
 
     it('answers a malformed card action with an error, not an exception', async () => {
