@@ -185,7 +185,9 @@ async function sendJson(
         url,
         method,
         headers: createHttpHeaders(
-            method === 'GET' ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' },
+            method === 'GET'
+                ? { accept: 'application/json' }
+                : { 'content-type': 'application/json', accept: 'application/json' },
         ),
         ...(method === 'GET' ? {} : { body: JSON.stringify(body) }),
     });

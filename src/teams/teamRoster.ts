@@ -45,7 +45,9 @@ export function toTeamMember(raw: unknown): TeamMember | undefined {
     if (typeof record.id !== 'string' || record.id.trim() === '' || record.id.length > 512) {
         return undefined;
     }
-    const objectId = [record.objectId, record.aadObjectId].find((v): v is string => typeof v === 'string' && guid.test(v));
+    const objectId = [record.objectId, record.aadObjectId].find(
+        (v): v is string => typeof v === 'string' && guid.test(v),
+    );
     return { mri: record.id, ...(objectId ? { objectId: objectId.toLowerCase() } : {}) };
 }
 

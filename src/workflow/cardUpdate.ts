@@ -102,7 +102,11 @@ async function sharedView(deps: WorkflowDeps, request: ApprovalRequest, log: Log
     if ((request.card?.channel ?? 'bot') === 'webhook') {
         return buildCardView(request, { ...cardOptions(deps), audience: 'viewer', delivery: 'webhook' });
     }
-    return buildCardView(request, { ...cardOptions(deps), ...(await sharedCardOptions(deps, request, log)), delivery: 'bot' });
+    return buildCardView(request, {
+        ...cardOptions(deps),
+        ...(await sharedCardOptions(deps, request, log)),
+        delivery: 'bot',
+    });
 }
 
 /** The thread reply for a final state: what happened, in one line. */

@@ -145,7 +145,11 @@ export async function deliver(
     let botError: Error | undefined;
     if (deps.teams) {
         // The channel's card is the shared view: approvers get the buttons in their own refreshed view (refreshIds.ts).
-        const view = buildCardView(request, { ...options, ...(await sharedCardOptions(deps, request, log)), delivery: 'bot' });
+        const view = buildCardView(request, {
+            ...options,
+            ...(await sharedCardOptions(deps, request, log)),
+            delivery: 'bot',
+        });
         try {
             const ref = await deps.teams.postCard(renderAdaptiveCard(view), cardSummary(view));
             return { ref: { channel: 'bot', ...ref, postedAt: deps.now().toISOString() } };

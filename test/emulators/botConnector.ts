@@ -125,7 +125,10 @@ export class BotConnectorEmulator {
 
     /** Sets the members a team (or channel) conversation lists. */
     setRoster(conversationId: string, members: RosterMember[]): void {
-        this.rosters.set(conversationId, members.map((m) => ({ ...m })));
+        this.rosters.set(
+            conversationId,
+            members.map((m) => ({ ...m })),
+        );
     }
 
     private route(

@@ -65,7 +65,10 @@ describe('BotConnectorChannel as the team roster', () => {
     });
 
     it('reads every page of the team, 500 members a page, following the continuation token', async () => {
-        bot.setRoster(teamId, Array.from({ length: 1100 }, (_, i) => member(i)));
+        bot.setRoster(
+            teamId,
+            Array.from({ length: 1100 }, (_, i) => member(i)),
+        );
         const { members, pages } = await everyone(channel);
         expect(pages).toBe(3);
         expect(members).toHaveLength(1100);
@@ -96,7 +99,10 @@ describe('BotConnectorChannel as the team roster', () => {
     });
 
     it('waits out a 429 with Retry-After and goes on paging', async () => {
-        bot.setRoster(teamId, Array.from({ length: 600 }, (_, i) => member(i)));
+        bot.setRoster(
+            teamId,
+            Array.from({ length: 600 }, (_, i) => member(i)),
+        );
         bot.faults.add({ kind: 'throttle', retryAfterSeconds: 0 }, { method: 'GET', pathIncludes: 'pagedmembers' });
         const { members } = await everyone(channel);
         expect(members).toHaveLength(600);
