@@ -49,6 +49,7 @@ export interface GraphChannelCardsOptions {
 interface ChatMessage {
     id?: unknown;
     createdDateTime?: unknown;
+    lastModifiedDateTime?: unknown;
     from?: { application?: { id?: unknown } | null } | null;
     attachments?: { contentType?: unknown; content?: unknown }[] | null;
 }
@@ -69,9 +70,14 @@ export class GraphChannelCards implements ChannelCardFinder {
             const answer = await this.graph.channelMessagesPage(teamId, channelId, nextLink);
             let older = false;
             for (const raw of answer.messages as ChatMessage[]) {
-                const created = typeof raw.createdDateTime === 'string' ? Date.parse(raw.createdDateTime) : NaN;
-                if (Number.isFinite(created) && created < cutoff) {
+                const created = timeOf(raw.createdDateTime);
+                // Graph does not document the listing's order: newest first by creation or by last change (our own
+                // card updates change old threads). A message last changed before the cutoff was created before it
+                // too, and under either order everything after it is older still, so the reading stops there.
+                if (timeOf(raw.lastModifiedDateTime) < cutoff || (!raw.lastModifiedDateTime && created < cutoff)) {
                     older = true;
+                }
+                if (created < cutoff) {
                     continue;
                 }
                 if (typeof raw.id !== 'string' || !isFrom(raw, botAppId) || !carriesRequest(raw, requestId)) {
@@ -97,6 +103,12 @@ export class GraphChannelCards implements ChannelCardFinder {
                 'cannot tell whether the card is among them',
         );
     }
+}
+
+/** A Graph timestamp in ms; one that is absent or unreadable counts as new, so it never ends the reading early. */
+function timeOf(value: unknown): number {
+    const t = typeof value === 'string' ? Date.parse(value) : NaN;
+    return Number.isFinite(t) ? t : Number.POSITIVE_INFINITY;
 }
 
 function isFrom(message: ChatMessage, botAppId: string): boolean {

@@ -9,6 +9,7 @@ const serviceUrl = 'https://smba.trafficmanager.net/teams/';
 interface Message {
     id: string;
     createdDateTime: string;
+    lastModifiedDateTime?: string;
     from: { application: { id: string } | null };
     attachments: { contentType: string; content: string }[];
 }
@@ -76,6 +77,33 @@ describe('GraphChannelCards', () => {
         const s = source([...old, message(5000, new Date(now.getTime() + 10), 'someone-else')]);
         await expect(finder(s).findCards('mine', now)).resolves.toEqual([]);
         expect(s.pages).toBe(1);
+    });
+
+    it('reads past old threads changed recently (the listing may be ordered by last change)', async () => {
+        // 60 old cards, each updated (decided) after the lost post: listed first when the order is by last change.
+        const updated = Array.from({ length: 60 }, (_, i) => ({
+            ...message(i, new Date(now.getTime() - 86_400_000 - i), `old${i}`),
+            lastModifiedDateTime: new Date(now.getTime() + 5000 + i).toISOString(),
+        }));
+        const lost = { ...message(1000, new Date(now.getTime() + 500), 'mine') };
+        lost.lastModifiedDateTime = lost.createdDateTime;
+        const byChange = [...updated, lost].sort((a, b) =>
+            (b.lastModifiedDateTime ?? '').localeCompare(a.lastModifiedDateTime ?? ''),
+        );
+        const s = {
+            pages: 0,
+            async channelMessagesPage(_t: string, _c: string, nextLink?: string) {
+                s.pages += 1;
+                const offset = nextLink ? Number(nextLink) : 0;
+                return {
+                    messages: byChange.slice(offset, offset + 50),
+                    ...(offset + 50 < byChange.length ? { nextLink: String(offset + 50) } : {}),
+                };
+            },
+        };
+        const found = await finder(s).findCards('mine', now);
+        expect(found.map((f) => f.activityId)).toEqual(['1000']);
+        expect(s.pages).toBe(2);
     });
 
     it('gives every card of the request, oldest first, and never a look-alike or a note', async () => {
