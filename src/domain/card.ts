@@ -224,7 +224,7 @@ export function buildCardView(request: ApprovalRequest, options: CardOptions): C
         asBypassAlert(view, request);
     }
     if (options.audience === 'shared' && options.delivery === 'bot' && request.status === 'pending') {
-        view.note = options.linkToken ? sharedNoteWithLink : sharedNote;
+        view.note = sharedNote(request.bypass ? 'Keep and Revoke' : 'Approve and Reject', !!options.linkToken);
     }
     if (options.delivery === 'bot' && (request.status === 'pending' || request.status === 'decided')) {
         view.refresh = { verb: 'refresh', data: { requestId: request.id } };
@@ -236,11 +236,13 @@ export function buildCardView(request: ApprovalRequest, options: CardOptions): C
     return view;
 }
 
-const sharedNoteStart =
-    'Only members of the approver groups can decide: they see Approve and Reject in their own view of this card. ' +
-    "If the buttons do not appear, choose Refresh card in the message's menu";
-const sharedNote = `${sharedNoteStart}.`;
-const sharedNoteWithLink = `${sharedNoteStart}, or open the review page.`;
+/** The shared card's line on who may decide, and where the buttons are. */
+function sharedNote(buttons: string, hasLink: boolean): string {
+    return (
+        `Only members of the approver groups can decide: they see ${buttons} in their own view of this card. ` +
+        `If the buttons do not appear, choose Refresh card in the message's menu${hasLink ? ', or open the review page' : ''}.`
+    );
+}
 
 function serverOf(request: ApprovalRequest): CardServer {
     const { facts } = request;

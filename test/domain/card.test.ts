@@ -185,11 +185,31 @@ describe('buildCardView actions', () => {
             userIds: ['29:abc'],
         });
         expect(buildCardView(makeRequest({ status: 'applied', decision }), withUsers).refresh).toBeUndefined();
+        // Not known: left out (Teams then refreshes everyone in conversations of up to 60). Known to be nobody: an empty
+        // list, which Teams reads as "refresh nobody by itself".
         expect(buildCardView(makeRequest(), approverBot).refresh).toEqual({
             verb: 'refresh',
             data: { requestId: 'Req_abcdefghijklmnopqrstuv' },
-            userIds: [],
         });
+        expect(buildCardView(makeRequest(), { ...approverBot, refreshUserIds: [] }).refresh?.userIds).toEqual([]);
+        const many = Array.from({ length: 61 }, (_, i) => `29:${i}`);
+        expect(buildCardView(makeRequest(), { ...approverBot, refreshUserIds: many }).refresh?.userIds).toEqual(
+            many.slice(0, 60),
+        );
+    });
+
+    it('draws the shared card (the one posted to the channel) without decide buttons, saying who may decide', () => {
+        const shared = { ...approverBot, audience: 'shared' as const, linkToken: 'Tok-en_1', refreshUserIds: ['29:a'] };
+        const view = buildCardView(makeRequest(), shared);
+        expect(view.actions.filter((a) => a.type === 'execute')).toEqual([]);
+        expect(view.responseInput).toBeUndefined();
+        expect(view.note).toMatch(
+            /^Only members of the approver groups can decide: they see Approve and Reject .*review page\.$/,
+        );
+        expect(view.actions.map((a) => a.title)).toEqual(['Review page', 'Open in Azure portal']);
+        expect(view.refresh?.userIds).toEqual(['29:a']);
+        // Once decided there is nothing left to decide, so no line about it.
+        expect(buildCardView(makeRequest({ status: 'applied', decision }), shared).note).toBeUndefined();
     });
 });
 

@@ -52,7 +52,9 @@ describe('resendCard', () => {
         expect(after.link?.tokenHash).not.toBe(before.link?.tokenHash);
         const card = JSON.stringify(h.bot.activities.find((a) => a.activityId === posted.activityId)?.activity);
         expect(card).toContain(before.id);
-        expect(card).toMatch(/"verb":"approve"/);
+        // The shared view, as any posted card: approvers get the buttons when it refreshes for them.
+        expect(card).toMatch(/"verb":"refresh"/);
+        expect(card).not.toMatch(/"verb":"approve"/);
 
         const audit = await h.deps.audit.list(before.id);
         expect(audit.map((e) => e.action)).toEqual(['requested', 'card-posted', 'card-resent']);
