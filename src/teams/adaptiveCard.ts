@@ -38,6 +38,12 @@ export interface CardAttachment {
     content: AdaptiveCardJson;
 }
 
+/**
+ * The id of the shared card's line on who may decide: present only while the request can be decided, so it also tells
+ * a reader of the channel (tests, operators) that the card is still open for decisions.
+ */
+export const SHARED_NOTE_ID = 'decide-note';
+
 /** The id of the container a compact card keeps its details in, and of the toggle that shows them. */
 export const DETAILS_ID = 'details';
 
@@ -53,7 +59,7 @@ export function renderAdaptiveCard(view: CardView): AdaptiveCardJson {
         runs([{ text: view.statusLine.text, tone: view.statusLine.tone, bold: true }]),
     ];
     if (view.note) {
-        body.push(runs([{ text: view.note, subtle: true }]));
+        body.push({ ...runs([{ text: view.note, subtle: true }]), id: SHARED_NOTE_ID });
     }
     if (view.error) {
         body.push(runs([{ text: view.error, tone: 'attention', bold: true }]));

@@ -1,4 +1,5 @@
 import { DUPLICATE_NOTE_ID } from '../../src/teams/duplicateNote';
+import { SHARED_NOTE_ID } from '../../src/teams/adaptiveCard';
 import type { EventGridEvent, Timer } from '@azure/functions';
 import { pecEvents } from '../../functions/pecEvents';
 import { sweepFunction } from '../../functions/sweep';
@@ -413,13 +414,16 @@ function channelCards(h: Harness): Map<string, ChannelCard[]> {
     return byPec;
 }
 
-/** Whether the card as it now stands in the channel (after updates) still offers Approve and Reject. */
+/** Whether the card as it now stands in the channel (after updates) still offers Approve and Reject to approvers. */
 function offersButtons(h: Harness, card: ChannelCard): boolean {
     const root = h.bot.activities.find(
         (a) => a.conversationId === card.conversationId && a.activityId === card.activityId,
     );
     const attachments = (root?.activity.attachments ?? []) as { content?: unknown }[];
-    return hasButtons(attachments[0]?.content);
+    // The channel's card is the shared view: while open it says who may decide, and approvers get the buttons in
+    // their own view (the click below goes to the bot either way).
+    const content = attachments[0]?.content;
+    return hasButtons(content) || JSON.stringify(content ?? {}).includes(`"id":"${SHARED_NOTE_ID}"`);
 }
 
 function hasButtons(card: unknown): boolean {
