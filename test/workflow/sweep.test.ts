@@ -144,9 +144,10 @@ describe('sweep: what events missed, and what happened outside', () => {
         let once = false;
         h.deps.arm = {
             ...real,
-            listPecs: async (server) => {
-                const listed = await real.listPecs(server);
-                if (!once && server.name === 'late') {
+            // The single server's list carries its connections inline: the race is hooked after that listing.
+            listServersWithPecs: async (subscriptionId, kind) => {
+                const listed = await real.listServersWithPecs!(subscriptionId, kind);
+                if (!once && listed.some(({ server }) => server.name === 'late')) {
                     once = true;
                     // While this sweep holds its listing: "late" is removed and re-created under a new name, whose
                     // event opens a request; "early" is approved in the portal.
