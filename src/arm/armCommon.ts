@@ -128,7 +128,9 @@ export function inlinePec(raw: unknown): FlatPec {
         ...(typeof item.id === 'string' ? { id: item.id } : {}),
         ...(typeof item.name === 'string' ? { name: item.name } : {}),
         ...(at.privateEndpoint ? { privateEndpoint: at.privateEndpoint } : {}),
-        ...(state ? { privateLinkServiceConnectionState: { status: state.status, description: state.description } } : {}),
+        ...(state
+            ? { privateLinkServiceConnectionState: { status: state.status, description: state.description } }
+            : {}),
         ...(typeof at.provisioningState === 'string' ? { provisioningState: at.provisioningState } : {}),
     };
 }

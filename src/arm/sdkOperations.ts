@@ -20,7 +20,9 @@ export interface SdkClient {
          * whose answer has no nextLink. Each server carries its connections as its model has them: nested
          * (`properties`, single server) or flattened (flexible).
          */
-        list(options?: { abortSignal?: AbortSignal }): AsyncIterable<{ id?: string; privateEndpointConnections?: unknown }>;
+        list(options?: {
+            abortSignal?: AbortSignal;
+        }): AsyncIterable<{ id?: string; privateEndpointConnections?: unknown }>;
     };
     privateEndpointConnections: {
         listByServer(rg: string, server: string, options?: { abortSignal?: AbortSignal }): AsyncIterable<FlatPec>;

@@ -99,3 +99,27 @@ describe('database kinds list their servers with the connections inline (real SD
         });
     }
 });
+
+describe("listing under ARM's read throttling (token bucket, 429 with Retry-After)", () => {
+    let h: Harness;
+    beforeAll(async () => {
+        h = await startHarness({ arm: { readThrottle: { bucket: 2, refillPerSecond: 1 } } });
+    });
+    afterAll(async () => {
+        await h.close();
+    });
+
+    it('waits out Retry-After and gets every list, never sending a read before the time ARM named', async () => {
+        const subscriptionId = crypto.randomUUID();
+        const seeded = seedPendingPec(h.arm, 'postgres-flexible', { subscriptionId });
+
+        // Four lists in a row from a bucket of two: the last two meet an empty bucket.
+        for (let i = 0; i < 4; i++) {
+            const listed = await h.deps.arm.listServersWithPecs!(subscriptionId, 'postgres-flexible');
+            expect(listed[0]?.pecs?.map((p) => p.id)).toEqual([seeded.pecId]);
+        }
+
+        expect(h.arm.throttle.throttled).toBeGreaterThan(0);
+        expect(h.arm.throttle.early).toBe(0);
+    });
+});
