@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { kindInfo, type ServerKind } from '../src/domain/ids';
 import { defaultWatchedKinds } from '../src/domain/resourceKinds';
 import { settleAll } from '../src/workflow/concurrency';
+import type { ArmRequest } from '../test/emulators/arm';
 import { closeSharedTokenEmulator, ids, privateEndpointId, startHarness, type Harness } from '../test/harness';
 import globalSetup from '../test/setup/globalSetup';
 
@@ -53,6 +54,7 @@ export interface SweepBenchResult {
     startRssMb: number;
     loadedRssMb: number;
     setupSeconds: number;
+    parts: SweepParts;
     report: {
         servers: number;
         pendingPecs: number;
@@ -61,6 +63,15 @@ export interface SweepBenchResult {
         blind: boolean;
         scopes: { from: number; to: number; of: number; finished: boolean };
     };
+}
+
+/** The sweep's parts timed alone after the run, in the same process (not in the figures). */
+export interface SweepParts {
+    listingSeconds: number;
+    requestsSeconds: number;
+    requestsInFlight: number;
+    marksScanSeconds: number;
+    marks: number;
 }
 
 interface ChildResult {
@@ -72,7 +83,15 @@ interface ChildResult {
     warnings: string[];
 }
 
-function runChild(dist: string, env: NodeJS.ProcessEnv): Promise<ChildResult> {
+/**
+ * Runs the child; `onSwept` is called as soon as its first line (the sweep's result) arrives, before it times the
+ * parts, so the caller can count the sweep's ARM reads alone.
+ */
+function runChild(
+    dist: string,
+    env: NodeJS.ProcessEnv,
+    onSwept: () => void,
+): Promise<{ result: ChildResult; parts: SweepParts }> {
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [path.join(__dirname, 'sweepChild.cjs'), dist], {
             env,
@@ -80,7 +99,14 @@ function runChild(dist: string, env: NodeJS.ProcessEnv): Promise<ChildResult> {
         });
         let out = '';
         let err = '';
-        child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+        let swept = false;
+        child.stdout.on('data', (c: Buffer) => {
+            out += c.toString();
+            if (!swept && out.includes('\n')) {
+                swept = true;
+                onSwept();
+            }
+        });
         child.stderr.on('data', (c: Buffer) => (err += c.toString()));
         child.on('error', reject);
         child.on('close', (code) => {
@@ -88,7 +114,8 @@ function runChild(dist: string, env: NodeJS.ProcessEnv): Promise<ChildResult> {
                 reject(new Error(`sweep child exited ${code}: ${err.trim().slice(0, 2000)}`));
                 return;
             }
-            resolve(JSON.parse(out) as ChildResult);
+            const [result = '{}', parts = '{}'] = out.trim().split('\n');
+            resolve({ result: JSON.parse(result) as ChildResult, parts: JSON.parse(parts) as SweepParts });
         });
     });
 }
@@ -155,7 +182,7 @@ export async function measureSweep(options: SweepBenchOptions): Promise<SweepBen
         const marks = h.deps.marks!;
         const at = new Date().toISOString();
         await settleAll(scopes, 16, ({ subscriptionId, kind }) => marks.markBaselined(subscriptionId, kind, at));
-        const marked = await settleAll(approved, 32, (pecId) =>
+        const marked = await settleAll(approved, 64, (pecId) =>
             marks.insertIfNone({ pecId, source: 'gate', requestId: randomUUID(), at }),
         );
         const failedMarks = marked.filter((m) => m.status === 'rejected').length;
@@ -168,10 +195,23 @@ export async function measureSweep(options: SweepBenchOptions): Promise<SweepBen
         const throttledBefore = h.arm.throttle.throttled;
         const earlyBefore = h.arm.throttle.early;
         const readsBefore = new Map(h.arm.throttle.reads);
-        const child = await runChild(options.dist, { ...process.env, ...h.env });
-        const gets = h.arm.requests.slice(from).filter((r) => r.method === 'GET');
+        let counted: { requests: ArmRequest[]; reads: Map<string, number>; throttled: number; early: number } = {
+            requests: [],
+            reads: new Map(),
+            throttled: 0,
+            early: 0,
+        };
+        const { result: child, parts } = await runChild(options.dist, { ...process.env, ...h.env }, () => {
+            counted = {
+                requests: h.arm.requests.slice(from),
+                reads: new Map(h.arm.throttle.reads),
+                throttled: h.arm.throttle.throttled,
+                early: h.arm.throttle.early,
+            };
+        });
+        const gets = counted.requests.filter((r) => r.method === 'GET');
         const listPages = gets.filter((r) => /^\/subscriptions\/[^/]+\/providers\/[^/]+\/[^/]+$/i.test(r.path)).length;
-        const perSubscription = [...h.arm.throttle.reads].map(([sub, n]) => n - (readsBefore.get(sub) ?? 0));
+        const perSubscription = [...counted.reads].map(([sub, n]) => n - (readsBefore.get(sub) ?? 0));
         const sweepArmReads = perSubscription.reduce((a, b) => a + b, 0);
         return {
             subscriptions: subscriptions.length,
@@ -184,14 +224,15 @@ export async function measureSweep(options: SweepBenchOptions): Promise<SweepBen
             listPages,
             perItemReads: sweepArmReads - listPages,
             readGoal: 2 * scopes.length + Math.max(0, listPages - scopes.length),
-            throttled: h.arm.throttle.throttled - throttledBefore,
-            earlyRetries: h.arm.throttle.early - earlyBefore,
+            throttled: counted.throttled - throttledBefore,
+            earlyRetries: counted.early - earlyBefore,
             maxReadsPerSubscription: Math.max(0, ...perSubscription),
             sweepPeakRssMb: child.peakRssMb,
             startRssMb: child.startRssMb,
             loadedRssMb: child.loadedRssMb,
             setupSeconds,
             report: child.report,
+            parts,
         };
     } finally {
         await h.close();

@@ -7,7 +7,7 @@
  */
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
-const { setInterval, clearInterval } = require('node:timers');
+const { setInterval, clearInterval, setTimeout } = require('node:timers');
 
 const dist = process.argv[2];
 const mb = (bytes) => bytes / (1024 * 1024);
@@ -53,7 +53,35 @@ async function main() {
                 scopes: report.scopes,
             },
             warnings: lines.filter((l) => !l.startsWith('info')).slice(0, 5),
-        }),
+        }) + '\n',
+    );
+    // Then, apart from the figures (the parent has counted the sweep's reads by now), what its main parts cost alone:
+    // listing every scope through the same provider, reading the requests in flight, scanning the connection marks.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { settleAll } = require(path.join(dist, 'src', 'workflow', 'concurrency.js'));
+    const timed = async (work) => {
+        const t = performance.now();
+        const value = await work();
+        return { seconds: (performance.now() - t) / 1000, value };
+    };
+    const scopes = deps.settings.watchedSubscriptionIds.flatMap((s) => deps.settings.watchedKinds.map((k) => [s, k]));
+    const listing = await timed(() => settleAll(scopes, 4, ([s, k]) => deps.arm.listServersWithPecs(s, k)));
+    const requests = await timed(async () => {
+        let n = 0;
+        for await (const _ of deps.requests.listForSweep()) {
+            n++;
+        }
+        return n;
+    });
+    const marks = await timed(() => deps.marks.listMarked());
+    process.stdout.write(
+        JSON.stringify({
+            listingSeconds: listing.seconds,
+            requestsSeconds: requests.seconds,
+            requestsInFlight: requests.value,
+            marksScanSeconds: marks.seconds,
+            marks: marks.value.size,
+        }) + '\n',
     );
 }
 
