@@ -28,6 +28,7 @@ import { benchDashboard } from './dashboard';
 import { startWorld, stopAzurite } from './env';
 import { measureEventOverhead } from './eventOverhead';
 import { round } from './stats';
+import { measureSweep } from './sweep';
 
 const root = path.resolve(__dirname, '..');
 const quick = process.argv.includes('--quick');
@@ -144,6 +145,50 @@ const sections: Section[] = [
             );
             ctx.add('burstDuplicateCards', burst.burstDuplicateCards, '0', burst.burstDuplicateCards === 0);
             ctx.add('burstMissedCards', burst.burstMissedCards, '0', burst.burstMissedCards === 0);
+        },
+    },
+    {
+        name: 'sweep',
+        world: 'own',
+        async run(ctx) {
+            console.log(
+                'Sweep at scale: 50 subscriptions, 10,000 servers, 20,000 connections, ARM at 30 ms with throttling...',
+            );
+            const sweep = await measureSweep({
+                subscriptions: ctx.quick ? 10 : 50,
+                servers: ctx.quick ? 2000 : 10_000,
+                connectionsPerServer: 2,
+                pending: ctx.quick ? 40 : 200,
+                latencyMs: 30,
+                pageSize: 20,
+                dist: path.join(root, 'dist'),
+            });
+            ctx.extra.sweep = sweep;
+            const scale = `${sweep.subscriptions} subscriptions × ${sweep.kinds} kinds, ${sweep.servers} servers, ${sweep.connections} connections (${sweep.pending} Pending)`;
+            ctx.add(
+                'sweepSeconds',
+                round(sweep.sweepSeconds, 2),
+                '≤ 60',
+                sweep.sweepSeconds <= 60 && sweep.report.errors.length === 0 && sweep.report.scopes.finished,
+                `${scale}; ${sweep.report.servers} servers listed, ${sweep.report.pendingPecs} Pending seen, ` +
+                    `${sweep.report.errors.length} errors, pass finished in one run: ${sweep.report.scopes.finished}`,
+            );
+            ctx.add(
+                'sweepArmReads',
+                sweep.sweepArmReads,
+                `≤ 2 × subscriptions × kinds + pages (${sweep.readGoal}), 0 throttled`,
+                sweep.sweepArmReads <= sweep.readGoal && sweep.throttled === 0,
+                `${sweep.listPages} list pages + ${sweep.perItemReads} single reads; ${sweep.throttled} answered 429, ` +
+                    `${sweep.earlyRetries} sent before Retry-After; at most ${sweep.maxReadsPerSubscription} reads of one subscription (bucket 250)`,
+            );
+            ctx.add(
+                'sweepPeakRssMb',
+                round(sweep.sweepPeakRssMb, 0),
+                '≤ 256',
+                sweep.sweepPeakRssMb <= 256,
+                `peak RSS of a fresh node process running one sweep on the compiled app, sampled every 20 ms ` +
+                    `(${round(sweep.startRssMb, 0)} MB at start, ${round(sweep.loadedRssMb, 0)} MB with the app loaded)`,
+            );
         },
     },
     {

@@ -15,6 +15,7 @@ import { AnchoredAuditLog, anchorLagging, BlobAuditAnchors, type AnchorFailureSi
 import { TableConnectionMarks } from './storage/connectionMarks';
 import { indexTableName } from './storage/requestIndex';
 import { TableRequestStore } from './storage/requestStore';
+import { TableSweepCheckpoints } from './storage/sweepCheckpoint';
 import { lazy, openTable } from './storage/tables';
 import type { BotTokenVerifier } from './teams/botAuth';
 import { withApproverTeamsIds } from './teams/approverTeamsIds';
@@ -119,6 +120,7 @@ export function createDeps(config: Config): WorkflowDeps {
             lazy(() => openTable(config.storage, indexTableName(config.REQUESTS_TABLE), () => credential)),
         ),
         marks: new TableConnectionMarks(requestTable),
+        sweepCheckpoints: new TableSweepCheckpoints(requestTable),
         audit: new TrackedAuditLog(new AnchoredAuditLog(trail, anchors, anchorFailureSink(telemetry)), telemetry),
         anchorAudit: (now) => anchorLagging(trail, anchors, now),
         // The bot both posts the cards and reads the team's roster, for the approvers' ids in `refresh.userIds`.

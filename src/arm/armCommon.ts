@@ -115,6 +115,26 @@ export interface FlatPec {
     provisioningState?: string;
 }
 
+/**
+ * A connection as a server's list answer carries it inline, in either shape ARM's models use: nested under
+ * `properties` (the REST body, and the single-server SDKs' `ServerPrivateEndpointConnection`, which has only `id` and
+ * `properties`), or flattened by an SDK (@azure/arm-postgresql-flexible's `PrivateEndpointConnection`).
+ */
+export function inlinePec(raw: unknown): FlatPec {
+    const item = (raw ?? {}) as FlatPec & { properties?: FlatPec & { privateLinkServiceConnectionState?: object } };
+    const at: FlatPec = item.properties ?? item;
+    const state = at.privateLinkServiceConnectionState;
+    return {
+        ...(typeof item.id === 'string' ? { id: item.id } : {}),
+        ...(typeof item.name === 'string' ? { name: item.name } : {}),
+        ...(at.privateEndpoint ? { privateEndpoint: at.privateEndpoint } : {}),
+        ...(state
+            ? { privateLinkServiceConnectionState: { status: state.status, description: state.description } }
+            : {}),
+        ...(typeof at.provisioningState === 'string' ? { provisioningState: at.provisioningState } : {}),
+    };
+}
+
 export function toPec(server: ServerRef, raw: FlatPec): Pec {
     const name = raw.name ?? raw.id?.split('/').pop() ?? '';
     const status = normaliseStatus(raw.privateLinkServiceConnectionState?.status);

@@ -96,7 +96,9 @@ export class ArmPecAdapter implements PecProvider {
                 if (server?.kind !== kind) {
                     continue;
                 }
-                servers.push(raw.pecs ? { server, pecs: this.toPecs(server, raw.pecs) } : { server });
+                // Taken inline only where the registry says the kind's published model carries them.
+                const inline = kindInfo[kind].inlineConnections ? raw.pecs : undefined;
+                servers.push(inline ? { server, pecs: this.toPecs(server, inline) } : { server });
             }
             return servers;
         });

@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
-import { armClientOptions, type ArmSettings, type FlatPec, type RawServer } from './armCommon';
-import type { KindOperations, PecStateBody } from './armPecAdapter';
+import { armClientOptions, inlinePec, type ArmSettings, type FlatPec, type RawServer } from './armCommon';
+import type { KindOperations, ListedResource, PecStateBody } from './armPecAdapter';
 
 interface Poller {
     pollUntilDone(options?: { abortSignal?: AbortSignal }): Promise<unknown>;
@@ -15,8 +15,14 @@ interface Poller {
 export interface SdkClient {
     servers: {
         get(rg: string, server: string, options?: { abortSignal?: AbortSignal }): Promise<RawServer>;
-        /** The servers of the subscription. The single-server SDKs ask api 2017-12-01, whose answer has no nextLink. */
-        list(options?: { abortSignal?: AbortSignal }): AsyncIterable<{ id?: string }>;
+        /**
+         * The servers of the subscription, every page (the SDK's pager). The single-server SDKs ask api 2017-12-01,
+         * whose answer has no nextLink. Each server carries its connections as its model has them: nested
+         * (`properties`, single server) or flattened (flexible).
+         */
+        list(options?: {
+            abortSignal?: AbortSignal;
+        }): AsyncIterable<{ id?: string; privateEndpointConnections?: unknown }>;
     };
     privateEndpointConnections: {
         listByServer(rg: string, server: string, options?: { abortSignal?: AbortSignal }): AsyncIterable<FlatPec>;
@@ -48,7 +54,17 @@ export function sdkOperations(settings: ArmSettings, create: SdkClientFactory): 
         return c;
     };
     return {
-        listServers: (subscriptionId, abortSignal) => client(subscriptionId).servers.list({ abortSignal }),
+        async *listServers(subscriptionId, abortSignal) {
+            for await (const server of client(subscriptionId).servers.list({ abortSignal })) {
+                const inline = server.privateEndpointConnections;
+                const item: ListedResource = server.id === undefined ? {} : { id: server.id };
+                // Absent (not an empty array) means the answer did not say: the adapter then lists them per server.
+                if (Array.isArray(inline)) {
+                    item.pecs = inline.map(inlinePec);
+                }
+                yield item;
+            }
+        },
         listPecs: (server, abortSignal) =>
             client(server.subscriptionId).privateEndpointConnections.listByServer(server.resourceGroup, server.name, {
                 abortSignal,

@@ -100,7 +100,9 @@ export const resourceKinds = [
         state: standard,
         publicNetworkAccessPath: ['publicNetworkAccess'],
         put: plainPut,
-        inlineConnections: false,
+        // Its list by subscription (api 2017-12-01, the one @azure/arm-postgresql asks) carries
+        // properties.privateEndpointConnections: official example stable/2017-12-01/examples/ServerList.json.
+        inlineConnections: true,
         examples: {
             specFolder:
                 'specification/postgresql/resource-manager/Microsoft.DBforPostgreSQL/stable/2018-06-01/examples',
@@ -120,7 +122,9 @@ export const resourceKinds = [
         state: standard,
         publicNetworkAccessPath: ['publicNetworkAccess'],
         put: plainPut,
-        inlineConnections: false,
+        // The same model as PostgreSQL single server (@azure/arm-mysql 5.1.0's Server has privateEndpointConnections,
+        // read from properties.privateEndpointConnections of the 2017-12-01 list).
+        inlineConnections: true,
         examples: {
             specFolder: 'specification/mysql/resource-manager/Microsoft.DBforMySQL/legacy/stable/2018-06-01/examples',
             apiVersion: '2018-06-01',
@@ -139,7 +143,9 @@ export const resourceKinds = [
         state: standard,
         publicNetworkAccessPath: ['network', 'publicNetworkAccess'],
         put: plainPut,
-        inlineConnections: false,
+        // ServerProperties.privateEndpointConnections (read-only) in the 2025-08-01 model; @azure/arm-postgresql-flexible
+        // 9.0.0's Server carries it, flattened.
+        inlineConnections: true,
         examples: {
             specFolder:
                 'specification/postgresql/resource-manager/Microsoft.DBforPostgreSQL/stable/2025-08-01/examples',
@@ -160,7 +166,8 @@ export const resourceKinds = [
         state: standard,
         publicNetworkAccessPath: ['properties', 'network', 'publicNetworkAccess'],
         put: plainPut,
-        inlineConnections: false,
+        // ServerProperties.privateEndpointConnections (read-only, common-types v4) in FlexibleServers.json 2023-06-30.
+        inlineConnections: true,
         examples: {
             specFolder:
                 'specification/mysql/resource-manager/Microsoft.DBforMySQL/FlexibleServers/stable/2023-06-30/examples',

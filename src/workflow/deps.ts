@@ -7,6 +7,7 @@ import type { ReconcileSettings } from '../domain/reconcile';
 import type { AuditLog } from '../storage/auditLog';
 import type { ConnectionMarks } from '../storage/connectionMarks';
 import type { RequestStore } from '../storage/requestStore';
+import type { SweepCheckpoints } from '../storage/sweepCheckpoint';
 import type { ApplyQueue } from '../storage/applyQueue';
 import type { ApproverDirectory } from '../teams/directory';
 import type { ApproverTeamsIds } from '../teams/approverTeamsIds';
@@ -51,6 +52,8 @@ export interface WorkflowDeps {
     requests: RequestStore;
     /** Why Approved connections are Approved, and which scopes have a baseline; absent turns bypass detection off. */
     marks?: ConnectionMarks;
+    /** Where a sweep that ran out of time got to; absent, every run lists every scope whatever its budget. */
+    sweepCheckpoints?: SweepCheckpoints;
     audit: AuditLog;
     /** Undefined when only the webhook is configured. */
     teams?: TeamsChannel;

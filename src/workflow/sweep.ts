@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { formatUtc } from '../domain/card';
 import { armDescription, hasApproved, isSelfDecision, outsideChange, targetStatus } from '../domain/decision';
 import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors';
@@ -72,10 +72,36 @@ export interface SweepReport {
     errors: { what: string; message: string; transient: boolean }[];
     /** Set when the sweep could not look at ARM or at the requests at all: the run did nothing useful. */
     blind: boolean;
+    /**
+     * Which watched scopes (subscription × kind, in order) this run listed: `from` up to `to` (exclusive) of `of`.
+     * A run whose time budget ran out before the end stops there and the next run resumes at `to`; `finished` says
+     * this run reached the end of the pass (the next one starts again at the first scope).
+     */
+    scopes: { from: number; to: number; of: number; finished: boolean };
 }
 
-/** Parallel ARM reads per sweep: enough to hide latency, few enough to stay far from ARM's read throttling. */
+/** Options of one run. */
+export interface SweepOptions {
+    /**
+     * How long the run keeps starting the listing of further scopes (default `sweepTimeBudgetMs`). At least one scope
+     * is listed per run, so a pass always moves on. Only with a checkpoint store (deps.sweepCheckpoints): without
+     * one every run lists every scope, or the last scopes would never be looked at.
+     */
+    budgetMs?: number;
+}
+
+/**
+ * Parallel ARM reads per sweep: enough to hide latency, few enough to stay far from ARM's read throttling (a bucket of
+ * 250 reads per subscription, refilled at 25 a second): the scopes are listed subscription by subscription, so at most
+ * this many reads of one subscription are in flight, and a pass spends about kinds + pages reads per subscription.
+ */
 const armConcurrency = 4;
+/**
+ * How long one timer run keeps listing further scopes before it leaves the rest to the next run (from a checkpoint).
+ * Well inside the 5 minutes a Consumption plan gives a function by default (Flex Consumption: 30), with room for the
+ * work on what was listed; at ~100 listed pages a second that is tens of thousands of pages per run.
+ */
+export const sweepTimeBudgetMs = 3 * 60_000;
 /** Requests handled at once. */
 const requestConcurrency = 4;
 /** Mentions per reminder: a reminder that pages a whole department is one nobody reads. */
@@ -90,12 +116,17 @@ export const sweepGraceMs = 10 * 60_000;
 /** The custom event every completed sweep run sends (Application Insights `customEvents`, name `SweepCompleted`). */
 export const sweepCompletedEvent = 'SweepCompleted';
 
-export async function sweep(deps: WorkflowDeps, log: Logger): Promise<SweepReport> {
+export async function sweep(deps: WorkflowDeps, log: Logger, options: SweepOptions = {}): Promise<SweepReport> {
     const correlationId = randomUUID();
-    return withTrace({ correlationId }, () => sweepRun(deps, correlationId, log));
+    return withTrace({ correlationId }, () => sweepRun(deps, correlationId, log, options));
 }
 
-async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger): Promise<SweepReport> {
+async function sweepRun(
+    deps: WorkflowDeps,
+    correlationId: string,
+    log: Logger,
+    options: SweepOptions,
+): Promise<SweepReport> {
     const report: SweepReport = {
         correlationId,
         servers: 0,
@@ -114,6 +145,7 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
         baselined: [],
         errors: [],
         blind: false,
+        scopes: { from: 0, to: 0, of: 0, finished: true },
     };
     const failed = (what: string, err: unknown) => {
         const e = ensureErrorType(err);
@@ -133,7 +165,7 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
     } catch (err) {
         failed('migrate the request table layout', err);
     }
-    const seen = await discover(deps, report, failed);
+    const seen = await discover(deps, report, failed, log, options.budgetMs ?? sweepTimeBudgetMs);
     await openMissing(deps, seen, report, failed, log);
     await reconcileRequests(deps, seen, report, failed, log);
     // Last, so that a request superseded above by an approval outside is judged as the bypass it is.
@@ -173,6 +205,7 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
                 servers: String(report.servers),
                 errors: String(report.errors.length),
                 recovered: String(report.recovered.length),
+                scopes: `${report.scopes.from}-${report.scopes.to}/${report.scopes.of}`,
             },
             trace: { ...currentTrace(), correlationId: report.correlationId },
         });
@@ -184,7 +217,8 @@ async function sweepRun(deps: WorkflowDeps, correlationId: string, log: Logger):
             `reminded ${report.reminded.length}, re-queued ${report.requeued.length}, recovered ` +
             `${report.recovered.length}, released ${report.released.length}, cards synced ` +
             `${report.cardsSynced.length}, bypasses ${report.bypasses.length}, baselined ${report.baselined.length}, ` +
-            `errors ${report.errors.length}`,
+            `errors ${report.errors.length}; scopes ${report.scopes.from}–${report.scopes.to} of ${report.scopes.of}` +
+            (report.scopes.finished ? '' : ' (time budget spent: the next run resumes there)'),
     );
     return report;
 }
@@ -201,16 +235,35 @@ async function discover(
     deps: WorkflowDeps,
     report: SweepReport,
     failed: (what: string, err: unknown) => void,
+    log: Logger,
+    budgetMs: number,
 ): Promise<Seen> {
     const kinds = deps.settings.watchedKinds ?? defaultWatchedKinds;
-    const scopes = deps.settings.watchedSubscriptionIds.flatMap((subscriptionId) =>
+    const all = deps.settings.watchedSubscriptionIds.flatMap((subscriptionId) =>
         kinds.map((kind): [string, ServerKind] => [subscriptionId, kind]),
     );
-    const listed = await settleAll(scopes, armConcurrency, async ([subscriptionId, kind]): Promise<ListedServer[]> =>
-        deps.arm.listServersWithPecs
+    const pass = await passStart(deps, all, report, failed, log);
+    const started = performance.now();
+    const scopes: [string, ServerKind][] = [];
+    const listed = await settleAll(all.slice(pass.from), armConcurrency, async (scope): Promise<ListedServer[]> => {
+        // Stop starting new scopes once the budget is spent (the first is always listed, so a pass moves on).
+        if (pass.store && scopes.length > 0 && performance.now() - started > budgetMs) {
+            throw stopped;
+        }
+        scopes.push(scope);
+        const [subscriptionId, kind] = scope;
+        return deps.arm.listServersWithPecs
             ? deps.arm.listServersWithPecs(subscriptionId, kind)
-            : (await deps.arm.listServers(subscriptionId, kind)).map((server) => ({ server })),
-    );
+            : (await deps.arm.listServers(subscriptionId, kind)).map((server) => ({ server }));
+    }).then((results) => results.slice(0, scopes.length));
+    // Scopes are taken in order, so the listed ones are the first `scopes.length` from `pass.from`.
+    report.scopes = {
+        from: pass.from,
+        to: pass.from + scopes.length,
+        of: all.length,
+        finished: pass.from + scopes.length >= all.length,
+    };
+    await passEnd(deps, pass, report, failed);
     const found: ListedServer[] = [];
     listed.forEach((result, i) => {
         const [subscriptionId, kind] = scopes[i] ?? ['?', '?'];
@@ -258,6 +311,96 @@ async function discover(
         }
     });
     return seen;
+}
+
+/** Thrown (never seen outside) for the scopes a run leaves to the next one. */
+const stopped = new Error('sweep time budget spent');
+
+interface Pass {
+    /** The first scope this run lists. */
+    from: number;
+    fingerprint: string;
+    passStartedAt: string;
+    store?: NonNullable<WorkflowDeps['sweepCheckpoints']>;
+    /** A row is stored (resumed from, or unusable): a finished pass removes it. */
+    stored?: boolean;
+}
+
+/** Which scopes and in which order: a checkpoint counts in one list, and is ignored for any other. */
+function fingerprintOf(scopes: readonly [string, ServerKind][]): string {
+    return createHash('sha256')
+        .update(JSON.stringify(scopes.map(([s, k]) => [s.toLowerCase(), k])))
+        .digest('hex');
+}
+
+/** Where this run starts: where the last run stopped, or (a finished pass, none, another scope list) the first scope. */
+async function passStart(
+    deps: WorkflowDeps,
+    scopes: readonly [string, ServerKind][],
+    report: SweepReport,
+    failed: (what: string, err: unknown) => void,
+    log: Logger,
+): Promise<Pass> {
+    const fingerprint = fingerprintOf(scopes);
+    const fresh: Pass = { from: 0, fingerprint, passStartedAt: deps.now().toISOString() };
+    const store = deps.sweepCheckpoints;
+    if (!store) {
+        return fresh;
+    }
+    try {
+        const loaded = await store.load();
+        if ('corrupt' in loaded) {
+            log.warn(
+                `Sweep ${report.correlationId}: the stored checkpoint is unusable (${loaded.corrupt}); ignored, a new pass starts`,
+            );
+            return { ...fresh, store, stored: true };
+        }
+        const checkpoint = loaded.checkpoint;
+        if (checkpoint && checkpoint.scopes === fingerprint && checkpoint.next < scopes.length) {
+            log.info(
+                `Sweep ${report.correlationId}: resuming the pass begun ${checkpoint.passStartedAt} at scope ` +
+                    `${checkpoint.next} of ${scopes.length}`,
+            );
+            return { from: checkpoint.next, fingerprint, passStartedAt: checkpoint.passStartedAt, store, stored: true };
+        }
+        if (checkpoint) {
+            return { ...fresh, store, stored: true };
+        }
+    } catch (err) {
+        // Unreadable now: this run starts a pass of its own (more reads, nothing missed).
+        failed('read the sweep checkpoint', err);
+    }
+    return { ...fresh, store };
+}
+
+/** Records where the next run resumes, or that the pass is complete. */
+async function passEnd(
+    deps: WorkflowDeps,
+    pass: Pass,
+    report: SweepReport,
+    failed: (what: string, err: unknown) => void,
+): Promise<void> {
+    if (!pass.store) {
+        return;
+    }
+    try {
+        if (report.scopes.finished) {
+            // A pass done in one run (the usual case) had no row to remove: no storage call.
+            if (pass.stored) {
+                await pass.store.clear();
+            }
+        } else {
+            await pass.store.save({
+                scopes: pass.fingerprint,
+                next: report.scopes.to,
+                passStartedAt: pass.passStartedAt,
+                updatedAt: deps.now().toISOString(),
+            });
+        }
+    } catch (err) {
+        // The next run then starts over (or repeats a slice): more reads, nothing missed.
+        failed('write the sweep checkpoint', err);
+    }
 }
 
 /** A request for every Pending PEC that has none: the same path as an event, so a racing event gives one card. */

@@ -524,3 +524,55 @@ describe('ArmEmulator', () => {
         expect(arm.getPec(pecIds[0]!)).toBeUndefined();
     });
 });
+
+describe('ArmEmulator read throttling (a token bucket per subscription, off by default)', () => {
+    const auth = { authorization: token(AUDIENCE) };
+    const list = (arm: ArmEmulator, sub: string) =>
+        fetch(`${arm.url}/subscriptions/${sub}/providers/${PG}/flexibleServers?api-version=2025-08-01`, {
+            headers: auth,
+        });
+
+    it('answers reads from the bucket, then 429 SubscriptionRequestsThrottled with Retry-After, per subscription', async () => {
+        const arm = await ArmEmulator.start({ readThrottle: { bucket: 3, refillPerSecond: 1 } });
+        try {
+            const remaining: (string | null)[] = [];
+            for (let i = 0; i < 3; i++) {
+                const res = await list(arm, SUB);
+                expect(res.status).toBe(200);
+                remaining.push(res.headers.get('x-ms-ratelimit-remaining-subscription-reads'));
+            }
+            expect(remaining).toEqual(['2', '1', '0']);
+
+            const throttled = await list(arm, SUB);
+            expect(throttled.status).toBe(429);
+            expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+            const body = (await throttled.json()) as Json;
+            expect(body.error.code).toBe('SubscriptionRequestsThrottled');
+            expect(body.error.message).toContain(`subscription '${SUB}'`);
+            // Another subscription has its own bucket.
+            expect((await list(arm, PE_SUB)).status).toBe(200);
+            // Back before Retry-After: not processed, and counted as a client that did not wait.
+            expect((await list(arm, SUB)).status).toBe(429);
+            expect(arm.throttle).toMatchObject({ throttled: 2, early: 1 });
+
+            await new Promise((resolve) => setTimeout(resolve, Number(throttled.headers.get('retry-after')) * 1000));
+            expect((await list(arm, SUB)).status).toBe(200);
+            expect(arm.throttle.reads.get(SUB)).toBe(4);
+        } finally {
+            await arm.close();
+        }
+    });
+
+    it('does not throttle without the option', async () => {
+        const arm = await ArmEmulator.start();
+        try {
+            // More reads at once than a real bucket holds (250).
+            const answers = await Promise.all(Array.from({ length: 260 }, () => list(arm, SUB)));
+            expect(answers.every((r) => r.status === 200)).toBe(true);
+            expect(answers[0]?.headers.get('x-ms-ratelimit-remaining-subscription-reads')).toBeNull();
+            expect(arm.throttle.throttled).toBe(0);
+        } finally {
+            await arm.close();
+        }
+    });
+});

@@ -61,6 +61,25 @@ export interface ArmEmulatorOptions {
     asyncPolls?: number;
     retryAfterSeconds?: number;
     pageSize?: number;
+    /** Added before every answer (off by default): a round trip to a real region costs tens of milliseconds. */
+    latencyMs?: number;
+    /**
+     * ARM's throttling of reads (off by default), as "Understand how Azure Resource Manager throttles requests"
+     * documents it since 2024: a token bucket per subscription (and principal; one principal here) of 250 tokens refilled
+     * at 25 a second. Every GET under a subscription takes a token; its answer says how many remain in
+     * `x-ms-ratelimit-remaining-subscription-reads`. With the bucket empty ARM answers 429
+     * `SubscriptionRequestsThrottled` with `Retry-After` in seconds, and a read sent before that time is not
+     * processed either: it gets a new Retry-After (counted in `throttle.early`).
+     */
+    readThrottle?: { bucket: number; refillPerSecond: number };
+}
+
+/** What the read throttle did: 429s answered, and reads that came back before their Retry-After had elapsed. */
+export interface ThrottleCounts {
+    throttled: number;
+    early: number;
+    /** Reads answered (not throttled), per subscription (lower case). */
+    reads: Map<string, number>;
 }
 
 interface ServerRecord extends Required<AddServerInput> {
@@ -145,6 +164,8 @@ export class ArmEmulator {
     /** Subscription id (lower case) to its home tenant, for the unauthenticated subscription lookup. */
     private readonly homeTenants = new Map<string, string>();
     private readonly ops = new Map<string, OperationRecord>();
+    readonly throttle: ThrottleCounts = { throttled: 0, early: 0, reads: new Map() };
+    private readonly buckets = new Map<string, { tokens: number; at: number; blockedUntil: number }>();
     private server!: RunningServer;
     private stuck = false;
     private failing = false;
@@ -156,7 +177,14 @@ export class ArmEmulator {
     ) {}
 
     static async start(options: ArmEmulatorOptions = {}): Promise<ArmEmulator> {
-        const emulator = new ArmEmulator({ asyncPolls: 1, retryAfterSeconds: 0, pageSize: 50, ...options });
+        const emulator = new ArmEmulator({
+            asyncPolls: 1,
+            retryAfterSeconds: 0,
+            pageSize: 50,
+            latencyMs: 0,
+            readThrottle: { bucket: Number.POSITIVE_INFINITY, refillPerSecond: 0 },
+            ...options,
+        });
         emulator.server = await startServer((req, res, body) => emulator.handle(req, res, body), { https: true });
         return emulator;
     }
@@ -267,6 +295,12 @@ export class ArmEmulator {
         }
         const apiVersion = url.searchParams.get('api-version') ?? undefined;
         this.requests.push({ method, path: url.pathname, apiVersion, body });
+        if (this.options.latencyMs > 0) {
+            await new Promise((resolve) => setTimeout(resolve, this.options.latencyMs));
+        }
+        if (this.throttled(method, url, res)) {
+            return;
+        }
         await serveWithFault(this.faults.take(method, url.pathname), req, res, armErrorBody, (out) => {
             try {
                 if (this.homeTenantAnswer(method, url, req.headers.authorization, out)) {
@@ -281,6 +315,50 @@ export class ArmEmulator {
                 sendJson(out, err.status, armErrorBody(err.status, err.code, err.message));
             }
         });
+    }
+
+    /**
+     * The read token bucket of the request's subscription (see `readThrottle`): true when it answered 429. An answered
+     * read carries the tokens left in `x-ms-ratelimit-remaining-subscription-reads`.
+     */
+    private throttled(method: string, url: URL, res: http.ServerResponse): boolean {
+        const { bucket, refillPerSecond } = this.options.readThrottle;
+        const sub = /^\/subscriptions\/([^/]+)/i.exec(url.pathname)?.[1];
+        if (method !== 'GET' || !sub || !Number.isFinite(bucket)) {
+            return false;
+        }
+        const key = lower(decodeURIComponent(sub));
+        const now = Date.now();
+        const state = this.buckets.get(key) ?? { tokens: bucket, at: now, blockedUntil: 0 };
+        state.tokens = Math.min(bucket, state.tokens + ((now - state.at) / 1000) * refillPerSecond);
+        state.at = now;
+        this.buckets.set(key, state);
+        const early = now < state.blockedUntil;
+        if (!early && state.tokens >= 1) {
+            state.tokens -= 1;
+            this.throttle.reads.set(key, (this.throttle.reads.get(key) ?? 0) + 1);
+            res.setHeader('x-ms-ratelimit-remaining-subscription-reads', String(Math.floor(state.tokens)));
+            return false;
+        }
+        this.throttle.throttled += 1;
+        if (early) {
+            this.throttle.early += 1;
+        }
+        const seconds = Math.max(1, Math.ceil((1 - state.tokens) / Math.max(refillPerSecond, 1e-9)));
+        state.blockedUntil = Math.max(state.blockedUntil, now + seconds * 1000);
+        sendJson(
+            res,
+            429,
+            armErrorBody(
+                429,
+                'SubscriptionRequestsThrottled',
+                `Number of 'read' requests for subscription '${sub}' ` +
+                    `exceeded. Please try again after '${seconds}' seconds after additional tokens are available. ` +
+                    'Refer to https://aka.ms/arm-throttling for additional information.',
+            ),
+            { 'retry-after': String(seconds), 'x-ms-ratelimit-remaining-subscription-reads': '0' },
+        );
+        return true;
     }
 
     /**
