@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { ConcurrencyError, ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
-import { idKey } from '../domain/ids';
+import { idKey, sameId } from '../domain/ids';
 import { cardStateOf, holdsPec, type ApprovalRequest, type RequestStatus } from '../domain/request';
 import { writeIndex } from './requestIndex';
 
@@ -138,8 +138,18 @@ export function claimKeys(pecId: string): { partitionKey: string; rowKey: string
 }
 /** How long a claim may point at a request that was never written (its writer died) before it is taken over. */
 const orphanClaimMs = 30_000;
+/** How many PECs' active request ids a process remembers (see `activeIds`); about 100 bytes each. */
+const rememberedClaims = 10_000;
 
 export class TableRequestStore implements RequestStore, RequestQueries {
+    /**
+     * The request each PEC's claim named when this process last read or wrote it. A claim names one request for as long
+     * as it exists, so a remembered id is only ever out of date by pointing at a request that no longer holds its PEC;
+     * reading that request says so, and the claim is read again. A redelivery (most of a burst's events) thus costs
+     * one storage read, the request's, instead of two. Bounded, oldest first out.
+     */
+    private readonly activeIds = new Map<string, string>();
+
     constructor(
         private readonly table: () => Promise<TableClient>,
         private readonly now: () => Date = () => new Date(),
@@ -183,6 +193,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
             // must then never be announced, or the PEC would get two requests and two cards.
             const claim = await getEntity<ClaimEntity>(table, claimKey, claimRowOf(claimKey));
             if (claim?.requestId === request.id) {
+                this.rememberClaim(request.pecId, request.id);
                 await this.indexed(undefined, request);
                 return { created: true, stored };
             }
@@ -264,11 +275,39 @@ export class TableRequestStore implements RequestStore, RequestQueries {
     }
 
     async getActiveForPec(pecId: string): Promise<StoredRequest | undefined> {
+        const remembered = this.activeIds.get(idKey(pecId));
+        if (remembered !== undefined) {
+            const stored = await this.get(remembered);
+            if (stored && holdsPec(stored.request) && sameId(stored.request.pecId, pecId)) {
+                return stored;
+            }
+            this.activeIds.delete(idKey(pecId));
+        }
         const table = await this.table();
         const claim = await getEntity<ClaimEntity>(table, claimPartition(pecId), claimRowOf(claimPartition(pecId)));
+        if (claim && claim.requestId === remembered) {
+            // The claim still names the request just read, which no longer holds the PEC: no active request.
+            return undefined;
+        }
         const stored = claim ? await this.get(claim.requestId) : undefined;
         // A claim left on a final request (its release was interrupted) does not make that request active.
-        return stored && holdsPec(stored.request) ? stored : undefined;
+        if (stored && holdsPec(stored.request)) {
+            this.rememberClaim(pecId, stored.request.id);
+            return stored;
+        }
+        return undefined;
+    }
+
+    private rememberClaim(pecId: string, requestId: string): void {
+        const key = idKey(pecId);
+        this.activeIds.delete(key);
+        this.activeIds.set(key, requestId);
+        if (this.activeIds.size > rememberedClaims) {
+            const oldest = this.activeIds.keys().next().value;
+            if (oldest !== undefined) {
+                this.activeIds.delete(oldest);
+            }
+        }
     }
 
     async *listForSweep(): AsyncIterable<StoredRequest> {
