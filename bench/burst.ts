@@ -190,3 +190,52 @@ export async function measureBurst(h: Harness, options: BurstOptions): Promise<B
         series: burstSeries(timings),
     };
 }
+
+export interface AzuriteFloor {
+    calls: number;
+    seconds: number;
+    /** Azurite's own rate for the burst's kinds of call (conditional inserts, point reads, replaces), made raw. */
+    callsPerSecond: number;
+}
+
+/**
+ * Azurite's throughput with nothing of the app in the way: the same concurrency as the burst, each worker making the
+ * calls a new PEC makes (inserts, point reads, a conditional replace) straight through `TableClient` against a table
+ * of its own. Divided by the burst's storage calls per event, it is the most events per second this Azurite could
+ * carry on this machine, whatever the app did above it.
+ */
+export async function measureAzuriteFloor(
+    h: Harness,
+    options: { calls: number; concurrency: number },
+): Promise<AzuriteFloor> {
+    const { TableClient } = await import('@azure/data-tables');
+    const table = TableClient.fromConnectionString(h.env.AzureWebJobsStorage!, `floor${Date.now()}`, {
+        allowInsecureConnection: true,
+    });
+    await table.createTable();
+    const body = 'x'.repeat(2000);
+    let next = 0;
+    const started = performance.now();
+    // Groups of four calls, as in a new PEC's path: insert, read, replace with the ETag, insert.
+    const groups = Math.ceil(options.calls / 4);
+    const worker = async () => {
+        for (let i = next++; i < groups; i = next++) {
+            const pk = `p-${i}`;
+            const created = await table.createEntity({ partitionKey: pk, rowKey: `a-${pk}`, data: body });
+            await table.createEntity({ partitionKey: `r-${i}`, rowKey: `request-${i}`, data: body });
+            await table.getEntity(pk, `a-${pk}`);
+            await table.updateEntity({ partitionKey: pk, rowKey: `a-${pk}`, data: body }, 'Replace', {
+                etag: created.etag,
+            });
+        }
+    };
+    await Promise.all(Array.from({ length: options.concurrency }, worker));
+    const seconds = (performance.now() - started) / 1000;
+    await table.deleteTable().catch(() => undefined);
+    const calls = groups * 4;
+    return {
+        calls,
+        seconds,
+        callsPerSecond: calls / seconds,
+    };
+}

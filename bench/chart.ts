@@ -25,8 +25,10 @@ export interface BurstSeries {
     p99: number;
 }
 
-export function burstSeries(timings: readonly EventTiming[], bucketMs = 250): BurstSeries {
+export function burstSeries(timings: readonly EventTiming[]): BurstSeries {
     const end = Math.max(0, ...timings.map((t) => t.endMs));
+    // About 60 intervals over the burst, none shorter than 100 ms: enough points for a line, enough events per point.
+    const bucketMs = Math.max(100, Math.round(end / 60 / 50) * 50);
     const buckets = Math.max(1, Math.ceil(end / bucketMs));
     const latencies: number[][] = Array.from({ length: buckets }, () => []);
     for (const t of timings) {
@@ -138,7 +140,7 @@ export function burstChartSvg(series: BurstSeries, caption: string): string {
         ),
         panel(
             panelHeight,
-            `Latency of the events finished in each interval (overall p50 ${Math.round(series.p50)} ms, p95 ${Math.round(series.p95)} ms, p99 ${Math.round(series.p99)} ms)`,
+            `Latency per interval (overall p50 ${Math.round(series.p50)} ms, p95 ${Math.round(series.p95)} ms, p99 ${Math.round(series.p99)} ms)`,
             'ms',
             seconds,
             [

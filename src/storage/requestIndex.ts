@@ -206,6 +206,15 @@ export async function writeIndex(
     }
 }
 
+/** Removes the index rows `writeIndex` wrote for a request that was withdrawn before anyone saw it. */
+export async function removeIndex(table: TableClient, request: ApprovalRequest): Promise<void> {
+    try {
+        await Promise.all(indexEntitiesOf(request).map((e) => ignore404(table.deleteEntity(e.partitionKey, e.rowKey))));
+    } catch (err) {
+        throw wrap(err, `remove the index rows of request ${request.id}`);
+    }
+}
+
 /** Every index row a request has in its current state (the benchmark writes a generated table's rows with these). */
 export function indexEntitiesOf(request: ApprovalRequest): IndexEntity[] {
     const row = indexedRequest(request);

@@ -3,7 +3,7 @@ import type { TableClient } from '@azure/data-tables';
 import { ConcurrencyError, ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
 import { idKey, sameId } from '../domain/ids';
 import { cardStateOf, holdsPec, type ApprovalRequest, type RequestStatus } from '../domain/request';
-import { writeIndex } from './requestIndex';
+import { removeIndex, writeIndex } from './requestIndex';
 
 export interface StoredRequest {
     request: ApprovalRequest;
@@ -190,14 +190,18 @@ export class TableRequestStore implements RequestStore, RequestQueries {
             }
             // A writer slower than `orphanClaimMs` between its two inserts (a try that hung, retries) may have had its
             // claim cleared as dead and taken by another delivery, whose request now answers for the PEC: this one
-            // must then never be announced, or the PEC would get two requests and two cards.
-            const claim = await getEntity<ClaimEntity>(table, claimKey, claimRowOf(claimKey));
+            // must then never be announced, or the PEC would get two requests and two cards. The dashboard's index
+            // rows go out meanwhile (one round trip of waiting instead of two); on that rare loss they are taken back.
+            const [claim] = await Promise.all([
+                getEntity<ClaimEntity>(table, claimKey, claimRowOf(claimKey)),
+                this.indexed(undefined, request),
+            ]);
             if (claim?.requestId === request.id) {
                 this.rememberClaim(request.pecId, request.id);
-                await this.indexed(undefined, request);
                 return { created: true, stored };
             }
             await table.deleteEntity(entity.partitionKey, entity.rowKey, { etag: stored.etag }).catch(() => undefined);
+            await this.unindexed(request);
         }
         throw new TransientError(`Could not claim ${request.pecId}: the claim kept changing`);
     }
@@ -451,6 +455,20 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         } catch (err) {
             console.warn(
                 `Request ${next.id} is written but its dashboard index row is not: ${ensureErrorType(err).message}`,
+            );
+        }
+    }
+
+    /** Takes back the index rows of a request that was never announced (it lost its claim); reported if that fails. */
+    private async unindexed(request: ApprovalRequest): Promise<void> {
+        if (!this.indexTable) {
+            return;
+        }
+        try {
+            await removeIndex(await this.indexTable(), request);
+        } catch (err) {
+            console.warn(
+                `Request ${request.id} was withdrawn but its dashboard index rows were not: ${ensureErrorType(err).message}`,
             );
         }
     }
