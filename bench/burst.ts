@@ -7,7 +7,8 @@
 import type { EventGridEvent } from '@azure/functions';
 import { pecEvents } from '../functions/pecEvents';
 import { serverKinds } from '../src/domain/ids';
-import { storageCalls } from './storageCalls';
+import { burstSeries, type BurstSeries, type EventTiming } from './chart';
+import { countStorageCalls, storageCalls } from './storageCalls';
 import { ids, resourceWriteEvent, seedPendingPec, testContext, type Harness } from '../test/harness';
 
 export interface BurstOptions {
@@ -30,6 +31,14 @@ export interface BurstResult {
     /** Calls the app made to Azurite during the burst: on this machine, Azurite's CPU is what bounds the burst. */
     storageCalls: number;
     storageCallsPerSecond: number;
+    /**
+     * Storage calls per delivery, charged to the invocation that made them: the first delivery about each PEC (which
+     * opens its request and posts its card), later deliveries of the same event, new events about a PEC that has its
+     * request (another write, which may be an approval outside), and irrelevant events.
+     */
+    storageCallsPer: { newPec: number; redelivery: number; newWrite: number; irrelevant: number };
+    /** Events per second over time and latency percentiles, for the chart. */
+    series: BurstSeries;
 }
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same mix and order. */
@@ -55,11 +64,23 @@ export async function measureBurst(h: Harness, options: BurstOptions): Promise<B
         seedPendingPec(h.arm, serverKinds[i % serverKinds.length]!, { serverName: `burst-${i}` }),
     );
     const events: Record<string, unknown>[] = pecs.map((p) => resourceWriteEvent(p.pecId));
+    // What each event is, for the per-kind storage calls: the PEC it is about (none when irrelevant), and whether it is
+    // a delivery of an event already in the list.
+    const about = new Map<Record<string, unknown>, number>(events.map((e, i) => [e, i]));
+    const redeliveries: Record<string, unknown>[] = [];
     for (let i = 0; i < duplicates; i++) {
         // A redelivery is the same event again; a second write of the same PEC is a new event about it.
-        const pec = pecs[Math.floor(random() * pecs.length)]!;
-        events.push(random() < 0.5 ? events[pecs.indexOf(pec)]! : resourceWriteEvent(pec.pecId));
+        const index = Math.floor(random() * pecs.length);
+        const pec = pecs[index]!;
+        if (random() < 0.5) {
+            redeliveries.push(events[index]!);
+        } else {
+            const write = resourceWriteEvent(pec.pecId);
+            about.set(write, index);
+            events.push(write);
+        }
     }
+    events.push(...redeliveries);
     for (let i = 0; i < irrelevant; i++) {
         const server = pecs[Math.floor(random() * pecs.length)]!.serverId;
         events.push(
@@ -83,27 +104,57 @@ export async function measureBurst(h: Harness, options: BurstOptions): Promise<B
     const storageBefore = storageCalls(h);
     let failed = 0;
     let next = 0;
+    const timings: EventTiming[] = [];
+    const seenPec = new Set<number>();
+    const seenEvent = new Set<Record<string, unknown>>();
+    const calls = {
+        newPec: { calls: 0, events: 0 },
+        redelivery: { calls: 0, events: 0 },
+        newWrite: { calls: 0, events: 0 },
+        irrelevant: { calls: 0, events: 0 },
+    };
     const started = performance.now();
     const worker = async () => {
         for (let i = next++; i < events.length; i = next++) {
             const event = events[i]!;
-            // Event Grid retries a failed delivery; count failures, and redeliver like it would.
-            for (let attempt = 1; ; attempt++) {
-                try {
-                    await pecEvents(event as unknown as EventGridEvent, testContext('pecEvents'));
-                    break;
-                } catch {
-                    failed += 1;
-                    if (attempt >= 5) {
+            const pec = about.get(event);
+            // In arrival order: the first delivery about a PEC is the one that finds it new.
+            const kind =
+                pec === undefined
+                    ? 'irrelevant'
+                    : !seenPec.has(pec)
+                      ? 'newPec'
+                      : seenEvent.has(event)
+                        ? 'redelivery'
+                        : 'newWrite';
+            if (pec !== undefined) {
+                seenPec.add(pec);
+            }
+            seenEvent.add(event);
+            const startMs = performance.now() - started;
+            const { calls: n } = await countStorageCalls(h, async () => {
+                // Event Grid retries a failed delivery; count failures, and redeliver like it would.
+                for (let attempt = 1; ; attempt++) {
+                    try {
+                        await pecEvents(event as unknown as EventGridEvent, testContext('pecEvents'));
                         break;
+                    } catch {
+                        failed += 1;
+                        if (attempt >= 5) {
+                            break;
+                        }
                     }
                 }
-            }
+            });
+            timings.push({ startMs, endMs: performance.now() - started });
+            calls[kind].calls += n;
+            calls[kind].events += 1;
         }
     };
     await Promise.all(Array.from({ length: options.concurrency }, worker));
     const seconds = (performance.now() - started) / 1000;
     const storage = storageCalls(h) - storageBefore;
+    const per = (k: keyof typeof calls) => (calls[k].events ? calls[k].calls / calls[k].events : 0);
 
     // A card names its request ("Request <id>"); the request names its PEC.
     const cardsPerPec = new Map<string, number>();
@@ -130,5 +181,61 @@ export async function measureBurst(h: Harness, options: BurstOptions): Promise<B
         failedDeliveries: failed,
         storageCalls: storage,
         storageCallsPerSecond: storage / seconds,
+        storageCallsPer: {
+            newPec: per('newPec'),
+            redelivery: per('redelivery'),
+            newWrite: per('newWrite'),
+            irrelevant: per('irrelevant'),
+        },
+        series: burstSeries(timings),
+    };
+}
+
+export interface AzuriteFloor {
+    calls: number;
+    seconds: number;
+    /** Azurite's own rate for the burst's kinds of call (conditional inserts, point reads, replaces), made raw. */
+    callsPerSecond: number;
+}
+
+/**
+ * Azurite's throughput with nothing of the app in the way: the same concurrency as the burst, each worker making the
+ * calls a new PEC makes (inserts, point reads, a conditional replace) straight through `TableClient` against a table
+ * of its own. Divided by the burst's storage calls per event, it is the most events per second this Azurite could
+ * carry on this machine, whatever the app did above it.
+ */
+export async function measureAzuriteFloor(
+    h: Harness,
+    options: { calls: number; concurrency: number },
+): Promise<AzuriteFloor> {
+    const { TableClient } = await import('@azure/data-tables');
+    const table = TableClient.fromConnectionString(h.env.AzureWebJobsStorage!, `floor${Date.now()}`, {
+        allowInsecureConnection: true,
+    });
+    await table.createTable();
+    const body = 'x'.repeat(2000);
+    let next = 0;
+    const started = performance.now();
+    // Groups of four calls, as in a new PEC's path: insert, read, replace with the ETag, insert.
+    const groups = Math.ceil(options.calls / 4);
+    const worker = async () => {
+        for (let i = next++; i < groups; i = next++) {
+            const pk = `p-${i}`;
+            const created = await table.createEntity({ partitionKey: pk, rowKey: `a-${pk}`, data: body });
+            await table.createEntity({ partitionKey: `r-${i}`, rowKey: `request-${i}`, data: body });
+            await table.getEntity(pk, `a-${pk}`);
+            await table.updateEntity({ partitionKey: pk, rowKey: `a-${pk}`, data: body }, 'Replace', {
+                etag: created.etag,
+            });
+        }
+    };
+    await Promise.all(Array.from({ length: options.concurrency }, worker));
+    const seconds = (performance.now() - started) / 1000;
+    await table.deleteTable().catch(() => undefined);
+    const calls = groups * 4;
+    return {
+        calls,
+        seconds,
+        callsPerSecond: calls / seconds,
     };
 }

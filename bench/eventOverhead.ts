@@ -1,18 +1,35 @@
 /**
- * Event overhead: N relevant events through the real `pecEvents` handler (ARM list, server read, request insert, card
- * post, audit, against the emulators and Azurite), against the same round trips made raw: `fetch` for ARM and the Bot
- * Connector with a token fetched once, and `TableClient.createEntity` for the request and the audit entry. The raw side
- * replays exactly what the app sent for a PEC of the same kind (same URLs, same card, same entity sizes), so the ratio
- * is the cost of the app's own code and of any round trip it makes beyond those.
+ * Event overhead: N relevant events through the real `pecEvents` handler (the request lookup, ARM list, server read,
+ * request insert, card post, audit, against the emulators and Azurite), against round trips made raw with `fetch` for
+ * ARM and the Bot Connector (a token fetched once) and `TableClient` for storage:
+ * - `eventFloorRatio`: against the floor the issue names, one after another: the ARM read of the PEC, the ARM read of
+ *   its server, one conditional table write (an insert) and one card post. The same floor with the two ARM reads in
+ *   parallel (as the app makes them) is reported beside it.
+ * - `eventOverheadRatio`: against every call the app makes, replayed raw: what the app's own code costs.
+ * The raw side replays what the app sent for a PEC of the same kind (same URLs, same card, same entity sizes).
  *
  * Both sides run in this process, warmed up, alternating in rounds so that drift falls on both.
+ *
+ * `countPathRoundTrips` counts the calls of each path (new PEC, redelivery, new write, irrelevant event, click, apply)
+ * at the emulators' request logs and at the HTTP client for storage.
  */
 import type { EventGridEvent } from '@azure/functions';
 import { TableClient } from '@azure/data-tables';
 import { pecEvents } from '../functions/pecEvents';
 import { storageCalls } from './storageCalls';
 import { serverKinds, type ServerKind } from '../src/domain/ids';
-import { resourceWriteEvent, seedPendingPec, testContext, type Harness } from '../test/harness';
+import { applyMaxAttempts } from '../src/storage/applyQueue';
+import { applyDecision } from '../src/workflow/applyDecision';
+import {
+    click,
+    ids,
+    openCard,
+    people,
+    resourceWriteEvent,
+    seedPendingPec,
+    testContext,
+    type Harness,
+} from '../test/harness';
 
 export interface EventOverheadResult {
     events: number;
@@ -22,17 +39,24 @@ export interface EventOverheadResult {
     eventOverheadRatio: number;
     appPerEventMs: number;
     rawPerEventMs: number;
-    /** The app's time ÷ only the five calls the issue lists (ARM list, server read, request insert, card, audit). */
-    minimalRatio: number;
-    minimalPerEventMs: number;
+    /** The app's time ÷ the floor: ARM read of the PEC, of its server, one conditional insert, one card post. */
+    eventFloorRatio: number;
+    floorPerEventMs: number;
+    /** The same floor with the two ARM reads made in parallel, as the app makes them. */
+    eventFloorRatioParallel: number;
+    floorParallelPerEventMs: number;
     /** Calls per event the app made to ARM, the Bot Connector, storage and Application Insights (tokens excluded). */
     appRoundTrips: number;
     rawRoundTrips: number;
-    minimalRoundTrips: number;
+    floorRoundTrips: number;
 }
 
 interface Template {
     serverId: string;
+    pecId: string;
+    /** The GET of the PEC itself (the app lists the server's PECs instead, at the same api-version). */
+    pecPath: string;
+    serverPath: string;
     armPaths: string[];
     card: Record<string, unknown>;
     requestEntity: Record<string, unknown>;
@@ -79,12 +103,18 @@ export async function measureEventOverhead(
         }
         const requestEntity = await first(requests, `PartitionKey eq 'r-${stored.request.id}'`);
         const auditEntity = await first(audit, `PartitionKey eq '${stored.request.id}'`);
+        const gets = h.arm.requests.slice(armBefore).filter((r) => r.method === 'GET');
+        const list = gets.find((r) => /\/privateEndpointConnections$/i.test(r.path));
+        const server = gets.find((r) => r.path.toLowerCase() === seeded.serverId.toLowerCase());
+        if (!list || !server) {
+            throw new Error(`event overhead: the warm-up event for ${kind} did not list the PECs and read the server`);
+        }
         templates.set(kind, {
             serverId: seeded.serverId,
-            armPaths: h.arm.requests
-                .slice(armBefore)
-                .filter((r) => r.method === 'GET')
-                .map((r) => `${r.path}?api-version=${r.apiVersion}`),
+            pecId: seeded.pecId,
+            pecPath: `${seeded.pecId}?api-version=${list.apiVersion}`,
+            serverPath: `${server.path}?api-version=${server.apiVersion}`,
+            armPaths: gets.map((r) => `${r.path}?api-version=${r.apiVersion}`),
             card: conversation.parameters,
             requestEntity,
             auditEntity,
@@ -110,8 +140,12 @@ export async function measureEventOverhead(
     };
 
     let rawCount = 0;
-    const armCall = async (t: Template, s: { serverId: string }, path: string) => {
-        const res = await fetch(`${h.arm.url}${path.split(t.serverId).join(s.serverId)}`, {
+    const armCall = async (t: Template, s: { serverId: string; pecId: string }, path: string) => {
+        // Every path starts with the PEC's or the server's id; only that prefix is the template's.
+        const target = path.startsWith(t.pecId)
+            ? `${s.pecId}${path.slice(t.pecId.length)}`
+            : `${s.serverId}${path.slice(t.serverId.length)}`;
+        const res = await fetch(`${h.arm.url}${target}`, {
             headers: { authorization: `Bearer ${armToken}` },
         });
         await expectOk(res, 'ARM');
@@ -127,9 +161,10 @@ export async function measureEventOverhead(
     /**
      * `same`: every call the app makes for a new PEC, in its order: the request lookup, the two ARM reads, the PEC
      * claim and the request insert, the claim read back, the first audit entry, the card, the card's record and its
-     * audit entry, and the milestone event to Application Insights. `minimal`: only the five the issue lists.
+     * audit entry, and the milestone event to Application Insights. `floor`: the four the issue names, one after
+     * another; `floorParallel`: the same with the two ARM reads in parallel.
      */
-    const raw = async (n: number, mode: 'same' | 'minimal'): Promise<number> => {
+    const raw = async (n: number, mode: 'same' | 'floor' | 'floorParallel'): Promise<number> => {
         const seeded = Array.from({ length: n }, (_, i) =>
             seedPendingPec(h.arm, serverKinds[i % serverKinds.length]!, { serverName: `srv-${(serial += 1)}` }),
         );
@@ -137,13 +172,16 @@ export async function measureEventOverhead(
         for (const s of seeded) {
             const t = templates.get(s.kind)!;
             const id = `raw-${(rawCount += 1)}`;
-            if (mode === 'minimal') {
-                for (const p of t.armPaths) {
-                    await armCall(t, s, p);
+            if (mode === 'floor' || mode === 'floorParallel') {
+                if (mode === 'floor') {
+                    await armCall(t, s, t.pecPath);
+                    await armCall(t, s, t.serverPath);
+                } else {
+                    await Promise.all([armCall(t, s, t.pecPath), armCall(t, s, t.serverPath)]);
                 }
+                // An insert is conditional: it fails if the row exists.
                 await rawTable.createEntity({ ...t.requestEntity, partitionKey: `r-${id}`, rowKey: `request-${id}` });
                 await botCall(t);
-                await rawTable.createEntity({ ...t.auditEntity, partitionKey: id, rowKey: `0000000001-${id}` });
                 continue;
             }
             await rawTable.getEntity(`p-${id}`, `active-p-${id}`).catch(() => undefined);
@@ -175,12 +213,14 @@ export async function measureEventOverhead(
         return performance.now() - started;
     };
     await raw(serverKinds.length, 'same');
-    await raw(serverKinds.length, 'minimal');
+    await raw(serverKinds.length, 'floor');
+    await raw(serverKinds.length, 'floorParallel');
 
     const perRound = Math.max(1, Math.round(options.events / options.rounds));
     let appMs = 0;
     let rawMs = 0;
-    let minimalMs = 0;
+    let floorMs = 0;
+    let floorParallelMs = 0;
     let appTrips = 0;
     let events = 0;
     for (let round = 0; round < options.rounds; round++) {
@@ -188,7 +228,8 @@ export async function measureEventOverhead(
         appMs += a.ms;
         appTrips += a.roundTrips;
         rawMs += await raw(perRound, 'same');
-        minimalMs += await raw(perRound, 'minimal');
+        floorMs += await raw(perRound, 'floor');
+        floorParallelMs += await raw(perRound, 'floorParallel');
         events += perRound;
     }
     const armReads = templates.get(serverKinds[0]!)!.armPaths.length;
@@ -200,11 +241,13 @@ export async function measureEventOverhead(
         eventOverheadRatio: appMs / rawMs,
         appPerEventMs: appMs / events,
         rawPerEventMs: rawMs / events,
-        minimalPerEventMs: minimalMs / events,
-        minimalRatio: appMs / minimalMs,
+        eventFloorRatio: appMs / floorMs,
+        floorPerEventMs: floorMs / events,
+        eventFloorRatioParallel: appMs / floorParallelMs,
+        floorParallelPerEventMs: floorParallelMs / events,
         appRoundTrips: appTrips / events,
         rawRoundTrips: armReads + 9,
-        minimalRoundTrips: armReads + 3,
+        floorRoundTrips: 4,
     };
 }
 
@@ -226,4 +269,106 @@ async function expectOk(res: Response, what: string): Promise<void> {
 /** Calls that reached ARM, the Bot Connector, Application Insights and storage (Azurite keeps no log). */
 function roundTrips(h: Harness): number {
     return h.arm.requests.length + h.bot.requests.length + h.appInsights.posts + storageCalls(h);
+}
+
+/** The calls one path made, by where they went (tokens excluded: cached after the first). */
+export interface PathRoundTrips {
+    arm: number;
+    bot: number;
+    graph: number;
+    storage: number;
+    /** Telemetry to Application Insights (batched, so it may fall to a later path). */
+    telemetry: number;
+    /** ARM, Bot Connector, Graph and storage. */
+    total: number;
+}
+
+export interface RoundTripsByPath {
+    newPec: PathRoundTrips;
+    /** The same event delivered again (Event Grid delivers at least once). */
+    redelivery: PathRoundTrips;
+    /** Another event about a PEC that has its request: another write, which may be an approval made outside. */
+    newWrite: PathRoundTrips;
+    irrelevant: PathRoundTrips;
+    /** An approver's click, to the invoke's answer (the decision recorded and queued). */
+    click: PathRoundTrips;
+    /** The queued decision applied: the PUT answered at once, the audit, the card updated for everyone. */
+    apply: PathRoundTrips;
+}
+
+function snapshot(h: Harness) {
+    return {
+        arm: h.arm.requests.length,
+        bot: h.bot.requests.length,
+        graph: h.graph.requests.length,
+        storage: storageCalls(h),
+        telemetry: h.appInsights.posts,
+    };
+}
+
+async function counted(h: Harness, work: () => Promise<unknown>): Promise<PathRoundTrips> {
+    const before = snapshot(h);
+    await work();
+    const after = snapshot(h);
+    const d = {
+        arm: after.arm - before.arm,
+        bot: after.bot - before.bot,
+        graph: after.graph - before.graph,
+        storage: after.storage - before.storage,
+        telemetry: after.telemetry - before.telemetry,
+    };
+    return { ...d, total: d.arm + d.bot + d.graph + d.storage };
+}
+
+/**
+ * The round trips of each path, counted on a warm process (tokens and the approver's group membership cached, as
+ * after the first event and the first click), one path at a time so that nothing else is counted with it.
+ */
+export async function countPathRoundTrips(h: Harness): Promise<RoundTripsByPath> {
+    const deliver = (event: Record<string, unknown>) =>
+        pecEvents(event as unknown as EventGridEvent, testContext('pecEvents'));
+    // Warm: a first event, a first click (Graph's membership answer is cached briefly) and a first apply.
+    const warm = await openCard(h, 'postgres-flexible', { serverName: `paths-warm-${Date.now()}` });
+    await click(h, warm.request, { who: people.alice, verb: 'approve', text: 'warm-up' });
+    h.arm.putAnswersAtOnce(true);
+    try {
+        await applyDecision(
+            h.deps,
+            { requestId: warm.request.id, correlationId: warm.request.correlationId },
+            { messageId: 'paths-warm', attempt: 1, maxAttempts: applyMaxAttempts },
+            testContext('applyDecision'),
+        );
+        const seeded = seedPendingPec(h.arm, 'postgres-flexible', { serverName: `paths-${Date.now()}` });
+        const event = resourceWriteEvent(seeded.pecId);
+        const newPec = await counted(h, () => deliver(event));
+        const redelivery = await counted(h, () => deliver(event));
+        const newWrite = await counted(h, () => deliver(resourceWriteEvent(seeded.pecId)));
+        const irrelevant = await counted(h, () =>
+            deliver(
+                resourceWriteEvent(
+                    `/subscriptions/${ids.ours}/resourceGroups/rg-web/providers/Microsoft.Web/sites/app`,
+                    {
+                        operation: 'Microsoft.Web/sites/write',
+                    },
+                ),
+            ),
+        );
+        const request = (await h.deps.requests.getActiveForPec(seeded.pecId))!.request;
+        const clicked = await counted(h, () =>
+            click(h, request, { who: people.alice, verb: 'approve', text: 'Fine for the app tier' }),
+        );
+        const apply = await counted(h, () =>
+            applyDecision(
+                h.deps,
+                { requestId: request.id, correlationId: request.correlationId },
+                { messageId: 'paths-apply', attempt: 1, maxAttempts: applyMaxAttempts },
+                testContext('applyDecision'),
+            ),
+        );
+        return { newPec, redelivery, newWrite, irrelevant, click: clicked, apply };
+    } finally {
+        h.arm.putAnswersAtOnce(false);
+        // The clicks queued messages; they were applied here directly. Clear them so nothing else sees them.
+        await h.queue.clearMessages().catch(() => undefined);
+    }
 }

@@ -1,9 +1,15 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as diagnostics from 'node:diagnostics_channel';
 import type { Harness } from '../test/harness';
 
 let counter: { count: number } | undefined;
 // Held here, not only subscribed by name: Node 20 may collect a channel nobody references, subscribers and all.
 const requestStart = diagnostics.channel('http.client.request.start');
+/**
+ * A tally of the storage calls made inside `countStorageCalls`: the channel's subscriber runs synchronously in the
+ * caller's async context, so calls are charged to the invocation that made them even while many run at once.
+ */
+const tally = new AsyncLocalStorage<{ count: number }>();
 
 /**
  * Requests this process has sent to Azurite's table and queue endpoints, counted by node's HTTP diagnostics channel
@@ -20,9 +26,21 @@ export function storageCalls(h: Harness): number {
             const host = String(request.getHeader('host') ?? '');
             if (ports.some((port) => port && host.endsWith(`:${port}`))) {
                 c.count += 1;
+                const own = tally.getStore();
+                if (own) {
+                    own.count += 1;
+                }
             }
         });
         counter = c;
     }
     return counter.count;
+}
+
+/** Runs `work` and counts the storage calls it (and only it) makes, however many other invocations run meanwhile. */
+export async function countStorageCalls<T>(h: Harness, work: () => Promise<T>): Promise<{ value: T; calls: number }> {
+    storageCalls(h);
+    const own = { count: 0 };
+    const value = await tally.run(own, work);
+    return { value, calls: own.count };
 }

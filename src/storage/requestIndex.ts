@@ -1,4 +1,4 @@
-import type { TableClient } from '@azure/data-tables';
+import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
 import { parseServerId } from '../domain/ids';
 import { isOpen, type ApprovalRequest, type Person, type RequestStatus } from '../domain/request';
@@ -195,14 +195,133 @@ export async function writeIndex(
     if (before && indexedFieldsOf(before) === indexedFieldsOf(next)) {
         return;
     }
-    const writes: Promise<unknown>[] = indexEntitiesOf(next).map((entity) => table.upsertEntity(entity, 'Replace'));
+    const batcher = batcherOf(table);
+    const writes: Promise<unknown>[] = indexEntitiesOf(next).map((entity) => batcher.upsert(entity));
     if (!isOpen(next.status) && (!before || isOpen(before.status))) {
-        writes.push(ignore404(table.deleteEntity(openPartition, indexKeys(next).rowKey)));
+        writes.push(batcher.delete({ partitionKey: openPartition, rowKey: indexKeys(next).rowKey }));
     }
     try {
         await Promise.all(writes);
     } catch (err) {
         throw wrap(err, `index request ${next.id}`);
+    }
+}
+
+type IndexWrite =
+    { kind: 'upsert'; entity: IndexEntity } | { kind: 'delete'; keys: { partitionKey: string; rowKey: string } };
+
+interface Queued {
+    write: IndexWrite;
+    done: { resolve(): void; reject(err: unknown): void }[];
+}
+
+/** At most this many writes in one entity-group transaction (the service's limit is 100). */
+const maxBatch = 100;
+
+/**
+ * Group commit for the index rows. The rows of concurrent requests share partitions (the month's, the open ones'), so
+ * the writes that arrive while a partition's last transaction is on the way go out together in the next, as one
+ * entity-group transaction: a burst of new requests costs a few index round trips instead of two each. A lone write
+ * goes out at once. A row written twice before its transaction leaves is written once, as last asked (the rows are
+ * derived, upserted whole). When a transaction fails as a whole (one row's delete found nothing, the table is
+ * missing, a throttle), its writes are made one by one, so each caller gets its own outcome.
+ */
+class IndexBatcher {
+    private readonly queued = new Map<string, Map<string, Queued>>();
+    private readonly sending = new Set<string>();
+
+    constructor(private readonly table: TableClient) {}
+
+    upsert(entity: IndexEntity): Promise<void> {
+        return this.enqueue({ kind: 'upsert', entity });
+    }
+
+    delete(keys: { partitionKey: string; rowKey: string }): Promise<void> {
+        return this.enqueue({ kind: 'delete', keys });
+    }
+
+    private enqueue(write: IndexWrite): Promise<void> {
+        const { partitionKey, rowKey } = write.kind === 'upsert' ? write.entity : write.keys;
+        return new Promise<void>((resolve, reject) => {
+            let partition = this.queued.get(partitionKey);
+            if (!partition) {
+                partition = new Map();
+                this.queued.set(partitionKey, partition);
+            }
+            const earlier = partition.get(rowKey);
+            // Re-inserted, so the row keeps the place of its latest write.
+            partition.delete(rowKey);
+            partition.set(rowKey, { write, done: [...(earlier?.done ?? []), { resolve, reject }] });
+            if (!this.sending.has(partitionKey)) {
+                this.sending.add(partitionKey);
+                // After the current turn, so that writes made in the same turn (a request's rows) share the trip.
+                setImmediate(() => void this.send(partitionKey));
+            }
+        });
+    }
+
+    private async send(partitionKey: string): Promise<void> {
+        for (;;) {
+            const partition = this.queued.get(partitionKey);
+            if (!partition || partition.size === 0) {
+                this.queued.delete(partitionKey);
+                this.sending.delete(partitionKey);
+                return;
+            }
+            const batch = [...partition.entries()].slice(0, maxBatch);
+            for (const [rowKey] of batch) {
+                partition.delete(rowKey);
+            }
+            await this.commit(batch.map(([, q]) => q));
+        }
+    }
+
+    private async commit(batch: Queued[]): Promise<void> {
+        if (batch.length > 1) {
+            try {
+                await this.table.submitTransaction(
+                    batch.map(({ write }): TransactionAction =>
+                        write.kind === 'upsert' ? ['upsert', { ...write.entity }, 'Replace'] : ['delete', write.keys],
+                    ),
+                );
+                batch.forEach((q) => q.done.forEach((d) => d.resolve()));
+                return;
+            } catch {
+                // One by one below: each write's own outcome.
+            }
+        }
+        await Promise.all(
+            batch.map(async ({ write, done }) => {
+                try {
+                    await (write.kind === 'upsert'
+                        ? this.table.upsertEntity(write.entity, 'Replace')
+                        : ignore404(this.table.deleteEntity(write.keys.partitionKey, write.keys.rowKey)));
+                    done.forEach((d) => d.resolve());
+                } catch (err) {
+                    done.forEach((d) => d.reject(err));
+                }
+            }),
+        );
+    }
+}
+
+const batchers = new WeakMap<TableClient, IndexBatcher>();
+
+function batcherOf(table: TableClient): IndexBatcher {
+    let batcher = batchers.get(table);
+    if (!batcher) {
+        batcher = new IndexBatcher(table);
+        batchers.set(table, batcher);
+    }
+    return batcher;
+}
+
+/** Removes the index rows `writeIndex` wrote for a request that was withdrawn before anyone saw it. */
+export async function removeIndex(table: TableClient, request: ApprovalRequest): Promise<void> {
+    try {
+        await Promise.all(indexEntitiesOf(request).map((e) => ignore404(table.deleteEntity(e.partitionKey, e.rowKey))));
+    } catch (err) {
+        throw wrap(err, `remove the index rows of request ${request.id}`);
     }
 }
 

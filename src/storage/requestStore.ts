@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { ConcurrencyError, ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
-import { idKey } from '../domain/ids';
+import { idKey, sameId } from '../domain/ids';
 import { cardStateOf, holdsPec, type ApprovalRequest, type RequestStatus } from '../domain/request';
-import { writeIndex } from './requestIndex';
+import { removeIndex, writeIndex } from './requestIndex';
 
 export interface StoredRequest {
     request: ApprovalRequest;
@@ -138,8 +138,18 @@ export function claimKeys(pecId: string): { partitionKey: string; rowKey: string
 }
 /** How long a claim may point at a request that was never written (its writer died) before it is taken over. */
 const orphanClaimMs = 30_000;
+/** How many PECs' active request ids a process remembers (see `activeIds`); about 100 bytes each. */
+const rememberedClaims = 10_000;
 
 export class TableRequestStore implements RequestStore, RequestQueries {
+    /**
+     * The request each PEC's claim named when this process last read or wrote it. A claim names one request for as long
+     * as it exists, so a remembered id is only ever out of date by pointing at a request that no longer holds its PEC;
+     * reading that request says so, and the claim is read again. A redelivery (most of a burst's events) thus costs
+     * one storage read, the request's, instead of two. Bounded, oldest first out.
+     */
+    private readonly activeIds = new Map<string, string>();
+
     constructor(
         private readonly table: () => Promise<TableClient>,
         private readonly now: () => Date = () => new Date(),
@@ -180,13 +190,18 @@ export class TableRequestStore implements RequestStore, RequestQueries {
             }
             // A writer slower than `orphanClaimMs` between its two inserts (a try that hung, retries) may have had its
             // claim cleared as dead and taken by another delivery, whose request now answers for the PEC: this one
-            // must then never be announced, or the PEC would get two requests and two cards.
-            const claim = await getEntity<ClaimEntity>(table, claimKey, claimRowOf(claimKey));
+            // must then never be announced, or the PEC would get two requests and two cards. The dashboard's index
+            // rows go out meanwhile (one round trip of waiting instead of two); on that rare loss they are taken back.
+            const [claim] = await Promise.all([
+                getEntity<ClaimEntity>(table, claimKey, claimRowOf(claimKey)),
+                this.indexed(undefined, request),
+            ]);
             if (claim?.requestId === request.id) {
-                await this.indexed(undefined, request);
+                this.rememberClaim(request.pecId, request.id);
                 return { created: true, stored };
             }
             await table.deleteEntity(entity.partitionKey, entity.rowKey, { etag: stored.etag }).catch(() => undefined);
+            await this.unindexed(request);
         }
         throw new TransientError(`Could not claim ${request.pecId}: the claim kept changing`);
     }
@@ -264,11 +279,39 @@ export class TableRequestStore implements RequestStore, RequestQueries {
     }
 
     async getActiveForPec(pecId: string): Promise<StoredRequest | undefined> {
+        const remembered = this.activeIds.get(idKey(pecId));
+        if (remembered !== undefined) {
+            const stored = await this.get(remembered);
+            if (stored && holdsPec(stored.request) && sameId(stored.request.pecId, pecId)) {
+                return stored;
+            }
+            this.activeIds.delete(idKey(pecId));
+        }
         const table = await this.table();
         const claim = await getEntity<ClaimEntity>(table, claimPartition(pecId), claimRowOf(claimPartition(pecId)));
+        if (claim && claim.requestId === remembered) {
+            // The claim still names the request just read, which no longer holds the PEC: no active request.
+            return undefined;
+        }
         const stored = claim ? await this.get(claim.requestId) : undefined;
         // A claim left on a final request (its release was interrupted) does not make that request active.
-        return stored && holdsPec(stored.request) ? stored : undefined;
+        if (stored && holdsPec(stored.request)) {
+            this.rememberClaim(pecId, stored.request.id);
+            return stored;
+        }
+        return undefined;
+    }
+
+    private rememberClaim(pecId: string, requestId: string): void {
+        const key = idKey(pecId);
+        this.activeIds.delete(key);
+        this.activeIds.set(key, requestId);
+        if (this.activeIds.size > rememberedClaims) {
+            const oldest = this.activeIds.keys().next().value;
+            if (oldest !== undefined) {
+                this.activeIds.delete(oldest);
+            }
+        }
     }
 
     async *listForSweep(): AsyncIterable<StoredRequest> {
@@ -412,6 +455,20 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         } catch (err) {
             console.warn(
                 `Request ${next.id} is written but its dashboard index row is not: ${ensureErrorType(err).message}`,
+            );
+        }
+    }
+
+    /** Takes back the index rows of a request that was never announced (it lost its claim); reported if that fails. */
+    private async unindexed(request: ApprovalRequest): Promise<void> {
+        if (!this.indexTable) {
+            return;
+        }
+        try {
+            await removeIndex(await this.indexTable(), request);
+        } catch (err) {
+            console.warn(
+                `Request ${request.id} was withdrawn but its dashboard index rows were not: ${ensureErrorType(err).message}`,
             );
         }
     }

@@ -67,7 +67,7 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
     deps.arm.prepare?.(server.kind);
     const namedId = pecName === undefined ? undefined : formatPecId({ server, name: pecName });
     const known = namedId === undefined ? undefined : await deps.requests.getActiveForPec(namedId);
-    if (known && known.request.status === 'pending' && !known.request.bypass) {
+    if (known && known.request.status === 'pending' && !known.request.bypass && !sameOperation(known, event)) {
         // The write may be the one that approved the connection outside (the portal, the CLI) while its request
         // waited: ARM is asked, and such an approval is superseded and judged as a bypass at once.
         const now = await deps.arm.getPec(parsePecId(known.request.pecId));
@@ -504,6 +504,17 @@ async function auditUnknownRequester(deps: WorkflowDeps, request: ApprovalReques
             `no requester is known, so the self-approval rule cannot apply: requires ${requiredApprovalsOf(request)} ` +
             'distinct approval(s) (UNKNOWN_REQUESTER_APPROVALS)',
     });
+}
+
+/**
+ * Whether the event comes from the ARM operation that opened the request: a redelivery of that event, or another event
+ * ARM raised for the same write (the proxy's and the connection's), all carrying its correlation id. Such an event says
+ * nothing the request does not record already, so it needs no ARM read; an approval made outside (the portal, the CLI)
+ * is an operation of its own, with a correlation id of its own, and is still read at once. A request the sweep opened
+ * carries the sweep's correlation id, which no event carries, so every event about it is still read.
+ */
+function sameOperation(known: StoredRequest, event: ResourceEvent): boolean {
+    return known.request.correlationId === event.correlationId;
 }
 
 function describeJudgement(outcome: BypassOutcome): string {

@@ -7,6 +7,7 @@ import {
     indexKeys,
     openPartition,
     TableRequestIndex,
+    writeIndex,
     type IndexedRequest,
 } from '../../src/storage/requestIndex';
 import { TableRequestStore } from '../../src/storage/requestStore';
@@ -227,5 +228,69 @@ describe('request index', () => {
         ]);
         expect(calls.reduce((n, c) => n + c.indexed, 0)).toBe(130);
         expect((await allPages()).flat().map((r) => r.id)).toContain(victim.id);
+    });
+});
+
+describe('request index writes of concurrent requests', () => {
+    const { table } = azuriteTable('idxb');
+
+    /** The table, with its round trips to the service counted (a transaction is one). */
+    function counting(t: TableClient): { client: TableClient; trips: () => number } {
+        let trips = 0;
+        const client = new Proxy(t, {
+            get(target, prop) {
+                const value: unknown = Reflect.get(target, prop);
+                if (typeof value !== 'function') {
+                    return value;
+                }
+                const bound = (value as (...a: unknown[]) => unknown).bind(target);
+                return ['upsertEntity', 'deleteEntity', 'submitTransaction'].includes(String(prop))
+                    ? (...args: unknown[]) => {
+                          trips += 1;
+                          return bound(...args);
+                      }
+                    : bound;
+            },
+        });
+        return { client, trips: () => trips };
+    }
+
+    it('go out together, one transaction per partition at a time, and every row is written as last asked', async () => {
+        const t = await table();
+        await t.createTable();
+        const { client, trips } = counting(t);
+        const at = new Date('2026-11-03T09:00:00Z');
+        const requests = Array.from({ length: 40 }, () => draft({ at }));
+        await Promise.all(requests.map((r) => writeIndex(client, undefined, r)));
+        // Two rows each (the month's and the open one), in two shared partitions: a few trips, not 80.
+        expect(trips()).toBeLessThanOrEqual(8);
+
+        // Closing half of them while the other half is re-indexed: the open rows of the closed ones are deleted, the
+        // rest stay, and a delete that finds nothing (a row missing already) does not fail the others' writes.
+        const closed = requests.slice(0, 20).map((r) => ({ ...r, status: 'expired' as const }));
+        await t.deleteEntity(openPartition, indexKeys(closed[0]!).rowKey);
+        await Promise.all([
+            ...closed.map((r, i) => writeIndex(client, requests[i], r)),
+            ...requests.slice(20).map((r) => writeIndex(client, undefined, r)),
+        ]);
+        const open: string[] = [];
+        for await (const row of t.listEntities({ queryOptions: { filter: `PartitionKey eq '${openPartition}'` } })) {
+            open.push(String(row.rowKey));
+        }
+        expect(open.sort()).toEqual(
+            requests
+                .slice(20)
+                .map((r) => indexKeys(r).rowKey)
+                .sort(),
+        );
+        const month = indexKeys(requests[0]!).partitionKey;
+        const statuses = new Map<string, string>();
+        for await (const row of t.listEntities<{ status: string }>({
+            queryOptions: { filter: `PartitionKey eq '${month}'` },
+        })) {
+            statuses.set(String(row.rowKey), row.status);
+        }
+        expect(statuses.size).toBe(40);
+        expect(closed.every((r) => statuses.get(indexKeys(r).rowKey) === 'expired')).toBe(true);
     });
 });

@@ -181,6 +181,75 @@ describe('TableRequestStore on Azurite', () => {
         expect(created.stored.request.id).not.toBe(stored.request.id);
     });
 
+    it('finds the active request through a remembered claim only while that request still holds the PEC', async () => {
+        const pecId = newPecId();
+        // Two processes: `here` remembers which request the claim named; `there` changes the PEC's request meanwhile.
+        const here = new TableRequestStore(table);
+        const there = new TableRequestStore(table);
+        const { stored: first } = await here.createIfNone(draft(pecId));
+        expect((await here.getActiveForPec(pecId))?.request.id).toBe(first.request.id);
+
+        // Final elsewhere, and nothing opened since: no active request, as the claim alone would say.
+        const seen = (await there.getActiveForPec(pecId))!;
+        await there.update(seen, transition(seen.request, { type: 'supersede', reason: 'removed' }, later));
+        expect(await here.getActiveForPec(pecId)).toBeUndefined();
+
+        // A new pending state opened elsewhere: the remembered request is final, so the claim is read again.
+        const { stored: second } = await there.createIfNone(draft(pecId));
+        expect((await here.getActiveForPec(pecId.toUpperCase()))?.request.id).toBe(second.request.id);
+        const superseded = await there.update(
+            second,
+            transition(second.request, { type: 'supersede', reason: 'removed' }, later),
+        );
+        const { stored: third } = await there.createIfNone(draft(pecId));
+        expect(superseded.request.status).toBe('superseded');
+        expect((await here.getActiveForPec(pecId))?.request.id).toBe(third.request.id);
+    });
+
+    it('takes back the index rows of a request whose claim was taken over before it was read back', async () => {
+        const pecId = newPecId();
+        const { table: indexTable } = azuriteTable('reqidx');
+        const there = new TableRequestStore(table, () => now, indexTable);
+        let takenOver = false;
+        // Between this writer's request insert and its claim read-back, another delivery clears the claim as dead (a
+        // writer that hung) and opens its own request: what the read-back is there to catch.
+        const hooked = async (): Promise<TableClient> => {
+            const t = await table();
+            return new Proxy(t, {
+                get(target, prop) {
+                    if (prop === 'createEntity') {
+                        return async (...args: Parameters<TableClient['createEntity']>) => {
+                            const result = await target.createEntity(...args);
+                            if (!takenOver && String(args[0].rowKey).startsWith('request-')) {
+                                takenOver = true;
+                                await target.deleteEntity(claimKeys(pecId).partitionKey, claimKeys(pecId).rowKey);
+                                await there.createIfNone(draft(pecId));
+                            }
+                            return result;
+                        };
+                    }
+                    const value: unknown = Reflect.get(target, prop);
+                    return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+                },
+            });
+        };
+        const slow = new TableRequestStore(hooked, () => now, indexTable);
+        const mine = draft(pecId);
+
+        const outcome = await slow.createIfNone(mine);
+
+        expect(takenOver).toBe(true);
+        expect(outcome.created).toBe(false);
+        expect(outcome.stored.request.id).not.toBe(mine.id);
+        const rows: string[] = [];
+        for await (const row of (await indexTable()).listEntities()) {
+            rows.push(String(row.rowKey));
+        }
+        expect(rows.some((r) => r.endsWith(`-${mine.id}`))).toBe(false);
+        expect(rows.filter((r) => r.endsWith(`-${outcome.stored.request.id}`))).toHaveLength(2);
+        await (await indexTable()).deleteTable();
+    });
+
     it("leaves another request's claim alone when an older request reaches a final state", async () => {
         const pecId = newPecId();
         const { stored: old } = await store.createIfNone(draft(pecId));
