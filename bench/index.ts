@@ -23,7 +23,7 @@ import { runFuzz } from '../test/reliability/fuzz';
 import { runModel } from '../test/reliability/model';
 import { measureBurst } from './burst';
 import { measureApplies, measureClicks } from './decisionPath';
-import { measureColdStart } from './coldStart';
+import { describeSplit, measureColdStart } from './coldStart';
 import { benchDashboard } from './dashboard';
 import { startWorld, stopAzurite } from './env';
 import { measureEventOverhead } from './eventOverhead';
@@ -92,6 +92,8 @@ const sections: Section[] = [
                 tscDir: path.join(root, 'dist', 'functions'),
             });
             ctx.extra.coldStart = cold;
+            console.log(`  ${describeSplit('bare', cold.split.bare)}`);
+            console.log(`  ${describeSplit('bundled', cold.split.bundled)}`);
             ctx.add(
                 'coldStartRatio',
                 round(cold.coldStartRatio),
