@@ -536,6 +536,7 @@ function chatMessageOf(
         replyToId: null,
         messageType: 'message',
         createdDateTime: conversation.createdAt,
+        lastModifiedDateTime: updated.at(-1)?.updatedAt ?? conversation.createdAt,
         from: {
             application: { id: botAppId, displayName: 'PEC gate', applicationIdentityType: 'bot' },
             user: null,

@@ -13,6 +13,11 @@ export type AuditAction =
      * buttons stop working, `after` the new one.
      */
     | 'card-resent'
+    /**
+     * A second card of the request turned up in the channel (a post whose answer was lost had landed after all) and was
+     * replaced by a note pointing to the card that stays: `before` is the note's place, `after` the card that stays.
+     */
+    | 'card-duplicate'
     | 'decided'
     | 'refused'
     | 'applied'

@@ -127,6 +127,12 @@ export interface ApprovalRequest {
      * be in the channel. The next attempt looks for it there before it posts again.
      */
     cardPostUnknownAt?: string;
+    /**
+     * Set when a card was posted although an earlier post's outcome stayed unknown (the channel could not be read, or
+     * too many messages came since): the earlier one may have made a second card. From this time on, bot cards naming
+     * the request other than `card` are turned into a "duplicate of" note, at once and by the sweep until it is done.
+     */
+    cardDuplicateCheckSince?: string;
     /** Why the request reached a final state other than applied (superseded, expired, failed). */
     outcome?: { at: string; reason: string };
     link?: LinkGrant;

@@ -457,14 +457,15 @@ function toEntity(request: ApprovalRequest): RequestEntity {
 }
 
 /**
- * Open or holding its PEC, a posted card that shows an older state than the request's, or a failed request the sweep
- * still compares with ARM (its PUT may have worked after all).
+ * Open or holding its PEC, a posted card that shows an older state than the request's, a failed request the sweep
+ * still compares with ARM (its PUT may have worked after all), or a card that may have a duplicate left to note.
  */
 function needsSweep(request: ApprovalRequest): boolean {
     return (
         holdsPec(request) ||
         (request.status === 'failed' && !request.recheckedUntil) ||
-        (request.card !== undefined && request.cardShows !== cardStateOf(request))
+        (request.card !== undefined && request.cardShows !== cardStateOf(request)) ||
+        request.cardDuplicateCheckSince !== undefined
     );
 }
 

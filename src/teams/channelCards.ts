@@ -1,4 +1,6 @@
+import { TransientError } from '../domain/errors';
 import type { CardRef } from '../domain/request';
+import { DUPLICATE_NOTE_ID } from './duplicateNote';
 
 /**
  * Finding a card the bot posted when the post's answer was lost. Posting a card through the Bot Connector is not
@@ -12,10 +14,11 @@ export type FoundCard = Required<Pick<CardRef, 'serviceUrl' | 'conversationId' |
 
 export interface ChannelCardFinder {
     /**
-     * The bot's own card for this request in the channel, posted at or after `since`; undefined when there is none.
-     * Throws when the channel cannot be read (no permission, Graph down): then nobody knows.
+     * The bot's own cards for this request in the channel, posted at or after `since` (allowing for clock skew),
+     * oldest first; empty when there is none. Throws when that cannot be told: the channel cannot be read (no
+     * permission, Graph down), or more messages came since than the finder reads.
      */
-    findCard(requestId: string, since: Date): Promise<FoundCard | undefined>;
+    findCards(requestId: string, since: Date): Promise<FoundCard[]>;
 }
 
 /** The Graph call the finder needs: one page of a channel's root messages, newest first. */
@@ -34,7 +37,10 @@ export interface GraphChannelCardsOptions {
     botAppId: string;
     /** The Bot Connector service URL the bot posts through (the card is updated through it). */
     serviceUrl: string;
-    /** Pages read at most (50 messages each); a lost post is seconds old, so the first page nearly always holds it. */
+    /**
+     * Pages read at most (50 messages each). A lost post is seconds old, so the first page nearly always reaches past
+     * it; a burst of cards (a baseline, many new endpoints at once) can push it further down.
+     */
     maxPages?: number;
     /** Clock skew allowed between our clock and Teams' `createdDateTime`. */
     skewMs?: number;
@@ -43,6 +49,7 @@ export interface GraphChannelCardsOptions {
 interface ChatMessage {
     id?: unknown;
     createdDateTime?: unknown;
+    lastModifiedDateTime?: unknown;
     from?: { application?: { id?: unknown } | null } | null;
     attachments?: { contentType?: unknown; content?: unknown }[] | null;
 }
@@ -53,17 +60,24 @@ export class GraphChannelCards implements ChannelCardFinder {
         private readonly options: GraphChannelCardsOptions,
     ) {}
 
-    async findCard(requestId: string, since: Date): Promise<FoundCard | undefined> {
+    async findCards(requestId: string, since: Date): Promise<FoundCard[]> {
         const { teamId, channelId, botAppId } = this.options;
         const cutoff = since.getTime() - (this.options.skewMs ?? 5 * 60_000);
+        const maxPages = this.options.maxPages ?? 20;
+        const found: FoundCard[] = [];
         let nextLink: string | undefined;
-        for (let page = 0; page < (this.options.maxPages ?? 4); page++) {
+        for (let page = 0; page < maxPages; page++) {
             const answer = await this.graph.channelMessagesPage(teamId, channelId, nextLink);
             let older = false;
             for (const raw of answer.messages as ChatMessage[]) {
-                const created = typeof raw.createdDateTime === 'string' ? Date.parse(raw.createdDateTime) : NaN;
-                if (Number.isFinite(created) && created < cutoff) {
+                const created = timeOf(raw.createdDateTime);
+                // Graph does not document the listing's order: newest first by creation or by last change (our own
+                // card updates change old threads). A message last changed before the cutoff was created before it
+                // too, and under either order everything after it is older still, so the reading stops there.
+                if (timeOf(raw.lastModifiedDateTime) < cutoff || (!raw.lastModifiedDateTime && created < cutoff)) {
                     older = true;
+                }
+                if (created < cutoff) {
                     continue;
                 }
                 if (typeof raw.id !== 'string' || !isFrom(raw, botAppId) || !carriesRequest(raw, requestId)) {
@@ -71,19 +85,30 @@ export class GraphChannelCards implements ChannelCardFinder {
                 }
                 // A new thread's Bot Connector conversation is the channel with the root message's id; the root
                 // message's id is the activity id the post would have answered.
-                return {
+                found.push({
                     serviceUrl: this.options.serviceUrl,
                     conversationId: `${channelId};messageid=${raw.id}`,
                     activityId: raw.id,
-                };
+                });
             }
             nextLink = answer.nextLink;
             if (older || !nextLink) {
-                return undefined;
+                // Newest first in the listing; the oldest card is the one that was posted first.
+                return found.reverse();
             }
         }
-        return undefined;
+        // Stopping here would answer "no card" for a card that may be on the next page: say it cannot be told.
+        throw new TransientError(
+            `more than ${maxPages * 50} messages in the channel since ${new Date(cutoff).toISOString()}: ` +
+                'cannot tell whether the card is among them',
+        );
     }
+}
+
+/** A Graph timestamp in ms; one that is absent or unreadable counts as new, so it never ends the reading early. */
+function timeOf(value: unknown): number {
+    const t = typeof value === 'string' ? Date.parse(value) : NaN;
+    return Number.isFinite(t) ? t : Number.POSITIVE_INFINITY;
 }
 
 function isFrom(message: ChatMessage, botAppId: string): boolean {
@@ -106,11 +131,17 @@ function carriesRequest(message: ChatMessage, requestId: string): boolean {
                 continue;
             }
         }
-        if (namesRequest(card, requestId, 0)) {
+        // A card already turned into a duplicate note is no longer a card of the request.
+        if (!isDuplicateNote(card) && namesRequest(card, requestId, 0)) {
             return true;
         }
     }
     return false;
+}
+
+function isDuplicateNote(card: unknown): boolean {
+    const body = (card as { body?: unknown } | null)?.body;
+    return Array.isArray(body) && body.some((e) => (e as { id?: unknown } | null)?.id === DUPLICATE_NOTE_ID);
 }
 
 function namesRequest(node: unknown, requestId: string, depth: number): boolean {

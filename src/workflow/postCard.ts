@@ -3,7 +3,9 @@ import { ConcurrencyError, ensureErrorType, isRetryable, PermanentError } from '
 import { cardStateOf, type ApprovalRequest, type CardRef } from '../domain/request';
 import type { StoredRequest } from '../storage/requestStore';
 import { cardSummary, renderAdaptiveCard } from '../teams/adaptiveCard';
+import { renderDuplicateNote } from '../teams/duplicateNote';
 import { cardOptions, type WorkflowDeps } from './deps';
+import { formatUtc } from '../domain/card';
 import type { Logger } from '../observability/logger';
 import { updateRequest } from './requestUpdate';
 import { issueLinkToken } from './linkToken';
@@ -83,11 +85,16 @@ export async function ensureCard(
         // once the claim lapsed a second card would follow. It shows the request as it was when drawn; a card behind
         // a later state is redrawn by the next sweep. The record and the audit entry go out together.
         const ref = delivered.ref;
-        await Promise.all([
+        // Posted while an earlier post's outcome was still unknown: that one may have landed too. Look for it at once
+        // (and the sweep again until the look succeeds), so a second card becomes a note instead of a second place
+        // to decide.
+        const checkSince = ref.channel === 'bot' ? claimed.request.cardPostUnknownAt : undefined;
+        const [recorded] = await Promise.all([
             updateRequest(deps.requests, claimed, (current) => ({
                 ...withoutUnknownPost(withoutClaim(current)),
                 card: ref,
                 cardShows: cardStateOf(claimed.request),
+                ...(checkSince ? { cardDuplicateCheckSince: checkSince } : {}),
             })),
             deps.audit.append({
                 requestId: request.id,
@@ -98,6 +105,9 @@ export async function ensureCard(
                 ...(delivered.botError ? { detail: `bot post failed: ${delivered.botError.message}` } : {}),
             }),
         ]);
+        if (checkSince && recorded?.stored) {
+            await noteDuplicateCards(deps, recorded.stored, log);
+        }
         return ref.channel === 'bot' ? 'posted' : 'fallback';
     }
 
@@ -204,23 +214,32 @@ async function adoptLostCard(
         log.warn(`Card of request ${request.id}: an earlier post went unanswered and the channel cannot be read`);
         return undefined;
     }
-    let found;
+    let cards;
     try {
-        found = await finder.findCard(request.id, new Date(since));
+        cards = await finder.findCards(request.id, new Date(since));
     } catch (err) {
         log.warn(
             `Card of request ${request.id}: could not look for it in the channel: ${ensureErrorType(err).message}`,
         );
         return undefined;
     }
+    const found = cards[0];
     if (!found) {
         return undefined;
     }
     const ref: CardRef = { channel: 'bot', ...found, postedAt: since };
     // The card shows the request as it was when the lost post drew it; a card behind a later state is redrawn by the
     // next sweep. The link token it carries is the one whose hash is stored (`link`): the claim that drew it set it.
+    // Two lost posts may both have landed: the oldest is adopted, the others become notes.
     const written = await updateRequest(deps.requests, stored, (current) =>
-        current.card ? undefined : { ...withoutUnknownPost(current), card: ref, cardShows: 'pending' },
+        current.card
+            ? undefined
+            : {
+                  ...withoutUnknownPost(current),
+                  card: ref,
+                  cardShows: 'pending',
+                  ...(cards.length > 1 ? { cardDuplicateCheckSince: since } : {}),
+              },
     );
     if (!written?.changed) {
         return written?.stored.request.card ? 'already-posted' : undefined;
@@ -234,5 +253,79 @@ async function adoptLostCard(
         detail: 'found in the channel: the post had gone through, its answer was lost',
     });
     log.info(`Card of request ${request.id}: adopted the card found in the channel`);
+    if (written.stored.request.cardDuplicateCheckSince) {
+        await noteDuplicateCards(deps, written.stored, log);
+    }
     return 'posted';
+}
+
+/**
+ * Turns every other bot card of this request posted since `cardDuplicateCheckSince` into a note pointing to the
+ * request's card, then clears the mark. Never throws: when the channel cannot be read or a card cannot be edited, the
+ * mark stays and the sweep tries again (the request stays on the sweep's list while it is set).
+ */
+export async function noteDuplicateCards(
+    deps: WorkflowDeps,
+    stored: StoredRequest,
+    log: Logger,
+): Promise<StoredRequest> {
+    const { request } = stored;
+    const since = request.cardDuplicateCheckSince;
+    const card = request.card;
+    if (!since || !card) {
+        return stored;
+    }
+    if (deps.channelCards && deps.teams) {
+        let others;
+        try {
+            const found = await deps.channelCards.findCards(request.id, new Date(since));
+            others = found.filter((f) => f.activityId !== card.activityId);
+        } catch (err) {
+            log.warn(
+                `Card of request ${request.id}: could not look for a duplicate in the channel yet: ${ensureErrorType(err).message}`,
+            );
+            return stored;
+        }
+        for (const other of others) {
+            const place: CardRef = { channel: 'bot', ...other, postedAt: since };
+            try {
+                await deps.teams.updateCard(
+                    place,
+                    renderDuplicateNote({
+                        requestId: request.id,
+                        pecName: request.facts.pecName,
+                        originalPostedAt: formatUtc(card.postedAt),
+                    }),
+                );
+            } catch (err) {
+                log.warn(
+                    `Card of request ${request.id}: could not turn its duplicate into a note yet: ${ensureErrorType(err).message}`,
+                );
+                return stored;
+            }
+            await deps.audit.append({
+                requestId: request.id,
+                action: 'card-duplicate',
+                actor: { kind: 'system' },
+                correlationId: request.correlationId,
+                before: place,
+                after: card,
+                detail: 'a second card of this request was found in the channel and turned into a note',
+            });
+            log.warn(`Card of request ${request.id}: a duplicate card was turned into a note`);
+        }
+    } else {
+        log.warn(`Card of request ${request.id}: a duplicate card may exist and the channel cannot be read`);
+    }
+    const cleared = await updateRequest(deps.requests, stored, (current) => {
+        if (current.cardDuplicateCheckSince !== since) {
+            return undefined;
+        }
+        const { cardDuplicateCheckSince: _done, ...rest } = current;
+        return rest;
+    }).catch((err: unknown) => {
+        log.warn(`Card of request ${request.id}: could not clear its duplicate check: ${ensureErrorType(err).message}`);
+        return undefined;
+    });
+    return cleared?.stored ?? stored;
 }

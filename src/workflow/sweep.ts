@@ -25,7 +25,7 @@ import type { WorkflowDeps } from './deps';
 import type { Logger } from '../observability/logger';
 import { ensureAlertCard, sweepApproved, type WatchedScope } from './bypass';
 import { openAndAnnounce } from './onResourceEvent';
-import type { PostOutcome } from './postCard';
+import { noteDuplicateCards, type PostOutcome } from './postCard';
 import { updateRequest } from './requestUpdate';
 
 /**
@@ -342,6 +342,9 @@ async function reconcileOne(
     report: SweepReport,
     log: Logger,
 ): Promise<void> {
+    if (stored.request.cardDuplicateCheckSince) {
+        stored = await noteDuplicateCards(deps, stored, log);
+    }
     const request = stored.request;
     if (request.status === 'failed') {
         const recovered = await recheckFailed(deps, stored, log);

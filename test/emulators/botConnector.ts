@@ -11,6 +11,8 @@ export interface RecordedActivity {
     activityId: string;
     activity: Record<string, unknown>;
     replyToId?: string;
+    /** When it was last edited (`PUT …/activities/{id}`), on the emulator's clock. */
+    updatedAt?: string;
 }
 
 export interface RecordedConversation {
@@ -159,7 +161,7 @@ export class BotConnectorEmulator {
                 return;
             }
             existing.activity = json;
-            this.updates.push({ conversationId, activityId, activity: json });
+            this.updates.push({ conversationId, activityId, activity: json, updatedAt: this.now().toISOString() });
             sendJson(res, 200, { id: activityId });
             return;
         }

@@ -51,6 +51,7 @@ export interface ChatMessageRecord {
     replyToId: null;
     messageType: 'message';
     createdDateTime: string;
+    lastModifiedDateTime?: string;
     from: {
         application: { id: string; displayName: string; applicationIdentityType: 'bot' } | null;
         user: { id: string; displayName: string; userIdentityType: 'aadUser' } | null;

@@ -1,3 +1,4 @@
+import { DUPLICATE_NOTE_ID } from '../../src/teams/duplicateNote';
 import type { EventGridEvent, Timer } from '@azure/functions';
 import { pecEvents } from '../../functions/pecEvents';
 import { sweepFunction } from '../../functions/sweep';
@@ -81,6 +82,8 @@ export interface FaultReport {
     /** Cards posted (new conversations at the Bot Connector), and those beyond one per PEC (a post whose answer was lost). */
     cards: number;
     duplicateCards: number;
+    /** Second cards the gate found and turned into a "duplicate card" note (not counted in `duplicateCards`). */
+    notedDuplicates: number;
     /** PECs Approved or Rejected in ARM with their request applied. */
     applied: number;
     /** PECs still Pending in ARM at the end (with a card: an approver could still decide them). */
@@ -381,10 +384,22 @@ async function personClicks(
     return false;
 }
 
-/** The cards in the channel by PEC name, oldest first, with the request id their buttons carry. */
+/**
+ * Whether a thread's root message was turned into the gate's "duplicate card" note after it was posted (a second card
+ * of a request, found once a lost post's outcome could be told): it is no longer a place to decide.
+ */
+export function isNotedDuplicate(h: Harness, conversationId: string): boolean {
+    const root = h.bot.activities.find((a) => a.conversationId === conversationId && !a.replyToId);
+    return JSON.stringify(root?.activity ?? {}).includes(`"id":"${DUPLICATE_NOTE_ID}"`);
+}
+
+/** The live cards in the channel by PEC name, oldest first, with the request id their buttons carry. */
 function channelCards(h: Harness): Map<string, ChannelCard[]> {
     const byPec = new Map<string, ChannelCard[]>();
     for (const c of h.bot.conversations) {
+        if (isNotedDuplicate(h, c.id)) {
+            continue;
+        }
         const text = JSON.stringify(c.parameters.activity);
         const requestId = /"requestId":"([A-Za-z0-9_-]+)"/.exec(text)?.[1];
         const pecName = /pe-[a-z]+-[a-z]+\.[0-9a-f-]{36}/.exec(text)?.[0];
@@ -458,6 +473,7 @@ async function measure(
         wrongOutcomes: 0,
         cards: h.bot.conversations.length,
         duplicateCards: 0,
+        notedDuplicates: h.bot.conversations.filter((c) => isNotedDuplicate(h, c.id)).length,
         applied: 0,
         pendingLeft: 0,
         failed: 0,

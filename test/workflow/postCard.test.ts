@@ -1,5 +1,7 @@
-import type { EventGridEvent } from '@azure/functions';
+import type { EventGridEvent, Timer } from '@azure/functions';
 import { pecEvents } from '../../functions/pecEvents';
+import { sweepFunction } from '../../functions/sweep';
+import { DUPLICATE_NOTE_ID } from '../../src/teams/duplicateNote';
 import { updateRequest } from '../../src/workflow/requestUpdate';
 import {
     click,
@@ -109,6 +111,71 @@ describe('ensureCard', () => {
             await deliverUntilDone(seeded.pecId);
             expect(h.bot.conversations).toHaveLength(1);
             expect((await requestOf(h, seeded.pecId)).card).toMatchObject({ channel: 'bot' });
+        });
+
+        /** Whether the thread's root message is now a duplicate note (its current content, after any edit). */
+        function isNote(conversationId: string | undefined): boolean {
+            const root = h.bot.activities.find((a) => a.conversationId === conversationId && !a.replyToId);
+            return JSON.stringify(root?.activity ?? {}).includes(`"id":"${DUPLICATE_NOTE_ID}"`);
+        }
+
+        it('when the channel cannot be read, posts again and turns the lost card into a note as soon as it can', async () => {
+            const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+            h.bot.faults.add(
+                { kind: 'hang', afterProcessing: true, dropAfterMs: 120_000 },
+                { times: 1, method: 'POST', pathIncludes: '/v3/conversations' },
+            );
+            // The channel cannot be read for the look before posting, nor for the check right after.
+            h.graph.faults.add(
+                { kind: 'error', status: 403, code: 'Forbidden' },
+                { times: 2, pathIncludes: '/messages' },
+            );
+            expect(await deliverUntilDone(seeded.pecId)).toBe(2);
+
+            // Approvers are not left without a card: the second post went out, and the first is still unknown.
+            expect(h.bot.conversations).toHaveLength(2);
+            let request = await requestOf(h, seeded.pecId);
+            expect(request.card?.activityId).toBe(h.bot.conversations[1]?.activityId);
+            expect(request.cardDuplicateCheckSince).toBeDefined();
+            expect(isNote(h.bot.conversations[0]?.id)).toBe(false);
+
+            // The sweep looks again once the channel can be read: the card the answer was lost for becomes a note.
+            await sweepFunction({ isPastDue: false } as unknown as Timer, testContext('sweep'));
+            expect(isNote(h.bot.conversations[0]?.id)).toBe(true);
+            expect(isNote(h.bot.conversations[1]?.id)).toBe(false);
+            request = await requestOf(h, seeded.pecId);
+            expect(request.cardDuplicateCheckSince).toBeUndefined();
+            const trail = await h.deps.audit.list(request.id);
+            const noted = trail.filter((e) => e.action === 'card-duplicate');
+            expect(noted).toHaveLength(1);
+            expect(noted[0]?.before).toMatchObject({ activityId: h.bot.conversations[0]?.activityId });
+            expect(noted[0]?.after).toMatchObject({ activityId: request.card?.activityId });
+
+            // Another sweep finds nothing more to do, and the card that stays decides.
+            await sweepFunction({ isPastDue: false } as unknown as Timer, testContext('sweep'));
+            expect((await h.deps.audit.list(request.id)).filter((e) => e.action === 'card-duplicate')).toHaveLength(1);
+            const answer = await click(h, request, { who: people.alice, text: 'ok' });
+            expect(answer.body?.type).toBe('application/vnd.microsoft.card.adaptive');
+            expect((await requestOf(h, seeded.pecId)).status).toBe('decided');
+        });
+
+        it('turns the lost card into a note at once when the channel can be read right after the second post', async () => {
+            const seeded = seedPendingPec(h.arm, 'mysql-flexible');
+            h.bot.faults.add(
+                { kind: 'hang', afterProcessing: true, dropAfterMs: 120_000 },
+                { times: 1, method: 'POST', pathIncludes: '/v3/conversations' },
+            );
+            h.graph.faults.add(
+                { kind: 'error', status: 403, code: 'Forbidden' },
+                { times: 1, pathIncludes: '/messages' },
+            );
+            await deliverUntilDone(seeded.pecId);
+
+            expect(h.bot.conversations).toHaveLength(2);
+            expect(isNote(h.bot.conversations[0]?.id)).toBe(true);
+            const request = await requestOf(h, seeded.pecId);
+            expect(request.card?.activityId).toBe(h.bot.conversations[1]?.activityId);
+            expect(request.cardDuplicateCheckSince).toBeUndefined();
         });
 
         it('ignores a message that is not from the bot, even when it names the request', async () => {
