@@ -122,6 +122,13 @@ export interface ColdStartResult {
     tsc: { loadMs: number; invokeMs: number } | undefined;
     /** Where the time goes, per side: see ColdSplit. */
     split: { bare: ColdSplit; bundled: ColdSplit; tsc: ColdSplit | undefined };
+    /**
+     * The bundled app's median wall time less its time waiting on the emulators, over the bare app's: what the ratio
+     * would be if the emulators answered at once (the app's own part: node, its code, its CPU on the requests).
+     */
+    withoutWaitRatio: number;
+    /** The processes' CPU time (boot, load, config, first event), bundled over bare: steadier than wall time on a busy machine. */
+    cpuRatio: number;
 }
 
 /** The total length of the union of the intervals: the time during which at least one of them was open. */
@@ -159,9 +166,10 @@ export function serviceNames(env: Record<string, string | undefined>): Map<strin
     return names;
 }
 
+const spanOf = (q: WorkerRequest) => [q.startMs, q.endMs ?? q.startMs] as const;
+
 export function splitOf(runs: readonly ColdRun[], services: ReadonlyMap<string, string>): ColdSplit {
     const m = (f: (r: ColdRun) => number) => median(runs.map(f));
-    const span = (q: WorkerRequest) => [q.startMs, q.endMs ?? q.startMs] as const;
     const perService = new Map<string, { calls: number[]; waitMs: number[] }>();
     for (const run of runs) {
         const byName = new Map<string, WorkerRequest[]>();
@@ -172,11 +180,11 @@ export function splitOf(runs: readonly ColdRun[], services: ReadonlyMap<string, 
         for (const [name, qs] of byName) {
             const entry = perService.get(name) ?? { calls: [], waitMs: [] };
             entry.calls.push(qs.length);
-            entry.waitMs.push(unionMs(qs.map(span)));
+            entry.waitMs.push(unionMs(qs.map(spanOf)));
             perService.set(name, entry);
         }
     }
-    const waitOf = (r: ColdRun) => unionMs(r.requests.map(span));
+    const waitOf = (r: ColdRun) => unionMs(r.requests.map(spanOf));
     return {
         wallMs: m((r) => r.wallMs),
         bootMs: m((r) => r.bootMs),
@@ -262,6 +270,13 @@ export async function measureColdStart(h: Harness, options: ColdStartOptions): P
     const bareMs = median(bare.map((r) => r.wallMs));
     const bundledMs = median(bundled.map((r) => r.wallMs));
     const tscMs = tscEntries ? median(tsc.map((r) => r.wallMs)) : undefined;
+    const split = {
+        bare: splitOf(bare, services),
+        bundled: splitOf(bundled, services),
+        tsc: tscEntries ? splitOf(tsc, services) : undefined,
+    };
+    const cpuTotal = (runs: ColdRun[]) =>
+        median(runs.map((r) => r.cpu.bootMs + r.cpu.requireMs + r.cpu.appStartMs + r.cpu.invokeMs));
     return {
         bareMs,
         bundledMs,
@@ -271,11 +286,9 @@ export async function measureColdStart(h: Harness, options: ColdStartOptions): P
         bundled: summary(bundled),
         bare: summary(bare),
         tsc: tscEntries ? summary(tsc) : undefined,
-        split: {
-            bare: splitOf(bare, services),
-            bundled: splitOf(bundled, services),
-            tsc: tscEntries ? splitOf(tsc, services) : undefined,
-        },
+        split,
+        withoutWaitRatio: median(bundled.map((r) => r.wallMs - unionMs(r.requests.map(spanOf)))) / bareMs,
+        cpuRatio: cpuTotal(bundled) / cpuTotal(bare),
     };
 }
 
@@ -290,7 +303,7 @@ export function describeSplit(name: string, s: ColdSplit): string {
         `${name}: wall ${r(s.wallMs)} ms (spawn to exit) ⊃ node boot ${r(s.bootMs)} + load ${r(s.loadMs)} + ` +
         `config ${r(s.configMs)} + ` +
         `first event ${r(s.invokeMs)} (waiting on ${s.calls} calls ${r(s.waitMs)}, TLS ${r(s.tlsMs)} of it; app ${r(s.appMs)})` +
-        ` [+ exit]; CPU load ${r(s.cpu.loadMs)}, config ${r(s.cpu.configMs)}, first event ${r(s.cpu.invokeMs)}` +
+        `; CPU load ${r(s.cpu.loadMs)}, config ${r(s.cpu.configMs)}, first event ${r(s.cpu.invokeMs)}` +
         (services ? `; calls/ms in flight: ${services}` : '')
     );
 }

@@ -94,6 +94,9 @@ const sections: Section[] = [
             ctx.extra.coldStart = cold;
             console.log(`  ${describeSplit('bare', cold.split.bare)}`);
             console.log(`  ${describeSplit('bundled', cold.split.bundled)}`);
+            console.log(
+                `  bundled/bare: CPU ${round(cold.cpuRatio)}×; wall less the wait on the emulators ${round(cold.withoutWaitRatio)}×`,
+            );
             ctx.add(
                 'coldStartRatio',
                 round(cold.coldStartRatio),
