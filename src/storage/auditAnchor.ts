@@ -82,7 +82,7 @@ export class BlobAuditAnchors implements AuditAnchors {
             retryDelayInMs: storage.retryDelayInMs ?? 1000,
         };
         this.container = lazy(async () => {
-            const { BlobServiceClient } = await import('@azure/storage-blob');
+            const { BlobServiceClient } = await import('./blobService');
             // One try per SDK call: the retries are done in `withRetries`.
             const options = { retryOptions: { maxTries: 1 } };
             const service = storage.connectionString
