@@ -23,7 +23,7 @@ import { runFuzz } from '../test/reliability/fuzz';
 import { runModel } from '../test/reliability/model';
 import { measureAzuriteFloor, measureBurst } from './burst';
 import { measureApplies, measureClicks } from './decisionPath';
-import { measureColdStart } from './coldStart';
+import { describeSplit, measureColdStart } from './coldStart';
 import { benchDashboard } from './dashboard';
 import { startWorld, stopAzurite } from './env';
 import { burstChartSvg, writeBurstChart } from './chart';
@@ -94,6 +94,11 @@ const sections: Section[] = [
                 tscDir: path.join(root, 'dist', 'functions'),
             });
             ctx.extra.coldStart = cold;
+            console.log(`  ${describeSplit('bare', cold.split.bare)}`);
+            console.log(`  ${describeSplit('bundled', cold.split.bundled)}`);
+            console.log(
+                `  bundled/bare: CPU ${round(cold.cpuRatio)}×; wall less the wait on the emulators ${round(cold.withoutWaitRatio)}×`,
+            );
             ctx.add(
                 'coldStartRatio',
                 round(cold.coldStartRatio),

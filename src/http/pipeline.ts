@@ -11,3 +11,18 @@ export function withoutFormData<T extends Pipeline | { pipeline: Pipeline }>(tar
     pipeline.removePolicy({ name: 'formDataPolicy' });
     return target;
 }
+
+/**
+ * The same for a Storage (blob) client, whose core pipeline is built inside the SDK and kept on its protected
+ * `storageClientContext`: every client derived from one service client (container, append blob...) shares that one
+ * pipeline, so taking the policy out of the container client's takes it out of theirs. On the first event this is the
+ * audit anchor's append, which otherwise loads undici. Does nothing when the SDK keeps its pipeline elsewhere (a test
+ * checks it takes effect on the pinned @azure/storage-blob).
+ */
+export function storageWithoutFormData<T extends object>(client: T): T {
+    const context = (client as { storageClientContext?: { pipeline?: Pipeline } }).storageClientContext;
+    if (context?.pipeline && typeof context.pipeline.removePolicy === 'function') {
+        withoutFormData(context.pipeline);
+    }
+    return client;
+}

@@ -4,6 +4,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import type { StorageSettings } from '../config';
 import type { AuditEntry, AuditInput } from '../domain/audit';
 import { ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
+import { storageWithoutFormData } from '../http/pipeline';
 import { defaultHttpTimeoutMs } from '../http/timeout';
 import type { AppendOptions, AuditLog } from './auditLog';
 import { withRetries, type QueueRetrySettings } from './applyQueue';
@@ -81,13 +82,13 @@ export class BlobAuditAnchors implements AuditAnchors {
             retryDelayInMs: storage.retryDelayInMs ?? 1000,
         };
         this.container = lazy(async () => {
-            const { BlobServiceClient } = await import('@azure/storage-blob');
+            const { BlobServiceClient } = await import('./blobService');
             // One try per SDK call: the retries are done in `withRetries`.
             const options = { retryOptions: { maxTries: 1 } };
             const service = storage.connectionString
                 ? BlobServiceClient.fromConnectionString(storage.connectionString, options)
                 : new BlobServiceClient(requireUri(storage.blobServiceUri), credential(), options);
-            return service.getContainerClient(containerName);
+            return storageWithoutFormData(service.getContainerClient(containerName));
         });
     }
 

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { createPipelineFromOptions } from '@azure/core-rest-pipeline';
-import { withoutFormData } from '../../src/http/pipeline';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { storageWithoutFormData, withoutFormData } from '../../src/http/pipeline';
 
 describe('withoutFormData', () => {
     it("takes the form-data policy out of a pipeline, and out of a client's", () => {
@@ -43,5 +44,32 @@ describe('withoutFormData', () => {
         };
         expect(run('keep')).toBe('true');
         expect(run('trim')).toBe('false');
+    });
+});
+
+describe('storageWithoutFormData', () => {
+    it("takes the form-data policy out of a blob container client's pipeline, and so out of the blob clients it makes", () => {
+        // Azurite's published development account: nothing is sent, the clients are only built.
+        const service = BlobServiceClient.fromConnectionString(
+            'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1',
+        );
+        type WithContext = { storageClientContext: { pipeline: ReturnType<typeof createPipelineFromOptions> } };
+        const names = (client: object) =>
+            (client as WithContext).storageClientContext.pipeline.getOrderedPolicies().map((x) => x.name);
+        const container = service.getContainerClient('anchors');
+        expect(names(container)).toContain('formDataPolicy');
+        expect(storageWithoutFormData(container)).toBe(container);
+        expect(names(container)).not.toContain('formDataPolicy');
+        const blob = container.getAppendBlobClient('heads/r.jsonl');
+        expect(names(blob)).not.toContain('formDataPolicy');
+        // The rest of the Storage pipeline stays: signing, its retry, its error details.
+        expect(names(blob)).toEqual(
+            expect.arrayContaining(['storageSharedKeyCredentialPolicy', 'storageRetryPolicy', 'deserializationPolicy']),
+        );
+    });
+
+    it('leaves an object without a Storage pipeline alone', () => {
+        const other = { storageClientContext: undefined };
+        expect(storageWithoutFormData(other)).toBe(other);
     });
 });

@@ -199,6 +199,16 @@ describe('main.js loaded by node with a virtual @azure/functions-core', () => {
         expect(loaded.hooks).toContain('appStart');
     });
 
+    it('made its code cache on events that went the whole way a first event goes (a card per server kind)', () => {
+        // The training's local answers must keep up with the app: an event stopped early leaves its path uncompiled.
+        const [summary] = result.training;
+        const events = Number(/(\d+) events/.exec(summary ?? '')?.[1]);
+        expect(events).toBeGreaterThan(0);
+        expect(summary).toContain(`${events} cards posted`);
+        expect(Number(/(\d+) audit anchors/.exec(summary ?? '')?.[1])).toBeGreaterThanOrEqual(events);
+        expect(result.training).toHaveLength(1);
+    });
+
     it('compiles from the code cache this Node.js made at packaging', () => {
         expect(cacheReport).toContain('code cache: accepted');
     });
