@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { TokenCredential } from '@azure/core-auth';
-import type { ContainerClient } from '@azure/storage-blob';
+import type { AppendBlobClient, ContainerClient } from '@azure/storage-blob';
 import type { StorageSettings } from '../config';
 import type { AuditEntry, AuditInput } from '../domain/audit';
 import { ensureErrorType, isTransientStatus, statusCodeOf, TransientError } from '../domain/errors';
@@ -93,7 +93,9 @@ export class BlobAuditAnchors implements AuditAnchors {
     }
 
     anchor(head: AnchorHead): Promise<void> {
-        return this.appendLine(`${headsPrefix}${blobSafe(head.requestId)}.jsonl`, head);
+        // A chain's first entry is a new request: its blob cannot exist yet, so create it before appending rather than
+        // learn that from a 404 (two round trips instead of four on every new PEC's path).
+        return this.appendLine(`${headsPrefix}${blobSafe(head.requestId)}.jsonl`, head, head.seq === 1);
     }
 
     async heads(requestId: string): Promise<AnchorHead[]> {
@@ -124,22 +126,24 @@ export class BlobAuditAnchors implements AuditAnchors {
         return (await this.readLines(`${digestsPrefix}${blobSafe(day)}.jsonl`)) as AnchorDigest[];
     }
 
-    private async appendLine(name: string, record: object): Promise<void> {
+    private async appendLine(name: string, record: object, createFirst = false): Promise<void> {
         const line = Buffer.from(`${JSON.stringify(record)}\n`, 'utf8');
         const container = await this.container();
         const blob = container.getAppendBlobClient(name);
+        let create = createFirst;
         try {
             await withRetries(this.retry, async (abortSignal) => {
+                if (create) {
+                    await createBlob(container, blob, abortSignal);
+                    create = false;
+                }
                 try {
                     await blob.appendBlock(line, line.length, { abortSignal });
                 } catch (err) {
                     if (statusCodeOf(err) !== 404) {
                         throw err;
                     }
-                    // The request's first anchor (or the container's first blob): create, then append. Creating an
-                    // existing blob would empty it, so only if it does not exist (If-None-Match: *).
-                    await container.createIfNotExists({ abortSignal });
-                    await blob.createIfNotExists({ abortSignal });
+                    await createBlob(container, blob, abortSignal);
                     await blob.appendBlock(line, line.length, { abortSignal });
                 }
             });
@@ -167,6 +171,27 @@ export class BlobAuditAnchors implements AuditAnchors {
             .filter((l) => l.trim() !== '')
             .map((l) => JSON.parse(l) as unknown);
     }
+}
+
+/**
+ * Creates the append blob only if it does not exist (If-None-Match: *): creating an existing one would empty it. The
+ * container is created only when storage says it is the container that is missing (locally; Bicep deploys it).
+ */
+async function createBlob(container: ContainerClient, blob: AppendBlobClient, abortSignal: AbortSignal): Promise<void> {
+    try {
+        await blob.createIfNotExists({ abortSignal });
+    } catch (err) {
+        if (statusCodeOf(err) !== 404 || errorCodeOf(err) !== 'ContainerNotFound') {
+            throw err;
+        }
+        await container.createIfNotExists({ abortSignal });
+        await blob.createIfNotExists({ abortSignal });
+    }
+}
+
+function errorCodeOf(err: unknown): string | undefined {
+    const code = (err as { code?: unknown } | undefined)?.code;
+    return typeof code === 'string' ? code : undefined;
 }
 
 function failure(what: string, err: unknown): Error {

@@ -1,10 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import * as diagnostics from 'node:diagnostics_channel';
 import type { AuditEntry } from '../../src/domain/audit';
 import { verifyCommand } from '../../src/ops/audit';
 import type { ChainCheck } from '../../src/ops/chain';
 import { anchorLagging, AnchoredAuditLog, BlobAuditAnchors, type AnchorHead } from '../../src/storage/auditAnchor';
 import { hashAuditEntry, TableAuditLog, verifyChain } from '../../src/storage/auditLog';
 import { requestKeys } from '../../src/storage/requestStore';
-import { noCredential } from '../storage/azuriteTable';
+import { azuriteConnectionString, noCredential } from '../storage/azuriteTable';
 import { auditRowKey, memoryOutput, opsTables, seedRequest } from './helpers';
 
 /**
@@ -174,5 +176,50 @@ describe('an anchor write that fails', () => {
         expect(after.text()).not.toContain(`WARNING ${seeded.id}`);
         // Nothing lags now: a second pass anchors nothing more.
         expect((await anchorLagging(t.audit, t.anchors, now)).anchored).toBe(0);
+    });
+});
+
+describe('the anchor blobs’ round trips', () => {
+    /** Every blob call this process sends for `container` while `work` runs, as `METHOD status`. */
+    async function blobCalls(container: string, work: () => Promise<void>): Promise<string[]> {
+        const calls: string[] = [];
+        const onResponse = (message: unknown): void => {
+            const { request, response } = message as {
+                request: { method: string; path: string };
+                response: { statusCode: number };
+            };
+            if (request.path.includes(`/${container}`)) {
+                calls.push(`${request.method} ${response.statusCode}`);
+            }
+        };
+        diagnostics.subscribe('http.client.response.finish', onResponse);
+        try {
+            await work();
+        } finally {
+            diagnostics.unsubscribe('http.client.response.finish', onResponse);
+        }
+        return calls;
+    }
+
+    const head = (seq: number): AnchorHead => ({ requestId: 'rt1', seq, hash: String(seq).repeat(64), at: 'x' });
+
+    it('a new chain’s first head costs a create and an append, a later head one append, and nothing is emptied', async () => {
+        const container = `opsrt${randomBytes(6).toString('hex')}`;
+        const anchors = new BlobAuditAnchors({ connectionString: azuriteConnectionString() }, container, noCredential);
+        // A container that does not exist yet (locally; Bicep deploys it): storage says so, and only then is it created.
+        expect(await blobCalls(container, () => anchors.anchor(head(1)))).toEqual([
+            'PUT 404',
+            'PUT 201',
+            'PUT 201',
+            'PUT 201',
+        ]);
+        expect(await blobCalls(container, () => anchors.anchor(head(2)))).toEqual(['PUT 201']);
+        // The first head again (a retried step): the blob exists, so it is kept and the head is added to it.
+        expect(await blobCalls(container, () => anchors.anchor(head(1)))).toEqual(['PUT 409', 'PUT 201']);
+        expect((await anchors.heads('rt1')).map((h) => h.seq)).toEqual([1, 2, 1]);
+
+        const another = { ...head(1), requestId: 'rt2' };
+        expect(await blobCalls(container, () => anchors.anchor(another))).toEqual(['PUT 201', 'PUT 201']);
+        expect(await anchors.heads('rt2')).toEqual([another]);
     });
 });
