@@ -86,23 +86,40 @@ export class ApproverTeamsIds {
         return lookup.approvers.map((a) => ({ ...a }));
     }
 
-    private lookupWithin(ms: number): Promise<Lookup | 'late'> {
+    /**
+     * Starts a lookup when none is cached or on the way, without waiting for it: a path that will likely post a card
+     * calls this first, so Graph and the roster answer while it waits on ARM and storage instead of after them.
+     */
+    prefetch(): void {
+        void this.started();
+    }
+
+    /** The cached answer, or the lookup on the way (started if none is). Never rejects. */
+    private started(): Lookup | Promise<Lookup> {
         const hit = this.cached;
         if (hit && hit.expiresAt > this.now()) {
-            return Promise.resolve(hit.value);
+            return hit.value;
         }
         this.inFlight ??= this.lookup().then((value) => {
             this.cached = { value, expiresAt: this.now() + (value.ok ? this.ttlMs : this.failureTtlMs) };
             this.inFlight = undefined;
             return value;
         });
+        return this.inFlight;
+    }
+
+    private lookupWithin(ms: number): Promise<Lookup | 'late'> {
+        const pending = this.started();
+        if (!(pending instanceof Promise)) {
+            return Promise.resolve(pending);
+        }
         let timer: NodeJS.Timeout | undefined;
         const late = new Promise<'late'>((resolve) => {
             timer = setTimeout(() => resolve('late'), ms);
             // A lookup in the background must not keep a finished invocation's process alive.
             timer.unref();
         });
-        return Promise.race([this.inFlight, late]).finally(() => clearTimeout(timer));
+        return Promise.race([pending, late]).finally(() => clearTimeout(timer));
     }
 
     private async lookup(): Promise<Lookup> {

@@ -108,6 +108,9 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
     const early = namedId === undefined ? undefined : deps.arm.getServerContext(server, listing);
     // Awaited below only if a request is opened; a failure is then seen there, and must not be unhandled meanwhile.
     early?.catch(() => undefined);
+    // A card is this path's likely end: the approvers' Teams ids for it (cached; a Graph and a roster read when not)
+    // are looked up while ARM answers, not after the request is written.
+    deps.approverTeamsIds?.prefetch();
     let pecs: Pec[];
     try {
         pecs = await listing;

@@ -74,6 +74,25 @@ describe('ApproverTeamsIds', () => {
         expect(w.directory.calls.listApprovers).toBe(2);
     });
 
+    it('starts the lookup early on prefetch, which the card then uses, and asks nothing while the answer is kept', async () => {
+        const w = world({ approvers: [1, 2], team: [1, 2] });
+        w.ids.prefetch();
+        w.ids.prefetch();
+        expect(w.directory.calls.listApprovers).toBe(1);
+        expect(await w.ids.approvers(logger())).toHaveLength(2);
+        w.ids.prefetch();
+        expect(w.directory.calls.listApprovers).toBe(1);
+        expect(w.roster.calls.membersPage).toBe(1);
+        // A failing lookup started by a prefetch is no unhandled rejection: the card's own call sees it.
+        w.clock.advance(5 * 60_000 + 1);
+        w.directory.failWith(new TransientError('Graph is down'));
+        w.ids.prefetch();
+        const log = logger();
+        expect(await w.ids.approvers(log)).toBeUndefined();
+        expect(log.lines.join('\n')).toContain('Graph is down');
+        expect(w.directory.calls.listApprovers).toBe(2);
+    });
+
     it('answers undefined when Graph or Teams fails, logs why, and tries again only after a minute', async () => {
         const w = world({ approvers: [1], team: [1] });
         w.directory.failWith(new TransientError('Graph is down'));
