@@ -323,6 +323,14 @@ const sections: Section[] = [
                     `${fault.cards} cards posted for ${fault.pecs} PECs`,
                 );
                 ctx.add('faultRunRepeatedPuts', fault.repeatedPuts, '0', fault.repeatedPuts === 0);
+                // Progress, not only safety: a run whose clicks never landed would lose nothing and decide nothing.
+                ctx.add(
+                    'faultRunApplied',
+                    fault.applied,
+                    `${fault.pecs} (every PEC)`,
+                    fault.applied === fault.pecs,
+                    `${fault.pendingLeft} left Pending, ${fault.failed} failed`,
+                );
             } finally {
                 await faultWorld.close();
                 await closeSharedTokenEmulator();

@@ -46,6 +46,16 @@ describe(`fault run: ${pecs} PECs (seed ${seed}), 20 % of ARM, Bot Connector and
         expect(report.wrongOutcomes).toBe(0);
     });
 
+    it('gets every PEC decided and applied, of every kind, including the ones only the sweep found', () => {
+        // Without this, a run whose clicks never land (a card the run cannot read, a request waiting for a second
+        // approver) would pass the checks above with every PEC left Pending.
+        expect({ pendingLeft: report.pendingLeft, applied: report.applied, failed: report.failed }).toEqual({
+            pendingLeft: 0,
+            applied: pecs,
+            failed: 0,
+        });
+    });
+
     it('posts one card per request and sends no PUT again, even when answers are lost', () => {
         expect({ cards: report.cards, duplicateCards: report.duplicateCards }).toEqual({
             cards: report.cards,

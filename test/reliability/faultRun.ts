@@ -327,6 +327,12 @@ async function clickRound(
                 clickers.map(([who, verb]) => personClicks(h, cards, who, verb, options, stats)),
             );
             pec.done = results.some(Boolean);
+            if (!pec.done && !pec.conflict) {
+                // A request the sweep opened has no known requester, so an approval needs a second approver: the
+                // first one's own view keeps the buttons ("1 of 2"), and a colleague agrees.
+                const second = pec.verb === 'approve' ? people.bob : people.alice;
+                pec.done = await personClicks(h, cards, second, pec.verb, options, stats);
+            }
         },
     );
 }
@@ -334,7 +340,7 @@ async function clickRound(
 /**
  * One approver on one PEC: the newest card first (an older one is a post whose answer was lost, and refuses the click
  * as not this request's card), again while the answer is an error or still offers the buttons. True when a click was
- * answered with a card without buttons (recorded, or already decided).
+ * answered with a card without buttons (recorded, or already decided), and not one waiting for another approver.
  */
 async function personClicks(
     h: Harness,
@@ -378,7 +384,8 @@ async function personClicks(
                 break;
             }
             if (!hasButtons(answer.body.value)) {
-                return true;
+                // Without buttons because this approver's part is done, while the request waits for another one.
+                return !awaitsMoreApprovals(answer.body.value);
             }
         }
     }
@@ -403,7 +410,8 @@ function channelCards(h: Harness): Map<string, ChannelCard[]> {
         }
         const text = JSON.stringify(c.parameters.activity);
         const requestId = /"requestId":"([A-Za-z0-9_-]+)"/.exec(text)?.[1];
-        const pecName = /pe-[a-z]+-[a-z]+\.[0-9a-f-]{36}/.exec(text)?.[0];
+        // Kind names have one word or several (`pe-redis.…`, `pe-postgres-flexible.…`).
+        const pecName = /pe-[a-z]+(?:-[a-z]+)*\.[0-9a-f-]{36}/.exec(text)?.[0];
         if (!requestId || !pecName) {
             continue;
         }
@@ -424,6 +432,11 @@ function offersButtons(h: Harness, card: ChannelCard): boolean {
     // their own view (the click below goes to the bot either way).
     const content = attachments[0]?.content;
     return hasButtons(content) || JSON.stringify(content ?? {}).includes(`"id":"${SHARED_NOTE_ID}"`);
+}
+
+/** Whether a card says the request needs more approvals than it has (an unknown requester's, "1 of 2"). */
+function awaitsMoreApprovals(card: unknown): boolean {
+    return /Waiting for approvals: \d+ of \d+/.test(JSON.stringify(card ?? {}));
 }
 
 function hasButtons(card: unknown): boolean {
