@@ -11,10 +11,15 @@ export interface BenchWorld {
     close(): Promise<void>;
 }
 
-export async function startWorld(settings: Record<string, string> = {}): Promise<BenchWorld> {
+/** Azurite, started once for the whole bench (a section with a world of its own still needs it). */
+export async function startAzurite(): Promise<void> {
     if (!process.env.AZURITE_CONNECTION_STRING) {
         await globalSetup();
     }
+}
+
+export async function startWorld(settings: Record<string, string> = {}): Promise<BenchWorld> {
+    await startAzurite();
     const h = await startHarness({ settings });
     return {
         h,

@@ -25,7 +25,7 @@ import { measureAzuriteFloor, measureBurst } from './burst';
 import { measureApplies, measureClicks } from './decisionPath';
 import { describeSplit, measureColdStart } from './coldStart';
 import { benchDashboard } from './dashboard';
-import { startWorld, stopAzurite } from './env';
+import { startAzurite, startWorld, stopAzurite } from './env';
 import { burstChartSvg, writeBurstChart } from './chart';
 import { countPathRoundTrips, measureEventOverhead, type PathRoundTrips } from './eventOverhead';
 import { round } from './stats';
@@ -426,6 +426,8 @@ async function main(): Promise<void> {
             if (section.world === 'own') {
                 await world?.close();
                 world = undefined;
+                // Its own emulators, but the same Azurite: `--only fault` must not depend on an earlier section.
+                await startAzurite();
                 await section.run(ctx, undefined);
                 continue;
             }
