@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as prettier from 'prettier';
 import { buildPackage } from '../scripts/package';
 import { closeSharedTokenEmulator, type Harness } from '../test/harness';
 import { runFaultScenario, startFaultHarness } from '../test/reliability/faultRun';
@@ -468,7 +469,9 @@ async function main(): Promise<void> {
         sections: partial ? toRun.map((s) => s.name) : 'all',
         details: { ...previousDetails, ...extra },
     };
-    writeFileSync(file, `${JSON.stringify(report, null, 4)}\n`);
+    // In the repository's own format, so that a fresh measurement passes `npm run lint` as committed.
+    const options = (await prettier.resolveConfig(file)) ?? {};
+    writeFileSync(file, await prettier.format(JSON.stringify(report, null, 4), { ...options, filepath: file }));
 
     console.log(`\n${table(rows)}\n`);
     console.log(`Wrote bench-results.json in ${Math.round((Date.now() - started) / 1000)} s`);
