@@ -104,7 +104,12 @@ export async function main(argv: readonly string[], output: Output, options: Mai
                     import('../src/runtime'),
                 ]);
                 const deps = createDeps(loadConfig(settings().settings as NodeJS.ProcessEnv));
-                return await resendCommand(deps, positionals[0] ?? '', output, { operator: operator() });
+                try {
+                    return await resendCommand(deps, positionals[0] ?? '', output, { operator: operator() });
+                } finally {
+                    // The audit anchors are written behind the steps, as in the app: the command ends when they are.
+                    await deps.settle?.();
+                }
             }
             case 'audit':
                 return await audit(rest, stores, output, now);

@@ -73,6 +73,9 @@ export function createDeps(config: Config): WorkflowDeps {
     };
     const lroDeadlineMs = config.ARM_LRO_DEADLINE_SECONDS * 1000;
     const telemetry = createTelemetry(config, credential);
+    // Anchored behind each step (a new PEC's card goes out while its first head is written); `settle` at the end of
+    // every invocation (observe) waits for them.
+    const anchored = new AnchoredAuditLog(trail, anchors, anchorFailureSink(telemetry), { background: true });
     const directory = new GraphDirectory({ endpoint: config.GRAPH_ENDPOINT, credential });
     const requestTable = lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential));
     prefetchTokens(credential, [
@@ -121,8 +124,13 @@ export function createDeps(config: Config): WorkflowDeps {
         ),
         marks: new TableConnectionMarks(requestTable),
         sweepCheckpoints: new TableSweepCheckpoints(requestTable),
-        audit: new TrackedAuditLog(new AnchoredAuditLog(trail, anchors, anchorFailureSink(telemetry)), telemetry),
-        anchorAudit: (now) => anchorLagging(trail, anchors, now),
+        audit: new TrackedAuditLog(anchored, telemetry),
+        settle: () => anchored.settled(),
+        // The heads this invocation anchors behind its steps are written before the sweep looks for lagging ones.
+        anchorAudit: async (now) => {
+            await anchored.settled();
+            return anchorLagging(trail, anchors, now);
+        },
         // The bot both posts the cards and reads the team's roster, for the approvers' ids in `refresh.userIds`.
         ...(config.TEAMS_CHANNEL_ID
             ? withApproverTeamsIds(

@@ -5,7 +5,8 @@ import { traceIdOf, tracedLogger, withTrace, type TraceFields } from './trace';
 
 /**
  * The frame of every function invocation: the invocation's ids in scope for every log line, a logger that prints
- * them, and the milestone events flushed before the host may freeze the process.
+ * them, and the work left behind the steps (audit anchors) and the milestone events finished before the host may
+ * freeze the process.
  */
 export async function observe<T>(
     context: InvocationContext,
@@ -22,7 +23,10 @@ export async function observe<T>(
         try {
             return await run(log);
         } finally {
-            await peekDeps()?.telemetry.flush(log);
+            const deps = peekDeps();
+            // Before the flush: an anchor write that fails reports to the telemetry.
+            await deps?.settle?.();
+            await deps?.telemetry.flush(log);
         }
     });
 }

@@ -248,32 +248,95 @@ export class InMemoryAuditAnchors implements AuditAnchors {
 /** What a failed anchor write is reported to: never swallowed, never allowed to fail the step that was audited. */
 export type AnchorFailureSink = (head: AnchorHead, error: Error) => void;
 
+export interface AnchoredAuditOptions {
+    /**
+     * Write each anchor behind the step instead of before the append returns: the caller's next call (a new PEC's card
+     * post) does not wait for the blob. Whoever composes this must await `settled()` before the process may be frozen
+     * (the end of every invocation); a head left unanchored by a process that died first is anchored by the sweep, as
+     * one whose write failed is.
+     */
+    background?: boolean;
+}
+
 /**
  * Decorates the audit log: once an entry is durably appended, its chain's new head is anchored. A failed anchor does
  * not fail the append (the entry is in the trail, and failing here would make the caller redo a step that is done):
  * the SDK call was already retried, so the failure goes to `onFailure` (an ALERT log line and a telemetry event), and
  * the sweep anchors the head of every chain whose anchor lags (`anchorLagging`).
+ *
+ * One request's heads are anchored one after another, in the order of their entries, even in the background: a
+ * chain's first head creates its blob, and the next must not reach the blob before it.
  */
 export class AnchoredAuditLog implements AuditLog {
+    /** The last anchor write of each request still under way. */
+    private readonly writing = new Map<string, Promise<void>>();
+
     constructor(
         private readonly inner: AuditLog,
         private readonly anchors: Pick<AuditAnchors, 'anchor'>,
         private readonly onFailure: AnchorFailureSink,
+        private readonly options: AnchoredAuditOptions = {},
     ) {}
 
     async append(input: AuditInput, options?: AppendOptions): Promise<AuditEntry> {
         const entry = await this.inner.append(input, options);
-        const head = headOf(entry);
-        try {
-            await this.anchors.anchor(head);
-        } catch (err) {
-            this.onFailure(head, ensureErrorType(err));
+        const anchored = this.anchorInOrder(headOf(entry));
+        if (!this.options.background) {
+            await anchored;
         }
         return entry;
     }
 
     list(requestId: string): Promise<AuditEntry[]> {
         return this.inner.list(requestId);
+    }
+
+    /** Resolves once every anchor write begun before (or while) it waits has ended. */
+    async settled(): Promise<void> {
+        while (this.writing.size > 0) {
+            await Promise.allSettled(this.writing.values());
+        }
+    }
+
+    private anchorInOrder(head: AnchorHead): Promise<void> {
+        const write = async () => {
+            try {
+                await this.anchors.anchor(head);
+            } catch (err) {
+                this.report(head, ensureErrorType(err));
+            }
+        };
+        const before = this.writing.get(head.requestId);
+        const done = before ? before.then(write, write) : write();
+        this.writing.set(head.requestId, done);
+        done.then(
+            () => this.forget(head.requestId, done),
+            () => this.forget(head.requestId, done),
+        );
+        return done;
+    }
+
+    private report(head: AnchorHead, error: Error): void {
+        if (!this.options.background) {
+            // Awaited by the caller: a sink that throws fails the append, as the caller asked.
+            this.onFailure(head, error);
+            return;
+        }
+        try {
+            this.onFailure(head, error);
+        } catch (sinkError) {
+            // Nobody awaits a background write: a throwing sink would be an unhandled rejection that ends the process.
+            console.error(
+                `ALERT audit anchor of ${head.requestId} #${head.seq} failed (${error.message}), and so did reporting it: ` +
+                    ensureErrorType(sinkError).message,
+            );
+        }
+    }
+
+    private forget(requestId: string, done: Promise<void>): void {
+        if (this.writing.get(requestId) === done) {
+            this.writing.delete(requestId);
+        }
     }
 }
 

@@ -76,6 +76,11 @@ export interface WorkflowDeps {
      * a digest of all chains. Undefined where nothing is anchored (the in-memory tests).
      */
     anchorAudit?: (now: Date) => Promise<{ anchored: number }>;
+    /**
+     * Resolves once the work the steps left running behind them has ended (the audit anchors, written while the next
+     * call is on the way). Awaited at the end of every invocation, before the host may freeze the process.
+     */
+    settle?: () => Promise<void>;
 }
 
 /** The card options every renderer shares. */

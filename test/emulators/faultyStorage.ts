@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { FaultPlan, hang, type Fault } from './server';
 
 /**
- * A fault-injecting HTTP proxy in front of Azurite's Table and Queue endpoints. Azurite is a separate process, so its
+ * A fault-injecting HTTP proxy in front of Azurite's Table and Queue endpoints (and its Blob endpoint when asked). Azurite is a separate process, so its
  * faults are injected on the way: each request asks the same `FaultPlan` the emulators use and, when it gets a fault,
  * is answered the way Azure Storage answers (its REST error formats), never reaches Azurite, or reaches it and loses
  * its answer. Everything else is passed through byte for byte, so Shared Key signatures, ETags, 409 and 412 stay
@@ -14,7 +14,13 @@ import { FaultPlan, hang, type Fault } from './server';
  * Table API uses 429), with the plan's Retry-After. An error is 500 InternalError.
  */
 
-export type StorageService = 'table' | 'queue';
+export type StorageService = 'table' | 'queue' | 'blob';
+
+const endpointKeys: Record<StorageService, string> = {
+    table: 'TableEndpoint',
+    queue: 'QueueEndpoint',
+    blob: 'BlobEndpoint',
+};
 
 export interface ProxiedRequest {
     service: StorageService;
@@ -22,6 +28,8 @@ export interface ProxiedRequest {
     path: string;
     /** The fault injected into this request, if any. */
     fault?: Fault['kind'];
+    /** Set once the proxy has given its answer (or dropped it). */
+    answered?: boolean;
 }
 
 interface Endpoint {
@@ -47,14 +55,17 @@ export class FaultyStorage {
     ) {}
 
     /**
-     * Starts one proxy per service in the connection string (`TableEndpoint`, `QueueEndpoint`); `throttleStatus`
-     * is 503 unless told otherwise (429 for a Cosmos-like table service).
+     * Starts one proxy per service in the connection string (`TableEndpoint`, `QueueEndpoint`, and `BlobEndpoint`
+     * when `services` names it); `throttleStatus` is 503 unless told otherwise (429 for a Cosmos-like table service).
      */
-    static async start(connectionString: string, options: { throttleStatus?: number } = {}): Promise<FaultyStorage> {
+    static async start(
+        connectionString: string,
+        options: { throttleStatus?: number; services?: readonly StorageService[] } = {},
+    ): Promise<FaultyStorage> {
         const endpoints: Endpoint[] = [];
         const proxy = new FaultyStorage(connectionString, endpoints, options.throttleStatus ?? 503);
-        for (const service of ['table', 'queue'] as const) {
-            const raw = setting(connectionString, service === 'table' ? 'TableEndpoint' : 'QueueEndpoint');
+        for (const service of options.services ?? (['table', 'queue'] as const)) {
+            const raw = setting(connectionString, endpointKeys[service]);
             if (!raw) {
                 throw new Error(`FaultyStorage: the connection string has no ${service} endpoint`);
             }
@@ -67,15 +78,13 @@ export class FaultyStorage {
         return proxy;
     }
 
-    /** The same connection string with the Table and Queue endpoints pointing at the proxy (Blob stays direct). */
+    /** The same connection string with the proxied endpoints pointing at the proxy (the others stay direct). */
     get connectionString(): string {
         return this.connectionStringIn
             .split(';')
             .map((part) => {
                 const [key] = part.split('=', 1);
-                const endpoint = this.endpoints.find(
-                    (e) => (e.service === 'table' ? 'TableEndpoint' : 'QueueEndpoint') === key,
-                );
+                const endpoint = this.endpoints.find((e) => endpointKeys[e.service] === key);
                 return endpoint ? `${key}=${endpoint.url}` : part;
             })
             .join(';');
@@ -83,7 +92,7 @@ export class FaultyStorage {
 
     /** Requests seen, per service. */
     counts(): Record<StorageService, number> {
-        const counts = { table: 0, queue: 0 };
+        const counts = { table: 0, queue: 0, blob: 0 };
         for (const r of this.requests) {
             counts[r.service] += 1;
         }
@@ -109,13 +118,16 @@ export class FaultyStorage {
             const path = new URL(req.url ?? '/', 'http://localhost').pathname;
             const method = req.method ?? 'GET';
             const fault = this.faults.take(method, path);
-            this.requests.push({ service, method, path, ...(fault ? { fault: fault.kind } : {}) });
-            this.serve(service, target, req, Buffer.concat(chunks), res, fault).catch(() => {
-                if (!res.headersSent) {
-                    res.writeHead(502);
-                }
-                res.end();
-            });
+            const seen: ProxiedRequest = { service, method, path, ...(fault ? { fault: fault.kind } : {}) };
+            this.requests.push(seen);
+            this.serve(service, target, req, Buffer.concat(chunks), res, fault)
+                .catch(() => {
+                    if (!res.headersSent) {
+                        res.writeHead(502);
+                    }
+                    res.end();
+                })
+                .finally(() => (seen.answered = true));
         });
     }
 
@@ -189,7 +201,7 @@ function send(
 }
 
 /**
- * An error as the service writes it: Table storage as OData JSON (`odata.error`), Queue storage as XML, both with the
+ * An error as the service writes it: Table storage as OData JSON (`odata.error`), Queue and Blob storage as XML, all with the
  * code in `x-ms-error-code`, which the SDKs read first.
  */
 function sendError(

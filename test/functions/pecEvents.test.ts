@@ -2,8 +2,12 @@ import type { EventGridEvent } from '@azure/functions';
 import { pecEvents } from '../../functions/pecEvents';
 import { TransientError } from '../../src/domain/errors';
 import { serverKinds } from '../../src/domain/ids';
+import { loadConfig } from '../../src/config';
+import { BlobAuditAnchors, headOf } from '../../src/storage/auditAnchor';
 import { verifyChain } from '../../src/storage/auditLog';
 import { sendJson, startServer, type RunningServer } from '../emulators/server';
+import { FaultyStorage } from '../emulators/faultyStorage';
+import { azuriteConnectionString, noCredential } from '../storage/azuriteTable';
 import { ids, people, resourceWriteEvent, seedPendingPec, startHarness, testContext, type Harness } from '../harness';
 
 /**
@@ -328,6 +332,46 @@ describe('pecEvents end to end', () => {
             'card-failed',
             'card-posted',
         ]);
+    });
+});
+
+describe('pecEvents audit anchors', () => {
+    it('posts the card while the chain’s first head is anchored, and ends only once every head is', async () => {
+        // Blob calls through a proxy that holds each anchor write for a while: long enough to see what waits for them.
+        const storage = await FaultyStorage.start(azuriteConnectionString(), { services: ['blob'] });
+        const h = await startHarness({ settings: { AzureWebJobsStorage: storage.connectionString } });
+        try {
+            storage.faults.add({ kind: 'slow', delayMs: 400 }, { times: 10, pathIncludes: '/heads/' });
+            const anchorWrites = () =>
+                storage.requests.filter((r) => r.service === 'blob' && r.path.includes('/heads/'));
+            const seeded = seedPendingPec(h.arm, serverKinds[0]);
+            let ended = false;
+            const invocation = pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext()).finally(
+                () => (ended = true),
+            );
+            while (h.bot.conversations.length === 0 && !ended) {
+                await new Promise((r) => setTimeout(r, 5));
+            }
+            expect(h.bot.conversations).toHaveLength(1);
+            // The card went out before any anchor write was answered: the first head's was still on its way.
+            expect(anchorWrites().filter((r) => r.answered)).toEqual([]);
+            expect(ended).toBe(false);
+
+            await invocation;
+            expect(anchorWrites().filter((r) => !r.answered)).toEqual([]);
+            const stored = await h.deps.requests.getActiveForPec(seeded.pecId);
+            const trail = await h.deps.audit.list(stored!.request.id);
+            const anchors = new BlobAuditAnchors(
+                { connectionString: azuriteConnectionString() },
+                loadConfig(h.env).AUDIT_ANCHOR_CONTAINER,
+                noCredential,
+            );
+            expect(trail.map((e) => e.action)).toEqual(['requested', 'card-posted']);
+            expect(await anchors.heads(stored!.request.id)).toEqual(trail.map((e) => headOf(e)));
+        } finally {
+            await h.close();
+            await storage.close();
+        }
     });
 });
 

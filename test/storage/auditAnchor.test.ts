@@ -50,6 +50,115 @@ describe('AnchoredAuditLog', () => {
         await expect(log.append(input('r3'))).rejects.toThrow('table down');
         expect(await anchors.listRequestIds()).toEqual([]);
     });
+
+    describe('in the background', () => {
+        /** An anchor store whose writes wait until the test lets each one through, recording the order they ran in. */
+        function gatedAnchors() {
+            const started: number[] = [];
+            const written: number[] = [];
+            const gates: (() => void)[] = [];
+            const anchors = {
+                anchor: (head: AnchorHead) => {
+                    started.push(head.seq);
+                    return new Promise<void>((resolve) => {
+                        gates.push(() => {
+                            written.push(head.seq);
+                            resolve();
+                        });
+                    });
+                },
+            };
+            const release = async () => {
+                // Lets every write waiting now through, and the microtasks that start the next one run.
+                for (const open of gates.splice(0)) {
+                    open();
+                }
+                await new Promise((r) => setImmediate(r));
+            };
+            return { anchors, started, written, release };
+        }
+
+        it('returns the entry before its anchor is written, anchors a request’s heads in order, and settles after the last', async () => {
+            const gated = gatedAnchors();
+            const log = new AnchoredAuditLog(
+                new TableAuditLog(azuriteTable('anc').table),
+                gated.anchors,
+                () => {
+                    throw new Error('no anchor may fail here');
+                },
+                { background: true },
+            );
+            await log.append(input('b1'), { first: true });
+            await log.append({ ...input('b1'), action: 'card-posted' });
+            // Both appends are done; the first head's write is under way and the second waits for it (the first
+            // creates the blob the second appends to).
+            expect(gated.started).toEqual([1]);
+            let settled = false;
+            const settling = log.settled().then(() => (settled = true));
+            await gated.release();
+            expect(gated.started).toEqual([1, 2]);
+            expect(settled).toBe(false);
+            await gated.release();
+            await settling;
+            expect(gated.written).toEqual([1, 2]);
+        });
+
+        it('anchors different requests side by side', async () => {
+            const gated = gatedAnchors();
+            const log = new AnchoredAuditLog(
+                new TableAuditLog(azuriteTable('anc').table),
+                gated.anchors,
+                () => undefined,
+                {
+                    background: true,
+                },
+            );
+            await log.append(input('b2'), { first: true });
+            await log.append(input('b3'), { first: true });
+            expect(gated.started).toEqual([1, 1]);
+            await gated.release();
+            await log.settled();
+        });
+
+        it('hands a failure to the sink, and a sink that throws ends in an ALERT line, not an unhandled rejection', async () => {
+            const anchors = new InMemoryAuditAnchors();
+            anchors.failWrites = new Error('blob service down');
+            const failures: string[] = [];
+            const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+            const unhandled: unknown[] = [];
+            const onUnhandled = (reason: unknown) => unhandled.push(reason);
+            process.on('unhandledRejection', onUnhandled);
+            try {
+                const trail = new TableAuditLog(azuriteTable('anc').table);
+                const reporting = new AnchoredAuditLog(trail, anchors, (_, e) => failures.push(e.message), {
+                    background: true,
+                });
+                const entry = await reporting.append(input('b4'), { first: true });
+                await reporting.settled();
+                expect(failures).toEqual(['blob service down']);
+                expect(await trail.list('b4')).toEqual([entry]);
+
+                const throwing = new AnchoredAuditLog(
+                    trail,
+                    anchors,
+                    () => {
+                        throw new Error('telemetry down');
+                    },
+                    { background: true },
+                );
+                await throwing.append(input('b5'), { first: true });
+                await throwing.settled();
+                await new Promise((r) => setImmediate(r));
+                expect(unhandled).toEqual([]);
+                expect(errors).toHaveBeenCalledWith(
+                    expect.stringMatching(/^ALERT audit anchor of b5 #1 failed .*telemetry down/),
+                );
+            } finally {
+                process.off('unhandledRejection', onUnhandled);
+                errors.mockRestore();
+            }
+        });
+    });
 });
 
 describe('digestOf', () => {
