@@ -24,8 +24,9 @@ export async function observe<T>(
             return await run(log);
         } finally {
             const deps = peekDeps();
-            // Before the flush: an anchor write that fails reports to the telemetry.
-            await deps?.settle?.();
+            // The milestone events go out while the last anchors are written; an anchor write that fails meanwhile
+            // reports to the telemetry, so what it tracked goes in a second flush (nothing to send, no call).
+            await Promise.all([deps?.settle?.(), deps?.telemetry.flush(log)]);
             await deps?.telemetry.flush(log);
         }
     });

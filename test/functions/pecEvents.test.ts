@@ -375,6 +375,27 @@ describe('pecEvents audit anchors', () => {
     });
 });
 
+describe('pecEvents audit anchors down', () => {
+    it('still posts the card, and reports every head it could not anchor to the telemetry before the invocation ends', async () => {
+        const storage = await FaultyStorage.start(azuriteConnectionString(), { services: ['blob'] });
+        const h = await startHarness({ settings: { AzureWebJobsStorage: storage.connectionString } });
+        try {
+            storage.faults.add({ kind: 'error', status: 500 }, { times: 100, pathIncludes: '/heads/' });
+            const seeded = seedPendingPec(h.arm, serverKinds[0]);
+            await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
+            expect(h.bot.conversations).toHaveLength(1);
+            const stored = await h.deps.requests.getActiveForPec(seeded.pecId);
+            const trail = await h.deps.audit.list(stored!.request.id);
+            expect(trail.map((e) => e.action)).toEqual(['requested', 'card-posted']);
+            // Sent by the invocation itself: nothing is left to a later one.
+            expect(h.appInsights.events('PecAuditAnchorFailed').map((e) => e.properties.auditSeq)).toEqual(['1', '2']);
+        } finally {
+            await h.close();
+            await storage.close();
+        }
+    });
+});
+
 describe('pecEvents delivery fallback', () => {
     let h: Harness;
     let webhook: RunningServer;
