@@ -64,6 +64,7 @@ export function createCredential(config: Config): TokenCredential {
 
 export function createDeps(config: Config): WorkflowDeps {
     const credential = createCredential(config);
+    const requestTable = lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential));
     const trail = new TableAuditLog(lazy(() => openTable(config.storage, config.AUDIT_TABLE, () => credential)));
     const anchors = new BlobAuditAnchors(config.storage, config.AUDIT_ANCHOR_CONTAINER, () => credential);
     const http = {
@@ -74,10 +75,16 @@ export function createDeps(config: Config): WorkflowDeps {
     const lroDeadlineMs = config.ARM_LRO_DEADLINE_SECONDS * 1000;
     const telemetry = createTelemetry(config, credential);
     // Anchored behind each step (a new PEC's card goes out while its first head is written); `settle` at the end of
-    // every invocation (observe) waits for them.
+    // every invocation (observe) waits for them and for the index rows.
     const anchored = new AnchoredAuditLog(trail, anchors, anchorFailureSink(telemetry), { background: true });
+    // The dashboard's index rows likewise follow each request write instead of holding up the next step.
+    const requests = new TableRequestStore(
+        requestTable,
+        undefined,
+        lazy(() => openTable(config.storage, indexTableName(config.REQUESTS_TABLE), () => credential)),
+        { indexBehind: true },
+    );
     const directory = new GraphDirectory({ endpoint: config.GRAPH_ENDPOINT, credential });
-    const requestTable = lazy(() => openTable(config.storage, config.REQUESTS_TABLE, () => credential));
     prefetchTokens(credential, [
         armScope(config.ARM_ENDPOINT),
         ...(config.TEAMS_CHANNEL_ID ? [config.BOT_TOKEN_SCOPE] : []),
@@ -117,15 +124,13 @@ export function createDeps(config: Config): WorkflowDeps {
             warn: (message) => console.warn(`${traceLabel()} ${safeLogText(message)}`),
         }),
         tenants: new ArmSubscriptionTenants({ endpoint: config.ARM_ENDPOINT, ...http }),
-        requests: new TableRequestStore(
-            requestTable,
-            undefined,
-            lazy(() => openTable(config.storage, indexTableName(config.REQUESTS_TABLE), () => credential)),
-        ),
+        requests,
         marks: new TableConnectionMarks(requestTable),
         sweepCheckpoints: new TableSweepCheckpoints(requestTable),
         audit: new TrackedAuditLog(anchored, telemetry),
-        settle: () => anchored.settled(),
+        settle: async () => {
+            await Promise.all([anchored.settled(), requests.settled()]);
+        },
         // The heads this invocation anchors behind its steps are written before the sweep looks for lagging ones.
         anchorAudit: async (now) => {
             await anchored.settled();

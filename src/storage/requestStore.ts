@@ -138,8 +138,27 @@ export function claimKeys(pecId: string): { partitionKey: string; rowKey: string
 }
 /** How long a claim may point at a request that was never written (its writer died) before it is taken over. */
 const orphanClaimMs = 30_000;
+/**
+ * A writer whose claim and request inserts took at most this long (its own clock, from before the claim was sent to
+ * the request's answer) cannot have had its claim taken over: another delivery clears a claim only once it is older
+ * than `orphanClaimMs` by that delivery's clock, read before it looked for the request (see `resolveClaim`). The 25 s
+ * between the two are the margin for the clocks of instances and of the storage service to disagree. A slower writer
+ * reads its claim back.
+ */
+const claimTrustedWithinMs = 5_000;
 /** How many PECs' active request ids a process remembers (see `activeIds`); about 100 bytes each. */
 const rememberedClaims = 10_000;
+
+export interface RequestStoreOptions {
+    /**
+     * Write the dashboard's index rows behind each write instead of before it returns (its caller's next call does not
+     * wait). Whoever composes this must await `settled()` before the process may be frozen; a row a dead process did
+     * not write is put back by the index's catch-up, as a failed one is.
+     */
+    indexBehind?: boolean;
+    /** How long this writer's own calls took is measured on this clock (milliseconds, monotonic: `performance.now`). */
+    elapsedMs?: () => number;
+}
 
 export class TableRequestStore implements RequestStore, RequestQueries {
     /**
@@ -149,18 +168,31 @@ export class TableRequestStore implements RequestStore, RequestQueries {
      * one storage read, the request's, instead of two. Bounded, oldest first out.
      */
     private readonly activeIds = new Map<string, string>();
+    /** The last index write of each request still under way: one request's rows are written in the order of its writes. */
+    private readonly indexing = new Map<string, Promise<void>>();
 
     constructor(
         private readonly table: () => Promise<TableClient>,
+        /** The real time: a claim's age is judged with it against the storage service's timestamps. */
         private readonly now: () => Date = () => new Date(),
         /** The dashboard's index table (requestIndex.ts); without it, writes leave the index to its catch-up. */
         private readonly indexTable?: () => Promise<TableClient>,
+        private readonly options: RequestStoreOptions = {},
     ) {}
+
+    /** Resolves once every index write begun before (or while) it waits has ended. */
+    async settled(): Promise<void> {
+        while (this.indexing.size > 0) {
+            await Promise.allSettled(this.indexing.values());
+        }
+    }
 
     async createIfNone(request: ApprovalRequest): Promise<{ created: boolean; stored: StoredRequest }> {
         const table = await this.table();
         const claimKey = claimPartition(request.pecId);
         for (let attempt = 0; attempt < 5; attempt++) {
+            const elapsed = this.options.elapsedMs ?? (() => performance.now());
+            const started = elapsed();
             const claimed = await this.claim(table, claimKey, request);
             if ('existing' in claimed) {
                 if (claimed.existing) {
@@ -188,20 +220,26 @@ export class TableRequestStore implements RequestStore, RequestQueries {
                 }
                 stored = written;
             }
+            if (elapsed() - started <= claimTrustedWithinMs) {
+                // Too quick for the claim to have been taken over (see `claimTrustedWithinMs`): the request is the PEC's.
+                await this.index(undefined, request);
+                this.rememberClaim(request.pecId, request.id);
+                return { created: true, stored };
+            }
             // A writer slower than `orphanClaimMs` between its two inserts (a try that hung, retries) may have had its
             // claim cleared as dead and taken by another delivery, whose request now answers for the PEC: this one
             // must then never be announced, or the PEC would get two requests and two cards. The dashboard's index
-            // rows go out meanwhile (one round trip of waiting instead of two); on that rare loss they are taken back.
+            // rows go out meanwhile; on that rare loss they are taken back.
             const [claim] = await Promise.all([
                 getEntity<ClaimEntity>(table, claimKey, claimRowOf(claimKey)),
-                this.indexed(undefined, request),
+                this.index(undefined, request),
             ]);
             if (claim?.requestId === request.id) {
                 this.rememberClaim(request.pecId, request.id);
                 return { created: true, stored };
             }
             await table.deleteEntity(entity.partitionKey, entity.rowKey, { etag: stored.etag }).catch(() => undefined);
-            await this.unindexed(request);
+            await this.inOrder(request.id, () => this.unindexed(request));
         }
         throw new TransientError(`Could not claim ${request.pecId}: the claim kept changing`);
     }
@@ -253,6 +291,9 @@ export class TableRequestStore implements RequestStore, RequestQueries {
             if (!claim) {
                 return undefined;
             }
+            // The time is read before the request is looked for: a request written after this moment is one whose
+            // writer was quicker than the claim's age says, and the writer relies on that (`claimTrustedWithinMs`).
+            const now = this.now();
             const stored = await this.get(claim.requestId);
             if (stored && holdsPec(stored.request)) {
                 return stored;
@@ -262,7 +303,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
                 await deleteClaim(table, claimKey, claim.etag, 'clear a stale claim');
                 return undefined;
             }
-            const age = this.now().getTime() - new Date(claim.timestamp ?? 0).getTime();
+            const age = now.getTime() - new Date(claim.timestamp ?? 0).getTime();
             if (age > orphanClaimMs) {
                 await deleteClaim(table, claimKey, claim.etag, 'clear a dead claim');
                 return undefined;
@@ -437,8 +478,30 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         if (holdsPec(stored.request) && !holdsPec(next)) {
             await this.releaseClaim(table, next);
         }
-        await this.indexed(stored.request, written.request);
+        await this.index(stored.request, written.request);
         return written;
+    }
+
+    /** The index rows of a write: awaited, or behind it (`indexBehind`); either way after the request's earlier ones. */
+    private index(before: ApprovalRequest | undefined, next: ApprovalRequest): Promise<void> {
+        if (!this.indexTable) {
+            return Promise.resolve();
+        }
+        const written = this.inOrder(next.id, () => this.indexed(before, next));
+        return this.options.indexBehind ? Promise.resolve() : written;
+    }
+
+    /** Runs an index write of one request after the ones before it (each never rejects: failures are reported). */
+    private inOrder(requestId: string, write: () => Promise<void>): Promise<void> {
+        const before = this.indexing.get(requestId);
+        const done = before ? before.then(write) : write();
+        this.indexing.set(requestId, done);
+        void done.then(() => {
+            if (this.indexing.get(requestId) === done) {
+                this.indexing.delete(requestId);
+            }
+        });
+        return done;
     }
 
     /**

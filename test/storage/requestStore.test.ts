@@ -233,7 +233,8 @@ describe('TableRequestStore on Azurite', () => {
                 },
             });
         };
-        const slow = new TableRequestStore(hooked, () => now, indexTable);
+        // Its clock says the two inserts took a minute, so it reads its claim back (a quicker writer trusts its claim).
+        const slow = new TableRequestStore(hooked, () => now, indexTable, { elapsedMs: minuteEveryCall() });
         const mine = draft(pecId);
 
         const outcome = await slow.createIfNone(mine);
@@ -247,6 +248,123 @@ describe('TableRequestStore on Azurite', () => {
         }
         expect(rows.some((r) => r.endsWith(`-${mine.id}`))).toBe(false);
         expect(rows.filter((r) => r.endsWith(`-${outcome.stored.request.id}`))).toHaveLength(2);
+        await (await indexTable()).deleteTable();
+    });
+
+    it('judges a claim dead by the time read before looking for its request, not after a stalled lookup', async () => {
+        const pecId = newPecId();
+        // The writer's request insert waits at a gate, after its claim went in.
+        let openGate!: () => void;
+        const gate = new Promise<void>((resolve) => (openGate = resolve));
+        const writer = new TableRequestStore(
+            hookedTable(table, {
+                createEntity: async (target, args) => {
+                    if (String(args[0].rowKey).startsWith('request-')) {
+                        await gate;
+                    }
+                    return target.createEntity(...args);
+                },
+            }),
+        );
+        const mine = draft(pecId);
+        const writing = writer.createIfNone(mine);
+        const t = await client();
+        for (let i = 0; i < 100; i++) {
+            const claim = await t
+                .getEntity(claimKeys(pecId).partitionKey, claimKeys(pecId).rowKey)
+                .catch(() => undefined);
+            if (claim) {
+                break;
+            }
+            await new Promise((r) => setTimeout(r, 10));
+        }
+        // Another delivery looks for the claimed request and does not find it; its lookup then stalls for a minute,
+        // during which the writer finishes (quickly, so it trusts its claim).
+        let offsetMs = 0;
+        let stalled = false;
+        const other = new TableRequestStore(
+            hookedTable(table, {
+                getEntity: async (target, args) => {
+                    const lookup = target.getEntity(...args);
+                    if (!stalled && String(args[1]).startsWith('request-')) {
+                        stalled = true;
+                        await lookup.catch(() => undefined);
+                        openGate();
+                        await writing;
+                        offsetMs = 60_000;
+                    }
+                    return lookup;
+                },
+            }),
+            () => new Date(Date.now() + offsetMs),
+        );
+        const theirs = await other.createIfNone(draft(pecId));
+
+        expect(stalled).toBe(true);
+        expect(await writing).toMatchObject({ created: true, stored: { request: { id: mine.id } } });
+        // The claim was a second old when the lookup began: not dead, so the other delivery waits and finds the request.
+        expect(theirs).toMatchObject({ created: false, stored: { request: { id: mine.id } } });
+        expect((await store.getActiveForPec(pecId))?.request.id).toBe(mine.id);
+    });
+
+    it('trusts its claim without reading it back when both inserts were quick', async () => {
+        const pecId = newPecId();
+        const calls: string[] = [];
+        const counted = new TableRequestStore(
+            hookedTable(table, {
+                createEntity: (target, args) => {
+                    calls.push(`insert ${String(args[0].rowKey).split('-')[0]}`);
+                    return target.createEntity(...args);
+                },
+                getEntity: (target, args) => {
+                    calls.push(`read ${String(args[1]).split('-')[0]}`);
+                    return target.getEntity(...args);
+                },
+            }),
+        );
+        await counted.createIfNone(draft(pecId));
+        expect(calls).toEqual(['insert active', 'insert request']);
+    });
+
+    it('writes the index rows behind the request writes when asked, in the order of the writes, until settled', async () => {
+        const pecId = newPecId();
+        const { table: indexTable } = azuriteTable('reqidx');
+        // The first index write's table opens only when the test says so (nothing the store returns may wait for it);
+        // the second's at once, so only the store's ordering can keep it from landing first.
+        let openIndex!: () => void;
+        const opened = new Promise<void>((resolve) => (openIndex = resolve));
+        let opens = 0;
+        const behind = new TableRequestStore(
+            table,
+            () => now,
+            async () => {
+                if ((opens += 1) === 1) {
+                    await opened;
+                }
+                return indexTable();
+            },
+            { indexBehind: true },
+        );
+        const { stored } = await behind.createIfNone(draft(pecId));
+        const superseded = await behind.update(
+            stored,
+            transition(stored.request, { type: 'supersede', reason: 'removed' }, later),
+        );
+        let settled = false;
+        const settling = behind.settled().then(() => (settled = true));
+        await new Promise((r) => setTimeout(r, 20));
+        expect(settled).toBe(false);
+
+        openIndex();
+        await settling;
+        const rows: string[] = [];
+        for await (const row of (await indexTable()).listEntities()) {
+            if (String(row.rowKey).endsWith(`-${superseded.request.id}`)) {
+                rows.push(String(row.partitionKey).slice(0, 2));
+            }
+        }
+        // Opened, then superseded: the open row is gone again, which only holds if the second write's rows came second.
+        expect(rows).toEqual(['i-']);
         await (await indexTable()).deleteTable();
     });
 
@@ -353,16 +471,18 @@ describe('TableRequestStore when an answer is lost (through a fault-injecting pr
     /** The same table straight on Azurite, for what the test itself reads and for a second, unfaulted delivery. */
     const direct = lazyTable(name);
 
+    /** The table through the proxy, with short timeouts so that a lost answer is retried quickly. */
+    const throughProxy = () =>
+        lazyTable(name, {
+            connectionString: proxy.connectionString,
+            timeoutMs: 300,
+            maxRetries: 2,
+            retryDelayInMs: 10,
+        });
+
     beforeAll(async () => {
         proxy = await FaultyStorage.start(azuriteConnectionString());
-        store = new TableRequestStore(
-            lazyTable(name, {
-                connectionString: proxy.connectionString,
-                timeoutMs: 300,
-                maxRetries: 2,
-                retryDelayInMs: 10,
-            }),
-        );
+        store = new TableRequestStore(throughProxy());
         await store.get(newId()); // creates the table before any fault is queued
     });
     afterAll(() => proxy.close());
@@ -451,7 +571,11 @@ describe('TableRequestStore when an answer is lost (through a fault-injecting pr
         proxy.faults.add(passOnce, { method: 'POST', pathIncludes: tablePath });
         proxy.faults.add({ kind: 'slow', delayMs: 1_500 }, { method: 'POST', pathIncludes: tablePath });
         const slow = draft(pecId);
-        const first = store.createIfNone(slow);
+        // The writer measures 1.5 s as the 40 s a hung try would take, so it reads its claim back.
+        const slowWriter = new TableRequestStore(throughProxy(), undefined, undefined, {
+            elapsedMs: () => performance.now() * 27,
+        });
+        const first = slowWriter.createIfNone(slow);
         const t = await direct();
         await waitFor(async () => {
             const claim = await t
@@ -472,6 +596,41 @@ describe('TableRequestStore when an answer is lost (through a fault-injecting pr
         expect(await requestsOf(pecId)).toEqual([other.id]);
     });
 });
+
+type Hook<K extends 'createEntity' | 'getEntity'> = (
+    target: TableClient,
+    args: Parameters<TableClient[K]>,
+) => ReturnType<TableClient[K]>;
+
+/** The table with some of its calls going through the test's hooks first. */
+function hookedTable(
+    table: () => Promise<TableClient>,
+    hooks: { createEntity?: Hook<'createEntity'>; getEntity?: Hook<'getEntity'> },
+): () => Promise<TableClient> {
+    return async () => {
+        const t = await table();
+        return new Proxy(t, {
+            get(target, prop) {
+                if (prop === 'createEntity' && hooks.createEntity) {
+                    const hook = hooks.createEntity;
+                    return (...args: Parameters<TableClient['createEntity']>) => hook(target, args);
+                }
+                if (prop === 'getEntity' && hooks.getEntity) {
+                    const hook = hooks.getEntity;
+                    return (...args: Parameters<TableClient['getEntity']>) => hook(target, args);
+                }
+                const value: unknown = Reflect.get(target, prop);
+                return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+            },
+        });
+    };
+}
+
+/** A writer's clock on which every call to it is a minute after the one before. */
+function minuteEveryCall(): () => number {
+    let ms = 0;
+    return () => (ms += 60_000);
+}
 
 async function waitFor(check: () => Promise<boolean>): Promise<void> {
     for (let i = 0; i < 100; i++) {
