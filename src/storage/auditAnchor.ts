@@ -291,11 +291,12 @@ export class AnchoredAuditLog implements AuditLog {
         return this.inner.list(requestId);
     }
 
-    /** Resolves once every anchor write begun before (or while) it waits has ended. */
+    /**
+     * Resolves once every anchor write begun before the call has ended. Not the ones begun later: under a steady stream
+     * of concurrent invocations, waiting for an empty set would hold an invocation for the others' work.
+     */
     async settled(): Promise<void> {
-        while (this.writing.size > 0) {
-            await Promise.allSettled(this.writing.values());
-        }
+        await Promise.allSettled([...this.writing.values()]);
     }
 
     private anchorInOrder(head: AnchorHead): Promise<void> {

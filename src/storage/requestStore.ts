@@ -180,11 +180,12 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         private readonly options: RequestStoreOptions = {},
     ) {}
 
-    /** Resolves once every index write begun before (or while) it waits has ended. */
+    /**
+     * Resolves once every index write begun before the call has ended. Not the ones begun later: under a steady stream
+     * of concurrent invocations, waiting for an empty set would hold an invocation for the others' work.
+     */
     async settled(): Promise<void> {
-        while (this.indexing.size > 0) {
-            await Promise.allSettled(this.indexing.values());
-        }
+        await Promise.allSettled([...this.indexing.values()]);
     }
 
     async createIfNone(request: ApprovalRequest): Promise<{ created: boolean; stored: StoredRequest }> {

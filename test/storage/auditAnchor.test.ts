@@ -75,7 +75,7 @@ describe('AnchoredAuditLog', () => {
                 }
                 await new Promise((r) => setImmediate(r));
             };
-            return { anchors, started, written, release };
+            return { anchors, started, written, gates, release };
         }
 
         it('returns the entry before its anchor is written, anchors a request’s heads in order, and settles after the last', async () => {
@@ -101,6 +101,27 @@ describe('AnchoredAuditLog', () => {
             await gated.release();
             await settling;
             expect(gated.written).toEqual([1, 2]);
+        });
+
+        it('settles once the writes begun before it ended, not waiting for those begun after', async () => {
+            const gated = gatedAnchors();
+            const log = new AnchoredAuditLog(
+                new TableAuditLog(azuriteTable('anc').table),
+                gated.anchors,
+                () => undefined,
+                { background: true },
+            );
+            await log.append(input('b6'), { first: true });
+            const settling = log.settled();
+            // Another invocation's entry, appended meanwhile: its anchor stays on its way.
+            await log.append(input('b7'), { first: true });
+            gated.gates.shift()!();
+            await settling;
+            expect(gated.written).toEqual([1]);
+            expect(gated.started).toEqual([1, 1]);
+            await gated.release();
+            await log.settled();
+            expect(gated.written).toEqual([1, 1]);
         });
 
         it('anchors different requests side by side', async () => {
