@@ -28,6 +28,7 @@ import { describeSplit, measureColdStart } from './coldStart';
 import { benchDashboard } from './dashboard';
 import { startAzurite, startWorld, stopAzurite } from './env';
 import { burstChartSvg, writeBurstChart } from './chart';
+import { profileEvents } from './eventProfile';
 import { countPathRoundTrips, measureEventOverhead, type PathRoundTrips } from './eventOverhead';
 import { round } from './stats';
 import { measureSweep } from './sweep';
@@ -119,6 +120,15 @@ const sections: Section[] = [
                 rounds: ctx.quick ? 5 : 10,
             });
             const paths = await countPathRoundTrips(need(h));
+            const profile = await profileEvents(need(h), { events: ctx.quick ? 50 : 200 });
+            console.log(
+                `  profile of ${profile.events} events (${round(profile.wallMsPerEvent)} ms each, this process busy ` +
+                    `${Math.round(profile.busyShare * 100)} % of it): ` +
+                    Object.entries(profile.msPerEvent)
+                        .map(([name, ms]) => `${name} ${ms}`)
+                        .join(', '),
+            );
+            ctx.extra.eventProfile = profile;
             ctx.extra.eventOverhead = overhead;
             ctx.extra.roundTripsByPath = paths;
             ctx.add(
