@@ -209,10 +209,23 @@ export class TableRequestStore implements RequestStore, RequestQueries {
             } catch (err) {
                 // An insert that failed may still have gone through: an earlier try's answer was lost, and the retry
                 // met the row (409) or failed on its own. Only this call can have written a row with its write id.
-                const written = await this.ownWrite(table, entity).catch(() => undefined);
+                let written: StoredRequest | undefined;
+                try {
+                    written = await this.ownWrite(table, entity);
+                } catch (readErr) {
+                    // Whether the row is there cannot be told, so the claim stays: given back over a row that is
+                    // there, the next delivery would open a second request for the PEC. Kept, the next delivery finds
+                    // the request through it, or clears it as dead once no row has come for `orphanClaimMs`.
+                    throw new TransientError(
+                        `Could not tell whether request ${request.id} was recorded: ${ensureErrorType(readErr).message}`,
+                        { cause: err },
+                    );
+                }
                 if (!written) {
-                    // Give the claim back rather than leave it to block the PEC until it counts as orphaned.
-                    if (claimed.etag) {
+                    // A transient failure may be an insert still on its way, so the claim stays for it as above. Only
+                    // a refusal (the service answered, and wrote nothing) gives the claim back, rather than leave it
+                    // to block the PEC until it counts as orphaned.
+                    if (claimed.etag && !isTransientStatus(statusCodeOf(err))) {
                         await deleteClaim(table, claimKey, claimed.etag, 'release the PEC claim').catch(
                             () => undefined,
                         );

@@ -539,6 +539,42 @@ describe('TableRequestStore when an answer is lost (through a fault-injecting pr
         expect(await requestsOf(pecId)).toEqual([request.id]);
     });
 
+    it('keeps the claim when the request insert may have gone through and the store cannot tell', async () => {
+        const pecId = newPecId();
+        const request = draft(pecId);
+        proxy.faults.add(passOnce, { method: 'POST', pathIncludes: tablePath });
+        // The request insert goes through, its answer is lost, and its retries fail; so does every look at the row.
+        proxy.faults.add(lostAnswer, { method: 'POST', pathIncludes: tablePath });
+        proxy.faults.add({ kind: 'error', status: 500 }, { times: 2, method: 'POST', pathIncludes: tablePath });
+        proxy.faults.add({ kind: 'error', status: 500 }, { times: 3, method: 'GET', pathIncludes: `r-${request.id}` });
+
+        await expect(store.createIfNone(request)).rejects.toBeInstanceOf(TransientError);
+
+        // The row is there, so the claim must still name it: given back, the next delivery (or the sweep) would open
+        // a second request for the PEC, and the sweep would post a card for each.
+        expect((await store.get(request.id))?.request.id).toBe(request.id);
+        const again = await store.createIfNone(draft(pecId));
+        expect(again).toMatchObject({ created: false, stored: { request: { id: request.id } } });
+        expect(await requestsOf(pecId)).toEqual([request.id]);
+    });
+
+    it('keeps the claim for an insert that failed as a throttle or a 5xx (it may still land), until it counts as dead', async () => {
+        const pecId = newPecId();
+        const request = draft(pecId);
+        proxy.faults.add(passOnce, { method: 'POST', pathIncludes: tablePath });
+        proxy.faults.add({ kind: 'error', status: 500 }, { times: 3, method: 'POST', pathIncludes: tablePath });
+
+        await expect(store.createIfNone(request)).rejects.toBeInstanceOf(TransientError);
+
+        const t = await direct();
+        const claim = await t.getEntity<{ requestId: string }>(claimKeys(pecId).partitionKey, claimKeys(pecId).rowKey);
+        expect(claim.requestId).toBe(request.id);
+        // Once no row has come for the claim's whole grace period, the next delivery takes the PEC over.
+        const ahead = new TableRequestStore(direct, () => new Date(Date.now() + 60_000));
+        const next = draft(pecId);
+        expect(await ahead.createIfNone(next)).toMatchObject({ created: true, stored: { request: { id: next.id } } });
+    });
+
     it('takes an update that went through unanswered for its own, not for a concurrent writer', async () => {
         const { stored } = await store.createIfNone(draft(newPecId()));
         proxy.faults.add(lostAnswer, { method: 'PUT', pathIncludes: `r-${stored.request.id}` });
