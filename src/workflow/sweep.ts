@@ -23,7 +23,7 @@ import { syncPostedCard } from './cardUpdate';
 import { staleReason, supersede } from './decide';
 import type { WorkflowDeps } from './deps';
 import type { Logger } from '../observability/logger';
-import { ensureAlertCard, sweepApproved, type WatchedScope } from './bypass';
+import { ensureAlertCard, noteAppliedState, sweepApproved, type WatchedScope } from './bypass';
 import { openAndAnnounce } from './onResourceEvent';
 import { noteDuplicateCards, type PostOutcome } from './postCard';
 import { updateRequest } from './requestUpdate';
@@ -653,6 +653,10 @@ async function recheckFailed(
         );
         return undefined;
     }
+    // The approval ARM holds is the gate's: marked as such before the request says applied (an applied request is not
+    // re-checked, so a mark missed after it would be missed for good), or the bypass pass below, this sweep's or a
+    // later one's, would report the gate's own approval as one made without it.
+    await noteAppliedState(deps, request, pec);
     const written = await updateRequest(deps.requests, stored, (current) =>
         current.status === 'failed' ? transition(current, { type: 'recover' }, now) : undefined,
     );

@@ -77,6 +77,34 @@ describe('sweep: failed requests re-checked against ARM', () => {
         expect(h.arm.requests.slice(reads).filter((r) => r.path === seeded.pecId)).toHaveLength(0);
     });
 
+    it('marks a healed approval as the gate’s, so that no sweep reports it as a bypass', async () => {
+        // The scope is baselined while the PEC waits, so an unmarked approval afterwards would count as a bypass.
+        const { seeded, request } = await openCard(h, 'postgres-single');
+        await sweepFunction(timer, testContext('sweep'));
+        await click(h, request, { verb: 'approve', text: 'fine', who: people.alice });
+        // ARM takes the approval; storage refuses both the gate's mark and the applied state until the queue gives up.
+        const refusal = refuseAppliedMark();
+        const marks = h.deps.marks!;
+        const unmarked: typeof marks = Object.create(marks) as typeof marks;
+        unmarked.put = () =>
+            Promise.reject(new TransientError('Storage: could not mark the connection: 503 ServerBusy'));
+        h.deps.marks = unmarked;
+        await drainApplyQueue(h);
+        refusal.stop();
+        h.deps.marks = marks;
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('failed');
+        expect(await marks.get(seeded.pecId)).toBeUndefined();
+        const cards = h.bot.conversations.length;
+
+        await sweepFunction(timer, testContext('sweep'));
+        await sweepFunction(timer, testContext('sweep'));
+
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('applied');
+        expect(await marks.get(seeded.pecId)).toMatchObject({ source: 'gate', requestId: request.id });
+        // No alert card, no bypass entry: the approval is the gate's own.
+        expect(h.bot.conversations).toHaveLength(cards);
+    });
+
     it('leaves a failed request failed while its PEC is Pending, and stops looking once ARM shows another state', async () => {
         const { seeded, request } = await openCard(h, 'mysql-single');
         await click(h, request, { verb: 'reject', text: 'not ours', who: people.bob });
