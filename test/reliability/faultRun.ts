@@ -85,6 +85,11 @@ export interface FaultReport {
     duplicateCards: number;
     /** Second cards the gate found and turned into a "duplicate card" note (not counted in `duplicateCards`). */
     notedDuplicates: number;
+    /**
+     * Bypass alerts opened: nothing approves a connection outside the gate in this run, so each one is the gate taking
+     * its own approval for a bypass (its alert card also counts in `duplicateCards`).
+     */
+    falseBypassAlerts: number;
     /** PECs Approved or Rejected in ARM with their request applied. */
     applied: number;
     /** PECs still Pending in ARM at the end (with a card: an approver could still decide them). */
@@ -491,6 +496,7 @@ async function measure(
         cards: h.bot.conversations.length,
         duplicateCards: 0,
         notedDuplicates: h.bot.conversations.filter((c) => isNotedDuplicate(h, c.id)).length,
+        falseBypassAlerts: [...requests.values()].flat().filter((r) => r.bypass).length,
         applied: 0,
         pendingLeft: 0,
         failed: 0,
