@@ -9,6 +9,7 @@ import { defaultHttpTimeoutMs } from '../http/timeout';
 import type { AppendOptions, AuditLog } from './auditLog';
 import { withRetries, type QueueRetrySettings } from './applyQueue';
 import { lazy } from './tables';
+import { WritesBehind } from './writesBehind';
 
 /**
  * Anchors of the audit chains, outside the app's power to rewrite. The audit table is the trail; the app's identity
@@ -268,8 +269,7 @@ export interface AnchoredAuditOptions {
  * chain's first head creates its blob, and the next must not reach the blob before it.
  */
 export class AnchoredAuditLog implements AuditLog {
-    /** The last anchor write of each request still under way. */
-    private readonly writing = new Map<string, Promise<void>>();
+    private readonly writing = new WritesBehind();
 
     constructor(
         private readonly inner: AuditLog,
@@ -291,30 +291,19 @@ export class AnchoredAuditLog implements AuditLog {
         return this.inner.list(requestId);
     }
 
-    /**
-     * Resolves once every anchor write begun before the call has ended. Not the ones begun later: under a steady stream
-     * of concurrent invocations, waiting for an empty set would hold an invocation for the others' work.
-     */
-    async settled(): Promise<void> {
-        await Promise.allSettled([...this.writing.values()]);
+    /** Resolves once every anchor write begun before the call has ended (see `WritesBehind`). */
+    settled(): Promise<void> {
+        return this.writing.settled();
     }
 
     private anchorInOrder(head: AnchorHead): Promise<void> {
-        const write = async () => {
+        return this.writing.run(head.requestId, async () => {
             try {
                 await this.anchors.anchor(head);
             } catch (err) {
                 this.report(head, ensureErrorType(err));
             }
-        };
-        const before = this.writing.get(head.requestId);
-        const done = before ? before.then(write, write) : write();
-        this.writing.set(head.requestId, done);
-        done.then(
-            () => this.forget(head.requestId, done),
-            () => this.forget(head.requestId, done),
-        );
-        return done;
+        });
     }
 
     private report(head: AnchorHead, error: Error): void {
@@ -331,12 +320,6 @@ export class AnchoredAuditLog implements AuditLog {
                 `ALERT audit anchor of ${head.requestId} #${head.seq} failed (${error.message}), and so did reporting it: ` +
                     ensureErrorType(sinkError).message,
             );
-        }
-    }
-
-    private forget(requestId: string, done: Promise<void>): void {
-        if (this.writing.get(requestId) === done) {
-            this.writing.delete(requestId);
         }
     }
 }

@@ -4,6 +4,7 @@ import { ConcurrencyError, ensureErrorType, isTransientStatus, statusCodeOf, Tra
 import { idKey, sameId } from '../domain/ids';
 import { cardStateOf, holdsPec, type ApprovalRequest, type RequestStatus } from '../domain/request';
 import { removeIndex, writeIndex } from './requestIndex';
+import { WritesBehind } from './writesBehind';
 
 export interface StoredRequest {
     request: ApprovalRequest;
@@ -168,8 +169,8 @@ export class TableRequestStore implements RequestStore, RequestQueries {
      * one storage read, the request's, instead of two. Bounded, oldest first out.
      */
     private readonly activeIds = new Map<string, string>();
-    /** The last index write of each request still under way: one request's rows are written in the order of its writes. */
-    private readonly indexing = new Map<string, Promise<void>>();
+    /** One request's index rows are written in the order of its writes. */
+    private readonly indexing = new WritesBehind();
 
     constructor(
         private readonly table: () => Promise<TableClient>,
@@ -180,19 +181,16 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         private readonly options: RequestStoreOptions = {},
     ) {}
 
-    /**
-     * Resolves once every index write begun before the call has ended. Not the ones begun later: under a steady stream
-     * of concurrent invocations, waiting for an empty set would hold an invocation for the others' work.
-     */
-    async settled(): Promise<void> {
-        await Promise.allSettled([...this.indexing.values()]);
+    /** Resolves once every index write begun before the call has ended (see `WritesBehind`). */
+    settled(): Promise<void> {
+        return this.indexing.settled();
     }
 
     async createIfNone(request: ApprovalRequest): Promise<{ created: boolean; stored: StoredRequest }> {
         const table = await this.table();
         const claimKey = claimPartition(request.pecId);
+        const elapsed = this.options.elapsedMs ?? (() => performance.now());
         for (let attempt = 0; attempt < 5; attempt++) {
-            const elapsed = this.options.elapsedMs ?? (() => performance.now());
             const started = elapsed();
             const claimed = await this.claim(table, claimKey, request);
             if ('existing' in claimed) {
@@ -253,7 +251,7 @@ export class TableRequestStore implements RequestStore, RequestQueries {
                 return { created: true, stored };
             }
             await table.deleteEntity(entity.partitionKey, entity.rowKey, { etag: stored.etag }).catch(() => undefined);
-            await this.inOrder(request.id, () => this.unindexed(request));
+            await this.indexing.run(request.id, () => this.unindexed(request));
         }
         throw new TransientError(`Could not claim ${request.pecId}: the claim kept changing`);
     }
@@ -501,21 +499,9 @@ export class TableRequestStore implements RequestStore, RequestQueries {
         if (!this.indexTable) {
             return Promise.resolve();
         }
-        const written = this.inOrder(next.id, () => this.indexed(before, next));
+        // `indexed` never rejects (a failed index write is reported, and the catch-up puts it back).
+        const written = this.indexing.run(next.id, () => this.indexed(before, next));
         return this.options.indexBehind ? Promise.resolve() : written;
-    }
-
-    /** Runs an index write of one request after the ones before it (each never rejects: failures are reported). */
-    private inOrder(requestId: string, write: () => Promise<void>): Promise<void> {
-        const before = this.indexing.get(requestId);
-        const done = before ? before.then(write) : write();
-        this.indexing.set(requestId, done);
-        void done.then(() => {
-            if (this.indexing.get(requestId) === done) {
-                this.indexing.delete(requestId);
-            }
-        });
-        return done;
     }
 
     /**

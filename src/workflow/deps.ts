@@ -77,8 +77,9 @@ export interface WorkflowDeps {
      */
     anchorAudit?: (now: Date) => Promise<{ anchored: number }>;
     /**
-     * Resolves once the work the steps left running behind them has ended (the audit anchors, written while the next
-     * call is on the way). Awaited at the end of every invocation, before the host may freeze the process.
+     * Resolves once the work the steps left running behind them has ended (the audit anchors and the dashboard's index
+     * rows, written while the next call is on the way). Awaited at the end of every invocation, before the host may
+     * freeze the process.
      */
     settle?: () => Promise<void>;
 }

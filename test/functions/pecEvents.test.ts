@@ -335,12 +335,22 @@ describe('pecEvents end to end', () => {
     });
 });
 
+/** The harness with the app's blob calls (the audit anchors) through a fault-injecting proxy. */
+async function withBlobProxy(run: (h: Harness, storage: FaultyStorage) => Promise<void>): Promise<void> {
+    const storage = await FaultyStorage.start(azuriteConnectionString(), { services: ['blob'] });
+    const h = await startHarness({ settings: { AzureWebJobsStorage: storage.connectionString } });
+    try {
+        await run(h, storage);
+    } finally {
+        await h.close();
+        await storage.close();
+    }
+}
+
 describe('pecEvents audit anchors', () => {
     it('posts the card while the chain’s first head is anchored, and ends only once every head is', async () => {
         // Blob calls through a proxy that holds each anchor write for a while: long enough to see what waits for them.
-        const storage = await FaultyStorage.start(azuriteConnectionString(), { services: ['blob'] });
-        const h = await startHarness({ settings: { AzureWebJobsStorage: storage.connectionString } });
-        try {
+        await withBlobProxy(async (h, storage) => {
             storage.faults.add({ kind: 'slow', delayMs: 400 }, { times: 10, pathIncludes: '/heads/' });
             const anchorWrites = () =>
                 storage.requests.filter((r) => r.service === 'blob' && r.path.includes('/heads/'));
@@ -368,18 +378,13 @@ describe('pecEvents audit anchors', () => {
             );
             expect(trail.map((e) => e.action)).toEqual(['requested', 'card-posted']);
             expect(await anchors.heads(stored!.request.id)).toEqual(trail.map((e) => headOf(e)));
-        } finally {
-            await h.close();
-            await storage.close();
-        }
+        });
     });
 });
 
 describe('pecEvents audit anchors down', () => {
     it('still posts the card, and reports every head it could not anchor to the telemetry before the invocation ends', async () => {
-        const storage = await FaultyStorage.start(azuriteConnectionString(), { services: ['blob'] });
-        const h = await startHarness({ settings: { AzureWebJobsStorage: storage.connectionString } });
-        try {
+        await withBlobProxy(async (h, storage) => {
             storage.faults.add({ kind: 'error', status: 500 }, { times: 100, pathIncludes: '/heads/' });
             const seeded = seedPendingPec(h.arm, serverKinds[0]);
             await pecEvents(asEvent(resourceWriteEvent(seeded.pecId)), testContext());
@@ -389,10 +394,7 @@ describe('pecEvents audit anchors down', () => {
             expect(trail.map((e) => e.action)).toEqual(['requested', 'card-posted']);
             // Sent by the invocation itself: nothing is left to a later one.
             expect(h.appInsights.events('PecAuditAnchorFailed').map((e) => e.properties.auditSeq)).toEqual(['1', '2']);
-        } finally {
-            await h.close();
-            await storage.close();
-        }
+        });
     });
 });
 

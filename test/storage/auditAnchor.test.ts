@@ -1,4 +1,10 @@
-import { AnchoredAuditLog, digestOf, InMemoryAuditAnchors, type AnchorHead } from '../../src/storage/auditAnchor';
+import {
+    AnchoredAuditLog,
+    digestOf,
+    InMemoryAuditAnchors,
+    type AnchorFailureSink,
+    type AnchorHead,
+} from '../../src/storage/auditAnchor';
 import { TableAuditLog } from '../../src/storage/auditLog';
 import { azuriteTable } from './azuriteTable';
 
@@ -52,6 +58,12 @@ describe('AnchoredAuditLog', () => {
     });
 
     describe('in the background', () => {
+        /** The decorator in background mode over the real audit table. */
+        const backgroundLog = (
+            anchors: Pick<InMemoryAuditAnchors, 'anchor'>,
+            sink: AnchorFailureSink = () => undefined,
+        ) => new AnchoredAuditLog(new TableAuditLog(azuriteTable('anc').table), anchors, sink, { background: true });
+
         /** An anchor store whose writes wait until the test lets each one through, recording the order they ran in. */
         function gatedAnchors() {
             const started: number[] = [];
@@ -80,14 +92,9 @@ describe('AnchoredAuditLog', () => {
 
         it('returns the entry before its anchor is written, anchors a request’s heads in order, and settles after the last', async () => {
             const gated = gatedAnchors();
-            const log = new AnchoredAuditLog(
-                new TableAuditLog(azuriteTable('anc').table),
-                gated.anchors,
-                () => {
-                    throw new Error('no anchor may fail here');
-                },
-                { background: true },
-            );
+            const log = backgroundLog(gated.anchors, () => {
+                throw new Error('no anchor may fail here');
+            });
             await log.append(input('b1'), { first: true });
             await log.append({ ...input('b1'), action: 'card-posted' });
             // Both appends are done; the first head's write is under way and the second waits for it (the first
@@ -105,12 +112,7 @@ describe('AnchoredAuditLog', () => {
 
         it('settles once the writes begun before it ended, not waiting for those begun after', async () => {
             const gated = gatedAnchors();
-            const log = new AnchoredAuditLog(
-                new TableAuditLog(azuriteTable('anc').table),
-                gated.anchors,
-                () => undefined,
-                { background: true },
-            );
+            const log = backgroundLog(gated.anchors);
             await log.append(input('b6'), { first: true });
             const settling = log.settled();
             // Another invocation's entry, appended meanwhile: its anchor stays on its way.
@@ -126,14 +128,7 @@ describe('AnchoredAuditLog', () => {
 
         it('anchors different requests side by side', async () => {
             const gated = gatedAnchors();
-            const log = new AnchoredAuditLog(
-                new TableAuditLog(azuriteTable('anc').table),
-                gated.anchors,
-                () => undefined,
-                {
-                    background: true,
-                },
-            );
+            const log = backgroundLog(gated.anchors);
             await log.append(input('b2'), { first: true });
             await log.append(input('b3'), { first: true });
             expect(gated.started).toEqual([1, 1]);
