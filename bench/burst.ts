@@ -8,7 +8,8 @@ import type { EventGridEvent } from '@azure/functions';
 import { pecEvents } from '../functions/pecEvents';
 import { serverKinds } from '../src/domain/ids';
 import { burstSeries, type BurstSeries, type EventTiming } from './chart';
-import { countStorageCalls, storageCalls } from './storageCalls';
+import { cpuNow, cpuSince } from './cpu';
+import { blobCalls, countStorageCalls, storageCalls } from './storageCalls';
 import { ids, resourceWriteEvent, seedPendingPec, testContext, type Harness } from '../test/harness';
 
 export interface BurstOptions {
@@ -37,6 +38,13 @@ export interface BurstResult {
      * request (another write, which may be an approval outside), and irrelevant events.
      */
     storageCallsPer: { newPec: number; redelivery: number; newWrite: number; irrelevant: number };
+    /** Calls to Azurite's blob endpoint (the audit anchors, behind the steps), which `storageCalls` leaves out. */
+    blobCalls: number;
+    /**
+     * CPU per event, ms: this process (the app with the ARM, Bot Connector and Application Insights emulators) and
+     * Azurite (undefined where the kernel does not say).
+     */
+    cpuMsPerEvent: { process: number; azurite?: number };
     /** Events per second over time and latency percentiles, for the chart. */
     series: BurstSeries;
 }
@@ -102,6 +110,7 @@ export async function measureBurst(h: Harness, options: BurstOptions): Promise<B
 
     const cardsBefore = h.bot.conversations.length;
     const storageBefore = storageCalls(h);
+    const blobBefore = blobCalls(h);
     let failed = 0;
     let next = 0;
     const timings: EventTiming[] = [];
@@ -113,6 +122,7 @@ export async function measureBurst(h: Harness, options: BurstOptions): Promise<B
         newWrite: { calls: 0, events: 0 },
         irrelevant: { calls: 0, events: 0 },
     };
+    const cpuBefore = cpuNow();
     const started = performance.now();
     const worker = async () => {
         for (let i = next++; i < events.length; i = next++) {
@@ -153,7 +163,9 @@ export async function measureBurst(h: Harness, options: BurstOptions): Promise<B
     };
     await Promise.all(Array.from({ length: options.concurrency }, worker));
     const seconds = (performance.now() - started) / 1000;
+    const cpu = cpuSince(cpuBefore);
     const storage = storageCalls(h) - storageBefore;
+    const blob = blobCalls(h) - blobBefore;
     const per = (k: keyof typeof calls) => (calls[k].events ? calls[k].calls / calls[k].events : 0);
 
     // A card names its request ("Request <id>"); the request names its PEC.
@@ -187,6 +199,11 @@ export async function measureBurst(h: Harness, options: BurstOptions): Promise<B
             newWrite: per('newWrite'),
             irrelevant: per('irrelevant'),
         },
+        blobCalls: blob,
+        cpuMsPerEvent: {
+            process: cpu.processMs / events.length,
+            azurite: cpu.azuriteMs === undefined ? undefined : cpu.azuriteMs / events.length,
+        },
         series: burstSeries(timings),
     };
 }
@@ -196,6 +213,8 @@ export interface AzuriteFloor {
     seconds: number;
     /** Azurite's own rate for the burst's kinds of call (conditional inserts, point reads, replaces), made raw. */
     callsPerSecond: number;
+    /** Azurite's CPU per call meanwhile, ms (undefined where the kernel does not say). */
+    azuriteCpuMsPerCall?: number;
 }
 
 /**
@@ -215,6 +234,7 @@ export async function measureAzuriteFloor(
     await table.createTable();
     const body = 'x'.repeat(2000);
     let next = 0;
+    const cpuBefore = cpuNow();
     const started = performance.now();
     // Groups of four calls, as in a new PEC's path: insert, read, replace with the ETag, insert.
     const groups = Math.ceil(options.calls / 4);
@@ -231,11 +251,13 @@ export async function measureAzuriteFloor(
     };
     await Promise.all(Array.from({ length: options.concurrency }, worker));
     const seconds = (performance.now() - started) / 1000;
+    const azuriteMs = cpuSince(cpuBefore).azuriteMs;
     await table.deleteTable().catch(() => undefined);
     const calls = groups * 4;
     return {
         calls,
         seconds,
         callsPerSecond: calls / seconds,
+        azuriteCpuMsPerCall: azuriteMs === undefined ? undefined : azuriteMs / calls,
     };
 }

@@ -194,6 +194,26 @@ const sections: Section[] = [
                 `Azurite alone: ${round(azurite.callsPerSecond, 0)} table calls/s at concurrency 64; the burst makes ` +
                     `${round(callsPerEvent, 2)} per event, so no app could pass this many events/s on this Azurite`,
             );
+            // Where the two cores went: when they were both busy, the machine is the bound, and the CPU per event
+            // says how far each side would have to fall for the goal.
+            const cores = os.cpus().length;
+            const cpu = burst.cpuMsPerEvent;
+            if (cpu.azurite !== undefined) {
+                const perEvent = cpu.process + cpu.azurite;
+                const busy = (perEvent * burst.events) / (burst.seconds * 1000 * cores);
+                ctx.extra.burstCpu = { ...cpu, cores, busy, azuriteCpuMsPerCallAlone: azurite.azuriteCpuMsPerCall };
+                ctx.add(
+                    'burstCpuCeiling',
+                    round((cores * 1000) / perEvent, 0),
+                    '—',
+                    true,
+                    `CPU per event: ${round(cpu.process, 2)} ms in the app's process (with the ARM, Bot Connector and ` +
+                        `Application Insights emulators), ${round(cpu.azurite, 2)} ms in Azurite ` +
+                        `(${round(burst.blobCalls / burst.events, 2)} blob calls per event beside the table ones); ` +
+                        `the ${cores} cores were ${round(busy * 100, 0)} % busy; Azurite's one thread alone allows ` +
+                        `${round(1000 / cpu.azurite, 0)} events/s`,
+                );
+            }
             ctx.add('burstDuplicateCards', burst.burstDuplicateCards, '0', burst.burstDuplicateCards === 0);
             ctx.add('burstMissedCards', burst.burstMissedCards, '0', burst.burstMissedCards === 0);
             const chart = await writeBurstChart(
