@@ -38,7 +38,7 @@ export function readmeKindsTable(fixtureFolders: ReadonlyMap<string, string>): s
             ? `[official examples](https://github.com/Azure/azure-rest-api-specs/tree/main/${kind.examples.specFolder}), stored in [\`test/fixtures/armSpecs/${folder}/\`](test/fixtures/armSpecs/${folder}/)`
             : 'the REST contract in the design notes, through the emulator';
         const client = kind.client === 'sdk' ? 'its Azure SDK' : 'generic';
-        return `| \`${kind.id}\` | ${kind.label} | \`${type}\` | ${kind.apiVersion} | ${client} | \`${kind.approvalAction}\` | ${tested} |`;
+        return `| \`${kind.id}\` | ${kind.label} | \`${type}\` | ${kind.apiVersion} | ${client} | ${kind.approvalAction ? `\`${kind.approvalAction}\`` : 'none listed'} | ${tested} |`;
     });
     return [
         '| kind id | resource | type | API version | client | approval action | tested with |',

@@ -37,9 +37,16 @@ export interface ResourceKindInfo {
      * `generic`: the one generic adapter on @azure/core-client (src/arm/genericKind.ts).
      */
     client: 'sdk' | 'generic';
-    /** The RBAC action ARM checks, besides `privateEndpointConnections/write`, when a connection is approved or rejected. */
-    approvalAction: string;
-    /** The read actions needed to poll this kind's long-running PUT (status URLs differ per provider). */
+    /**
+     * The RBAC action ARM checks, besides `privateEndpointConnections/write`, when a connection is approved or rejected;
+     * undefined for a provider whose list of operations has none (granting a name it does not list breaks the role).
+     */
+    approvalAction: string | undefined;
+    /**
+     * The read actions needed to poll this kind's long-running PUT (status URLs differ per provider). Each one is in
+     * Microsoft's list of the provider's operations (test/fixtures/providerOperations.json): ARM refuses a whole custom
+     * role with `InvalidActionOrNotAction` when one of its actions does not exist, so a guessed name breaks the deployment.
+     */
     pollActions: readonly string[];
     state: StateSpelling;
     /** Where the resource's GET keeps its public network access, as a path of property names. */
@@ -60,11 +67,6 @@ export interface ResourceKindInfo {
     examples: { specFolder: string; apiVersion: string };
 }
 
-const locationPolls = (provider: string) => [
-    `${provider}/locations/azureAsyncOperation/read`,
-    `${provider}/locations/operationResults/read`,
-];
-
 // Database servers: 3 to 63 letters, digits and hyphens, starting and ending with a letter or digit.
 const databaseName = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/i;
 // The other kinds: letters and digits at both ends, "-", "_" and "." between (AI services accounts allow the last
@@ -75,15 +77,23 @@ const standard = { actionsRequiredField: 'actionsRequired' } as const;
 const plainPut = { sendsPrivateEndpoint: false } as const;
 
 const databasePolls = (provider: string) => [
-    ...locationPolls(provider),
+    `${provider}/locations/azureAsyncOperation/read`,
+    `${provider}/locations/operationResults/read`,
     `${provider}/locations/privateEndpointConnectionAzureAsyncOperation/read`,
     `${provider}/locations/privateEndpointConnectionOperationResults/read`,
 ];
 
+/** `listsApprovalAction: false` for a provider that lists no `privateEndpointConnectionsApproval/action`. */
 function kind<const Id extends string>(
-    entry: Omit<ResourceKindInfo, 'id' | 'approvalAction'> & { id: Id },
+    entry: Omit<ResourceKindInfo, 'id' | 'approvalAction'> & { id: Id; listsApprovalAction?: false },
 ): ResourceKindInfo & { id: Id } {
-    return { ...entry, approvalAction: `${entry.provider}/${entry.type}/privateEndpointConnectionsApproval/action` };
+    const { listsApprovalAction = true, ...info } = entry;
+    return {
+        ...info,
+        approvalAction: listsApprovalAction
+            ? `${entry.provider}/${entry.type}/privateEndpointConnectionsApproval/action`
+            : undefined,
+    };
 }
 
 export const resourceKinds = [
@@ -183,7 +193,11 @@ export const resourceKinds = [
         namePattern: resourceName,
         apiVersion: '2023-08-01',
         client: 'generic',
-        pollActions: locationPolls('Microsoft.Sql'),
+        // The status URLs of a connection's operations (Microsoft's list of provider operations names these two).
+        pollActions: [
+            'Microsoft.Sql/locations/privateEndpointConnectionAzureAsyncOperation/read',
+            'Microsoft.Sql/locations/privateEndpointConnectionOperationResults/read',
+        ],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
         put: plainPut,
@@ -202,7 +216,8 @@ export const resourceKinds = [
         namePattern: resourceName,
         apiVersion: '2023-05-01',
         client: 'generic',
-        pollActions: locationPolls('Microsoft.Storage'),
+        // Storage lists no location status reads: "Polls the status of an asynchronous operation" is operations/read.
+        pollActions: ['Microsoft.Storage/operations/read'],
         state: { actionsRequiredField: 'actionRequired' },
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
         put: plainPut,
@@ -221,7 +236,7 @@ export const resourceKinds = [
         namePattern: resourceName,
         apiVersion: '2023-07-01',
         client: 'generic',
-        pollActions: locationPolls('Microsoft.KeyVault'),
+        pollActions: ['Microsoft.KeyVault/locations/operationResults/read'],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
         put: plainPut,
@@ -240,7 +255,10 @@ export const resourceKinds = [
         namePattern: resourceName,
         apiVersion: '2024-08-15',
         client: 'generic',
-        pollActions: locationPolls('Microsoft.DocumentDB'),
+        pollActions: [
+            'Microsoft.DocumentDB/locations/operationsStatus/read',
+            'Microsoft.DocumentDB/databaseAccounts/privateEndpointConnections/operationResults/read',
+        ],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
         put: plainPut,
@@ -259,7 +277,8 @@ export const resourceKinds = [
         namePattern: resourceName,
         apiVersion: '2023-12-01',
         client: 'generic',
-        pollActions: locationPolls('Microsoft.Web'),
+        // Its official example's Azure-AsyncOperation is under locations/{region}/operationResults.
+        pollActions: ['Microsoft.Web/locations/operationResults/read'],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
         put: plainPut,
@@ -281,7 +300,7 @@ export const resourceKinds = [
         client: 'generic',
         // Its official example polls a status URL under the connection itself (.../operationStatuses/...).
         pollActions: [
-            ...locationPolls('Microsoft.ContainerRegistry'),
+            'Microsoft.ContainerRegistry/locations/operationResults/read',
             'Microsoft.ContainerRegistry/registries/privateEndpointConnections/operationStatuses/read',
         ],
         state: standard,
@@ -303,7 +322,9 @@ export const resourceKinds = [
         namePattern: resourceName,
         apiVersion: '2024-10-01',
         client: 'generic',
-        pollActions: locationPolls('Microsoft.CognitiveServices'),
+        // Microsoft.CognitiveServices lists connection reads and writes but no approval action.
+        listsApprovalAction: false,
+        pollActions: ['Microsoft.CognitiveServices/locations/operationResults/read'],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
         put: plainPut,
@@ -323,7 +344,10 @@ export const resourceKinds = [
         namePattern: resourceName,
         apiVersion: '2024-01-01',
         client: 'generic',
-        pollActions: locationPolls('Microsoft.EventHub'),
+        pollActions: [
+            'Microsoft.EventHub/namespaces/operationResults/read',
+            'Microsoft.EventHub/namespaces/privateEndpointConnections/operationStatus/read',
+        ],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
         put: { sendsPrivateEndpoint: true },
@@ -343,7 +367,10 @@ export const resourceKinds = [
         namePattern: resourceName,
         apiVersion: '2021-11-01',
         client: 'generic',
-        pollActions: locationPolls('Microsoft.ServiceBus'),
+        pollActions: [
+            'Microsoft.ServiceBus/namespaces/operationResults/read',
+            'Microsoft.ServiceBus/namespaces/privateEndpointConnections/operationStatus/read',
+        ],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
         put: { sendsPrivateEndpoint: true },
@@ -363,7 +390,11 @@ export const resourceKinds = [
         namePattern: resourceName,
         apiVersion: '2024-11-01',
         client: 'generic',
-        pollActions: locationPolls('Microsoft.Cache'),
+        pollActions: [
+            'Microsoft.Cache/locations/operationResults/read',
+            'Microsoft.Cache/locations/operationsStatus/read',
+            'Microsoft.Cache/locations/asyncOperations/read',
+        ],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
         put: plainPut,
@@ -392,7 +423,7 @@ export function roleActionsOf(info: ResourceKindInfo): string[] {
         `${base}/read`,
         `${base}/privateEndpointConnections/read`,
         `${base}/privateEndpointConnections/write`,
-        info.approvalAction,
+        ...(info.approvalAction ? [info.approvalAction] : []),
         ...info.pollActions,
     ];
 }

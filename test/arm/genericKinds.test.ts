@@ -164,7 +164,9 @@ describe('the generic kinds against their official examples', () => {
             });
             const put = readExample(source, source.put);
             const polls = seen.filter((r) =>
-                /\/(azureAsyncOperation|operationResults|operationStatuses)\//i.test(r.path),
+                /\/(azureAsyncOperation|operationResults|operationStatuses|operationsStatus|privateEndpointConnectionAzureAsyncOperation)\//i.test(
+                    r.path,
+                ),
             );
             if (source.putAnswer === 'sync') {
                 // 200 at once, as the example answers: nothing to poll.

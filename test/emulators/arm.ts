@@ -1,6 +1,14 @@
 import type * as http from 'node:http';
 import { FaultPlan, bearerAudience, sendJson, serveWithFault, startServer, type RunningServer } from './server';
-import { readExample, renderPec, shapeOf, specSources, type PecState, type SpecShape } from './armKinds';
+import {
+    readExample,
+    renderPec,
+    shapeOf,
+    specSources,
+    type LocationStatus,
+    type PecState,
+    type SpecShape,
+} from './armKinds';
 
 /**
  * An ARM emulator for Private Endpoint Connections on the four database server kinds and, in the shapes of their
@@ -106,6 +114,12 @@ interface OperationRecord extends ArmOperation {
     startTime: string;
     endTime?: string;
     error?: ArmError;
+    /**
+     * The status resource handed out as `Azure-AsyncOperation` for a kind shaped by its examples: it answers with the
+     * operation's status, and an unfinished one points back at itself (a provider hands out only the status URLs of
+     * its own documented operations).
+     */
+    statusAt?: LocationStatus;
 }
 
 const API_VERSIONS: Record<string, readonly string[]> = {
@@ -118,7 +132,7 @@ const API_VERSIONS: Record<string, readonly string[]> = {
 const SINGLE_SERVER_GET_VERSIONS = ['2017-12-01', '2018-06-01'];
 
 const POLL_PATH =
-    /^\/subscriptions\/[^/]+\/providers\/([^/]+)\/locations\/[^/]+\/(azureAsyncOperation|operationResults)\/([^/]+)$/i;
+    /^\/subscriptions\/[^/]+\/providers\/([^/]+)\/locations\/[^/]+\/(azureAsyncOperation|operationResults|privateEndpointConnectionAzureAsyncOperation|operationsStatus)\/([^/]+)$/i;
 const SUBSCRIPTION_LIST_PATH = /^\/subscriptions\/([^/]+)\/providers\/([^/]+)\/([^/]+)$/i;
 const RESOURCE_PATH =
     /^(\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)\/providers\/([^/]+)\/([^/]+)\/([^/]+))(\/privateEndpointConnections(?:\/([^/]+))?)?(?:\/operationStatuses\/([^/]+))?$/i;
@@ -416,7 +430,7 @@ export class ArmEmulator {
             if (isDatabase(rp)) {
                 checkApiVersion(url, [...API_VERSIONS[`${rp}/servers`]!, ...API_VERSIONS[`${rp}/flexibleservers`]!]);
             }
-            return this.poll(method, lower(poll[2] ?? '') === 'azureasyncoperation', poll[3] ?? '', res, url);
+            return this.poll(method, lower(poll[2] ?? ''), poll[3] ?? '', res, url);
         }
         const inSubscription = SUBSCRIPTION_LIST_PATH.exec(path);
         if (inSubscription) {
@@ -521,10 +535,7 @@ export class ArmEmulator {
         const status =
             statusUrl === 'operationStatuses'
                 ? `${this.url}${pec.id}/operationStatuses/${op.id}?api-version=${op.apiVersion}`
-                : this.opUrl(
-                      op,
-                      statusUrl === 'locations/operationResults' ? 'operationResults' : 'azureAsyncOperation',
-                  );
+                : this.opUrl(op, (op.statusAt = statusUrl.slice('locations/'.length) as LocationStatus));
         const example = readPutAnswer(shape, putAnswer === 'async-201' ? '201' : '202');
         sendJson(res, putAnswer === 'async-201' ? 201 : 202, example.hasBody ? pecBody(pec) : undefined, {
             'azure-asyncoperation': status,
@@ -584,11 +595,18 @@ export class ArmEmulator {
         return op;
     }
 
-    private opUrl(op: OperationRecord, kind: 'azureAsyncOperation' | 'operationResults'): string {
+    private opUrl(op: OperationRecord, kind: LocationStatus): string {
         const { subscriptionId, provider, location } = op.pec.server;
         const region = lower(location).replace(/\s+/g, '');
         const path = `/subscriptions/${subscriptionId}/providers/${provider}/locations/${region}/${kind}/${op.id}`;
         return `${this.url}${path}?api-version=${op.apiVersion}`;
+    }
+
+    private acceptAt(op: OperationRecord, at: LocationStatus, res: http.ServerResponse): void {
+        sendJson(res, 202, undefined, {
+            'azure-asyncoperation': this.opUrl(op, at),
+            'retry-after': String(this.options.retryAfterSeconds),
+        });
     }
 
     private accept(op: OperationRecord, res: http.ServerResponse): void {
@@ -624,12 +642,15 @@ export class ArmEmulator {
         }
     }
 
-    private poll(method: string, asyncOperation: boolean, opId: string, res: http.ServerResponse, url: URL): void {
+    /** `at`: the status resource asked (lower case), or `true` for a status URL under the connection itself. */
+    private poll(method: string, at: string | true, opId: string, res: http.ServerResponse, url: URL): void {
         requireMethod(method, ['GET']);
         const op = this.ops.get(lower(opId));
         if (!op) {
             throw new ArmError(404, 'OperationNotFound', `The operation '${opId}' was not found.`);
         }
+        // Only `operationResults` handed out as a Location answers with the resource; the rest with a status body.
+        const asyncOperation = at === true || at !== 'operationresults' || lower(op.statusAt ?? '') === at;
         // The status URL is the one handed out, with its own api-version.
         checkApiVersion(url, [op.apiVersion]);
         this.advance(op);
@@ -647,7 +668,7 @@ export class ArmEmulator {
             throw error;
         }
         if (op.status === 'InProgress') {
-            return this.accept(op, res);
+            return op.statusAt ? this.acceptAt(op, op.statusAt, res) : this.accept(op, res);
         }
         const pec = op.pec.server.pecs.get(lower(op.pec.name));
         sendJson(res, pec ? 200 : 204, pec && pecBody(pec));

@@ -16,6 +16,10 @@ export interface SpecExample {
     responses: Record<string, { body?: unknown; headers?: Record<string, string> }>;
 }
 
+/** The status resources under a provider's locations that the emulator serves. */
+export type LocationStatus =
+    'azureAsyncOperation' | 'operationResults' | 'privateEndpointConnectionAzureAsyncOperation' | 'operationsStatus';
+
 export interface SpecSource {
     /** The folder name under test/fixtures/armSpecs/. */
     folder: string;
@@ -32,8 +36,11 @@ export interface SpecSource {
     specFolder: string;
     /** How the PUT answers: 200 with the result, or 201/202 with Azure-AsyncOperation (as its example shows). */
     putAnswer: 'sync' | 'async-201' | 'async-202';
-    /** Where the Azure-AsyncOperation URL points: the provider's locations, or under the connection itself (ACR). */
-    statusUrl: 'locations/azureAsyncOperation' | 'locations/operationResults' | 'operationStatuses';
+    /**
+     * Where the Azure-AsyncOperation URL points: under the provider's locations (by the status read the provider's
+     * documented operations name, where its example shows no header), or under the connection itself (ACR).
+     */
+    statusUrl: `locations/${LocationStatus}` | 'operationStatuses';
     /** The resource's list by subscription carries privateEndpointConnections inline (its REST model has them). */
     inlineConnections: boolean;
     /** Where the resource keeps publicNetworkAccess. */
