@@ -34,6 +34,31 @@ export interface AppInsightsSettings extends ConnectionStringParts {
 /** At most this many events wait for a flush; beyond it the oldest go, so a dead endpoint cannot grow memory. */
 const maxBuffered = 1000;
 
+/** What the official exporters send again (microsoft/ApplicationInsights-node.js, the OpenTelemetry exporter). */
+const resendItem = new Set([408, 429, 439, 500, 502, 503, 504]);
+/** A whole batch answered this is sent again here: the pipeline retries the others itself. */
+const resendBatch = new Set([429, 439]);
+
+/** The items of a 206 whose own status asks for another try, by the answer's `errors[].index`. */
+function itemsToResend<T>(body: string | undefined, batch: readonly T[]): T[] {
+    let errors: unknown;
+    try {
+        errors = (JSON.parse(body ?? '{}') as { errors?: unknown }).errors;
+    } catch {
+        return [];
+    }
+    if (!Array.isArray(errors)) {
+        return [];
+    }
+    const indexes = new Set<number>();
+    for (const e of errors as { index?: unknown; statusCode?: unknown }[]) {
+        if (typeof e?.index === 'number' && typeof e.statusCode === 'number' && resendItem.has(e.statusCode)) {
+            indexes.add(e.index);
+        }
+    }
+    return batch.filter((_, i) => indexes.has(i));
+}
+
 export class AppInsightsTelemetry implements Telemetry {
     private buffer: TelemetryEvent[] = [];
     private readonly pipeline: Pipeline;
@@ -88,31 +113,56 @@ export class AppInsightsTelemetry implements Telemetry {
         }
     }
 
+    /**
+     * One batch, and again what the service asks to have again: the official exporters resend a whole batch answered
+     * 408, 429, 439 or 5xx and, in a 206, the items whose own status is one of those. The core pipeline already
+     * retries 408 and 5xx, and 429 and 503 when they carry Retry-After; this loop adds 439, a 429 without Retry-After
+     * and the items of a partial answer, at most `maxRetries` more times. A 400 or 402 is not worth sending again.
+     */
     private async send(log?: Logger): Promise<void> {
-        const batch = this.buffer;
+        let batch = this.buffer.map((event) => this.envelope(event));
         this.buffer = [];
-        try {
-            const response = await this.pipeline.sendRequest(
-                this.httpClient,
-                createPipelineRequest({
-                    url: `${this.settings.ingestionEndpoint}/v2.1/track`,
-                    method: 'POST',
-                    headers: createHttpHeaders({ 'content-type': 'application/json', accept: 'application/json' }),
-                    body: JSON.stringify(batch.map((event) => this.envelope(event))),
-                    timeout: 10_000,
-                }),
-            );
-            if (response.status === 200) {
+        for (let attempt = 0; batch.length > 0; attempt++) {
+            const last = attempt >= this.settings.maxRetries;
+            let again: typeof batch = [];
+            try {
+                const response = await this.pipeline.sendRequest(
+                    this.httpClient,
+                    createPipelineRequest({
+                        url: `${this.settings.ingestionEndpoint}/v2.1/track`,
+                        method: 'POST',
+                        headers: createHttpHeaders({ 'content-type': 'application/json', accept: 'application/json' }),
+                        body: JSON.stringify(batch),
+                        timeout: 10_000,
+                    }),
+                );
+                if (response.status === 200) {
+                    return;
+                }
+                const detail = `${response.status} ${(response.bodyAsText ?? '').slice(0, 300)}`;
+                if (response.status === 206) {
+                    again = itemsToResend(response.bodyAsText ?? undefined, batch);
+                    const note = again.length ? `; ${again.length} to send again` : '';
+                    log?.warn(`Application Insights accepted only part of ${batch.length} event(s)${note}: ${detail}`);
+                } else if (resendBatch.has(response.status) && !last) {
+                    again = batch;
+                    log?.warn(`Application Insights: ${batch.length} event(s) to send again: ${detail}`);
+                } else {
+                    log?.warn(`Application Insights: ${batch.length} event(s) not sent: ${detail}`);
+                }
+            } catch (err) {
+                log?.warn(`Application Insights: ${batch.length} event(s) not sent: ${ensureErrorType(err).message}`);
+            }
+            if (last) {
+                if (again.length) {
+                    log?.warn(`Application Insights: ${again.length} event(s) not sent after ${attempt + 1} tries`);
+                }
                 return;
             }
-            const detail = `${response.status} ${(response.bodyAsText ?? '').slice(0, 300)}`;
-            log?.warn(
-                response.status === 206
-                    ? `Application Insights accepted only part of ${batch.length} event(s): ${detail}`
-                    : `Application Insights: ${batch.length} event(s) not sent: ${detail}`,
-            );
-        } catch (err) {
-            log?.warn(`Application Insights: ${batch.length} event(s) not sent: ${ensureErrorType(err).message}`);
+            batch = again;
+            if (batch.length) {
+                await new Promise((resolve) => setTimeout(resolve, this.settings.retryDelayInMs * 2 ** attempt));
+            }
         }
     }
 

@@ -7,11 +7,19 @@ export interface ConnectionStringParts {
     ingestionEndpoint: string;
 }
 
-/** `InstrumentationKey=…;IngestionEndpoint=https://…/;…` (keys case-insensitive, order free). */
+/**
+ * `InstrumentationKey=…;IngestionEndpoint=https://…/;…` (keys case-insensitive, order free). Without an
+ * IngestionEndpoint, an `EndpointSuffix` (with an optional `Location`) makes `https://{location.}dc.{suffix}`, as
+ * Microsoft's connection-string documentation and the SDKs' parsers build it; without either, the public endpoint.
+ */
 export function parseConnectionString(value: string): ConnectionStringParts | undefined {
     const parts = keyValues(value);
     const instrumentationKey = parts.get('instrumentationkey');
-    const ingestionEndpoint = parts.get('ingestionendpoint') ?? 'https://dc.services.visualstudio.com';
+    const suffix = parts.get('endpointsuffix')?.replace(/^\.+|\/+$/g, '');
+    const location = parts.get('location')?.replace(/\.+$/, '');
+    const ingestionEndpoint =
+        parts.get('ingestionendpoint') ??
+        (suffix ? `https://${location ? `${location}.` : ''}dc.${suffix}` : 'https://dc.services.visualstudio.com');
     if (!instrumentationKey || !/^https:\/\/[^/]/i.test(ingestionEndpoint)) {
         return undefined;
     }

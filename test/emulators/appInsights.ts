@@ -14,7 +14,7 @@ export interface TrackedEnvelope {
     time: string;
     iKey: string;
     tags: Record<string, string>;
-    data: { baseType: string; baseData: { ver: number; name: string; properties?: Record<string, string> } };
+    data: { baseType: string; baseData: { ver: number; name?: string; properties?: Record<string, string> } };
 }
 
 export class AppInsightsEmulator {
@@ -57,7 +57,11 @@ export class AppInsightsEmulator {
     events(name?: string): { name: string; properties: Record<string, string>; tags: Record<string, string> }[] {
         return this.envelopes
             .filter((e) => e.data.baseType === 'EventData' && (name === undefined || e.data.baseData.name === name))
-            .map((e) => ({ name: e.data.baseData.name, properties: e.data.baseData.properties ?? {}, tags: e.tags }));
+            .map((e) => ({
+                name: e.data.baseData.name ?? '',
+                properties: e.data.baseData.properties ?? {},
+                tags: e.tags,
+            }));
     }
 
     reset(): void {
@@ -86,19 +90,28 @@ export class AppInsightsEmulator {
         if (await applyFault(this.faults.take('POST', path), res, errorBody)) {
             return;
         }
-        if (this.requiredAudience && bearerAudience(req.headers.authorization) !== this.requiredAudience) {
+        // The documented audience is `https://monitor.azure.com`; SDKs ask with and without the trailing slash.
+        const audience = bearerAudience(req.headers.authorization)?.replace(/\/$/, '');
+        if (this.requiredAudience && audience !== this.requiredAudience.replace(/\/$/, '')) {
             this.unauthorised += 1;
             sendJson(res, 401, errorBody(401, 'Authentication required: a Microsoft Entra token for Azure Monitor'));
             return;
         }
-        let items: unknown;
+        let list: unknown[];
         try {
-            items = JSON.parse(body);
+            // A JSON array (or one object), or `x-json-stream`: one envelope per line, as the older SDKs send.
+            const stream = /x-json-stream/i.test(req.headers['content-type'] ?? '');
+            const items: unknown = stream
+                ? body
+                      .split('\n')
+                      .filter((line) => line.trim())
+                      .map((line) => JSON.parse(line) as unknown)
+                : JSON.parse(body);
+            list = Array.isArray(items) ? items : [items];
         } catch {
             sendJson(res, 400, errorBody(400, 'Invalid JSON'));
             return;
         }
-        const list = Array.isArray(items) ? items : [items];
         const errors: { index: number; statusCode: number; message: string }[] = [];
         list.forEach((item, index) => {
             const problem = this.problemOf(item);
@@ -128,8 +141,12 @@ export class AppInsightsEmulator {
             return 'Field name or time is missing or invalid';
         }
         const base = e.data?.baseData;
-        if (!e.data || typeof e.data.baseType !== 'string' || !base || typeof base.name !== 'string') {
-            return 'Field data.baseType or data.baseData.name is missing';
+        if (!e.data || typeof e.data.baseType !== 'string' || !base) {
+            return 'Field data.baseType or data.baseData is missing';
+        }
+        // The swagger requires a name of EventData (and RequestData); MessageData and ExceptionData have none.
+        if (e.data.baseType === 'EventData' && typeof base.name !== 'string') {
+            return 'Field data.baseData.name is missing';
         }
         if (typeof base.ver !== 'number') {
             return 'Field data.baseData.ver is missing';

@@ -169,6 +169,22 @@ describe('Application Insights settings', () => {
             instrumentationKey: 'abc',
             ingestionEndpoint: 'https://westeurope-5.in.applicationinsights.azure.com',
         });
+        // Microsoft Learn, "Connection strings in Application Insights": EndpointSuffix=ai.contoso.com gives
+        // https://dc.ai.contoso.com; a Location goes in front; an explicit IngestionEndpoint wins.
+        expect(parseConnectionString('InstrumentationKey=abc;EndpointSuffix=ai.contoso.com')?.ingestionEndpoint).toBe(
+            'https://dc.ai.contoso.com',
+        );
+        expect(
+            parseConnectionString('InstrumentationKey=abc;EndpointSuffix=ai.contoso.com;Location=westus2')
+                ?.ingestionEndpoint,
+        ).toBe('https://westus2.dc.ai.contoso.com');
+        expect(
+            parseConnectionString('InstrumentationKey=abc;EndpointSuffix=ai.contoso.com;IngestionEndpoint=https://x/')
+                ?.ingestionEndpoint,
+        ).toBe('https://x');
+        expect(parseConnectionString('InstrumentationKey=abc')?.ingestionEndpoint).toBe(
+            'https://dc.services.visualstudio.com',
+        );
         expect(parseConnectionString('IngestionEndpoint=https://x/')).toBeUndefined();
         expect(parseConnectionString('InstrumentationKey=abc;IngestionEndpoint=http://x/')).toBeUndefined();
         expect(parseAuthenticationString('Authorization=AAD;ClientId=abc')).toEqual({ aad: true, clientId: 'abc' });
