@@ -223,11 +223,12 @@ export class ArmPecAdapter implements PecProvider {
                     current = await this.untilSettled(pec, signal);
                     continue;
                 }
-                // The private endpoint only for a kind whose official example sends it, and only when it is known.
-                const sendsPrivateEndpoint =
-                    kindInfo[pec.server.kind].put.sendsPrivateEndpoint && current.privateEndpointId;
+                // The connection's own private endpoint, unchanged from the read just made, as Azure CLI's and Azure
+                // PowerShell's approve commands send it back: a deny policy on connections whose body names no trusted
+                // private endpoint (the Cloud Adoption Framework's, and this deployment's guardrail) refuses a PUT
+                // without it. ARM's contract has a provider ignore a read-only value that matches its own.
                 const body: PecStateBody = {
-                    ...(sendsPrivateEndpoint ? { privateEndpoint: { id: current.privateEndpointId } } : {}),
+                    ...(current.privateEndpointId ? { privateEndpoint: { id: current.privateEndpointId } } : {}),
                     privateLinkServiceConnectionState: { status, description },
                 };
                 try {

@@ -52,12 +52,6 @@ export interface ResourceKindInfo {
     /** Where the resource's GET keeps its public network access, as a path of property names. */
     publicNetworkAccessPath: readonly string[];
     /**
-     * The PUT body's quirks. Every body carries `properties.privateLinkServiceConnectionState` {status, description}
-     * and nothing empty; `sendsPrivateEndpoint`: the provider's official example also sends the connection's
-     * `privateEndpoint.id` (sent only when it is known).
-     */
-    put: { sendsPrivateEndpoint: boolean };
-    /**
      * The subscription-wide list of this kind carries each resource's `properties.privateEndpointConnections` inline
      * (its REST model says so), so the sweep needs no call per resource. An item without the array is listed the
      * slow way, so a provider that leaves it out costs calls, never a missed connection.
@@ -74,7 +68,6 @@ const databaseName = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/i;
 const resourceName = /^[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?$/i;
 
 const standard = { actionsRequiredField: 'actionsRequired' } as const;
-const plainPut = { sendsPrivateEndpoint: false } as const;
 
 const databasePolls = (provider: string) => [
     `${provider}/locations/azureAsyncOperation/read`,
@@ -109,7 +102,6 @@ export const resourceKinds = [
         pollActions: databasePolls('Microsoft.DBforPostgreSQL'),
         state: standard,
         publicNetworkAccessPath: ['publicNetworkAccess'],
-        put: plainPut,
         // Its list by subscription (api 2017-12-01, the one @azure/arm-postgresql asks) carries
         // properties.privateEndpointConnections: official example stable/2017-12-01/examples/ServerList.json.
         inlineConnections: true,
@@ -131,7 +123,6 @@ export const resourceKinds = [
         pollActions: databasePolls('Microsoft.DBforMySQL'),
         state: standard,
         publicNetworkAccessPath: ['publicNetworkAccess'],
-        put: plainPut,
         // The same model as PostgreSQL single server (@azure/arm-mysql 5.1.0's Server has privateEndpointConnections,
         // read from properties.privateEndpointConnections of the 2017-12-01 list).
         inlineConnections: true,
@@ -152,7 +143,6 @@ export const resourceKinds = [
         pollActions: databasePolls('Microsoft.DBforPostgreSQL'),
         state: standard,
         publicNetworkAccessPath: ['network', 'publicNetworkAccess'],
-        put: plainPut,
         // ServerProperties.privateEndpointConnections (read-only) in the 2025-08-01 model; @azure/arm-postgresql-flexible
         // 9.0.0's Server carries it, flattened.
         inlineConnections: true,
@@ -175,7 +165,6 @@ export const resourceKinds = [
         pollActions: databasePolls('Microsoft.DBforMySQL'),
         state: standard,
         publicNetworkAccessPath: ['properties', 'network', 'publicNetworkAccess'],
-        put: plainPut,
         // ServerProperties.privateEndpointConnections (read-only, common-types v4) in FlexibleServers.json 2023-06-30.
         inlineConnections: true,
         examples: {
@@ -200,7 +189,6 @@ export const resourceKinds = [
         ],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
-        put: plainPut,
         inlineConnections: true,
         examples: {
             specFolder: 'specification/sql/resource-manager/Microsoft.Sql/stable/2023-08-01/examples',
@@ -220,7 +208,6 @@ export const resourceKinds = [
         pollActions: ['Microsoft.Storage/operations/read'],
         state: { actionsRequiredField: 'actionRequired' },
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
-        put: plainPut,
         inlineConnections: true,
         examples: {
             specFolder: 'specification/storage/resource-manager/Microsoft.Storage/stable/2023-05-01/examples',
@@ -239,7 +226,6 @@ export const resourceKinds = [
         pollActions: ['Microsoft.KeyVault/locations/operationResults/read'],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
-        put: plainPut,
         inlineConnections: true,
         examples: {
             specFolder: 'specification/keyvault/resource-manager/Microsoft.KeyVault/stable/2023-07-01/examples',
@@ -261,7 +247,6 @@ export const resourceKinds = [
         ],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
-        put: plainPut,
         inlineConnections: true,
         examples: {
             specFolder: 'specification/cosmos-db/resource-manager/Microsoft.DocumentDB/stable/2024-08-15/examples',
@@ -281,7 +266,6 @@ export const resourceKinds = [
         pollActions: ['Microsoft.Web/locations/operationResults/read'],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
-        put: plainPut,
         // The site list carries no connections.
         inlineConnections: false,
         examples: {
@@ -305,7 +289,6 @@ export const resourceKinds = [
         ],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
-        put: plainPut,
         inlineConnections: true,
         examples: {
             specFolder:
@@ -327,7 +310,6 @@ export const resourceKinds = [
         pollActions: ['Microsoft.CognitiveServices/locations/operationResults/read'],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
-        put: plainPut,
         inlineConnections: true,
         examples: {
             specFolder:
@@ -350,7 +332,6 @@ export const resourceKinds = [
         ],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
-        put: { sendsPrivateEndpoint: true },
         inlineConnections: true,
         examples: {
             specFolder:
@@ -373,7 +354,6 @@ export const resourceKinds = [
         ],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
-        put: { sendsPrivateEndpoint: true },
         inlineConnections: true,
         examples: {
             specFolder:
@@ -397,7 +377,6 @@ export const resourceKinds = [
         ],
         state: standard,
         publicNetworkAccessPath: ['properties', 'publicNetworkAccess'],
-        put: plainPut,
         inlineConnections: true,
         examples: {
             specFolder: 'specification/redis/resource-manager/Microsoft.Cache/stable/2024-11-01/examples',

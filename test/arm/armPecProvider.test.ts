@@ -445,8 +445,12 @@ describe('ARM PecProvider against the ARM emulator', () => {
                     expect(puts[0]?.body).toMatchObject({
                         properties: { privateLinkServiceConnectionState: { status, description } },
                     });
-                    // Only what the contract asks for: no private endpoint (least of all an empty one).
-                    expect(puts[0]?.body).not.toHaveProperty('properties.privateEndpoint');
+                    // The connection's own private endpoint goes back, as read (never an empty one, which the
+                    // flexible server SDK's model would make of it: its id is read-only there).
+                    expect(puts[0]?.body).toHaveProperty('properties.privateEndpoint', {
+                        id: (h.arm.getPec(seeded.pecId) as { properties: { privateEndpoint: { id: string } } })
+                            .properties.privateEndpoint.id,
+                    });
                     const polls = seen.filter(
                         (r) => r.method === 'GET' && isPollPath(r.path) && r.path.includes(ops[0]!.id),
                     );

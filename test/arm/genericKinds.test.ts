@@ -153,9 +153,8 @@ describe('the generic kinds against their official examples', () => {
             const sent = puts[0]?.body as Json;
             expect(sent).toEqual({
                 properties: {
-                    ...(kindInfo[kind].put.sendsPrivateEndpoint
-                        ? { privateEndpoint: { id: privateEndpointId(ids.ours, `pe-${kind}`) } }
-                        : {}),
+                    // The connection's own private endpoint, as read, for a deny policy that checks it.
+                    privateEndpoint: { id: privateEndpointId(ids.ours, `pe-${kind}`) },
                     privateLinkServiceConnectionState: {
                         status: 'Approved',
                         description: 'Approved by alice@contoso.com: CHG-7',

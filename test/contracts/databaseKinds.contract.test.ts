@@ -241,7 +241,15 @@ describe('the database kinds against their official examples (azure-rest-api-spe
             const puts = replay.seen.slice(from).filter((s) => s.method === 'PUT');
             expect(puts).toHaveLength(1);
             expect(puts[0]?.apiVersion).toBe(p['api-version']);
-            expect(JSON.parse(puts[0]?.body ?? '{}')).toEqual(request);
+            // The example's body, and the connection's own private endpoint as the GET before it read it (what
+            // Azure CLI's and PowerShell's approve send back, and a deny policy on untrusted endpoints checks).
+            const sent = JSON.parse(puts[0]?.body ?? '{}') as Json;
+            expect(sent).toEqual({
+                properties: {
+                    ...request.properties,
+                    privateEndpoint: { id: pending.properties.privateEndpoint.id },
+                },
+            });
             expect(pec).toMatchObject({ ref, status: 'Approved' });
             // Final at once: no operation to poll (the answer carried no async headers), and no second PUT.
             expect(replay.seen.slice(from).filter((s) => /\/locations\//i.test(s.path))).toEqual([]);

@@ -838,6 +838,122 @@ describe('the untrusted private endpoint guardrail (Azure Policy, optional)', ()
     });
 });
 
+/**
+ * The guardrail's rule as Azure Policy evaluates a request, for the rule this template writes: `field('type')`, a
+ * connection alias (`{type}/privateLinkServiceConnectionState.status` is `properties.…` of the PUT body), `equals`
+ * (case-insensitive, as Policy compares strings), `exists`, and `notIn` on the one `value` expression the rule uses.
+ */
+type PolicyCondition = Record<string, unknown>;
+function policyDenies(
+    condition: PolicyCondition,
+    request: { type: string; body: Record<string, unknown> },
+    allowed: readonly string[],
+): boolean {
+    if (Array.isArray(condition.anyOf)) {
+        return (condition.anyOf as PolicyCondition[]).some((c) => policyDenies(c, request, allowed));
+    }
+    if (Array.isArray(condition.allOf)) {
+        return (condition.allOf as PolicyCondition[]).every((c) => policyDenies(c, request, allowed));
+    }
+    const fieldOf = (alias: string): unknown => {
+        if (alias === 'type') {
+            return request.type;
+        }
+        expect(alias.toLowerCase().startsWith(`${request.type.toLowerCase()}/`) || !alias.includes('/')).toBe(true);
+        if (!alias.toLowerCase().startsWith(`${request.type.toLowerCase()}/`)) {
+            return undefined;
+        }
+        let value: unknown = request.body.properties;
+        for (const key of alias.slice(request.type.length + 1).split('.')) {
+            value = (value as Record<string, unknown> | undefined)?.[key];
+        }
+        return value;
+    };
+    let actual: unknown;
+    if (typeof condition.field === 'string') {
+        actual = fieldOf(condition.field);
+    } else {
+        const idiom = /^\[toLower\(split\(concat\(field\('([^']+)'\), '\/\/'\), '\/'\)\[2\]\)\]$/.exec(
+            String(condition.value),
+        );
+        expect(idiom).not.toBeNull();
+        actual = `${String(fieldOf(idiom![1]!) ?? '')}//`.split('/')[2]!.toLowerCase();
+    }
+    if ('equals' in condition) {
+        return String(actual).toLowerCase() === String(condition.equals).toLowerCase();
+    }
+    if ('exists' in condition) {
+        return (actual !== undefined && actual !== null) === condition.exists;
+    }
+    if ('notIn' in condition) {
+        expect(condition.notIn).toBe("[parameters('allowedSubscriptionIds')]");
+        return !allowed.includes(String(actual));
+    }
+    throw new Error(`no operator in ${JSON.stringify(condition)}`);
+}
+
+describe("the guardrail against the gate's own PUTs", () => {
+    let arm: ArmEmulator;
+    const trusted = '0b1c2d3e-aaaa-4bbb-8ccc-0000000000cc';
+    const credential: TokenCredential = {
+        getToken: async (): Promise<AccessToken> => ({ token: 'a.b.c', expiresOnTimestamp: Date.now() + 3_600_000 }),
+    };
+    beforeAll(async () => {
+        arm = await ArmEmulator.start();
+    });
+    afterAll(async () => {
+        await arm?.close();
+    });
+
+    it("lets every kind's approval from a trusted subscription through, and denies an untrusted one or a body without the endpoint", async () => {
+        const on = allResources(
+            mainTemplate,
+            scopeOf(mainTemplate, {
+                ...mainParameters,
+                watchedResourceKinds: serverKinds.join(','),
+                denyUntrustedPrivateEndpoints: true,
+                trustedSubscriptionIds: trusted,
+            }),
+        );
+        const rule = props(on.find((f) => f.resource.type === 'Microsoft.Authorization/policyDefinitions')!)
+            .policyRule as { if: PolicyCondition };
+        const allowed = (
+            props(on.find((f) => f.resource.type === 'Microsoft.Authorization/policyAssignments')!).parameters as {
+                allowedSubscriptionIds: { value: string[] };
+            }
+        ).allowedSubscriptionIds.value;
+        const provider = createArmPecProvider({
+            endpoint: arm.url,
+            credential,
+            maxRetries: 0,
+            retryDelayInMs: 1,
+            lroDeadlineMs: 20_000,
+        });
+        for (const kind of serverKinds) {
+            const { provider: rp, type } = kindInfo[kind];
+            const server: ServerRef = { kind, subscriptionId: home, resourceGroup: 'rg-data', name: `guard-${kind}` };
+            const serverId = arm.addServer({ ...server, provider: rp, type });
+            const sends = async (peSubscription: string, name: string) => {
+                arm.addPec(serverId, {
+                    name,
+                    privateEndpointId: `/subscriptions/${peSubscription}/resourceGroups/rg-net/providers/Microsoft.Network/privateEndpoints/${name}`,
+                });
+                const from = arm.requests.length;
+                await provider.setPecState({ server, name }, 'Approved', 'Approved by the gate');
+                const put = arm.requests.slice(from).find((r) => r.method === 'PUT');
+                return { type: `${rp}/${type}/privateEndpointConnections`, body: put!.body as Record<string, unknown> };
+            };
+            const ours = await sends(trusted, 'pe-trusted');
+            expect(`${kind}: ${policyDenies(rule.if, ours, allowed)}`).toBe(`${kind}: false`);
+            const theirs = await sends('0b1c2d3e-aaaa-4bbb-8ccc-0000000000dd', 'pe-foreign');
+            expect(`${kind}: ${policyDenies(rule.if, theirs, allowed)}`).toBe(`${kind}: true`);
+            // What the portal sends (no private endpoint in the body): denied, as the Cloud Adoption Framework notes.
+            const { privateEndpoint: _, ...portal } = (ours.body.properties ?? {}) as Record<string, unknown>;
+            expect(policyDenies(rule.if, { ...ours, body: { properties: portal } }, allowed)).toBe(true);
+        }
+    });
+});
+
 // ---------------------------------------------------------------------------------------------------------------------
 // azd wiring
 // ---------------------------------------------------------------------------------------------------------------------
