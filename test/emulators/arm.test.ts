@@ -387,6 +387,26 @@ describe('ArmEmulator', () => {
         const refused = await call('PUT', `${flex.pecIds[0]}?api-version=2025-08-01`, { body: emptyEndpoint });
         expect(refused.status).toBe(400);
         expect(refused.body.error.message).toMatch(/privateEndpoint\.id is required/);
+        // Read-only: sent back as it is, ignored; another one, refused.
+        const own = (arm.getPec(flex.pecIds[0]!) as { properties: { privateEndpoint: { id: string } } }).properties
+            .privateEndpoint.id;
+        const withEndpoint = (id: string) => ({
+            properties: {
+                privateEndpoint: { id },
+                privateLinkServiceConnectionState: { status: 'Rejected', description: 'x' },
+            },
+        });
+        const other = await call('PUT', `${single.pecIds[0]}?api-version=2018-06-01`, {
+            body: withEndpoint(own.replace(/[^/]+$/, 'someone-else')),
+        });
+        expect(other.status).toBe(400);
+        expect(other.body.error.message).toMatch(/read-only/);
+        const single0 = (arm.getPec(single.pecIds[0]!) as { properties: { privateEndpoint: { id: string } } })
+            .properties.privateEndpoint.id;
+        const same = await call('PUT', `${single.pecIds[0]}?api-version=2018-06-01`, {
+            body: withEndpoint(single0.toUpperCase()),
+        });
+        expect(same.status).toBe(202);
     });
 
     it('answers 404 in the ARM error shape for unknown servers and PECs', async () => {

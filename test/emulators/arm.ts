@@ -486,6 +486,13 @@ export class ArmEmulator {
             return this.accept(this.newOp(pec, method, url), res);
         }
         const target = validateUpdate(body, single);
+        // ARM's RPC: a read-only value sent back unchanged is ignored, a changed one refused.
+        const endpoint = (body as { properties?: { privateEndpoint?: { id?: unknown } } } | undefined)?.properties
+            ?.privateEndpoint?.id;
+        if (typeof endpoint === 'string' && lower(endpoint) !== lower(pec.privateEndpointId)) {
+            const message = "properties.privateEndpoint.id is read-only and differs from the connection's.";
+            throw new ArmError(400, 'InvalidRequestContent', message);
+        }
         // ARM lets one operation run on a resource at a time; a write meanwhile gets 409 AnotherOperationInProgress.
         const running = [...this.ops.values()].find((op) => op.pec === pec && op.status === 'InProgress');
         if (running) {
