@@ -1,4 +1,4 @@
-import { PermanentError } from '../domain/errors';
+import { PermanentError, statusCodeOf } from '../domain/errors';
 import {
     formatPecId,
     idKey,
@@ -247,6 +247,12 @@ export class ArmPecAdapter implements PecProvider {
                     if (done(after)) {
                         return after as Pec;
                     }
+                    if (current.status === status && refused(err) && reached(after)) {
+                        // Some providers refuse a PUT that repeats the connection's status (Storage answers 400
+                        // InvalidValuesForRequestParameters: Azure/azure-rest-api-specs#30308). The state asked for
+                        // is there, settled; only the description stays as it was, and `reached` says so.
+                        return after as Pec;
+                    }
                     if (resumeFrom) {
                         // The stored operation could not be followed (gone, expired): ARM's state decides from here.
                         resumeFrom = undefined;
@@ -351,4 +357,9 @@ function serverRefOf(id: string | undefined): ServerRef | undefined {
     } catch {
         return undefined;
     }
+}
+
+/** ARM refused the request as it was sent (400), the answer a provider gives a PUT it will never take. */
+function refused(err: unknown): boolean {
+    return [err, (err as { cause?: unknown } | undefined)?.cause].some((e) => statusCodeOf(e) === 400);
 }

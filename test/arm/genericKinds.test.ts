@@ -219,6 +219,41 @@ describe('the generic kinds against their official examples', () => {
             );
         });
 
+        it(
+            source.sameStatusRefused
+                ? 'takes a connection already in the state asked for as done when the provider refuses a PUT repeating its status'
+                : 'rewrites the description of a connection already in the state asked for with one more PUT',
+            async () => {
+                const seeded = seedPendingPec(h.arm, kind, { serverName: `${kind.replace(/-/g, '')}again` });
+                const target: PecRef = { server: parseRef(seeded.serverId, kind), name: seeded.pecName };
+                await provider.setPecState(target, 'Approved', 'Approved in the portal by carol@contoso.com');
+                const from = h.arm.requests.length;
+
+                const after = await provider.setPecState(target, 'Approved', 'Kept by alice@contoso.com: CHG-9');
+
+                const puts = h.arm.requests.slice(from).filter((r) => r.method === 'PUT');
+                expect(puts).toHaveLength(1);
+                if (source.sameStatusRefused) {
+                    // Storage answers 400 InvalidValuesForRequestParameters (Azure/azure-rest-api-specs#30308): the
+                    // state is the one asked for, the description the one it had, and a warning says so.
+                    expect(after).toMatchObject({
+                        status: 'Approved',
+                        description: 'Approved in the portal by carol@contoso.com',
+                    });
+                    expect(warnings.some((w) => w.includes('not the one sent'))).toBe(true);
+                    // A change of status is not a repeat: it goes through.
+                    await expect(
+                        provider.setPecState(target, 'Rejected', 'Rejected by bob@contoso.com'),
+                    ).resolves.toMatchObject({ status: 'Rejected', description: 'Rejected by bob@contoso.com' });
+                } else {
+                    expect(after).toMatchObject({
+                        status: 'Approved',
+                        description: 'Kept by alice@contoso.com: CHG-9',
+                    });
+                }
+            },
+        );
+
         if (source.putAnswer !== 'sync') {
             it('gives up at the deadline with a TransientError when the operation never ends', async () => {
                 const seeded = seedPendingPec(h.arm, kind, { serverName: `${kind.replace(/-/g, '')}stuck` });

@@ -493,6 +493,10 @@ export class ArmEmulator {
             const message = "properties.privateEndpoint.id is read-only and differs from the connection's.";
             throw new ArmError(400, 'InvalidRequestContent', message);
         }
+        if (shapeOf_(server)?.source.sameStatusRefused && lower(pec.status) === lower(target.status)) {
+            const message = 'Values for request parameters are invalid: privateLinkServiceConnectionState.status.';
+            throw new ArmError(400, 'InvalidValuesForRequestParameters', message);
+        }
         // ARM lets one operation run on a resource at a time; a write meanwhile gets 409 AnotherOperationInProgress.
         const running = [...this.ops.values()].find((op) => op.pec === pec && op.status === 'InProgress');
         if (running) {

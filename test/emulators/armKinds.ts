@@ -45,6 +45,11 @@ export interface SpecSource {
     inlineConnections: boolean;
     /** Where the resource keeps publicNetworkAccess. */
     publicNetworkAccessPath: string[];
+    /**
+     * Where the provider refuses a PUT that repeats the connection's status (400 InvalidValuesForRequestParameters),
+     * the public report of it: the PUT is not idempotent there.
+     */
+    sameStatusRefused?: string;
 }
 
 /** The fixtures folder: next to this file's folder in the source tree, else (compiled elsewhere, the demo) under cwd. */
