@@ -5,8 +5,10 @@ import {
     createPipelineFromOptions,
     createPipelineRequest,
     RestError,
+    retryPolicy,
     type HttpClient,
     type Pipeline,
+    type RetryStrategy,
 } from '@azure/core-rest-pipeline';
 import { sentOnce } from '../http/sentOnce';
 import { sharedTimeoutHttpClient } from '../http/timeout';
@@ -57,6 +59,9 @@ export class BotConnectorChannel implements TeamsChannel, TeamRoster {
                 userAgentOptions: { userAgentPrefix: 'pec-gate' },
             }),
         );
+        this.pipeline.addPolicy(retryPolicy([teamsRetryStrategy(settings)], { maxRetries: settings.maxRetries }), {
+            phase: 'Retry',
+        });
         this.pipeline.addPolicy(
             bearerTokenAuthenticationPolicy({ credential: settings.credential, scopes: settings.tokenScope }),
         );
@@ -136,7 +141,7 @@ export class BotConnectorChannel implements TeamsChannel, TeamRoster {
     }
 
     private async send(method: 'GET' | 'POST' | 'PUT', url: string, body: unknown): Promise<unknown> {
-        return sendJson(this.pipeline, this.httpClient, method, url, body, 'Bot Connector');
+        return sendJson(this.pipeline, this.httpClient, method, url, body, 'Bot Connector', teamsRetriedStatuses);
     }
 }
 
@@ -165,6 +170,31 @@ export class WorkflowsWebhookChannel implements WebhookChannel {
     }
 }
 
+/**
+ * Teams asks bots to retry 412, 502 and 504 as well as 429, backing off exponentially with jitter (Microsoft Learn,
+ * "Optimize your bot with rate limiting in Teams"). The pipeline's own strategies take a 429 that names its delay and
+ * the 5xx; this one takes what they leave: a 412, and a 429 that names no delay. Both are refusals, not writes that
+ * may have happened, so even a card post (sent once otherwise) may go again.
+ */
+const teamsRetriedStatuses: readonly number[] = [412];
+const delayHeaders = ['retry-after', 'retry-after-ms', 'x-ms-retry-after-ms'];
+
+function teamsRetryStrategy(settings: HttpSettings): RetryStrategy {
+    const { retryDelayInMs, maxRetryDelayInMs } = retryOptions(settings);
+    return {
+        name: 'teamsRetryStrategy',
+        retry({ retryCount, response }) {
+            const status = response?.status;
+            const namesNoDelay = !delayHeaders.some((h) => response?.headers.get(h));
+            if (!(status !== undefined && teamsRetriedStatuses.includes(status)) && !(status === 429 && namesNoDelay)) {
+                return { skipStrategy: true };
+            }
+            const ceiling = Math.min(retryDelayInMs * 2 ** retryCount, maxRetryDelayInMs);
+            return { retryAfterInMs: Math.round(ceiling / 2 + (Math.random() * ceiling) / 2) };
+        },
+    };
+}
+
 function retryOptions(settings: HttpSettings) {
     return {
         maxRetries: settings.maxRetries,
@@ -180,6 +210,7 @@ async function sendJson(
     url: string,
     body: unknown,
     service: string,
+    alsoTransient: readonly number[] = [],
 ): Promise<unknown> {
     const request = createPipelineRequest({
         url,
@@ -200,14 +231,14 @@ async function sendJson(
     } catch (err) {
         const e = ensureErrorType(err);
         const code = err instanceof RestError ? err.statusCode : undefined;
-        if (code !== undefined && !isTransientStatus(code)) {
+        if (code !== undefined && !isTransientStatus(code) && !alsoTransient.includes(code)) {
             throw new PermanentError(`${service}: ${code} ${e.message}`, { cause: e });
         }
         throw new TransientError(`${service}: ${e.message}`, { cause: e });
     }
     if (status >= 400) {
         const message = `${service} answered ${status}: ${(text ?? '').slice(0, 300)}`;
-        if (isTransientStatus(status)) {
+        if (isTransientStatus(status) || alsoTransient.includes(status)) {
             throw new TransientError(message);
         }
         throw new PermanentError(message);

@@ -123,6 +123,22 @@ describe('BotConnectorChannel', () => {
         expect(bot.requests.length - again).toBe(1);
     });
 
+    it('retries 412 and a 429 without Retry-After with backoff, a card post too, as Teams asks of bots', async () => {
+        bot.faults.add({ kind: 'error', status: 412, code: 'PreconditionFailed' }, { times: 1, method: 'POST' });
+        bot.faults.add({ kind: 'error', status: 429, code: 'TooManyRequests' }, { times: 1, method: 'POST' });
+        const before = bot.requests.length;
+        const ref = await post();
+        expect(bot.requests.length - before).toBe(3);
+
+        bot.faults.add({ kind: 'error', status: 412, code: 'PreconditionFailed' }, { times: 1, method: 'PUT' });
+        await channel.updateCard(ref, card('approved'));
+        expect(bot.updates.filter((u) => u.activityId === ref.activityId)).toHaveLength(1);
+
+        // Still refused after every retry: transient, for the caller's own retry, never a permanent failure.
+        bot.faults.add({ kind: 'error', status: 412, code: 'PreconditionFailed' }, { times: 10 });
+        await expect(channel.updateCard(ref, card('rejected'))).rejects.toBeInstanceOf(TransientError);
+    });
+
     it('reports a lasting 5xx as transient and a 403 as permanent, without retrying the 403', async () => {
         bot.faults.add({ kind: 'error', status: 503 }, { times: 10 });
         await expect(post()).rejects.toBeInstanceOf(TransientError);
