@@ -66,8 +66,11 @@ param dashboardReaderGroupIds string = ''
 @description('The channel that receives approval cards (19:...@thread.tacv2). The app needs this or workflowsWebhookUrl; without either it refuses to start. Set it with `azd env set TEAMS_CHANNEL_ID ...` once the bot is in the team, then `azd provision`.')
 param teamsChannelId string = ''
 
-@description('The team that holds the channel (19:...@thread.tacv2 or the group id). Optional.')
+@description('The team that holds the channel, by its thread id (19:...@thread.tacv2, in the team link before /conversations): the bot reads its roster for the approvers\' Teams ids. Optional.')
 param teamsTeamId string = ''
+
+@description('The same team by its Microsoft 365 group id (the GUID after groupId= in the team link): Graph reads the channel with it to find a card whose post got no answer. Optional.')
+param teamsGroupId string = ''
 
 @description('Optional fallback delivery: a Teams Workflows incoming webhook URL (https). Cards sent this way carry links to the web page instead of buttons.')
 param workflowsWebhookUrl string = ''
@@ -336,6 +339,7 @@ var appSettings = {
   PORTAL_URL: environment().portal
   TEAMS_CHANNEL_ID: teamsChannelId
   TEAMS_TEAM_ID: teamsTeamId
+  TEAMS_GROUP_ID: teamsGroupId
   WORKFLOWS_WEBHOOK_URL: workflowsWebhookUrl
   ALLOW_SELF_APPROVAL: allowSelfApproval
   WATCHED_RESOURCE_KINDS: join(watchedKinds, ',')

@@ -16,6 +16,8 @@ import { loadPolicy, PolicyConfigError } from './policy/policyConfig';
  */
 
 const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A Teams conversation id of a team or channel: `19:…@thread.tacv2` (older teams: `@thread.skype`). */
+const threadIdPattern = /^19:[^\s@]+@thread\.(tacv2|skype)$/i;
 
 const guid = (what: string) =>
     z
@@ -172,8 +174,22 @@ const schema = z.object({
     BOT_OPENID_METADATA_URL: httpsUrl('https://login.botframework.com/v1/.well-known/openidconfiguration'),
     BOT_TOKEN_SCOPE: z.string().trim().min(1).default('https://api.botframework.com/.default'),
     TEAMS_SERVICE_URL: httpsUrl('https://smba.trafficmanager.net/teams/'),
-    TEAMS_TEAM_ID: z.string().trim().min(1, 'expected the team id (19:…@thread.tacv2 or a GUID)').optional(),
-    TEAMS_CHANNEL_ID: z.string().trim().min(1, 'expected the channel id (19:…@thread.tacv2)').optional(),
+    // A team has two ids: the Bot Connector names it by its General channel's thread id (the roster), Graph by its
+    // Microsoft 365 group id (the channel's messages). Each call takes only its own, so each has its own setting.
+    TEAMS_TEAM_ID: z
+        .string()
+        .trim()
+        .regex(
+            threadIdPattern,
+            "expected the team's thread id (19:…@thread.tacv2, in the team's link before /conversations); its group id (a GUID) goes in TEAMS_GROUP_ID",
+        )
+        .optional(),
+    TEAMS_GROUP_ID: guid("the team's Microsoft 365 group id (groupId= in the team's link)").optional(),
+    TEAMS_CHANNEL_ID: z
+        .string()
+        .trim()
+        .regex(threadIdPattern, 'expected the channel id (19:…@thread.tacv2)')
+        .optional(),
     WORKFLOWS_WEBHOOK_URL: httpsUrl().optional(),
     APPROVER_GROUP_IDS: guidList('Entra group ids', { required: true }),
     // Who may read the dashboard besides the approvers (security team, auditors); they can never decide.
@@ -264,6 +280,7 @@ export interface StorageSettings {
 export type Config = Omit<
     z.output<typeof schema>,
     | 'TEAMS_TEAM_ID'
+    | 'TEAMS_GROUP_ID'
     | 'TEAMS_CHANNEL_ID'
     | 'WORKFLOWS_WEBHOOK_URL'
     | 'WEBSITE_SITE_NAME'
@@ -278,6 +295,7 @@ export type Config = Omit<
     APPLICATIONINSIGHTS_CONNECTION_STRING?: string;
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING?: string;
     TEAMS_TEAM_ID?: string;
+    TEAMS_GROUP_ID?: string;
     TEAMS_CHANNEL_ID?: string;
     WORKFLOWS_WEBHOOK_URL?: string;
     storage: StorageSettings;

@@ -157,11 +157,11 @@ export function createDeps(config: Config): WorkflowDeps {
             : {}),
         directory,
         // A card whose post went unanswered is looked for in the channel (Graph, ChannelMessage.Read.Group by
-        // resource-specific consent) before it is posted again; that needs the team's id as well as the channel's.
-        ...(config.TEAMS_CHANNEL_ID && config.TEAMS_TEAM_ID
+        // resource-specific consent) before it is posted again; Graph names the team by its group id.
+        ...(config.TEAMS_CHANNEL_ID && config.TEAMS_GROUP_ID
             ? {
                   channelCards: new GraphChannelCards(directory, {
-                      teamId: config.TEAMS_TEAM_ID,
+                      groupId: config.TEAMS_GROUP_ID,
                       channelId: config.TEAMS_CHANNEL_ID,
                       botAppId: config.AZURE_CLIENT_ID,
                       serviceUrl: config.TEAMS_SERVICE_URL,

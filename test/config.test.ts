@@ -157,6 +157,23 @@ describe('settings', () => {
         ).not.toThrow();
     });
 
+    it("takes each of a team's two ids in its own setting, refusing one in the other's place", () => {
+        const group = '7e4a0c1d-2b3f-4c5d-8e9f-0a1b2c3d4e5f';
+        expect(loadConfig({ ...valid, TEAMS_GROUP_ID: group })).toMatchObject({
+            TEAMS_TEAM_ID: '19:abc@thread.tacv2',
+            TEAMS_GROUP_ID: group,
+        });
+        // The Bot Connector's roster needs the thread id; Graph answers a thread id with 400: a GUID belongs there.
+        expect(errorOf({ ...valid, TEAMS_TEAM_ID: group })).toMatch(/TEAMS_TEAM_ID: .*thread id.*TEAMS_GROUP_ID/);
+        expect(errorOf({ ...valid, TEAMS_GROUP_ID: '19:abc@thread.tacv2' })).toMatch(/TEAMS_GROUP_ID: .*GUID/);
+        expect(errorOf({ ...valid, TEAMS_CHANNEL_ID: 'approvals' })).toMatch(
+            /TEAMS_CHANNEL_ID: expected the channel id/,
+        );
+        expect(loadConfig({ ...valid, TEAMS_CHANNEL_ID: '19:old@thread.skype' }).TEAMS_CHANNEL_ID).toBe(
+            '19:old@thread.skype',
+        );
+    });
+
     it('supports identity-based storage like the Functions host', () => {
         const config = loadConfig({
             ...valid,

@@ -122,6 +122,7 @@ export async function startHarness(
         AZURE_AUTHORITY_HOST: botIdentity.authorityHost,
         TEAMS_SERVICE_URL: bot.serviceUrl,
         TEAMS_TEAM_ID: '19:team0000000000000000000000000000@thread.tacv2',
+        TEAMS_GROUP_ID: '7e4a0c1d-2b3f-4c5d-8e9f-0a1b2c3d4e5f',
         TEAMS_CHANNEL_ID: '19:chan0000000000000000000000000000@thread.tacv2',
         APPROVER_GROUP_IDS: ids.approvers,
         PUBLIC_BASE_URL: 'https://pec-gate.example.net',
@@ -138,7 +139,7 @@ export async function startHarness(
     };
     // Graph reads the channel the Bot Connector emulator posts into: the bot's threads are its root messages.
     graph.channelMessages = (teamId, channelId) =>
-        teamId === env.TEAMS_TEAM_ID && channelId === env.TEAMS_CHANNEL_ID
+        teamId === env.TEAMS_GROUP_ID && channelId === env.TEAMS_CHANNEL_ID
             ? bot.conversations.map((c) => chatMessageOf(bot, c, teamId, channelId, env.AZURE_CLIENT_ID ?? ids.client))
             : undefined;
     // Everyone in the tests is a member of the approval channel's team, as Teams lists them.

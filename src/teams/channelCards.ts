@@ -24,14 +24,15 @@ export interface ChannelCardFinder {
 /** The Graph call the finder needs: one page of a channel's root messages, newest first. */
 export interface ChannelMessagesSource {
     channelMessagesPage(
-        teamId: string,
+        groupId: string,
         channelId: string,
         nextLink?: string,
     ): Promise<{ messages: unknown[]; nextLink?: string }>;
 }
 
 export interface GraphChannelCardsOptions {
-    teamId: string;
+    /** The team's Microsoft 365 group id (a GUID): Graph's `{team-id}`, not the Bot Connector's thread id. */
+    groupId: string;
     channelId: string;
     /** The bot's app id: only messages the bot itself sent count (anyone can paste text that looks like a card). */
     botAppId: string;
@@ -61,13 +62,13 @@ export class GraphChannelCards implements ChannelCardFinder {
     ) {}
 
     async findCards(requestId: string, since: Date): Promise<FoundCard[]> {
-        const { teamId, channelId, botAppId } = this.options;
+        const { groupId, channelId, botAppId } = this.options;
         const cutoff = since.getTime() - (this.options.skewMs ?? 5 * 60_000);
         const maxPages = this.options.maxPages ?? 20;
         const found: FoundCard[] = [];
         let nextLink: string | undefined;
         for (let page = 0; page < maxPages; page++) {
-            const answer = await this.graph.channelMessagesPage(teamId, channelId, nextLink);
+            const answer = await this.graph.channelMessagesPage(groupId, channelId, nextLink);
             let older = false;
             for (const raw of answer.messages as ChatMessage[]) {
                 const created = timeOf(raw.createdDateTime);

@@ -188,9 +188,10 @@ export class GraphDirectory implements ApproverDirectory {
      * One page of a channel's root messages (`GET /teams/{team-id}/channels/{channel-id}/messages`, newest first, up to
      * 50 a page), or the page a nextLink names. Application context needs ChannelMessage.Read.Group, granted to the app
      * in that team through resource-specific consent (the Teams app manifest asks for it), or ChannelMessage.Read.All.
+     * Graph's `{team-id}` is the team's Microsoft 365 group id: a thread id there is answered 400.
      */
     async channelMessagesPage(
-        teamId: string,
+        groupId: string,
         channelId: string,
         nextLink?: string,
     ): Promise<{ messages: unknown[]; nextLink?: string }> {
@@ -203,7 +204,7 @@ export class GraphDirectory implements ApproverDirectory {
             const request = nextLink
                 ? client.api(nextLink)
                 : client
-                      .api(`/teams/${encodeURIComponent(teamId)}/channels/${encodeURIComponent(channelId)}/messages`)
+                      .api(`/teams/${encodeURIComponent(groupId)}/channels/${encodeURIComponent(channelId)}/messages`)
                       .top(CHANNEL_MESSAGES_PAGE_SIZE);
             answer = await request
                 .middlewareOptions([this.retryOptions(module)])

@@ -413,6 +413,11 @@ export class GraphEmulator {
             sendJson(res, 405, errorBody(405, 'MethodNotAllowed', 'The method is not allowed.'), headers);
             return;
         }
+        if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(teamId)) {
+            // Graph names a team by its Microsoft 365 group id; a Bot Framework thread id is refused.
+            sendJson(res, 400, errorBody(400, 'BadRequest', 'teamId needs to be a valid GUID.'), headers);
+            return;
+        }
         const all = this.channelMessages?.(teamId, channelId);
         if (!all) {
             sendJson(res, 404, errorBody(404, 'NotFound', 'No team found with Group Id ' + teamId), headers);

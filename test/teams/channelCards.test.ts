@@ -1,7 +1,7 @@
 import { GraphChannelCards, type ChannelMessagesSource } from '../../src/teams/channelCards';
 import { renderDuplicateNote } from '../../src/teams/duplicateNote';
 
-const teamId = 'team-1';
+const groupId = '7e4a0c1d-2b3f-4c5d-8e9f-0a1b2c3d4e5f';
 const channelId = '19:channel@thread.tacv2';
 const botAppId = '00000000-0000-0000-0000-00000000b07a';
 const serviceUrl = 'https://smba.trafficmanager.net/teams/';
@@ -49,7 +49,7 @@ function source(messages: Message[]): ChannelMessagesSource & { pages: number } 
 describe('GraphChannelCards', () => {
     const now = new Date('2026-12-04T12:00:00Z');
     const finder = (s: ChannelMessagesSource, maxPages?: number) =>
-        new GraphChannelCards(s, { teamId, channelId, botAppId, serviceUrl, ...(maxPages ? { maxPages } : {}) });
+        new GraphChannelCards(s, { groupId, channelId, botAppId, serviceUrl, ...(maxPages ? { maxPages } : {}) });
 
     it('finds a lost card below a burst of newer cards, past the first pages', async () => {
         // 300 other cards came after the lost post: six pages of 50.
