@@ -54,6 +54,40 @@ export function isSelfDecision(request: ApprovalRequest, approver: Person): bool
     return samePerson(requester, approver);
 }
 
+/**
+ * Why this approver may not decide this request as its requester, or undefined when they may: the requester never
+ * counts among several approvals, whatever the setting, and decides alone only with ALLOW_SELF_APPROVAL. Asked before
+ * the decision is written and again on the request the write reads, since the requester may become known in between.
+ */
+export function selfDecisionRefusal(
+    request: ApprovalRequest,
+    approver: Person,
+    allowSelfApproval: boolean,
+): string | undefined {
+    if (!isSelfDecision(request, approver)) {
+        return undefined;
+    }
+    if (requiredApprovalsOf(request) > 1) {
+        // Several approvals exist so that several other people look.
+        return 'You created this private endpoint, so you cannot be one of its approvers.';
+    }
+    return allowSelfApproval ? undefined : 'You created this private endpoint, so someone else has to decide it.';
+}
+
+/**
+ * The request without the approvals its requester gave while nobody knew they were the requester (a request the sweep
+ * opened, identified by a later event): the requester never counts, so such an approval is taken back out.
+ */
+export function withoutRequesterApprovals(request: ApprovalRequest): ApprovalRequest {
+    const given = request.approvals ?? [];
+    const counted = given.filter((a) => !isSelfDecision(request, a.by));
+    if (counted.length === given.length) {
+        return request;
+    }
+    const { approvals: _given, ...rest } = request;
+    return counted.length > 0 ? { ...rest, approvals: counted } : rest;
+}
+
 /** Two records of a person are the same person when their object ids or their UPNs match (case-insensitively). */
 export function samePerson(a: Person, b: Person): boolean {
     const same = (x?: string, y?: string) => !!x && !!y && x.trim().toLowerCase() === y.trim().toLowerCase();

@@ -1,4 +1,4 @@
-import { addApproval, checkResponseText, hasApproved, isSelfDecision, outsideChange } from '../domain/decision';
+import { addApproval, checkResponseText, hasApproved, outsideChange, selfDecisionRefusal } from '../domain/decision';
 import { ensureErrorType, isRetryable } from '../domain/errors';
 import { parsePecId } from '../domain/ids';
 import {
@@ -130,9 +130,16 @@ async function decideStored(
         ...(stored.request.bypass ? { bypass: true as const } : {}),
     };
     // If someone wrote first and it was a decision, theirs stands; anything else (a card claim, another approval) is
-    // kept and the change is made again on top of it.
+    // kept and the change is made again on top of it. The request written on is asked again whether this approver is
+    // its requester: an event naming the requester may have arrived while the click was being checked.
+    let selfRefusal: string | undefined;
     const written = await updateRequest(deps.requests, stored, (request) => {
-        if (request.status !== 'pending' || (attempt.action === 'approve' && hasApproved(request, approver.value))) {
+        selfRefusal = selfDecisionRefusal(request, approver.value, deps.settings.allowSelfApproval);
+        if (
+            selfRefusal ||
+            request.status !== 'pending' ||
+            (attempt.action === 'approve' && hasApproved(request, approver.value))
+        ) {
             return undefined;
         }
         const next =
@@ -150,6 +157,10 @@ async function decideStored(
     }
     if (!written.changed) {
         const current = written.stored.request;
+        if (selfRefusal) {
+            await auditRefusal(deps, current, approver.value, selfRefusal);
+            return { kind: 'error', request: current, error: selfRefusal, audience: 'viewer' };
+        }
         return current.status === 'pending'
             ? { kind: 'error', request: current, error: alreadyApproved, audience: 'viewer' }
             : { kind: 'current', request: current };
@@ -271,15 +282,9 @@ export async function authorise(
             audience: 'approver',
         };
     }
-    let refusal: string | undefined;
-    if (!member) {
-        refusal = 'Only members of the approver groups can decide. You can still see the request.';
-    } else if (isSelfDecision(request, approver) && requiredApprovalsOf(request) > 1) {
-        // Several approvals exist so that several other people look; the requester never counts, whatever the setting.
-        refusal = 'You created this private endpoint, so you cannot be one of its approvers.';
-    } else if (!deps.settings.allowSelfApproval && isSelfDecision(request, approver)) {
-        refusal = 'You created this private endpoint, so someone else has to decide it.';
-    }
+    const refusal = member
+        ? selfDecisionRefusal(request, approver, deps.settings.allowSelfApproval)
+        : 'Only members of the approver groups can decide. You can still see the request.';
     if (refusal && options.audit) {
         await auditRefusal(deps, request, approver, refusal);
     }

@@ -1,4 +1,5 @@
 import { ensureErrorType, isRetryable, statusCodeOf } from '../domain/errors';
+import { withoutRequesterApprovals } from '../domain/decision';
 import { formatPecId, parsePecId, sameId } from '../domain/ids';
 import { assessOrigin, isForeignTenant, type Origin } from '../domain/origin';
 import type { Pec, ServerContext } from '../domain/pec';
@@ -383,16 +384,22 @@ async function identifyRequester(
         return stored;
     }
     const foreign = isForeignTenant(requester.tenantId, deps.settings.tenantId);
-    const written = await updateRequest(deps.requests, stored, (current) =>
-        current.status === 'pending' && !current.requester
-            ? withKnownRequester(deps, {
-                  ...current,
-                  requester,
-                  ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
-                  updatedAt: deps.now().toISOString(),
-              })
-            : undefined,
-    );
+    // An approval the requester gave before anyone knew it was theirs stops counting here, before the count that
+    // asked for an extra approval (an unknown requester) can go back to the policy's.
+    let takenBack = 0;
+    const written = await updateRequest(deps.requests, stored, (current) => {
+        if (current.status !== 'pending' || current.requester) {
+            return undefined;
+        }
+        const known = withoutRequesterApprovals({
+            ...current,
+            requester,
+            ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
+            updatedAt: deps.now().toISOString(),
+        });
+        takenBack = (current.approvals?.length ?? 0) - (known.approvals?.length ?? 0);
+        return withKnownRequester(deps, known);
+    });
     if (!written?.changed) {
         return written?.stored ?? stored;
     }
@@ -401,8 +408,10 @@ async function identifyRequester(
         action: 'identified',
         actor: requesterActor(requester),
         correlationId: stored.request.correlationId,
-        after: { requester },
-        detail: 'the event that names the requester arrived after the request was opened',
+        after: { requester, ...(takenBack > 0 ? { approvalsTakenBack: takenBack } : {}) },
+        detail:
+            'the event that names the requester arrived after the request was opened' +
+            (takenBack > 0 ? ': the approval they gave before then no longer counts (the requester never does)' : ''),
     });
     return written.stored;
 }

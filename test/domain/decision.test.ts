@@ -5,7 +5,9 @@ import {
     checkResponseText,
     isSelfDecision,
     outsideChange,
+    selfDecisionRefusal,
     targetStatus,
+    withoutRequesterApprovals,
 } from '../../src/domain/decision';
 import type { Pec } from '../../src/domain/pec';
 import type { ApprovalRequest } from '../../src/domain/request';
@@ -63,6 +65,34 @@ describe('isSelfDecision', () => {
     it('cannot match when the requester is unknown (a PEC found by the sweep) or fields are empty', () => {
         expect(isSelfDecision(request(undefined), { objectId: 'x' })).toBe(false);
         expect(isSelfDecision(request({ upn: '' }), { objectId: 'x', upn: '' })).toBe(false);
+    });
+});
+
+describe('selfDecisionRefusal and withoutRequesterApprovals', () => {
+    const dev = { objectId: 'aaaaaaaa-0000-4000-8000-000000000001', upn: 'dev@contoso.com' };
+    const alice = { objectId: 'cccccccc-0000-4000-8000-000000000001', upn: 'alice@contoso.com' };
+    const at = '2026-11-21T10:00:00Z';
+
+    it('never lets the requester count among several approvals, and alone only where allowed', () => {
+        const two = { requester: dev, requiredApprovals: 2 } as ApprovalRequest;
+        expect(selfDecisionRefusal(two, dev, true)).toMatch(/cannot be one of its approvers/);
+        expect(selfDecisionRefusal(request(dev), dev, false)).toMatch(/someone else has to decide it/);
+        expect(selfDecisionRefusal(request(dev), dev, true)).toBeUndefined();
+        expect(selfDecisionRefusal(two, alice, false)).toBeUndefined();
+        expect(selfDecisionRefusal(request(undefined), dev, false)).toBeUndefined();
+    });
+
+    it("takes out the approvals the requester gave, keeping everyone else's", () => {
+        const approvals = [
+            { action: 'approve' as const, by: { objectId: dev.objectId, upn: 'dev@contoso.com' }, text: 'mine', at },
+            { action: 'approve' as const, by: alice, text: 'ok', at },
+        ];
+        const known = { requester: { upn: 'DEV@contoso.com' }, approvals } as ApprovalRequest;
+        expect(withoutRequesterApprovals(known).approvals).toEqual([approvals[1]]);
+        const onlyTheirs = { requester: dev, approvals: [approvals[0]!] } as ApprovalRequest;
+        expect(withoutRequesterApprovals(onlyTheirs)).not.toHaveProperty('approvals');
+        const none = { requester: dev, approvals: [approvals[1]!] } as ApprovalRequest;
+        expect(withoutRequesterApprovals(none)).toBe(none);
     });
 });
 

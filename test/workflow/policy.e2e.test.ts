@@ -225,6 +225,36 @@ describe('policy', () => {
         );
     });
 
+    it('requireApprovals 2: an approval the requester gave before an event named them stops counting', async () => {
+        const seeded = seedPendingPec(h.arm, 'postgres-flexible', { serverName: 'prod-07' });
+        const sweepNow = () => sweepFunction({ isPastDue: false } as unknown as Timer, testContext('sweep'));
+        await sweepNow();
+        const later = new Date(Date.now() + sweepGraceMs + 60_000);
+        h.deps.now = () => later;
+        await sweepNow();
+        const opened = await requestOf(h, seeded.pecId);
+        expect(opened).toMatchObject({ status: 'pending', requiredApprovals: 2 });
+        expect(opened.requester).toBeUndefined();
+        // The endpoint's creator, an approver too, approves while nobody knows the endpoint is theirs: 1 of 2.
+        expect((await click(h, opened, { who: people.dev, text: 'mine' })).status).toBe(200);
+        expect((await current(h, opened.id)).approvals).toHaveLength(1);
+
+        await pecEvents(resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent, testContext('pecEvents'));
+
+        const known = await current(h, opened.id);
+        expect(known).toMatchObject({ status: 'pending', requester: { upn: people.dev.upn }, requiredApprovals: 2 });
+        expect(known.approvals ?? []).toEqual([]);
+        const identified = (await h.deps.audit.list(opened.id)).find((e) => e.action === 'identified');
+        expect(identified?.after).toMatchObject({ approvalsTakenBack: 1 });
+        // Two other people must look, even with ALLOW_SELF_APPROVAL on: one more is not enough.
+        await click(h, known, { who: people.alice, text: 'ok' });
+        expect((await current(h, opened.id)).status).toBe('pending');
+        await click(h, await current(h, opened.id), { who: people.bob, text: 'ok too' });
+        const decided = await current(h, opened.id);
+        expect(decided.status).toBe('decided');
+        expect(decided.decision?.approvers?.map((a) => a.upn)).toEqual([people.alice.upn, people.bob.upn]);
+    });
+
     it('one reject decides a request that needs two approvals', async () => {
         const { seeded, request } = await openCard(h, 'mysql-flexible', { serverName: 'prod-02' });
         await click(h, request, { who: people.alice, text: 'ok' });

@@ -135,6 +135,43 @@ describe('sweep: what events missed, and what happened outside', () => {
         );
     });
 
+    it("refuses the requester's click when the event naming them lands while the click is being checked", async () => {
+        const seeded = seedPendingPec(h.arm, 'postgres-flexible', { serverName: 'raced' });
+        await sweepPastGrace(h);
+        const opened = await requestOf(h, seeded.pecId);
+        expect(opened).toMatchObject({ status: 'pending', requiredApprovals: 2 });
+        // The event lands after the click's approver check (Graph) and before its write: the write's re-read sees the
+        // requester, and with them known only one approval is needed, which must not be theirs.
+        const directory = h.deps.directory;
+        const isMember = directory.isMemberOfAny.bind(directory);
+        let landed = false;
+        directory.isMemberOfAny = async (objectId, groups) => {
+            const member = await isMember(objectId, groups);
+            if (!landed && objectId === people.dev.objectId) {
+                landed = true;
+                await pecEvents(
+                    resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent,
+                    testContext('pecEvents'),
+                );
+            }
+            return member;
+        };
+        try {
+            const self = await click(h, opened, { who: people.dev, text: 'mine' });
+            expect(landed).toBe(true);
+            expect(self.text).toContain('someone else has to decide it');
+        } finally {
+            directory.isMemberOfAny = isMember;
+        }
+        await drainApplyQueue(h);
+        const after = await stored(h, opened.id);
+        expect(after).toMatchObject({ status: 'pending', requester: { upn: people.dev.upn } });
+        expect(after.approvals ?? []).toEqual([]);
+        expect(h.arm.commits.filter((c) => c.pecId === seeded.pecId)).toEqual([]);
+        const refused = (await h.deps.audit.list(opened.id)).filter((e) => e.action === 'refused');
+        expect(refused.map((e) => e.actor.name ?? e.actor.id)).toEqual([people.dev.upn]);
+    });
+
     it('does not supersede a request opened after its listing of ARM, nor open a PEC decided since', async () => {
         const early = seedPendingPec(h.arm, 'postgres-single', { serverName: 'early' });
         const late = seedPendingPec(h.arm, 'postgres-single', { serverName: 'late' });
