@@ -172,6 +172,8 @@ const schema = z.object({
     ARM_ENDPOINT: httpsUrl('https://management.azure.com'),
     GRAPH_ENDPOINT: httpsUrl('https://graph.microsoft.com'),
     BOT_OPENID_METADATA_URL: httpsUrl('https://login.botframework.com/v1/.well-known/openidconfiguration'),
+    // The issuer of the Bot Connector's tokens is the cloud's, like the metadata URL: api.botframework.us in US Gov.
+    BOT_TOKEN_ISSUER: httpsUrl('https://api.botframework.com'),
     BOT_TOKEN_SCOPE: z.string().trim().min(1).default('https://api.botframework.com/.default'),
     TEAMS_SERVICE_URL: httpsUrl('https://smba.trafficmanager.net/teams/'),
     // A team has two ids: the Bot Connector names it by its General channel's thread id (the roster), Graph by its

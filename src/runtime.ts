@@ -273,6 +273,7 @@ export function getBotTokenVerifier(): Promise<BotTokenVerifier> {
         ({ BotTokenVerifier }) =>
             new BotTokenVerifier({
                 openIdMetadataUrl: config.BOT_OPENID_METADATA_URL,
+                issuer: config.BOT_TOKEN_ISSUER,
                 audience: config.AZURE_CLIENT_ID,
                 // A single-tenant bot's tokens may come from our tenant itself; the cloud is the authority's.
                 tenant: { tenantId: config.AZURE_TENANT_ID, authorityHost: config.AZURE_AUTHORITY_HOST },

@@ -84,6 +84,11 @@ describe('settings', () => {
             'https://login.botframework.com/v1/.well-known/openidconfiguration',
         );
         expect(config.TEAMS_SERVICE_URL).toBe('https://smba.trafficmanager.net/teams/');
+        expect(config.BOT_TOKEN_ISSUER).toBe('https://api.botframework.com');
+        expect(loadConfig({ ...valid, BOT_TOKEN_ISSUER: 'https://api.botframework.us' }).BOT_TOKEN_ISSUER).toBe(
+            'https://api.botframework.us',
+        );
+        expect(errorOf({ ...valid, BOT_TOKEN_ISSUER: 'http://api.botframework.com' })).toMatch(/BOT_TOKEN_ISSUER/);
         expect(config.ALLOW_SELF_APPROVAL).toBe(false);
         expect(config.LINK_TOKEN_TTL_HOURS).toBe(168);
         expect(config.DEV_TRUST_CLIENT_PRINCIPAL).toBe(false);

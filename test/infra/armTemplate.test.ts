@@ -142,6 +142,7 @@ const leftOut: Record<string, string> = {
     GRAPH_ENDPOINT: 'public cloud default (environment() has no Microsoft Graph endpoint)',
     BOT_OPENID_METADATA_URL: 'public cloud default',
     BOT_TOKEN_SCOPE: 'public cloud default',
+    BOT_TOKEN_ISSUER: 'public cloud default',
     TEAMS_SERVICE_URL: 'learned from incoming activities; documented default',
     ARM_MAX_RETRIES: 'tuning; the default',
     ARM_RETRY_DELAY_MS: 'tuning; the default',
