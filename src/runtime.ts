@@ -102,6 +102,7 @@ export function createDeps(config: Config): WorkflowDeps {
             portalUrl: config.PORTAL_URL,
             publicBaseUrl: config.PUBLIC_BASE_URL,
             approverGroupIds: config.APPROVER_GROUP_IDS,
+            readerGroupIds: config.DASHBOARD_READER_GROUP_IDS,
             allowSelfApproval: config.ALLOW_SELF_APPROVAL,
             linkTokenTtlHours: config.LINK_TOKEN_TTL_HOURS,
             lroDeadlineMs,

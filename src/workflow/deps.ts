@@ -34,6 +34,8 @@ export interface WorkflowSettings {
     portalUrl: string;
     publicBaseUrl: string;
     approverGroupIds: readonly string[];
+    /** DASHBOARD_READER_GROUP_IDS: who may read requests (never decide) besides the approvers; none when absent. */
+    readerGroupIds?: readonly string[];
     allowSelfApproval: boolean;
     linkTokenTtlHours: number;
     lroDeadlineMs: number;

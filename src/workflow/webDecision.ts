@@ -1,4 +1,5 @@
 import { hasApproved } from '../domain/decision';
+import { ensureErrorType } from '../domain/errors';
 import * as z from 'zod';
 import { RESPONSE_TEXT_MAX_LENGTH } from '../domain/card';
 import { isRequestId, type ApprovalRequest } from '../domain/request';
@@ -42,10 +43,14 @@ export async function showDecisionPage(
         return found;
     }
     const request = found.request;
-    if (request.status !== 'pending') {
-        return page(200, { view: viewFor(deps, request, 'viewer'), signedInAs: signedIn(principal) });
-    }
     const link = checkLinkToken(request, linkToken, deps.now());
+    if (request.status !== 'pending') {
+        // A finished request is shown to whoever held its card's link (spent or expired: they saw it while it
+        // waited), and otherwise only to those the dashboard shows it to: the tenant alone is not enough.
+        const held = link.ok || link.reason === 'used' || link.reason === 'expired';
+        const refused = held ? undefined : await readerRefusal(deps, principal, log);
+        return refused ?? page(200, { view: viewFor(deps, request, 'viewer'), signedInAs: signedIn(principal) });
+    }
     if (!link.ok) {
         const refused = linkRefusal(link.reason);
         return message(refused.status, 'Link not valid', refused.reason);
@@ -120,6 +125,31 @@ export async function submitDecision(
                 responseText: parsed.data.responseText,
             });
     }
+}
+
+/** Undefined when this person may read requests (approver or reader groups); else the page that refuses. */
+async function readerRefusal(
+    deps: WorkflowDeps,
+    principal: WebPrincipal,
+    log: Logger,
+): Promise<PageResult | undefined> {
+    const groups = [...new Set([...deps.settings.approverGroupIds, ...(deps.settings.readerGroupIds ?? [])])];
+    let member: boolean;
+    try {
+        member = await deps.directory.isMemberOfAny(principal.objectId, groups);
+    } catch (err) {
+        log.warn(`Decision page: the group check for ${principal.objectId} failed: ${ensureErrorType(err).message}`);
+        return message(503, 'Cannot check access', 'Your group membership could not be checked just now. Try again.');
+    }
+    if (member) {
+        return undefined;
+    }
+    log.warn(`Refused a finished request to ${principal.objectId}: no link, not in an approver or reader group`);
+    return message(
+        403,
+        'Not allowed',
+        'This request is decided. It is shown to members of the approver and dashboard reader groups, and to those who had its link.',
+    );
 }
 
 async function load(

@@ -388,6 +388,33 @@ describe('security matrix', () => {
             expect(await snapshot(h, seeded, request.id)).toEqual(decided);
         });
 
+        it('22b. shows a decided request without its link only to the approver and reader groups', async () => {
+            const readers = '5ec0a1d1-0000-4000-8000-00000000cafe';
+            const auditor = { objectId: 'a0d17000-0000-4000-8000-0000000a0d17', name: 'Ann', upn: 'ann@contoso.com' };
+            await setUp({ DASHBOARD_READER_GROUP_IDS: readers });
+            h.graph.addUser({ id: auditor.objectId, displayName: auditor.name, userPrincipalName: auditor.upn });
+            h.graph.addGroup(readers, { members: [auditor.objectId] });
+            const url = cardLink(h, request.id);
+            await click(h, request, { who: people.bob, text: 'fine by me' });
+            expect((await h.deps.requests.get(request.id))?.request.status).toBe('decided');
+            const bare = new URL(url.pathname, url.origin);
+
+            // Mallory signs in to our tenant but is in no group: no link, no finished request.
+            const refused = await web({ url: bare, who: people.mallory });
+            expect(refused.status).toBe(403);
+            expect(refused.html).not.toContain(seeded.pecName);
+            expect(refused.html).not.toContain('Bob Approver');
+            // The card's link, spent or not, still shows it to whoever held it; the groups see it without one.
+            expect((await web({ url, who: people.mallory })).status).toBe(200);
+            expect((await web({ url: bare, who: auditor })).status).toBe(200);
+            const approver = await web({ url: bare, who: people.alice });
+            expect(approver.status).toBe(200);
+            expect(approver.html).toContain('Bob Approver');
+            // A Graph outage refuses rather than shows (Dev's membership was not asked before, so nothing is cached).
+            h.graph.faults.add({ kind: 'error', status: 503 }, { times: 20 });
+            expect((await web({ url: bare, who: people.dev })).status).toBe(503);
+        });
+
         it('22. refuses a POST, valid tokens and all, whose Origin or Sec-Fetch-Site is not the app’s own', async () => {
             await setUp();
             const url = cardLink(h, request.id);
