@@ -402,7 +402,8 @@ async function detail(deps: DashboardDeps, id: string, signedInAs: string): Prom
         request,
         view,
         trail,
-        // The operators' own check (`pec audit verify`), so the page and the CLI never disagree about a chain.
+        // The chain half of the operators' check (`pec audit verify`); the anchors are left to it and the sweep, and
+        // the page says so rather than calling the trail verified.
         chain: trail.length === 0 ? missingTrail(id) : checkChain(id, trail),
         ...(portal && portal.type === 'openUrl' ? { portalUrl: portal.url } : {}),
         ...(request.status === 'pending' ? { decisionPageUrl: reviewUrl(deps.settings.publicBaseUrl, id) } : {}),

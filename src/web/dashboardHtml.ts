@@ -361,8 +361,10 @@ export function renderRequestDetail(model: RequestDetail, options: { now: Date; 
     ];
     body.push(
         chain.ok
-            ? `<section class="box good" id="chain" aria-label="Audit chain"><p>Audit chain verified: ${chain.entries} ` +
-                  `entr${chain.entries === 1 ? 'y' : 'ies'}, each hash matching its content and its predecessor.</p></section>`
+            ? `<section class="box good" id="chain" aria-label="Audit chain"><p>Hash chain intact: ${chain.entries} ` +
+                  `entr${chain.entries === 1 ? 'y' : 'ies'}, each hash matching its content and its predecessor. ` +
+                  'A trail rewritten with new hashes shows only against its write-once anchor: ' +
+                  '<code>pec audit verify</code> and the sweep compare the two, this page does not.</p></section>'
             : [
                   '<section class="box attention" id="chain" aria-labelledby="chain-heading">',
                   '<h2 id="chain-heading" class="tone-attention">Audit chain BROKEN</h2>',

@@ -185,7 +185,7 @@ describe('dashboard', () => {
     it('shows one request: its facts, its timeline, its verified chain and its links, every value escaped', async () => {
         const { status, body } = await get({ query: `request=${requestIds[0]}` });
         expect(status).toBe(200);
-        expect(body).toContain('Audit chain verified: 2 entries');
+        expect(body).toContain('Hash chain intact: 2 entries');
         expect(body).toMatch(/<strong>requested<\/strong>[\s\S]*<strong>card-posted<\/strong>/);
         expect(body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
         expect(body).not.toContain('<script>');
