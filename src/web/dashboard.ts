@@ -17,6 +17,7 @@ import type { Logger } from '../workflow/deps';
 import { dashboardHeaders, renderDashboard, renderDashboardMessage, renderRequestDetail } from './dashboardHtml';
 import { exportCsv, exportJsonLines } from './dashboardExport';
 import type { WebPrincipal } from './easyAuth';
+import { mayReadRequests } from './readers';
 
 /**
  * The dashboard's use case: who may see it, which query a URL asks, and the page, detail or export it gets. The
@@ -162,10 +163,9 @@ async function mayRead(deps: DashboardDeps, principal: WebPrincipal, log: Logger
         log.warn(`Refused the dashboard to ${principal.objectId}: not of our tenant`);
         return message(403, 'Another tenant', 'Only users of this organisation can see the dashboard.');
     }
-    const groups = [...new Set([...deps.settings.approverGroupIds, ...deps.settings.readerGroupIds])];
     let member: boolean;
     try {
-        member = await deps.directory.isMemberOfAny(principal.objectId, groups);
+        member = await mayReadRequests(deps.directory, principal.objectId, deps.settings);
     } catch (err) {
         log.warn(`Dashboard: the group check for ${principal.objectId} failed: ${ensureErrorType(err).message}`);
         return message(

@@ -6,6 +6,7 @@ import { isRequestId, type ApprovalRequest } from '../domain/request';
 import { renderDecisionPage, renderMessagePage, type DecisionPageModel } from '../web/decisionPageHtml';
 import { issuesText } from './validation';
 import type { WebPrincipal } from '../web/easyAuth';
+import { mayReadRequests } from '../web/readers';
 import { viewFor } from './cardUpdate';
 import { authorise, decide, linkRefusal, type Approver } from './decide';
 import type { WorkflowDeps } from './deps';
@@ -133,10 +134,9 @@ async function readerRefusal(
     principal: WebPrincipal,
     log: Logger,
 ): Promise<PageResult | undefined> {
-    const groups = [...new Set([...deps.settings.approverGroupIds, ...(deps.settings.readerGroupIds ?? [])])];
     let member: boolean;
     try {
-        member = await deps.directory.isMemberOfAny(principal.objectId, groups);
+        member = await mayReadRequests(deps.directory, principal.objectId, deps.settings);
     } catch (err) {
         log.warn(`Decision page: the group check for ${principal.objectId} failed: ${ensureErrorType(err).message}`);
         return message(503, 'Cannot check access', 'Your group membership could not be checked just now. Try again.');
