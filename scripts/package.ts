@@ -27,6 +27,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { build, type Plugin } from 'esbuild';
+import { asciiBundle } from './asciiBundle';
 import { deterministicZip, formatBytes } from './zip';
 
 /** Flex Consumption takes far bigger packages; this is a guard against bundling something by mistake. */
@@ -131,7 +132,8 @@ try {
 } catch {
     // No cache: V8 compiles from source.
 }
-const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData });
+// app.js is pure ASCII (scripts/asciiBundle.ts), for which latin1 reads the same characters without UTF-8 decoding.
+const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'latin1')), { filename: file, cachedData });
 const app = new Module(file, module);
 app.filename = file;
 app.paths = module.paths;
@@ -264,6 +266,9 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
         throw new Error('esbuild wrote no app.js and app.js.map');
     }
 
+    // Pure ASCII, so V8 holds app.js as a one-byte string: see asciiBundle.ts.
+    const bundle = asciiBundle(js.text, map.text);
+
     const rootPackage = JSON.parse(readFileSync(path.join(rootDir, 'package.json'), 'utf8')) as {
         name: string;
         version: string;
@@ -281,8 +286,8 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
         'host.json': readFileSync(path.join(rootDir, 'host.json')),
         'package.json': Buffer.from(`${JSON.stringify(deployPackage, null, 4)}\n`),
         'main.js': Buffer.from(loaderSource),
-        'app.js': js.contents,
-        'app.js.map': map.contents,
+        'app.js': Buffer.from(bundle.js),
+        'app.js.map': Buffer.from(bundle.map),
     };
     const policyPath = path.join(rootDir, policyFileName);
     if (existsSync(policyPath)) {
@@ -312,8 +317,8 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
         zipPath,
         entries,
         files: Object.keys(files).sort(),
-        bundleBytes: js.contents.length,
-        mapBytes: map.contents.length,
+        bundleBytes: Buffer.byteLength(bundle.js),
+        mapBytes: Buffer.byteLength(bundle.map),
         zipBytes: zip.length,
         training,
     };

@@ -167,6 +167,12 @@ describe('the deploy package', () => {
         expect(map.sources).toEqual(expect.arrayContaining(['functions/pecEvents.ts', 'src/runtime.ts']));
     });
 
+    it('is pure ASCII, so V8 holds it as a one-byte string (main.js reads it as latin1)', () => {
+        const bytes = entries['app.js'] ?? new Uint8Array();
+        expect(bytes.length).toBeGreaterThan(0);
+        expect(bytes.every((b) => b < 0x80)).toBe(true);
+    });
+
     it('requires nothing at run time but Node built-ins and the worker-provided @azure/functions-core', () => {
         const js = strFromU8(entries['app.js'] ?? new Uint8Array()) + strFromU8(entries['main.js'] ?? new Uint8Array());
         const required = new Set([...js.matchAll(/\brequire\(\s*["'`]([^"'`]+)["'`]\s*\)/g)].map((m) => m[1] ?? ''));
