@@ -203,8 +203,9 @@ export function filterOf(query: DashboardQuery): IndexFilter {
     if (query.requester) filter.requester = query.requester;
     if (query.approver) filter.approver = query.approver;
     if (query.from) filter.from = new Date(`${query.from}T00:00:00Z`);
-    // The "to" day is included: the list runs to the start of the day after.
-    if (query.to) filter.to = new Date(Date.parse(`${query.to}T00:00:00Z`) + DAY_MS);
+    // The "to" day is included: the list runs to the start of the day after. After 9999-12-31 there is no bound: the
+    // index compares ISO strings, and a year past 9999 (`+010000-…`) would sort before every real date.
+    if (query.to && query.to < '9999-12-31') filter.to = new Date(Date.parse(`${query.to}T00:00:00Z`) + DAY_MS);
     return filter;
 }
 
