@@ -3,7 +3,8 @@ import { buildCardView, reviewUrl, type CardView } from '../domain/card';
 import { ensureErrorType } from '../domain/errors';
 import { isRequestId, requestStatuses, type ApprovalRequest } from '../domain/request';
 import type { AuditEntry } from '../domain/audit';
-import { checkChain, missingTrail, type ChainCheck } from '../ops/chain';
+import { checkAnchors, checkChain, missingTrail, type ChainCheck } from '../ops/chain';
+import type { AnchorHead } from '../storage/auditAnchor';
 import {
     decodeCursor,
     encodeCursor,
@@ -41,6 +42,8 @@ export interface DashboardDeps {
     directory: Pick<ApproverDirectory, 'isMemberOfAny'>;
     requests: { get(id: string): Promise<{ request: ApprovalRequest } | undefined> };
     audit: { list(requestId: string): Promise<AuditEntry[]> };
+    /** The write-once anchors of the audit chains (auditAnchor.ts): a request's page compares its trail with them. */
+    anchors: { heads(requestId: string): Promise<AnchorHead[]> };
     index: RequestIndexQueries;
     /** Audit entries with action `bypassed` written at or after `since`. */
     bypassesSince(since: Date): Promise<number>;
@@ -378,7 +381,10 @@ export interface RequestDetail {
     request: ApprovalRequest;
     view: CardView;
     trail: AuditEntry[];
+    /** The hash chain and, unless `anchorsUnread`, the anchored heads: their findings together, as `pec audit verify`. */
     chain: ChainCheck;
+    /** Why the anchors could not be read; the chain alone then vouches for the trail, and the page says so. */
+    anchorsUnread?: string;
     portalUrl?: string;
     /** While pending: the decision page (it still needs the card's single-use link to show the form). */
     decisionPageUrl?: string;
@@ -390,7 +396,11 @@ async function detail(deps: DashboardDeps, id: string, signedInAs: string): Prom
         return message(404, 'Not found', 'There is no such request.');
     }
     const request = stored.request;
-    const trail = await deps.audit.list(id);
+    const [trail, heads] = await Promise.all([
+        deps.audit.list(id),
+        // Unreadable anchors do not hide the request: the page shows the chain and says what it could not compare.
+        deps.anchors.heads(id).catch((err: unknown) => ensureErrorType(err)),
+    ]);
     const view = buildCardView(request, {
         portalUrl: deps.settings.portalUrl,
         publicBaseUrl: deps.settings.publicBaseUrl,
@@ -403,9 +413,10 @@ async function detail(deps: DashboardDeps, id: string, signedInAs: string): Prom
         request,
         view,
         trail,
-        // The chain half of the operators' check (`pec audit verify`); the anchors are left to it and the sweep, and
-        // the page says so rather than calling the trail verified.
-        chain: trail.length === 0 ? missingTrail(id) : checkChain(id, trail),
+        // The operators' check (`pec audit verify`) for one request: a trail rewritten with every hash recomputed
+        // passes its chain and shows only against the heads anchored for it.
+        chain: withAnchors(trail.length === 0 ? missingTrail(id) : checkChain(id, trail), trail, heads),
+        ...(heads instanceof Error ? { anchorsUnread: heads.message } : {}),
         ...(portal && portal.type === 'openUrl' ? { portalUrl: portal.url } : {}),
         ...(request.status === 'pending' ? { decisionPageUrl: reviewUrl(deps.settings.publicBaseUrl, id) } : {}),
     };
@@ -413,6 +424,20 @@ async function detail(deps: DashboardDeps, id: string, signedInAs: string): Prom
         status: 200,
         headers: { ...dashboardHeaders },
         body: renderRequestDetail(model, { now: deps.now(), signedInAs }),
+    };
+}
+
+function withAnchors(chain: ChainCheck, trail: readonly AuditEntry[], heads: AnchorHead[] | Error): ChainCheck {
+    if (heads instanceof Error) {
+        return chain;
+    }
+    const anchored = checkAnchors(chain.requestId, trail, heads);
+    const findings = [...chain.findings, ...anchored.findings].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+    return {
+        ...chain,
+        ok: findings.length === 0,
+        findings,
+        ...(anchored.warnings.length > 0 ? { warnings: anchored.warnings } : {}),
     };
 }
 

@@ -1,6 +1,7 @@
 import type { TableClient } from '@azure/data-tables';
 import { getConfig } from '../config';
 import { createCredential, getDeps } from '../runtime';
+import { BlobAuditAnchors } from '../storage/auditAnchor';
 import { indexTableName, TableRequestIndex } from '../storage/requestIndex';
 import { lazy, openTable } from '../storage/tables';
 import type { DashboardDeps } from './dashboard';
@@ -35,6 +36,7 @@ export function getDashboardDeps(): DashboardDeps {
         directory: workflow.directory,
         requests: workflow.requests,
         audit: workflow.audit,
+        anchors: new BlobAuditAnchors(config.storage, config.AUDIT_ANCHOR_CONTAINER, () => credential),
         index: new TableRequestIndex(indexTable, requestsTable),
         bypassesSince: (since) => countAuditAction(auditTable, 'bypassed', since),
         now: () => workflow.now(),

@@ -3,6 +3,7 @@ import { cleanText, formatUtc } from '../domain/card';
 import { kindInfo } from '../domain/ids';
 import { requestStatuses } from '../domain/request';
 import type { AuditEntry } from '../domain/audit';
+import type { ChainCheck } from '../ops/chain';
 import type { IndexedRequest } from '../storage/requestIndex';
 import type { DashboardQuery, DashboardSummary, RequestDetail } from './dashboard';
 import { escapeHtml, htmlDocument, pageSecurityHeaders } from './decisionPageHtml';
@@ -352,6 +353,25 @@ function kindLabel(kind: string): string {
     return (kindInfo as Record<string, { label: string } | undefined>)[kind]?.label ?? kind;
 }
 
+/** An intact trail: what vouches for it, the anchors' gaps, and, when they could not be read, what was not compared. */
+function chainIntact(chain: ChainCheck, anchorsUnread: string | undefined): string {
+    const entries = `${chain.entries} entr${chain.entries === 1 ? 'y' : 'ies'}`;
+    if (anchorsUnread !== undefined) {
+        return (
+            '<section class="box attention" id="chain" aria-label="Audit chain"><p>Hash chain intact: ' +
+            `${entries}, each hash matching its content and its predecessor. The write-once anchors could not be read ` +
+            `(${e(anchorsUnread)}), so a trail rewritten with new hashes would not show here: run ` +
+            '<code>pec audit verify</code>.</p></section>'
+        );
+    }
+    const gaps = (chain.warnings ?? []).map((w) => `<li>${e(w.message)}</li>`).join('');
+    return (
+        `<section class="box good" id="chain" aria-label="Audit chain"><p>Audit trail intact: ${entries}, each hash ` +
+        'matching its content and its predecessor, and every head anchored in the write-once store still in its ' +
+        `place.</p>${gaps ? `<ul>${gaps}</ul>` : ''}</section>`
+    );
+}
+
 export function renderRequestDetail(model: RequestDetail, options: { now: Date; signedInAs: string }): string {
     const { view, chain, trail } = model;
     const body: string[] = [
@@ -361,10 +381,7 @@ export function renderRequestDetail(model: RequestDetail, options: { now: Date; 
     ];
     body.push(
         chain.ok
-            ? `<section class="box good" id="chain" aria-label="Audit chain"><p>Hash chain intact: ${chain.entries} ` +
-                  `entr${chain.entries === 1 ? 'y' : 'ies'}, each hash matching its content and its predecessor. ` +
-                  'A trail rewritten with new hashes shows only against its write-once anchor: ' +
-                  '<code>pec audit verify</code> and the sweep compare the two, this page does not.</p></section>'
+            ? chainIntact(chain, model.anchorsUnread)
             : [
                   '<section class="box attention" id="chain" aria-labelledby="chain-heading">',
                   '<h2 id="chain-heading" class="tone-attention">Audit chain BROKEN</h2>',

@@ -124,7 +124,7 @@ describe('dashboard in a browser', () => {
                 page.waitForURL(/request=/),
                 page.locator('#requests').getByRole('link', { name: opened[0]!.pecName }).click(),
             ]);
-            expect(await page.locator('#chain').innerText()).toContain('Hash chain intact: 2 entries');
+            expect(await page.locator('#chain').innerText()).toContain('Audit trail intact: 2 entries');
             expect(await page.locator('#timeline li').count()).toBe(2);
             expect(await page.locator('#decision-page').getAttribute('href')).toBe(
                 `https://pec-gate.example.net/api/requests/${opened[0]!.id}`,

@@ -1,7 +1,8 @@
 import { HttpRequest } from '@azure/functions';
 import { dashboard } from '../../functions/dashboard';
 import { CLIENT_PRINCIPAL_HEADER, encodeClientPrincipal } from '../../src/web/easyAuth';
-import { auditRowKey } from '../../src/storage/auditLog';
+import { BlobAuditAnchors } from '../../src/storage/auditAnchor';
+import { auditRowKey, hashAuditEntry, verifyChain } from '../../src/storage/auditLog';
 import { lazyTable } from '../storage/azuriteTable';
 import {
     click,
@@ -187,7 +188,8 @@ describe('dashboard', () => {
     it('shows one request: its facts, its timeline, its verified chain and its links, every value escaped', async () => {
         const { status, body } = await get({ query: `request=${requestIds[0]}` });
         expect(status).toBe(200);
-        expect(body).toContain('Hash chain intact: 2 entries');
+        expect(body).toContain('Audit trail intact: 2 entries');
+        expect(body).toContain('every head anchored in the write-once store still in its place');
         expect(body).toMatch(/<strong>requested<\/strong>[\s\S]*<strong>card-posted<\/strong>/);
         expect(body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
         expect(body).not.toContain('<script>');
@@ -210,6 +212,47 @@ describe('dashboard', () => {
         const { body } = await get({ query: `request=${id}` });
         expect(body).toContain('Audit chain BROKEN');
         expect(body).toMatch(/<strong>edited<\/strong>: entry 1/);
+    });
+
+    it('reports a trail rewritten with its hash recomputed, which only its anchors give away', async () => {
+        const audit = await lazyTable(h.config.AUDIT_TABLE)();
+        const id = requestIds[1]!;
+        const trail = await h.deps.audit.list(id);
+        const last = trail[trail.length - 1]!;
+        expect(await get({ query: `request=${id}` })).toMatchObject({
+            body: expect.stringContaining('Audit trail intact'),
+        });
+        // The last entry: no later entry links to it, so its chain stays intact with the new hash.
+        const { hash: _old, ...rest } = last;
+        const changed = { ...rest, text: 'approved by the CEO' };
+        await audit.updateEntity(
+            {
+                partitionKey: id,
+                rowKey: auditRowKey(id, last.seq),
+                entry: JSON.stringify({ ...changed, hash: hashAuditEntry(changed) }),
+            },
+            'Merge',
+        );
+        expect(verifyChain(await h.deps.audit.list(id))).toEqual([]);
+        const { body } = await get({ query: `request=${id}` });
+        expect(body).toContain('Audit chain BROKEN');
+        expect(body).toMatch(new RegExp(`<strong>anchor-mismatch</strong>: entry ${last.seq} `));
+        expect(body).not.toContain('intact');
+    });
+
+    it('says what it could not compare when the anchors cannot be read, and still shows the request', async () => {
+        const failing = jest
+            .spyOn(BlobAuditAnchors.prototype, 'heads')
+            .mockRejectedValue(new Error('Blob service unavailable (503)'));
+        try {
+            const { status, body } = await get({ query: `request=${requestIds[0]}` });
+            expect(status).toBe(200);
+            expect(body).toContain('Hash chain intact: 2 entries');
+            expect(body).toContain('The write-once anchors could not be read (Blob service unavailable (503))');
+            expect(body).not.toContain('Audit trail intact');
+        } finally {
+            failing.mockRestore();
+        }
     });
 
     it('exports the filtered list as CSV and as JSON lines, as downloads', async () => {
