@@ -116,6 +116,11 @@ export interface ApprovalRequest {
     /** Whether the requester's tenant differs from ours; undefined when the event carried no tenant. */
     requesterForeignTenant?: boolean;
     correlationId: string;
+    /**
+     * The Event Grid event that opened the request, when one did. A redelivery carries the same id, so it can skip the
+     * ARM read; the correlation id cannot serve so, since whoever calls ARM may choose it.
+     */
+    eventId?: string;
     createdAt: string;
     updatedAt: string;
     decision?: Decision;
@@ -269,6 +274,7 @@ export interface NewRequestInput {
     requester?: Requester;
     requesterForeignTenant?: boolean;
     correlationId: string;
+    eventId?: string;
     now: Date;
 }
 
@@ -282,6 +288,7 @@ export function openRequest(input: NewRequestInput): ApprovalRequest {
         ...(input.requester ? { requester: input.requester } : {}),
         ...(input.requesterForeignTenant === undefined ? {} : { requesterForeignTenant: input.requesterForeignTenant }),
         correlationId: input.correlationId,
+        ...(input.eventId === undefined ? {} : { eventId: input.eventId }),
         createdAt: at,
         updatedAt: at,
     };

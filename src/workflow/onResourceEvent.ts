@@ -68,7 +68,7 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
     deps.arm.prepare?.(server.kind);
     const namedId = pecName === undefined ? undefined : formatPecId({ server, name: pecName });
     const known = namedId === undefined ? undefined : await deps.requests.getActiveForPec(namedId);
-    if (known && known.request.status === 'pending' && !known.request.bypass && !sameOperation(known, event)) {
+    if (known && known.request.status === 'pending' && !known.request.bypass && !sameDelivery(known, event)) {
         // The write may be the one that approved the connection outside (the portal, the CLI) while its request
         // waited: ARM is asked, and such an approval is superseded and judged as a bypass at once.
         const now = await deps.arm.getPec(parsePecId(known.request.pecId));
@@ -171,6 +171,7 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
             const lookedUp = namedId !== undefined && sameId(pec.id, namedId);
             const opened = await openAndAnnounce(deps, pec, serverContext, own, event.correlationId, log, undefined, {
                 lookedUp,
+                eventId: event.id,
             });
             if (!opened) {
                 continue;
@@ -215,7 +216,7 @@ export async function openAndAnnounce(
     correlationId: string,
     log: Logger,
     mayOpen?: () => Promise<boolean>,
-    options: { lookedUp?: boolean } = {},
+    options: { lookedUp?: boolean; eventId?: string } = {},
 ): Promise<{ requestId: string; created: boolean; card: PostOutcome } | undefined> {
     const opened = await openRequestForPec(deps, pec, serverContext, requester, correlationId, mayOpen, {
         ...options,
@@ -266,7 +267,7 @@ export async function openRequestForPec(
     requester: Requester | undefined,
     correlationId: string,
     mayOpen?: () => Promise<boolean>,
-    options: { lookedUp?: boolean; log?: Logger } = {},
+    options: { lookedUp?: boolean; eventId?: string; log?: Logger } = {},
 ): Promise<{ request: StoredRequest; created: boolean; linkToken?: string } | undefined> {
     // createIfNone alone would be correct; looking first spares the server read for the usual case, a PEC that
     // already has its request (redeliveries, and every event about the server's other PECs). A caller that has just
@@ -301,6 +302,7 @@ export async function openRequestForPec(
                 ...(requester ? { requester } : {}),
                 ...(foreign === undefined ? {} : { requesterForeignTenant: foreign }),
                 correlationId,
+                ...(options.eventId === undefined ? {} : { eventId: options.eventId }),
                 now,
             }),
             policy,
@@ -519,14 +521,15 @@ async function auditUnknownRequester(deps: WorkflowDeps, request: ApprovalReques
 }
 
 /**
- * Whether the event comes from the ARM operation that opened the request: a redelivery of that event, or another event
- * ARM raised for the same write (the proxy's and the connection's), all carrying its correlation id. Such an event says
- * nothing the request does not record already, so it needs no ARM read; an approval made outside (the portal, the CLI)
- * is an operation of its own, with a correlation id of its own, and is still read at once. A request the sweep opened
- * carries the sweep's correlation id, which no event carries, so every event about it is still read.
+ * Whether the event is Event Grid's redelivery of the one that opened the request (the same event id). It says nothing
+ * the request does not record already, so it needs no ARM read. Every other event about a pending PEC is read at once,
+ * since it may be the write that approved the connection outside: the correlation id cannot tell, because the caller
+ * of ARM chooses it (`x-ms-correlation-request-id`; Terraform sends one for a whole run), so an approval sent with the
+ * opening write's correlation id would pass for that write and be seen only by the next sweep. A request the sweep
+ * opened has no event id, so every event about it is read.
  */
-function sameOperation(known: StoredRequest, event: ResourceEvent): boolean {
-    return known.request.correlationId === event.correlationId;
+function sameDelivery(known: StoredRequest, event: ResourceEvent): boolean {
+    return known.request.eventId !== undefined && known.request.eventId === event.id;
 }
 
 function describeJudgement(outcome: BypassOutcome): string {

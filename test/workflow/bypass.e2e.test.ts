@@ -15,6 +15,7 @@ import {
     privateEndpointId,
     requestOf,
     resourceWriteEvent,
+    seedPendingPec,
     startHarness,
     testContext,
     web,
@@ -203,6 +204,40 @@ describe('bypass: connections approved without the gate', () => {
             const alert = await alertOf(h, seeded.pecId);
             expect(alert.id).not.toBe(request.id);
             expect(alert.bypass).toMatchObject({ action: 'alert', description: 'ok by portal' });
+        });
+
+        it("reads ARM for an approval sent with the opening write's correlation id, which its caller chose", async () => {
+            await runSweep();
+            const { seeded, request } = await openCard(h, 'postgres-flexible', { peSubscriptionId: ids.second });
+            h.arm.setPecStatus(seeded.pecId, 'Approved', 'ok by cli');
+            // `az rest … --headers x-ms-correlation-request-id=<the request's>`: ARM passes the caller's id on.
+            const event = resourceWriteEvent(seeded.pecId, { claims: insiderClaims }) as {
+                data: { correlationId: string };
+            };
+            event.data.correlationId = request.correlationId;
+            await pecEvents(event as unknown as EventGridEvent, testContext('pecEvents'));
+            expect((await current(h, request.id)).status).toBe('superseded');
+            expect((await alertOf(h, seeded.pecId)).bypass).toMatchObject({
+                action: 'alert',
+                description: 'ok by cli',
+            });
+        });
+
+        it('skips the ARM read only for a redelivery of the event that opened the request', async () => {
+            await runSweep();
+            const seeded = seedPendingPec(h.arm, 'mysql-flexible', { peSubscriptionId: ids.second });
+            const opening = resourceWriteEvent(seeded.pecId, { claims: insiderClaims });
+            await pecEvents(opening as unknown as EventGridEvent, testContext('pecEvents'));
+            const request = await requestOf(h, seeded.pecId);
+            expect(request.eventId).toBe((opening as { id: string }).id);
+            const reads = () => h.arm.requests.filter((r) => r.method === 'GET').length;
+            const before = reads();
+            await pecEvents(opening as unknown as EventGridEvent, testContext('pecEvents'));
+            expect(reads()).toBe(before);
+            // Another event of the same write (the proxy's), or anyone's, is read.
+            await deliver(seeded.pecId);
+            expect(reads()).toBeGreaterThan(before);
+            expect((await current(h, request.id)).status).toBe('pending');
         });
 
         it('never reports our own approval: not from its event, not in the sweep', async () => {
