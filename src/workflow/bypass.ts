@@ -7,6 +7,7 @@ import { openRequest, transition, type ApprovalRequest, type Decision, type Requ
 import type { Origin } from '../domain/origin';
 import type { StoredRequest } from '../storage/requestStore';
 import { baselineSummary, renderBaselineCard, type BaselineEntry } from '../teams/baselineCard';
+import { auditAlertApprovals, withAlertApprovals } from './approvalRules';
 import { settleAll } from './concurrency';
 import { supersede } from './decide';
 import type { Logger, WorkflowDeps } from './deps';
@@ -130,7 +131,7 @@ async function report(deps: WorkflowDeps, input: BypassInput, log: Logger): Prom
     log.warn(`ALERT ${logLine}`);
 
     const link = issueLinkToken(now, deps.settings.linkTokenTtlHours);
-    let alert: ApprovalRequest = {
+    let alert: ApprovalRequest = withAlertApprovals(deps, {
         ...openRequest({
             id,
             pecId: pec.id,
@@ -145,7 +146,7 @@ async function report(deps: WorkflowDeps, input: BypassInput, log: Logger): Prom
             action: decision.action.type,
             description: pec.description,
         },
-    };
+    });
     if (decision.action.type === 'revoke' && decision.ruleId) {
         const revoke: Decision = {
             action: 'reject',
@@ -162,6 +163,7 @@ async function report(deps: WorkflowDeps, input: BypassInput, log: Logger): Prom
         // A request opened for the connection meanwhile (it went back to Pending): that request is the question now.
         return { kind: 'reported', requestId: id, action: decision.action.type };
     }
+    await auditAlertApprovals(deps, alert);
     if (alert.status === 'decided') {
         await deps.audit.append({
             requestId: id,
@@ -381,15 +383,16 @@ async function takeBaseline(
                 origin,
             );
             const link = issueLinkToken(now, deps.settings.linkTokenTtlHours);
-            const request: ApprovalRequest = {
+            const request: ApprovalRequest = withAlertApprovals(deps, {
                 ...openRequest({ id, pecId: pec.id, facts, correlationId, now }),
                 bypass: { detectedBy: 'baseline', action: 'alert', description: pec.description },
                 link: link.grant,
-            };
+            });
             const { created } = await deps.requests.createIfNone(request);
             if (!created) {
                 continue;
             }
+            await auditAlertApprovals(deps, request);
             result.baselineReview.push(id);
             review.push({
                 serverName: server.name,

@@ -15,6 +15,7 @@ import { withTrace } from '../observability/trace';
 import type { StoredRequest } from '../storage/requestStore';
 import type { WorkflowDeps } from './deps';
 import type { Logger } from '../observability/logger';
+import { auditUnknownRequester, withKnownRequester, withUnknownRequesterRule } from './approvalRules';
 import { ensureAlertCard, forgetIfNotApproved, judgeApproved, type BypassOutcome } from './bypass';
 import { issueLinkToken } from './linkToken';
 import { resolveOrigin } from './origin';
@@ -468,55 +469,6 @@ async function auditPolicy(deps: WorkflowDeps, request: ApprovalRequest, policy:
         correlationId: request.correlationId,
         after: { requiredApprovals: requiredApprovalsOf(request) },
         detail: `policy rule ${policy.ruleId}: requires ${requiredApprovalsOf(request)} distinct approval(s)`,
-    });
-}
-
-/**
- * Nobody knows who created the endpoint of a request opened without a requester (the sweep found it, or the event's
- * name matched no connection), so the self-approval rule cannot hold: the creator could approve their own connection.
- * Such a request needs UNKNOWN_REQUESTER_APPROVALS distinct approvals (2 by default: a second person looks), unless
- * the policy asks for more or decided it already. Stricter is kept when the requester becomes known later.
- */
-function withUnknownRequesterRule(deps: WorkflowDeps, request: ApprovalRequest): ApprovalRequest {
-    const needed = deps.settings.unknownRequesterApprovals ?? 2;
-    if (request.requester || request.status !== 'pending' || requiredApprovalsOf(request) >= needed) {
-        return request;
-    }
-    return { ...request, requiredApprovals: needed, unknownRequester: true };
-}
-
-/**
- * Once the requester is known, the self-approval rule holds again, so the extra approval asked for an unknown
- * requester is no longer needed: the request goes back to what the policy asks. Only while nobody has approved yet,
- * so that no approval already given can suddenly decide the request without a look from the count it was given for.
- */
-function withKnownRequester(deps: WorkflowDeps, request: ApprovalRequest): ApprovalRequest {
-    if (!request.unknownRequester || (request.approvals?.length ?? 0) > 0) {
-        return request;
-    }
-    const { unknownRequester: _known, requiredApprovals: _raised, ...rest } = request;
-    const policy = evaluatePolicy(
-        deps.settings.policy,
-        policySubject(request.facts, { ourTenantId: deps.settings.tenantId }),
-    );
-    return policy.action.type === 'requireApprovals' && policy.action.count > 1
-        ? { ...rest, requiredApprovals: policy.action.count }
-        : rest;
-}
-
-async function auditUnknownRequester(deps: WorkflowDeps, request: ApprovalRequest): Promise<void> {
-    if (!request.unknownRequester) {
-        return;
-    }
-    await deps.audit.append({
-        requestId: request.id,
-        action: 'policy',
-        actor: { kind: 'system' },
-        correlationId: request.correlationId,
-        after: { requiredApprovals: requiredApprovalsOf(request) },
-        detail:
-            `no requester is known, so the self-approval rule cannot apply: requires ${requiredApprovalsOf(request)} ` +
-            'distinct approval(s) (UNKNOWN_REQUESTER_APPROVALS)',
     });
 }
 

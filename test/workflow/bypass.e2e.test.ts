@@ -195,6 +195,23 @@ describe('bypass: connections approved without the gate', () => {
             expect((await runSweep()).join('\n')).toMatch(/bypasses 0/);
         });
 
+        it('asks two people for the Keep of an alert the sweep found, since who approved it is unknown', async () => {
+            const server = addServer(h, 'postgres-flexible');
+            await runSweep();
+            const pecId = addApproved(h, server, ids.second);
+            await runSweep();
+            const alert = await alertOf(h, pecId);
+            expect(alert).toMatchObject({
+                status: 'pending',
+                bypass: { detectedBy: 'sweep', action: 'alert' },
+                requiredApprovals: 2,
+                unknownRequester: true,
+            });
+            expect(await actions(h, alert.id)).toEqual(['bypassed', 'policy', 'card-posted']);
+            await click(h, alert, { who: people.dev, verb: 'approve', text: 'mine, fine' });
+            expect(await current(h, alert.id)).toMatchObject({ status: 'pending' });
+        });
+
         it('supersedes a request whose connection was approved in the portal, and alerts on it', async () => {
             await runSweep();
             const { seeded, request } = await openCard(h, 'postgres-flexible', { peSubscriptionId: ids.second });
@@ -362,8 +379,13 @@ describe('bypass: connections approved without the gate', () => {
             expect(armState(h, foreign).status).toBe('Approved');
 
             const review = await requestOf(h, foreign);
-            expect(review).toMatchObject({ status: 'pending', bypass: { detectedBy: 'baseline' } });
-            expect(await actions(h, review.id)).toEqual(['baseline']);
+            // Who approved it is unknown, so a Keep needs two people, as an unknown requester's request does.
+            expect(review).toMatchObject({
+                status: 'pending',
+                bypass: { detectedBy: 'baseline' },
+                requiredApprovals: 2,
+            });
+            expect(await actions(h, review.id)).toEqual(['baseline', 'policy']);
 
             // A second sweep: nothing new, no second summary, no bypass.
             const again = (await runSweep()).join('\n');
@@ -391,6 +413,58 @@ describe('bypass: connections approved without the gate', () => {
                     description: 'Revoked by alice@contoso.com: unknown partner',
                 }),
             );
+        });
+    });
+
+    describe('with a policy that asks two approvals of prod servers', () => {
+        const prodTwo = JSON.stringify({
+            rules: [
+                {
+                    id: 'prod-two',
+                    match: { tags: { environment: 'prod' } },
+                    action: { type: 'requireApprovals', count: 2 },
+                },
+            ],
+        });
+        beforeEach(async () => {
+            h = await startHarness({
+                settings: { TRUSTED_SUBSCRIPTION_IDS: ids.ours, WEBSITE_AUTH_ENABLED: 'true', POLICY: prodTwo },
+            });
+        });
+
+        it("an approver who approved outside cannot Keep the sweep's alert alone", async () => {
+            await runSweep();
+            const seeded = seedPendingPec(h.arm, 'postgres-flexible', { peSubscriptionId: ids.second });
+            await deliver(seeded.pecId);
+            const request = await requestOf(h, seeded.pecId);
+            expect(request.requiredApprovals).toBe(2);
+            // dev, an approver who is also an Owner of the server, approves in the CLI; the event is lost.
+            h.arm.setPecStatus(seeded.pecId, 'Approved', 'ok');
+            await runSweep();
+            const alert = await alertOf(h, seeded.pecId);
+            expect(alert.id).not.toBe(request.id);
+            expect(alert).toMatchObject({ status: 'pending', requiredApprovals: 2 });
+            expect(await actions(h, alert.id)).toEqual(['bypassed', 'policy', 'card-posted']);
+            await click(h, alert, { who: people.dev, verb: 'approve', text: 'fine' });
+            await drainApplyQueue(h);
+            expect(await current(h, alert.id)).toMatchObject({ status: 'pending', approvals: [expect.anything()] });
+            // A second approver makes the Keep; one Revoke alone would have closed it.
+            await click(h, await current(h, alert.id), { who: people.alice, verb: 'approve', text: 'agreed' });
+            await drainApplyQueue(h);
+            expect((await current(h, alert.id)).status).toBe('applied');
+            expect(armState(h, seeded.pecId).status).toBe('Approved');
+        });
+
+        it("an alert from an event, whose approver is known, still needs the policy's two for a Keep", async () => {
+            await runSweep();
+            const id = addApproved(h, addServer(h, 'mysql-flexible'), ids.second);
+            await deliver(id);
+            const alert = await alertOf(h, id);
+            expect(alert).toMatchObject({ status: 'pending', requiredApprovals: 2 });
+            expect(alert.unknownRequester).toBeUndefined();
+            await click(h, alert, { who: people.alice, verb: 'reject', text: 'no' });
+            await drainApplyQueue(h);
+            expect(armState(h, id).status).toBe('Rejected');
         });
     });
 
