@@ -1,4 +1,5 @@
 import { RESPONSE_TEXT_MAX_LENGTH, stripInvisible } from './card';
+import { sameId } from './ids';
 import type { DecisionStatus, Pec, PecStatus } from './pec';
 import { autoApproveDescription, autoRejectDescription, bypassRevokeDescription } from './policy';
 import {
@@ -155,9 +156,18 @@ export function addApproval(request: ApprovalRequest, approval: Decision, now: D
 
 /**
  * What ARM says happened to a PEC outside this app, or undefined while it is still in the state the decision starts
- * from: Pending for a request, Approved for a bypass alert (`expectedPecStatus`).
+ * from: Pending for a request, Approved for a bypass alert (`expectedPecStatus`), and still the connection of the
+ * private endpoint the card named (`privateEndpointId`, when given): a decision is about that endpoint, never about
+ * whichever one holds the connection's name later.
  */
-export function outsideChange(pec: Pec, expected: PecStatus = 'Pending'): string | undefined {
+export function outsideChange(
+    pec: Pec,
+    expected: PecStatus = 'Pending',
+    privateEndpointId?: string,
+): string | undefined {
+    if (privateEndpointId && pec.privateEndpointId && !sameId(pec.privateEndpointId, privateEndpointId)) {
+        return `the connection now belongs to another private endpoint (${pec.privateEndpointId}), not the one reviewed`;
+    }
     if (pec.status === expected) {
         return undefined;
     }

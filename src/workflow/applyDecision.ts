@@ -154,7 +154,7 @@ async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logge
         // An earlier attempt got through to ARM and died before recording it.
         after = before;
     } else {
-        const outside = outsideChange(before, expectedPecStatus(request));
+        const outside = outsideChange(before, expectedPecStatus(request), request.facts.privateEndpointId);
         if (outside) {
             await supersede(deps, stored, outside, log);
             return 'superseded';

@@ -79,7 +79,12 @@ async function decideStored(
     // two, not for both. Neither may let a decision through when it cannot answer.
     const [approver, pecNow] = await Promise.all([
         authorise(deps, stored.request, attempt.approver, log, { audit: true }),
-        staleReason(deps, stored.request.pecId, expectedPecStatus(stored.request)).then(
+        staleReason(
+            deps,
+            stored.request.pecId,
+            expectedPecStatus(stored.request),
+            stored.request.facts.privateEndpointId,
+        ).then(
             (reason) => ({ reason }),
             (err: unknown) => ({ error: ensureErrorType(err) }),
         ),
@@ -344,9 +349,10 @@ export async function staleReason(
     deps: WorkflowDeps,
     pecId: string,
     expected: 'Pending' | 'Approved' = 'Pending',
+    privateEndpointId?: string,
 ): Promise<string | undefined> {
     const pec = await deps.arm.getPec(parsePecId(pecId));
-    return pec ? outsideChange(pec, expected) : 'the connection was removed';
+    return pec ? outsideChange(pec, expected, privateEndpointId) : 'the connection was removed';
 }
 
 /** Ends an open request because ARM says the question is moot; audited, and the card says so. */

@@ -499,7 +499,7 @@ async function reconcileOne(
     if (holdsPec(request) && request.status !== 'decided') {
         // A decided request is left to its apply, which re-reads the PEC itself: ARM showing our own approval before
         // the request says applied is not an outside change.
-        const outside = await outsideNow(deps, seen, request.pecId, expectedPecStatus(request));
+        const outside = await outsideNow(deps, seen, request);
         if (request.status === 'expired') {
             if (outside) {
                 const released = await release(deps, stored, outside);
@@ -550,19 +550,17 @@ async function reconcileOne(
  * it was taken before the requests were read, so a request opened meanwhile for a PEC created meanwhile is missing
  * from it. Before anything is superseded or released, the PEC is read again.
  */
-async function outsideNow(
-    deps: WorkflowDeps,
-    seen: Seen,
-    pecId: string,
-    expected: 'Pending' | 'Approved',
-): Promise<string | undefined> {
+async function outsideNow(deps: WorkflowDeps, seen: Seen, request: ApprovalRequest): Promise<string | undefined> {
+    const { pecId } = request;
+    const expected = expectedPecStatus(request);
+    const endpoint = request.facts.privateEndpointId;
     if (seen.servers.has(serverKey(parsePecId(pecId).server))) {
         const listed = seen.pecs.get(idKey(pecId));
-        if (listed && !outsideChange(listed, expected)) {
+        if (listed && !outsideChange(listed, expected, endpoint)) {
             return undefined;
         }
     }
-    return staleReason(deps, pecId, expected);
+    return staleReason(deps, pecId, expected, endpoint);
 }
 
 /** Updates a card that shows an older state, from the request as it is now (the listed copy may be out of date). */

@@ -127,4 +127,16 @@ describe('outsideChange', () => {
         );
         expect(outsideChange(pec('Disconnected', ''))).toBe('the connection was set to Disconnected outside this app');
     });
+
+    it('is a change when the connection now names another private endpoint than the one reviewed', () => {
+        const reviewed = '/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe-a';
+        const held = (privateEndpointId: string) => ({ status: 'Pending', description: '', privateEndpointId }) as Pec;
+        expect(outsideChange(held(reviewed.toUpperCase()), 'Pending', reviewed)).toBeUndefined();
+        expect(outsideChange(held(reviewed.replace('pe-a', 'pe-b')), 'Pending', reviewed)).toMatch(
+            /^the connection now belongs to another private endpoint \(.*pe-b\), not the one reviewed$/,
+        );
+        // Without the reviewed endpoint (or without ARM's), only the status counts.
+        expect(outsideChange(held(reviewed.replace('pe-a', 'pe-b')), 'Pending')).toBeUndefined();
+        expect(outsideChange(held(''), 'Pending', reviewed)).toBeUndefined();
+    });
 });
