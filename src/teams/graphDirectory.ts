@@ -227,16 +227,20 @@ export class GraphDirectory implements ApproverDirectory {
         const found = new Map<string, DirectoryUser>();
         for (const groupId of groups) {
             // The cast segment has Graph filter server-side: nested groups, devices and service principals never come
-            // back. A page may still hold fewer than $top, so only the absence of a nextLink ends the listing.
+            // back. A page may still hold fewer than $top, so only the absence of a nextLink ends the listing. An OData
+            // cast on transitive members is an advanced query: Graph requires `ConsistencyLevel: eventual` and
+            // `$count=true` with it (learn.microsoft.com/graph/aad-advanced-queries), on every page, the nextLink's too.
             let request = client
                 .api(`/groups/${groupId}/transitiveMembers/microsoft.graph.user`)
                 .select(['id', 'displayName', 'userPrincipalName'])
-                .top(MEMBERS_PAGE_SIZE);
+                .top(MEMBERS_PAGE_SIZE)
+                .count(true);
             const seenLinks = new Set<string>();
             for (;;) {
                 let answer: unknown;
                 try {
                     answer = await request
+                        .header('ConsistencyLevel', 'eventual')
                         .middlewareOptions([this.retryOptions(module)])
                         .option('signal', deadline)
                         .get();

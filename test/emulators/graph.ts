@@ -6,7 +6,8 @@ import { applyFault, bearerAudience, FaultPlan, sendJson, startServer, type Runn
  * A Microsoft Graph emulator: the directory calls the app makes, `POST /v1.0/users/{id}/checkMemberGroups` (transitive,
  * through nested groups), `GET /v1.0/users/{id}` with `$select`, and
  * `GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user` with `$select`, `$top` and paging by an absolute
- * `@odata.nextLink` that carries a `$skiptoken`. It answers as Graph does: error bodies with `innerError`, 404
+ * `@odata.nextLink` that carries a `$skiptoken` (an advanced query: refused with 400 `Request_UnsupportedQuery` without
+ * `ConsistencyLevel: eventual` and `$count=true`). It answers as Graph does: error bodies with `innerError`, 404
  * `Request_ResourceNotFound` for an unknown user or group, 400 above 20 group ids, 401 for a token minted for another
  * audience. It serves https only, because graph-client never sends its token over http.
  */
@@ -28,6 +29,8 @@ export interface GraphRequestRecord {
     authorization?: string;
     /** Set by graph-client's RetryHandler on retries ("1", "2", ...). */
     retryAttempt?: string;
+    /** The `ConsistencyLevel` header, which Graph's advanced queries require. */
+    consistencyLevel?: string;
 }
 
 const userProperties = ['id', 'displayName', 'userPrincipalName', 'mail'] as const;
@@ -166,6 +169,7 @@ export class GraphEmulator {
         }
         const retryAttempt = header(req, 'retry-attempt');
         const authorization = header(req, 'authorization');
+        const consistencyLevel = header(req, 'consistencylevel');
         this.requests.push({
             method,
             path: url.pathname,
@@ -173,6 +177,7 @@ export class GraphEmulator {
             ...(json !== undefined ? { body: json } : {}),
             ...(authorization !== undefined ? { authorization } : {}),
             ...(retryAttempt !== undefined ? { retryAttempt } : {}),
+            ...(consistencyLevel !== undefined ? { consistencyLevel } : {}),
         });
         const headers = { 'request-id': randomUUID(), 'client-request-id': header(req, 'client-request-id') ?? '' };
 
@@ -221,7 +226,7 @@ export class GraphEmulator {
             url.pathname,
         );
         if (groupMembers) {
-            this.listTransitiveUsers(decodeURIComponent(groupMembers[1]!), method, url, res, headers);
+            this.listTransitiveUsers(decodeURIComponent(groupMembers[1]!), method, url, req, res, headers);
             return;
         }
 
@@ -314,11 +319,21 @@ export class GraphEmulator {
         groupKey: string,
         method: string,
         url: URL,
+        req: IncomingMessage,
         res: ServerResponse,
         headers: Record<string, string>,
     ): void {
         if (method !== 'GET') {
             sendJson(res, 405, errorBody(405, 'Request_BadRequest', 'Specified HTTP method is not allowed.'), headers);
+            return;
+        }
+        // An OData cast on transitive members is an advanced query: without `ConsistencyLevel: eventual` and
+        // `$count=true`, Graph refuses it (learn.microsoft.com/graph/aad-advanced-queries).
+        if (
+            header(req, 'consistencylevel')?.toLowerCase() !== 'eventual' ||
+            url.searchParams.get('$count') !== 'true'
+        ) {
+            sendJson(res, 400, errorBody(400, 'Request_UnsupportedQuery', 'Unsupported Query.'), headers);
             return;
         }
         const group = this.groups.get(groupKey.toLowerCase());
@@ -375,6 +390,7 @@ export class GraphEmulator {
         const page = members.slice(offset, offset + size);
         const answer: Record<string, unknown> = {
             '@odata.context': `${this.url}/v1.0/$metadata#users(${wanted.join(',')})`,
+            '@odata.count': members.length,
         };
         if (offset + size < members.length) {
             const next = new URLSearchParams(url.searchParams);

@@ -335,6 +335,8 @@ describe('GraphDirectory against the Graph emulator', () => {
             expect(request.query.$select?.split(',').sort()).toEqual(['displayName', 'id', 'userPrincipalName']);
             expect(request.query.$top).toBe('999');
             expect(request.authorization).toMatch(/^Bearer /);
+            // An OData cast on transitive members is an advanced query.
+            expect(request).toMatchObject({ consistencyLevel: 'eventual', query: { $count: 'true' } });
         });
 
         it('deduplicates users across groups, and sorts by display name, then id', async () => {
@@ -363,6 +365,8 @@ describe('GraphDirectory against the Graph emulator', () => {
                 expect(r.query.$top).toBe('999');
                 expect(r.query.$select?.split(',').sort()).toEqual(['displayName', 'id', 'userPrincipalName']);
                 expect(r.authorization).toMatch(/^Bearer /);
+                // The nextLink's page is a new request: the header must be sent again, and $count stays in the link.
+                expect(r).toMatchObject({ consistencyLevel: 'eventual', query: { $count: 'true' } });
             }
         });
 
@@ -480,20 +484,30 @@ describe('GraphDirectory against the Graph emulator', () => {
             expect(bare.status).toBe(401);
 
             const token = `e30.${Buffer.from(JSON.stringify({ aud: graph.url })).toString('base64url')}.x`;
-            const get = async (url: string) => {
-                const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+            const get = async (url: string, consistencyLevel = 'eventual') => {
+                const response = await fetch(url, {
+                    headers: {
+                        authorization: `Bearer ${token}`,
+                        ...(consistencyLevel ? { consistencylevel: consistencyLevel } : {}),
+                    },
+                });
                 return { status: response.status, body: (await response.json()) as Record<string, unknown> };
             };
-            const all = await get(`${graph.url}${membersPath(big)}?$select=id`);
+            // An advanced query: refused without the header, or without $count=true.
+            const unsupported = { status: 400, body: { error: { code: 'Request_UnsupportedQuery' } } };
+            expect(await get(`${graph.url}${membersPath(big)}?$select=id&$count=true`, '')).toMatchObject(unsupported);
+            expect(await get(`${graph.url}${membersPath(big)}?$select=id`)).toMatchObject(unsupported);
+            const all = await get(`${graph.url}${membersPath(big)}?$select=id&$count=true`);
             expect(all.status).toBe(200);
             const value = all.body.value as Record<string, unknown>[];
             expect(value).toHaveLength(5);
             expect(value.every((u) => Object.keys(u).sort().join() === '@odata.type,id')).toBe(true);
             expect(value.map((u) => u.id)).not.toContain(servicePrincipal);
             expect(all.body['@odata.nextLink']).toBeUndefined();
+            expect(all.body['@odata.count']).toBe(5);
 
             graph.pageSize = 2;
-            const first = await get(`${graph.url}${membersPath(big)}?$select=id,displayName`);
+            const first = await get(`${graph.url}${membersPath(big)}?$select=id,displayName&$count=true`);
             const next = String(first.body['@odata.nextLink']);
             expect(next.startsWith(`${graph.url}${membersPath(big)}?`)).toBe(true);
             expect(next).toMatch(/[?&]\$skiptoken=[^&]+%3D(&|$)/);
@@ -507,7 +521,7 @@ describe('GraphDirectory against the Graph emulator', () => {
 
             const tampered = await get(next.replace(/\$skiptoken=[^&]+/, '$skiptoken=bm9wZQ%3D%3D'));
             expect(tampered.status).toBe(400);
-            const unknownGroup = await get(`${graph.url}${membersPath(randomUUID())}`);
+            const unknownGroup = await get(`${graph.url}${membersPath(randomUUID())}?$count=true`);
             expect(unknownGroup).toMatchObject({ status: 404, body: { error: { code: 'Request_ResourceNotFound' } } });
         });
     });
