@@ -392,7 +392,33 @@ export async function postActivity(
     });
     const response = await teamsMessages(request, testContext('teamsMessages'));
     const body = response.jsonBody as ClickResult['body'];
+    assertInvokeContract(activity, response.status ?? 200, body);
     return { status: response.status ?? 200, body, text: JSON.stringify(body ?? '') };
+}
+
+/**
+ * Every answer to an `adaptiveCard/action` invoke is one the Universal Actions response format allows: a card or a
+ * message with 200, an error with 400 or 500 (Microsoft's Teams SDK: `AdaptiveCardActionResponse`). Checked on every
+ * click any test makes that the channel accepted (HTTP 200), so no path can answer with a status Teams does not know.
+ */
+const invokeContract: Record<string, readonly number[]> = {
+    'application/vnd.microsoft.card.adaptive': [200],
+    'application/vnd.microsoft.activity.message': [200],
+    'application/vnd.microsoft.error': [400, 500],
+    'application/vnd.microsoft.activity.loginRequest': [401],
+    'application/vnd.microsoft.error.incorrectAuthCode': [401],
+    'application/vnd.microsoft.error.preconditionFailed': [412],
+};
+function assertInvokeContract(activity: Record<string, unknown>, httpStatus: number, body: unknown): void {
+    // A request refused at the HTTP level (no valid Bot Framework token: 401) carries no invoke response.
+    if (activity.type !== 'invoke' || activity.name !== 'adaptiveCard/action' || httpStatus !== 200) {
+        return;
+    }
+    const { statusCode, type } = body as { statusCode?: unknown; type?: unknown };
+    const allowed = typeof type === 'string' ? invokeContract[type] : undefined;
+    if (!allowed || typeof statusCode !== 'number' || !allowed.includes(statusCode)) {
+        throw new Error(`invoke answered outside the Universal Actions contract: ${JSON.stringify(body)}`);
+    }
 }
 
 export async function click(h: Harness, request: ApprovalRequest, options: ClickOptions = {}): Promise<ClickResult> {

@@ -61,15 +61,13 @@ export function cardResponse(card: unknown): InvokeResponse {
     return { statusCode: 200, type: cardContentType, value: card };
 }
 
-export function errorResponse(statusCode: number, message: string): InvokeResponse {
-    const code =
-        statusCode === 400
-            ? 'BadRequest'
-            : statusCode === 404
-              ? 'NotFound'
-              : statusCode >= 500
-                ? 'InternalServerError'
-                : 'Forbidden';
+/**
+ * An error answer to a card action. The Universal Actions response format allows `application/vnd.microsoft.error` with
+ * 400 or 500 only (Microsoft's Teams SDK types it so: `AdaptiveCardActionErrorResponse`), so a refusal (another tenant,
+ * another card's message, no such request) is a 400 whose message says which, and our own failure a 500.
+ */
+export function errorResponse(statusCode: 400 | 500, message: string): InvokeResponse {
+    const code = statusCode === 400 ? 'BadRequest' : 'InternalServerError';
     return { statusCode, type: errorContentType, value: { code, message } };
 }
 
@@ -92,7 +90,7 @@ export async function handleCardAction(deps: WorkflowDeps, activity: CardAction,
 async function answerCardAction(deps: WorkflowDeps, activity: CardAction, log: Logger): Promise<InvokeResponse> {
     if (activity.channelData.tenant.id.toLowerCase() !== deps.settings.tenantId.toLowerCase()) {
         log.warn(`Refused a card action from tenant ${activity.channelData.tenant.id}`);
-        return errorResponse(403, 'This app serves another tenant');
+        return errorResponse(400, 'This app serves another tenant');
     }
     const { verb, data } = activity.value.action;
     const who = {
@@ -130,7 +128,8 @@ async function toResponse(deps: WorkflowDeps, result: DecideResult, log: Logger)
                 ...(result.responseText === undefined ? {} : { responseText: result.responseText }),
             });
         case 'refused':
-            return errorResponse(result.status, result.reason);
+            // Refused before anything was read or written (403, 404 or 410 in the use case's terms).
+            return errorResponse(400, result.reason);
     }
 }
 
@@ -163,7 +162,7 @@ async function refresh(
 ): Promise<InvokeResponse> {
     const stored = isRequestId(requestId) ? await deps.requests.get(requestId) : undefined;
     if (!stored || !isOwnCardMessage(stored.request, origin)) {
-        return errorResponse(404, 'No such request');
+        return errorResponse(400, 'No such request');
     }
     const request = stored.request;
     if (request.status !== 'pending') {

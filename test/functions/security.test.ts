@@ -145,7 +145,11 @@ describe('security matrix', () => {
                     channelData: { tenant: { id: ids.foreignTenant } },
                 },
             });
-            expect(result.body).toMatchObject({ statusCode: 403, type: 'application/vnd.microsoft.error' });
+            expect(result.body).toMatchObject({
+                statusCode: 400,
+                type: 'application/vnd.microsoft.error',
+                value: { message: 'This app serves another tenant' },
+            });
             await expectNothingChanged();
         });
 
@@ -153,11 +157,11 @@ describe('security matrix', () => {
             const elsewhere = await click(h, request, {
                 activity: { conversation: { id: '19:other@thread.tacv2;messageid=1' } },
             });
-            expect(elsewhere.body).toMatchObject({ statusCode: 403 });
+            expect(elsewhere.body).toMatchObject({ statusCode: 400 });
             const otherMessage = await click(h, request, { activity: { replyToId: '1700000000000' } });
-            expect(otherMessage.body).toMatchObject({ statusCode: 403 });
+            expect(otherMessage.body).toMatchObject({ statusCode: 400 });
             const noReplyTo = await click(h, request, { activity: { replyToId: undefined } });
-            expect(noReplyTo.body).toMatchObject({ statusCode: 403 });
+            expect(noReplyTo.body).toMatchObject({ statusCode: 400 });
             await expectNothingChanged();
         });
 

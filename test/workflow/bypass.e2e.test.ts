@@ -290,9 +290,9 @@ describe('bypass: connections approved without the gate', () => {
             const forged = await click(h, alert, {
                 activity: { conversation: { id: '19:other@thread.tacv2;messageid=1', tenantId: ids.tenant } },
             });
-            expect(forged.body).toMatchObject({ statusCode: 403 });
+            expect(forged.body).toMatchObject({ statusCode: 400 });
             const otherMessage = await click(h, alert, { activity: { replyToId: '1700000000000' } });
-            expect(otherMessage.body).toMatchObject({ statusCode: 403 });
+            expect(otherMessage.body).toMatchObject({ statusCode: 400 });
             expect((await click(h, alert, { who: people.alice, verb: 'reject', text: '' })).text).toContain(
                 'needs a response text',
             );

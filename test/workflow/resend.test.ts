@@ -68,7 +68,7 @@ describe('resendCard', () => {
 
         // The old card's buttons no longer decide anything; the new card's do.
         const old = await click(h, before, { text: 'from the old card' });
-        expect(old.body).toMatchObject({ statusCode: 403 });
+        expect(old.body).toMatchObject({ statusCode: 400 });
         expect((await stored(before.id)).status).toBe('pending');
         const fresh = await click(h, after, { who: people.alice, text: 'from the new card' });
         expect(fresh.body).toMatchObject({ statusCode: 200 });
