@@ -455,6 +455,9 @@ describe('ARM PecProvider against the ARM emulator', () => {
                         (r) => r.method === 'GET' && isPollPath(r.path) && r.path.includes(ops[0]!.id),
                     );
                     expect(polls.length).toBeGreaterThanOrEqual(1);
+                    // MySQL flexible server's spec documents its 202 with a Location header alone: the poller follows it.
+                    const followed = kind === 'mysql-flexible' ? /\/operationResults\//i : /\/azureAsyncOperation\//i;
+                    expect(polls.every((r) => followed.test(r.path))).toBe(true);
                     // Only after the PUT, a GET of the PEC reads the result.
                     const putIndex = seen.indexOf(puts[0]!);
                     const readsAfter = seen

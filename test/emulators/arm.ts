@@ -621,8 +621,11 @@ export class ArmEmulator {
     }
 
     private accept(op: OperationRecord, res: http.ServerResponse): void {
+        // MySQL flexible server's spec (2023-06-30, PrivateEndpointConnections_CreateOrUpdate) documents its 202 with a
+        // Location header alone; the other database kinds' with both.
+        const locationOnly = op.target !== undefined && isMysqlFlexible(op.pec.server);
         sendJson(res, 202, undefined, {
-            'azure-asyncoperation': this.opUrl(op, 'azureAsyncOperation'),
+            ...(locationOnly ? {} : { 'azure-asyncoperation': this.opUrl(op, 'azureAsyncOperation') }),
             location: this.opUrl(op, 'operationResults'),
             'retry-after': String(this.options.retryAfterSeconds),
         });
@@ -705,6 +708,10 @@ function requireMethod(method: string, allowed: string[]): void {
 
 function shapeOf_(server: ServerRecord): SpecShape | undefined {
     return isDatabase(server.provider) ? undefined : shapeOfType(server.provider, server.type);
+}
+
+function isMysqlFlexible(server: ServerRecord): boolean {
+    return lower(server.provider) === 'microsoft.dbformysql' && lower(server.type) === 'flexibleservers';
 }
 
 function isSingle(server: ServerRecord): boolean {
