@@ -72,7 +72,8 @@ param teamsTeamId string = ''
 @description('The same team by its Microsoft 365 group id (the GUID after groupId= in the team link): Graph reads the channel with it to find a card whose post got no answer. Optional.')
 param teamsGroupId string = ''
 
-@description('Optional fallback delivery: a Teams Workflows incoming webhook URL (https). Cards sent this way carry links to the web page instead of buttons.')
+@description('Optional fallback delivery: a Teams Workflows incoming webhook URL (https). Cards sent this way carry links to the web page instead of buttons. Secure: its sig= lets anyone who holds it post into the channel, and a plain parameter is kept in the deployment history, which every Reader sees.')
+@secure()
 param workflowsWebhookUrl string = ''
 
 @allowed(['F0', 'S1'])

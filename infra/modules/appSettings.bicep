@@ -4,7 +4,8 @@
 @description('The Function App.')
 param functionAppName string
 
-@description('Every application setting, as name: value.')
+@description('Every application setting, as name: value. Secure, since some are capabilities (the Workflows webhook URL with its sig=): a plain object would be kept in the deployment history.')
+@secure()
 param settings object
 
 @description('Client id of the sign-in app registration; empty: no App Service Authentication (the web page then answers 401).')

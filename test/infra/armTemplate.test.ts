@@ -167,6 +167,31 @@ describe('app settings (compiled) against src/config.ts', () => {
         expect((site.siteConfig as Record<string, unknown>).appSettings).toBeUndefined();
     });
 
+    it('keep capabilities out of the deployment history, which every Reader sees: secure parameters only', () => {
+        // The Workflows webhook URL carries its sig=, which lets whoever holds it post into the approvers' channel.
+        expect(mainTemplate.parameters?.workflowsWebhookUrl?.type).toBe('securestring');
+        const nested: Template[] = [];
+        const walk = (template: Template) => {
+            for (const resource of Object.values(template.resources ?? {})) {
+                const inner = (resource as { properties?: { template?: Template } }).properties?.template;
+                if (inner) {
+                    nested.push(inner);
+                    walk(inner);
+                }
+            }
+        };
+        walk(mainTemplate);
+        const appSettingsModule = nested.filter((t) =>
+            Object.values(t.resources ?? {}).some(
+                (r) => (r as { type?: string; name?: string }).type === 'Microsoft.Web/sites/config',
+            ),
+        );
+        expect(appSettingsModule.length).toBeGreaterThan(0);
+        for (const t of appSettingsModule) {
+            expect(t.parameters?.settings?.type).toBe('secureObject');
+        }
+    });
+
     it('give loadConfig() everything it requires', () => {
         const config = loadConfig(deployedEnvironment());
         expect(config.storage.tableServiceUri).toMatch(/^https:\/\/stpecgate\w+\.table\.core\.windows\.net$/);
