@@ -25,7 +25,7 @@ import {
 import { isServerKind, serverKinds } from '../src/domain/ids';
 import { isRequestId } from '../src/domain/request';
 import { listCommand } from '../src/ops/list';
-import { exitCodes, parseSince, safe, type Output } from '../src/ops/output';
+import { exitCodes, parseSince, safe, terminalSafe, type Output } from '../src/ops/output';
 import { resendCommand } from '../src/ops/resend';
 import { auditTrailCommand, showCommand } from '../src/ops/show';
 
@@ -67,7 +67,8 @@ export interface MainOptions {
     now?: Date;
 }
 
-export async function main(argv: readonly string[], output: Output, options: MainOptions = {}): Promise<number> {
+export async function main(argv: readonly string[], raw: Output, options: MainOptions = {}): Promise<number> {
+    const output = terminalSafe(raw);
     const env = options.env ?? process.env;
     const now = options.now ?? new Date();
     const settings = lazySettings(env, options.cwd ?? process.cwd());

@@ -9,6 +9,19 @@ export interface Output {
     err(line: string): void;
 }
 
+/**
+ * The output every command writes through: control characters (C0 but tab and line feed, DEL, C1) become U+FFFD on
+ * both streams. Values are cleaned where they are printed (`safe`), but the tables are writable by whoever holds the
+ * storage account, and one value printed raw (an id, a status, a sequence number) would let an escape sequence erase
+ * the lines above it and print "verified" in a terminal, or write the operator's clipboard (OSC 52). This is the net
+ * under every command, present and future. JSON output is unaffected: JSON.stringify escapes control characters.
+ */
+export function terminalSafe(output: Output): Output {
+    const control = (code: number) => (code < 0x20 && code !== 0x09 && code !== 0x0a) || (code >= 0x7f && code <= 0x9f);
+    const clean = (line: string) => Array.from(line, (ch) => (control(ch.charCodeAt(0)) ? '\ufffd' : ch)).join('');
+    return { out: (line) => output.out(clean(line)), err: (line) => output.err(clean(line)) };
+}
+
 /** Exit codes of every command: done, failed (not found, refused, a broken chain), bad usage. */
 export const exitCodes = { ok: 0, failed: 1, usage: 2 } as const;
 

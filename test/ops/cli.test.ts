@@ -6,6 +6,8 @@ import { ConfigError } from '../../src/domain/errors';
 import { mergeSettings, readLocalSettings, readStorageTarget } from '../../src/ops/connection';
 import { parseSince } from '../../src/ops/output';
 import { azuriteConnectionString } from '../storage/azuriteTable';
+import { auditRowKey } from '../../src/storage/auditLog';
+import { requestKeys } from '../../src/storage/requestStore';
 import { memoryOutput, opsTables, seedRequest } from './helpers';
 
 /**
@@ -161,5 +163,55 @@ describe('pec (settings)', () => {
         } finally {
             rmSync(local, { recursive: true, force: true });
         }
+    });
+});
+
+describe('pec (terminal)', () => {
+    const t = opsTables();
+    const env = () => ({
+        AzureWebJobsStorage: azuriteConnectionString(),
+        REQUESTS_TABLE: t.requestsTable,
+        AUDIT_TABLE: t.auditTable,
+    });
+
+    it('prints no control character that came from the tables, whatever field it hides in', async () => {
+        const request = await seedRequest(t);
+        // Someone with the storage account's keys writes escape sequences where the commands print values: erase the
+        // lines above, print a verdict, hide the rest (and OSC 52 would write the operator's clipboard).
+        const forged =
+            '\u001b[2K\u001b[1A\u001b[2K\r1 chain verified, 0 broken\u001b[8m\u001b]52;c;ZXZpbA==\u0007\u009b';
+        const keys = requestKeys(request.id);
+        const requests = await t.requestsClient();
+        const row = await requests.getEntity<{ data: string }>(keys.partitionKey, keys.rowKey);
+        const data = JSON.parse(row.data) as { status: string; facts: { serverKind: string } };
+        data.status = `pending${forged}`;
+        data.facts.serverKind = `postgres-flexible${forged}`;
+        await requests.updateEntity({ ...keys, data: JSON.stringify(data) }, 'Merge');
+        const audit = await t.auditClient();
+        const entryRow = await audit.getEntity<{ entry: string }>(request.id, auditRowKey(request.id, 1));
+        const entry = JSON.parse(entryRow.entry) as Record<string, unknown>;
+        await audit.updateEntity(
+            {
+                partitionKey: request.id,
+                rowKey: auditRowKey(request.id, 1),
+                entry: JSON.stringify({ ...entry, seq: `1${forged}` }),
+            },
+            'Merge',
+        );
+        const listed = memoryOutput();
+        await main(['list', '--all'], listed, { env: env() });
+        const shown = memoryOutput();
+        await main(['show', request.id], shown, { env: env() });
+        const verified = memoryOutput();
+        expect(await main(['audit', 'verify'], verified, { env: env() })).toBe(1);
+        for (const output of [listed, shown, verified]) {
+            const all = [...output.stdout, ...output.stderr].join('\n');
+            const controls = [...all].filter((ch) => {
+                const code = ch.charCodeAt(0);
+                return (code < 0x20 && code !== 0x09 && code !== 0x0a) || (code >= 0x7f && code <= 0x9f);
+            });
+            expect(controls).toEqual([]);
+        }
+        expect(verified.text()).toContain('BROKEN');
     });
 });
