@@ -106,7 +106,9 @@ resource auditAnchorContainer 'Microsoft.Storage/storageAccounts/blobServices/co
 // WORM: a blob in the anchor container cannot be changed or deleted for auditAnchorRetentionDays after it was
 // created, by anyone; appending blocks to an append blob stays allowed (allowProtectedAppendWrites). The policy is
 // created unlocked (ARM cannot lock it in the same deployment); lock it once with
-// `az storage container immutability-policy lock` (infra/README.md) so nobody can shorten or remove it.
+// `az storage container immutability-policy lock` (README, "Deploy", step 4) so nobody can shorten or remove it. Until
+// then the app identity's Storage Blob Data Owner (control-plane `containers/*`) could delete it: the condition below
+// narrows data actions only.
 resource auditAnchorWorm 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2025-06-01' = {
   parent: auditAnchorContainer
   name: 'default'
