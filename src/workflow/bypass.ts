@@ -74,12 +74,17 @@ export async function judgeApproved(deps: WorkflowDeps, input: BypassInput, log:
     }
     if (active && active.request.status === 'pending') {
         // Approved outside while its request waited: superseded as before, and judged as a bypass below.
-        await supersede(
+        const after = await supersede(
             deps,
             active,
             `the connection was set to Approved outside this app ("${current.description}")`,
             log,
         );
+        if (after.request.status !== 'superseded') {
+            // Decided meanwhile: the Approved seen may be that decision's own apply. Its apply judges ARM's state, and
+            // the next sweep judges the connection again once the request is settled.
+            return { kind: 'accounted', reason: `request ${after.request.id} was ${after.request.status} meanwhile` };
+        }
     }
     return report(deps, { ...input, pec: current }, log);
 }

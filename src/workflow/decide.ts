@@ -355,17 +355,25 @@ export async function staleReason(
     return pec ? outsideChange(pec, expected, privateEndpointId) : 'the connection was removed';
 }
 
-/** Ends an open request because ARM says the question is moot; audited, and the card says so. */
+/**
+ * Ends an open request because ARM says the question is moot; audited, and the card says so. Only while the request
+ * is still in the status the caller judged ARM's state against (`stored`): a request decided meanwhile is its apply's,
+ * and ARM showing that decision's state is no outside change. A slow read of ARM seen against a pending request must
+ * never end a decision being applied (and, the request gone, make the gate's own approval look like a bypass).
+ */
 export async function supersede(
     deps: WorkflowDeps,
     stored: StoredRequest,
     reason: string,
     log: Logger,
 ): Promise<StoredRequest> {
-    let before = stored.request.status;
+    const judged = stored.request.status;
+    let before = judged;
     const written = await updateRequest(deps.requests, stored, (request) => {
         before = request.status;
-        return isOpen(request.status) ? transition(request, { type: 'supersede', reason }, deps.now()) : undefined;
+        return isOpen(request.status) && request.status === judged
+            ? transition(request, { type: 'supersede', reason }, deps.now())
+            : undefined;
     });
     if (!written?.changed) {
         return written?.stored ?? stored;
