@@ -30,8 +30,8 @@ export interface ConnectionMarks {
     get(pecId: string): Promise<ConnectionMark | undefined>;
     /** Removes the mark: the connection is no longer Approved, so a later approval is a new question. */
     remove(pecId: string): Promise<void>;
-    /** Every marked connection, by `idKey` of its PEC id: one query, for the sweep. */
-    listMarked(): Promise<Set<string>>;
+    /** Every mark, by `idKey` of its PEC id: one query, for the sweep. */
+    listMarked(): Promise<Map<string, ConnectionMark>>;
     /** Whether the baseline of this subscription and server kind has been taken. */
     isBaselined(subscriptionId: string, kind: string): Promise<boolean>;
     markBaselined(subscriptionId: string, kind: string, at: string): Promise<void>;
@@ -105,15 +105,19 @@ export class TableConnectionMarks implements ConnectionMarks {
         }
     }
 
-    async listMarked(): Promise<Set<string>> {
+    async listMarked(): Promise<Map<string, ConnectionMark>> {
         const table = await this.table();
-        const marked = new Set<string>();
+        const marked = new Map<string, ConnectionMark>();
         try {
-            const rows = table.listEntities<{ pecId: string }>({
-                queryOptions: { filter: `RowKey ge '${markPrefix}' and RowKey lt 'approved.'`, select: ['pecId'] },
+            const rows = table.listEntities<ConnectionMark>({
+                queryOptions: {
+                    filter: `RowKey ge '${markPrefix}' and RowKey lt 'approved.'`,
+                    select: ['pecId', 'source', 'requestId', 'at'],
+                },
             });
             for await (const row of rows) {
-                marked.add(idKey(row.pecId));
+                const { pecId, source, requestId, at } = row;
+                marked.set(idKey(pecId), { pecId, source, requestId, at });
             }
         } catch (err) {
             throw wrap(err, 'list the connection marks');

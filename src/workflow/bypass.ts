@@ -5,6 +5,7 @@ import type { Pec, ServerContext } from '../domain/pec';
 import { evaluateBypass, policySubject, type BypassDecision } from '../domain/policy';
 import { openRequest, transition, type ApprovalRequest, type Decision, type Requester } from '../domain/request';
 import type { Origin } from '../domain/origin';
+import type { ConnectionMark } from '../storage/connectionMarks';
 import type { StoredRequest } from '../storage/requestStore';
 import { baselineSummary, renderBaselineCard, type BaselineEntry } from '../teams/baselineCard';
 import { auditAlertApprovals, withAlertApprovals } from './approvalRules';
@@ -38,8 +39,8 @@ export interface BypassInput {
     requester: Requester | undefined;
     correlationId: string;
     detectedBy: 'event' | 'sweep';
-    /** The sweep's one query of every marked connection: spares a read per Approved connection. */
-    marked?: Set<string>;
+    /** The sweep's one query of every mark: spares a read per Approved connection. */
+    marked?: Map<string, ConnectionMark>;
 }
 
 /** Judges a connection seen Approved; reports it when nothing of ours accounts for it. */
@@ -53,7 +54,9 @@ export async function judgeApproved(deps: WorkflowDeps, input: BypassInput, log:
     if (!(await marks.isBaselined(server.subscriptionId, server.kind))) {
         return { kind: 'accounted', reason: 'its subscription and kind have no baseline yet: the next sweep takes it' };
     }
-    if (input.marked ? input.marked.has(idKey(pec.id)) : await marks.get(pec.id)) {
+    const mark = input.marked ? input.marked.get(idKey(pec.id)) : await marks.get(pec.id);
+    const unfinished = mark && (await unfinishedReport(deps, mark));
+    if (mark && !unfinished) {
         return { kind: 'accounted', reason: 'the gate approved, kept or already reported it' };
     }
     const active = await deps.requests.getActiveForPec(pec.id);
@@ -86,10 +89,42 @@ export async function judgeApproved(deps: WorkflowDeps, input: BypassInput, log:
             return { kind: 'accounted', reason: `request ${after.request.id} was ${after.request.status} meanwhile` };
         }
     }
-    return report(deps, { ...input, pec: current }, log);
+    return report(deps, { ...input, pec: current }, log, unfinished || undefined);
 }
 
-async function report(deps: WorkflowDeps, input: BypassInput, log: Logger): Promise<BypassOutcome> {
+/** A report older than this whose alert is missing was cut short (a report takes seconds): it is finished again. */
+const reportGraceMs = 2 * 60_000;
+/** Marks older than this are not looked into: the sweep, every few minutes, has finished any cut-short report by then. */
+const reportRepairWindowMs = 24 * 60 * 60_000;
+
+/**
+ * A bypass report that took the connection's mark and died before its alert was recorded (the mark goes first, so two
+ * invocations report once): without this the mark would stand for an alert nobody ever saw. Its id is kept, so the
+ * finished report is the one the mark names. Only `bypass` marks young enough to matter are read (a request read,
+ * and its trail when there is no request).
+ */
+async function unfinishedReport(deps: WorkflowDeps, mark: ConnectionMark): Promise<ConnectionMark | undefined> {
+    const age = deps.now().getTime() - Date.parse(mark.at);
+    if (mark.source !== 'bypass' || !(age > reportGraceMs && age < reportRepairWindowMs)) {
+        return undefined;
+    }
+    if (await deps.requests.get(mark.requestId)) {
+        return undefined;
+    }
+    const trail = await deps.audit.list(mark.requestId);
+    // An accepted bypass has its entry and, by design, no alert.
+    const accepted = trail.some(
+        (e) => e.action === 'bypassed' && (e.after as { action?: unknown } | undefined)?.action === 'accept',
+    );
+    return accepted ? undefined : mark;
+}
+
+async function report(
+    deps: WorkflowDeps,
+    input: BypassInput,
+    log: Logger,
+    resume?: ConnectionMark,
+): Promise<BypassOutcome> {
     const marks = deps.marks!;
     const { pec } = input;
     const [context, origin] = await Promise.all([
@@ -102,30 +137,35 @@ async function report(deps: WorkflowDeps, input: BypassInput, log: Logger): Prom
         policySubject(facts, { ourTenantId: deps.settings.tenantId }),
     );
     const now = deps.now();
-    const id = deps.newId();
-    if (!(await marks.insertIfNone({ pecId: pec.id, source: 'bypass', requestId: id, at: now.toISOString() }))) {
+    const id = resume?.requestId ?? deps.newId();
+    if (resume) {
+        log.warn(`Finishing the report of bypass ${id} on ${pec.id}: its mark was taken, its alert never recorded`);
+    } else if (!(await marks.insertIfNone({ pecId: pec.id, source: 'bypass', requestId: id, at: now.toISOString() }))) {
         return { kind: 'accounted', reason: 'another invocation reported it first' };
     }
     const correlationId = input.correlationId;
-    await deps.audit.append(
-        {
-            requestId: id,
-            action: 'bypassed',
-            actor: input.requester ? requesterActor(input.requester) : { kind: 'system' },
-            correlationId,
-            after: {
-                pec: { id: pec.id, status: pec.status, description: pec.description },
-                origin: originSummary(origin),
-                requester: input.requester ?? 'unknown',
-                rule: decision.ruleId ?? 'default',
-                action: decision.action.type,
+    const opened = resume ? (await deps.audit.list(id)).some((e) => e.action === 'bypassed') : false;
+    if (!opened) {
+        await deps.audit.append(
+            {
+                requestId: id,
+                action: 'bypassed',
+                actor: input.requester ? requesterActor(input.requester) : { kind: 'system' },
+                correlationId,
+                after: {
+                    pec: { id: pec.id, status: pec.status, description: pec.description },
+                    origin: originSummary(origin),
+                    requester: input.requester ?? 'unknown',
+                    rule: decision.ruleId ?? 'default',
+                    action: decision.action.type,
+                },
+                detail:
+                    `approved without the gate (seen by the ${input.detectedBy}); ` +
+                    `${decision.ruleId ? `bypass rule ${decision.ruleId}` : 'default'}: ${decision.action.type}`,
             },
-            detail:
-                `approved without the gate (seen by the ${input.detectedBy}); ` +
-                `${decision.ruleId ? `bypass rule ${decision.ruleId}` : 'default'}: ${decision.action.type}`,
-        },
-        { first: true },
-    );
+            { first: true },
+        );
+    }
     const logLine =
         `BYPASS ${pec.id}: approved without the gate, from ${origin.subscriptionId ?? 'an unknown subscription'} ` +
         `(${origin.source}${origin.tenantId ? `, tenant ${origin.tenantId}` : ''}); ${decision.action.type}`;
@@ -311,14 +351,15 @@ export async function sweepApproved(
     }
 
     if (toJudge.length > 0) {
-        let marked: Set<string>;
+        let marked: Map<string, ConnectionMark>;
         try {
             marked = await marks.listMarked();
         } catch (err) {
             result.errors.push({ what: 'list the connection marks', error: err });
             return result;
         }
-        const unmarked = toJudge.filter(({ pec }) => !marked.has(idKey(pec.id)));
+        // A bypass mark may stand for a report cut short before its alert: judgeApproved looks (unfinishedReport).
+        const unmarked = toJudge.filter(({ pec }) => (marked.get(idKey(pec.id))?.source ?? 'bypass') === 'bypass');
         const judged = await settleAll(unmarked, 4, ({ pec, context }) =>
             judgeApproved(
                 deps,

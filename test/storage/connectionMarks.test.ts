@@ -31,8 +31,8 @@ describe('TableConnectionMarks on Azurite', () => {
         await marks.put({ pecId: pecId(2), source: 'gate', requestId: 'r2b', at });
         expect((await marks.get(pecId(2)))?.requestId).toBe('r2b');
         const listed = await marks.listMarked();
-        expect(listed.has(pecId(2).toLowerCase())).toBe(true);
-        expect(listed.has(pecId(3).toLowerCase())).toBe(true);
+        expect(listed.get(pecId(2).toLowerCase())).toMatchObject({ source: 'gate', requestId: 'r2b' });
+        expect(listed.get(pecId(3).toLowerCase())).toMatchObject({ source: 'baseline', requestId: 'r3', at });
         await marks.remove(pecId(3));
         await marks.remove(pecId(3));
         expect(await marks.get(pecId(3))).toBeUndefined();

@@ -2,6 +2,7 @@ import type { EventGridEvent, Timer } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { pecEvents } from '../../functions/pecEvents';
 import { sweepFunction } from '../../functions/sweep';
+import { TransientError } from '../../src/domain/errors';
 import { kindInfo, type ServerKind } from '../../src/domain/ids';
 import { onResourceEvent } from '../../src/workflow/onResourceEvent';
 import type { ApprovalRequest } from '../../src/domain/request';
@@ -238,6 +239,40 @@ describe('bypass: connections approved without the gate', () => {
                 action: 'alert',
                 description: 'ok by cli',
             });
+        });
+
+        it('finishes a report cut short between the mark and the alert, once, under the id the mark names', async () => {
+            await runSweep();
+            const id = addApproved(h, addServer(h, 'postgres-flexible'), ids.second);
+            const audit = h.deps.audit;
+            const append = audit.append.bind(audit);
+            audit.append = (entry, options) =>
+                entry.action === 'bypassed'
+                    ? Promise.reject(new TransientError('simulated outage right after the mark'))
+                    : append(entry, options);
+            try {
+                await expect(deliver(id)).rejects.toThrow();
+            } finally {
+                audit.append = append;
+            }
+            const mark = (await h.deps.marks!.get(id))!;
+            expect(mark.source).toBe('bypass');
+            // Within the grace a report may still be on its way: nothing is done twice.
+            await deliver(id);
+            expect(await h.deps.requests.get(mark.requestId)).toBeUndefined();
+            // Later, Event Grid's redelivery or the sweep finishes it: one entry, one alert, one card.
+            const now = h.deps.now;
+            h.deps.now = () => new Date(now().getTime() + 5 * 60_000);
+            try {
+                await deliver(id);
+                await runSweep();
+            } finally {
+                h.deps.now = now;
+            }
+            const alert = (await h.deps.requests.get(mark.requestId))!.request;
+            expect(alert.bypass).toMatchObject({ action: 'alert' });
+            expect(await actions(h, alert.id)).toEqual(['bypassed', 'card-posted']);
+            expect(h.bot.cards().filter((c) => JSON.stringify(c).includes(alert.id))).toHaveLength(1);
         });
 
         it('skips the ARM read only for a redelivery of the event that opened the request', async () => {
