@@ -59,10 +59,23 @@ export async function ensureCard(
         if (request.cardClaimedAt && now.getTime() - new Date(request.cardClaimedAt).getTime() < cardClaimMs) {
             return 'claimed-elsewhere';
         }
+        // A lapsed claim's holder may have posted and died before recording it (or failed to record it): as with a
+        // post that got no answer, the channel is looked at first, and a card posted now is checked for a twin.
+        const lapsedUnknown = request.cardClaimedAt && !request.cardPostUnknownAt ? request.cardClaimedAt : undefined;
+        if (lapsedUnknown) {
+            const adopted = await adoptLostCard(deps, stored, lapsedUnknown, log);
+            if (adopted) {
+                return adopted;
+            }
+        }
         try {
             // A fresh link token for every post: only its hash is stored, and the plain token exists only in the card.
             const link = issueLinkToken(now, deps.settings.linkTokenTtlHours);
-            claimed = await deps.requests.update(stored, withCardClaim(request, now, link.grant));
+            const claim = withCardClaim(request, now, link.grant);
+            claimed = await deps.requests.update(
+                stored,
+                lapsedUnknown ? { ...claim, cardPostUnknownAt: lapsedUnknown } : claim,
+            );
             linkToken = link.token;
         } catch (err) {
             if (err instanceof ConcurrencyError) {

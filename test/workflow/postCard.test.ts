@@ -1,6 +1,7 @@
 import type { EventGridEvent, Timer } from '@azure/functions';
 import { pecEvents } from '../../functions/pecEvents';
 import { sweepFunction } from '../../functions/sweep';
+import { TransientError } from '../../src/domain/errors';
 import { DUPLICATE_NOTE_ID } from '../../src/teams/duplicateNote';
 import { updateRequest } from '../../src/workflow/requestUpdate';
 import {
@@ -22,6 +23,40 @@ describe('ensureCard', () => {
     });
     afterEach(async () => {
         await h.close();
+    });
+
+    it('adopts the card of a claim that lapsed after its post, whose record was lost, instead of posting a second', async () => {
+        await sweepFunction({ isPastDue: false } as unknown as Timer, testContext('sweep'));
+        const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+        const requests = h.deps.requests;
+        const update = requests.update.bind(requests);
+        let failed = 0;
+        requests.update = async (stored, next) => {
+            if (next.card && !stored.request.card && failed++ === 0) {
+                // Storage unavailable after the SDK's retries, or the process dies right after the post.
+                throw new TransientError('could not update the request: simulated 503');
+            }
+            return update(stored, next);
+        };
+        const event = resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent;
+        try {
+            await expect(pecEvents(event, testContext('pecEvents'))).rejects.toThrow();
+        } finally {
+            requests.update = update;
+        }
+        expect(h.bot.cards()).toHaveLength(1);
+        // Event Grid redelivers at once (the claim still held), and the sweep runs once the claim has lapsed.
+        await pecEvents(event, testContext('pecEvents'));
+        const now = h.deps.now;
+        h.deps.now = () => new Date(now().getTime() + 15 * 60_000);
+        try {
+            await sweepFunction({ isPastDue: false } as unknown as Timer, testContext('sweep'));
+        } finally {
+            h.deps.now = now;
+        }
+        const request = await requestOf(h, seeded.pecId);
+        expect(h.bot.cards()).toHaveLength(1);
+        expect(request.card).toMatchObject({ channel: 'bot' });
     });
 
     it('records a posted card even when the request was written during the post, and never posts a second', async () => {
