@@ -1,6 +1,6 @@
 import { ensureErrorType } from '../domain/errors';
 import { settleAll } from '../workflow/concurrency';
-import { checkAnchors, checkChain, missingTrail, type ChainCheck } from './chain';
+import { checkChain, missingTrail, withAnchors, type ChainCheck } from './chain';
 import type { OpsStores } from './connection';
 import { exitCodes, safe, type Output } from './output';
 
@@ -28,14 +28,7 @@ export async function verifyCommand(stores: OpsStores, options: { json: boolean 
         if (!stores.anchors) {
             return check;
         }
-        const anchored = checkAnchors(id, entries, await stores.anchors.heads(id));
-        const findings = [...check.findings, ...anchored.findings].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
-        return {
-            ...check,
-            ok: findings.length === 0,
-            findings,
-            ...(anchored.warnings.length > 0 ? { warnings: anchored.warnings } : {}),
-        };
+        return withAnchors(check, entries, await stores.anchors.heads(id));
     });
 
     const checks: ChainCheck[] = [];

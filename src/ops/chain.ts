@@ -238,3 +238,22 @@ export function checkAnchors(
     }
     return { findings, warnings };
 }
+
+/**
+ * The chain's check and the anchors' together, as one verdict: every finding of both in sequence order, the chain
+ * intact only when neither found anything, and the anchors' warnings (entries not anchored yet) kept apart.
+ */
+export function withAnchors(
+    check: ChainCheck,
+    entries: readonly AuditEntry[],
+    heads: readonly AnchorHead[],
+): ChainCheck {
+    const anchored = checkAnchors(check.requestId, entries, heads);
+    const findings = [...check.findings, ...anchored.findings].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+    return {
+        ...check,
+        ok: findings.length === 0,
+        findings,
+        ...(anchored.warnings.length > 0 ? { warnings: anchored.warnings } : {}),
+    };
+}

@@ -3,7 +3,7 @@ import { buildCardView, reviewUrl, type CardView } from '../domain/card';
 import { ensureErrorType } from '../domain/errors';
 import { isRequestId, requestStatuses, type ApprovalRequest } from '../domain/request';
 import type { AuditEntry } from '../domain/audit';
-import { checkAnchors, checkChain, missingTrail, type ChainCheck } from '../ops/chain';
+import { checkChain, missingTrail, withAnchors, type ChainCheck } from '../ops/chain';
 import type { AnchorHead } from '../storage/auditAnchor';
 import {
     decodeCursor,
@@ -415,7 +415,7 @@ async function detail(deps: DashboardDeps, id: string, signedInAs: string): Prom
         trail,
         // The operators' check (`pec audit verify`) for one request: a trail rewritten with every hash recomputed
         // passes its chain and shows only against the heads anchored for it.
-        chain: withAnchors(trail.length === 0 ? missingTrail(id) : checkChain(id, trail), trail, heads),
+        chain: anchoredChain(trail.length === 0 ? missingTrail(id) : checkChain(id, trail), trail, heads),
         ...(heads instanceof Error ? { anchorsUnread: heads.message } : {}),
         ...(portal && portal.type === 'openUrl' ? { portalUrl: portal.url } : {}),
         ...(request.status === 'pending' ? { decisionPageUrl: reviewUrl(deps.settings.publicBaseUrl, id) } : {}),
@@ -427,18 +427,9 @@ async function detail(deps: DashboardDeps, id: string, signedInAs: string): Prom
     };
 }
 
-function withAnchors(chain: ChainCheck, trail: readonly AuditEntry[], heads: AnchorHead[] | Error): ChainCheck {
-    if (heads instanceof Error) {
-        return chain;
-    }
-    const anchored = checkAnchors(chain.requestId, trail, heads);
-    const findings = [...chain.findings, ...anchored.findings].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
-    return {
-        ...chain,
-        ok: findings.length === 0,
-        findings,
-        ...(anchored.warnings.length > 0 ? { warnings: anchored.warnings } : {}),
-    };
+/** Unreadable anchors leave the chain's own verdict; the page says what was not compared (`anchorsUnread`). */
+function anchoredChain(chain: ChainCheck, trail: readonly AuditEntry[], heads: AnchorHead[] | Error): ChainCheck {
+    return heads instanceof Error ? chain : withAnchors(chain, trail, heads);
 }
 
 function message(status: number, title: string, text: string): DashboardResponse {

@@ -1,9 +1,16 @@
+/**
+ * How many distinct approvals a request needs beyond the policy's own rule: the same for a request and for a bypass
+ * alert's Keep, so neither can be decided by one person where the other would need two.
+ */
 import { evaluatePolicy, policySubject } from '../domain/policy';
-import { requiredApprovalsOf, type ApprovalRequest } from '../domain/request';
+import { requiredApprovalsOf, type ApprovalRequest, type RequestFacts } from '../domain/request';
 import type { WorkflowDeps } from './deps';
 
-// How many distinct approvals a request needs beyond the policy's own rule: the same for a request and for a bypass
-// alert's Keep, so neither can be decided by one person where the other would need two.
+/** The approvals the policy's `requireApprovals` asks of a request on this server; 1 when it asks nothing of the kind. */
+function policyApprovals(deps: WorkflowDeps, facts: RequestFacts): number {
+    const policy = evaluatePolicy(deps.settings.policy, policySubject(facts, { ourTenantId: deps.settings.tenantId }));
+    return policy.action.type === 'requireApprovals' ? policy.action.count : 1;
+}
 
 /**
  * Nobody knows who created the endpoint of a request opened without a requester (the sweep found it, or the event's
@@ -29,13 +36,8 @@ export function withKnownRequester(deps: WorkflowDeps, request: ApprovalRequest)
         return request;
     }
     const { unknownRequester: _known, requiredApprovals: _raised, ...rest } = request;
-    const policy = evaluatePolicy(
-        deps.settings.policy,
-        policySubject(request.facts, { ourTenantId: deps.settings.tenantId }),
-    );
-    return policy.action.type === 'requireApprovals' && policy.action.count > 1
-        ? { ...rest, requiredApprovals: policy.action.count }
-        : rest;
+    const needed = policyApprovals(deps, request.facts);
+    return needed > 1 ? { ...rest, requiredApprovals: needed } : rest;
 }
 
 export async function auditUnknownRequester(deps: WorkflowDeps, request: ApprovalRequest): Promise<void> {
@@ -64,14 +66,8 @@ export function withAlertApprovals(deps: WorkflowDeps, alert: ApprovalRequest): 
     if (alert.status !== 'pending') {
         return alert;
     }
-    const policy = evaluatePolicy(
-        deps.settings.policy,
-        policySubject(alert.facts, { ourTenantId: deps.settings.tenantId }),
-    );
-    const byPolicy =
-        policy.action.type === 'requireApprovals' && policy.action.count > requiredApprovalsOf(alert)
-            ? { ...alert, requiredApprovals: policy.action.count }
-            : alert;
+    const needed = policyApprovals(deps, alert.facts);
+    const byPolicy = needed > requiredApprovalsOf(alert) ? { ...alert, requiredApprovals: needed } : alert;
     return withUnknownRequesterRule(deps, byPolicy);
 }
 

@@ -55,7 +55,7 @@ export async function judgeApproved(deps: WorkflowDeps, input: BypassInput, log:
         return { kind: 'accounted', reason: 'its subscription and kind have no baseline yet: the next sweep takes it' };
     }
     const mark = input.marked ? input.marked.get(idKey(pec.id)) : await marks.get(pec.id);
-    const unfinished = mark && (await unfinishedReport(deps, mark));
+    const unfinished = mark ? await unfinishedReport(deps, mark) : undefined;
     if (mark && !unfinished) {
         return { kind: 'accounted', reason: 'the gate approved, kept or already reported it' };
     }
@@ -89,7 +89,7 @@ export async function judgeApproved(deps: WorkflowDeps, input: BypassInput, log:
             return { kind: 'accounted', reason: `request ${after.request.id} was ${after.request.status} meanwhile` };
         }
     }
-    return report(deps, { ...input, pec: current }, log, unfinished || undefined);
+    return report(deps, { ...input, pec: current }, log, unfinished);
 }
 
 /** A report older than this whose alert is missing was cut short (a report takes seconds): it is finished again. */
@@ -103,7 +103,7 @@ const reportRepairWindowMs = 24 * 60 * 60_000;
  * finished report is the one the mark names. Only `bypass` marks young enough to matter are read (a request read,
  * and its trail when there is no request).
  */
-async function unfinishedReport(deps: WorkflowDeps, mark: ConnectionMark): Promise<ConnectionMark | undefined> {
+async function unfinishedReport(deps: WorkflowDeps, mark: ConnectionMark): Promise<UnfinishedReport | undefined> {
     const age = deps.now().getTime() - Date.parse(mark.at);
     if (mark.source !== 'bypass' || !(age > reportGraceMs && age < reportRepairWindowMs)) {
         return undefined;
@@ -111,19 +111,25 @@ async function unfinishedReport(deps: WorkflowDeps, mark: ConnectionMark): Promi
     if (await deps.requests.get(mark.requestId)) {
         return undefined;
     }
-    const trail = await deps.audit.list(mark.requestId);
+    const opening = (await deps.audit.list(mark.requestId)).find((e) => e.action === 'bypassed');
     // An accepted bypass has its entry and, by design, no alert.
-    const accepted = trail.some(
-        (e) => e.action === 'bypassed' && (e.after as { action?: unknown } | undefined)?.action === 'accept',
-    );
-    return accepted ? undefined : mark;
+    if ((opening?.after as { action?: unknown } | undefined)?.action === 'accept') {
+        return undefined;
+    }
+    return { requestId: mark.requestId, entryWritten: opening !== undefined };
+}
+
+/** A report to finish: the id its mark names, and whether its `bypassed` entry made it into the trail. */
+interface UnfinishedReport {
+    requestId: string;
+    entryWritten: boolean;
 }
 
 async function report(
     deps: WorkflowDeps,
     input: BypassInput,
     log: Logger,
-    resume?: ConnectionMark,
+    resume?: UnfinishedReport,
 ): Promise<BypassOutcome> {
     const marks = deps.marks!;
     const { pec } = input;
@@ -144,8 +150,7 @@ async function report(
         return { kind: 'accounted', reason: 'another invocation reported it first' };
     }
     const correlationId = input.correlationId;
-    const opened = resume ? (await deps.audit.list(id)).some((e) => e.action === 'bypassed') : false;
-    if (!opened) {
+    if (!resume?.entryWritten) {
         await deps.audit.append(
             {
                 requestId: id,
