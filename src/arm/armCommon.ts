@@ -6,7 +6,7 @@ import { sharedTimeoutHttpClient } from '../http/timeout';
 import { ensureErrorType, isTransientStatus, PermanentError, statusCodeOf, TransientError } from '../domain/errors';
 import type { PecRef, ServerRef } from '../domain/ids';
 import { formatServerId } from '../domain/ids';
-import { normalisePublicNetworkAccess, normaliseStatus, type Pec, type ServerContext } from '../domain/pec';
+import { isSettled, normalisePublicNetworkAccess, normaliseStatus, type Pec, type ServerContext } from '../domain/pec';
 
 export interface ArmSettings {
     endpoint: string;
@@ -170,14 +170,6 @@ export function toServerContext(server: ServerRef, raw: RawServer, pecs: readonl
         tags: { ...(raw.tags ?? {}) },
         approvedPecs: pecs.filter((p) => p.status === 'Approved'),
     };
-}
-
-/**
- * Settled provisioning states: single servers (and Azure SQL) say Ready, the others Succeeded. A connection without
- * one (the AI services examples carry none) has nothing in flight to wait for.
- */
-export function isSettled(provisioningState: string): boolean {
-    return ['', 'ready', 'succeeded'].includes(provisioningState.toLowerCase());
 }
 
 export function isNotFound(err: unknown): boolean {

@@ -8,12 +8,11 @@ import {
     type ServerKind,
     type ServerRef,
 } from '../domain/ids';
-import type { DecisionStatus, Pec, ServerContext } from '../domain/pec';
+import { isSettled, type DecisionStatus, type Pec, type ServerContext } from '../domain/pec';
 import {
     isInFlight,
     isNotFound,
     isOperationInProgress,
-    isSettled,
     sleep,
     pecLabel,
     toArmError,

@@ -57,3 +57,11 @@ export function normalisePublicNetworkAccess(value: string | undefined): PublicN
             return 'Unknown';
     }
 }
+
+/**
+ * Settled provisioning states: single servers (and Azure SQL) say Ready, the others Succeeded. A connection without
+ * one (the AI services examples carry none) has nothing in flight to wait for.
+ */
+export function isSettled(provisioningState: string): boolean {
+    return ['', 'ready', 'succeeded'].includes(provisioningState.toLowerCase());
+}

@@ -1,4 +1,5 @@
 import { approverLabel, armDescription, outsideChange, targetStatus } from '../domain/decision';
+import { isSettled } from '../domain/pec';
 import { ensureErrorType, isRetryable } from '../domain/errors';
 import { parsePecId } from '../domain/ids';
 import type { Pec } from '../domain/pec';
@@ -55,8 +56,12 @@ export async function applyDecision(
     const now = deps.now();
     // Taking the lease survives losing a race to an unrelated write (a card sync, the sweep's re-queue mark): the
     // request is read again and the lease taken on top, unless another message now holds a live one.
-    const leased = await updateRequest(deps.requests, stored, (current) =>
-        current.status === 'decided' && !heldElsewhere(current, delivery.messageId, now, deps.settings.lroDeadlineMs)
+    // Whether an earlier delivery took the lease: it may have sent the PUT before it died.
+    let resumed = false;
+    const leased = await updateRequest(deps.requests, stored, (current) => {
+        resumed = current.applying !== undefined;
+        return current.status === 'decided' &&
+            !heldElsewhere(current, delivery.messageId, now, deps.settings.lroDeadlineMs)
             ? {
                   ...current,
                   applying: {
@@ -66,8 +71,8 @@ export async function applyDecision(
                       ...(current.applying?.operation ? { operation: current.applying.operation } : {}),
                   },
               }
-            : undefined,
-    );
+            : undefined;
+    });
     if (!leased) {
         log.error(`Apply: request ${message.requestId} disappeared; message dropped`);
         return 'not-found';
@@ -86,7 +91,7 @@ export async function applyDecision(
     stored = leased.stored;
 
     try {
-        return await applyLeased(deps, stored, log);
+        return await applyLeased(deps, stored, resumed, log);
     } catch (err) {
         const e = ensureErrorType(err);
         const last = delivery.attempt >= delivery.maxAttempts;
@@ -103,7 +108,12 @@ export async function applyDecision(
     }
 }
 
-async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logger): Promise<ApplyOutcome> {
+async function applyLeased(
+    deps: WorkflowDeps,
+    leased: StoredRequest,
+    resumed: boolean,
+    log: Logger,
+): Promise<ApplyOutcome> {
     // Everyone's card stops offering the buttons first (the click answered only its own approver, to answer fast). It
     // runs before ARM's part, so the card's update to the outcome always comes after it; a failure leaves it to the
     // outcome's update or the sweep.
@@ -152,6 +162,17 @@ async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logge
     let after: Pec;
     if (before.status === status && before.description === description) {
         // An earlier attempt got through to ARM and died before recording it.
+        after = before;
+    } else if (
+        resumed &&
+        isSettled(before.provisioningState) &&
+        !outsideChange(before, status, request.facts.privateEndpointId)
+    ) {
+        // An earlier delivery held the lease and may have sent the PUT: ARM keeps the state asked for but may answer
+        // and keep another description than the one sent (the official examples do, and the adapter accepts it once
+        // the PUT is taken). The decided state is there, so this is the gate's own change to finish, not an outside
+        // one to supersede and report as a bypass. Only a first delivery can tell someone else's change from ours.
+        log.warn(`Apply: request ${request.id} found ${status} with the description "${before.description}"`);
         after = before;
     } else {
         const outside = outsideChange(before, expectedPecStatus(request), request.facts.privateEndpointId);

@@ -225,6 +225,63 @@ describe('applyDecision under faults', () => {
         expect((await h.deps.audit.list(request.id)).at(-1)).toMatchObject({ after: { status: 'Approved' } });
     });
 
+    it('finishes its own change when ARM rewrote the description before a redelivery read it', async () => {
+        // ARM may answer and keep another description than the one sent (the official examples do). A delivery that
+        // died after the PUT leaves the next one reading the decided state under that text: it is the gate's own
+        // change, to be finished and audited as applied, not an outside change to supersede and report as a bypass.
+        const request = await decided();
+        const { audit } = h.deps;
+        let rewritten = false;
+        h.deps.audit = {
+            list: (id) => audit.list(id),
+            append: async (input) => {
+                if (input.action === 'applied' && !rewritten) {
+                    rewritten = true;
+                    h.arm.setPecStatus(seeded.pecId, 'Approved', 'Approved');
+                    throw new TransientError('Audit: could not append: the server is busy');
+                }
+                return audit.append(input);
+            },
+        };
+        try {
+            expect(await drainApplyQueue(h)).toBe(2);
+        } finally {
+            h.deps.audit = audit;
+        }
+        expect(rewritten).toBe(true);
+        expect(puts()).toHaveLength(1);
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('applied');
+        expect(await actions(request.id)).toEqual(['requested', 'card-posted', 'decided', 'applied']);
+        expect((await h.deps.audit.list(request.id)).at(-1)).toMatchObject({
+            after: { status: 'Approved', description: 'Approved' },
+        });
+    });
+
+    it('still supersedes when the state it finds on a redelivery is not the one decided', async () => {
+        const request = await decided();
+        const { audit } = h.deps;
+        let changed = false;
+        h.deps.audit = {
+            list: (id) => audit.list(id),
+            append: async (input) => {
+                if (input.action === 'applied' && !changed) {
+                    changed = true;
+                    h.arm.setPecStatus(seeded.pecId, 'Rejected', 'no, by the portal');
+                    throw new TransientError('Audit: could not append: the server is busy');
+                }
+                return audit.append(input);
+            },
+        };
+        try {
+            await drainApplyQueue(h);
+        } finally {
+            h.deps.audit = audit;
+        }
+        expect(puts()).toHaveLength(1);
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('superseded');
+        expect(state().status).toBe('Rejected');
+    });
+
     it('takes the lease on top of an unrelated write made since it read the request, and applies', async () => {
         const request = await decided();
         const readBefore = await h.deps.requests.get(request.id);
