@@ -104,12 +104,20 @@ export async function ensureCard(
         // to decide.
         const checkSince = ref.channel === 'bot' ? claimed.request.cardPostUnknownAt : undefined;
         const [recorded] = await Promise.all([
-            updateRequest(deps.requests, claimed, (current) => ({
-                ...withoutUnknownPost(withoutClaim(current)),
-                card: ref,
-                cardShows: cardStateOf(claimed.request),
-                ...(checkSince ? { cardDuplicateCheckSince: checkSince } : {}),
-            })),
+            // A post slower than the claim may find that another poster took the lapsed claim over, posted and
+            // recorded its card first: that card stands and this one becomes a note. Otherwise this card is the
+            // request's, with the link grant it carries (a later claim may have replaced it while this post ran).
+            updateRequest(deps.requests, claimed, (current) =>
+                current.card
+                    ? undefined
+                    : {
+                          ...withoutUnknownPost(withoutClaim(current)),
+                          card: ref,
+                          cardShows: cardStateOf(claimed.request),
+                          ...(claimed.request.link ? { link: claimed.request.link } : {}),
+                          ...(checkSince ? { cardDuplicateCheckSince: checkSince } : {}),
+                      },
+            ),
             deps.audit.append({
                 requestId: request.id,
                 action: ref.channel === 'bot' ? 'card-posted' : 'card-fallback',
@@ -119,6 +127,10 @@ export async function ensureCard(
                 ...(delivered.botError ? { detail: `bot post failed: ${delivered.botError.message}` } : {}),
             }),
         ]);
+        if (recorded && !recorded.changed) {
+            await noteOwnDuplicate(deps, recorded.stored, ref, claimed.request.cardClaimedAt ?? ref.postedAt, log);
+            return 'already-posted';
+        }
         if (checkSince && recorded?.stored) {
             await noteDuplicateCards(deps, recorded.stored, log);
         }
@@ -276,6 +288,67 @@ async function adoptLostCard(
         await noteDuplicateCards(deps, written.stored, log);
     }
     return 'posted';
+}
+
+/**
+ * This invocation's card went out after another was recorded as the request's: it becomes a note pointing there. When
+ * it cannot be edited now, the request is marked for the duplicate check from this post's claim on, which the sweep repeats
+ * until it succeeds. A webhook card cannot be edited; it is only recorded.
+ */
+async function noteOwnDuplicate(
+    deps: WorkflowDeps,
+    stored: StoredRequest,
+    own: CardRef,
+    postedSince: string,
+    log: Logger,
+): Promise<void> {
+    const { request } = stored;
+    const card = request.card;
+    if (!card) {
+        return;
+    }
+    let noted = false;
+    if (own.channel === 'bot' && deps.teams) {
+        noted = await deps.teams
+            .updateCard(
+                own,
+                renderDuplicateNote({
+                    requestId: request.id,
+                    pecName: request.facts.pecName,
+                    originalPostedAt: formatUtc(card.postedAt),
+                }),
+            )
+            .then(
+                () => true,
+                (err: unknown) => {
+                    log.warn(
+                        `Card of request ${request.id}: could not turn its duplicate into a note yet: ${ensureErrorType(err).message}`,
+                    );
+                    return false;
+                },
+            );
+        if (!noted) {
+            await updateRequest(deps.requests, stored, (current) =>
+                current.cardDuplicateCheckSince ? undefined : { ...current, cardDuplicateCheckSince: postedSince },
+            ).catch((err: unknown) => {
+                log.warn(
+                    `Card of request ${request.id}: could not mark its duplicate: ${ensureErrorType(err).message}`,
+                );
+            });
+        }
+    }
+    await deps.audit.append({
+        requestId: request.id,
+        action: 'card-duplicate',
+        actor: { kind: 'system' },
+        correlationId: request.correlationId,
+        before: own,
+        after: card,
+        detail: noted
+            ? 'a second card of this request, posted while another took over the lapsed claim, was turned into a note'
+            : 'a second card of this request was posted while another took over the lapsed claim; not yet a note',
+    });
+    log.warn(`Card of request ${request.id}: a second card was posted after the claim lapsed`);
 }
 
 /**

@@ -3,6 +3,7 @@ import { pecEvents } from '../../functions/pecEvents';
 import { sweepFunction } from '../../functions/sweep';
 import { TransientError } from '../../src/domain/errors';
 import { DUPLICATE_NOTE_ID } from '../../src/teams/duplicateNote';
+import { checkLinkToken } from '../../src/workflow/linkToken';
 import { updateRequest } from '../../src/workflow/requestUpdate';
 import {
     click,
@@ -87,6 +88,85 @@ describe('ensureCard', () => {
         // A redelivery, and a later sweep's look, find the card recorded and post nothing.
         await pecEvents(resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent, testContext('pecEvents'));
         expect(h.bot.conversations).toHaveLength(1);
+    });
+
+    describe('a post slower than the card claim', () => {
+        /** Whether the thread's root message is now a duplicate note (its current content, after any edit). */
+        function isNote(conversationId: string | undefined): boolean {
+            const root = h.bot.activities.find((a) => a.conversationId === conversationId && !a.replyToId);
+            return JSON.stringify(root?.activity ?? {}).includes(`"id":"${DUPLICATE_NOTE_ID}"`);
+        }
+
+        // The first post is still on its way when its claim lapses and a redelivery takes the claim over and posts
+        // too. Whichever card is recorded first is the request's card; the other poster turns its own into a note.
+        it.each([
+            ['the later post records first', 900, 0],
+            ['the slow post records first', 400, 1500],
+        ])('keeps one card to decide in when %s', async (_name, firstDelayMs, secondDelayMs) => {
+            const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+            const post = { method: 'POST', pathIncludes: '/v3/conversations' };
+            h.bot.faults.add({ kind: 'slow', delayMs: firstDelayMs }, { times: 1, ...post });
+            if (secondDelayMs) {
+                h.bot.faults.add({ kind: 'slow', delayMs: secondDelayMs }, { times: 1, ...post });
+            }
+            const event = resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent;
+            const first = pecEvents(event, testContext('pecEvents'));
+            // Wait until the first post is on its way, then let the claim lapse and redeliver.
+            for (let i = 0; i < 50 && h.bot.requests.filter((r) => r.method === 'POST').length === 0; i++) {
+                await new Promise((r) => setTimeout(r, 20));
+            }
+            const now = h.deps.now;
+            h.deps.now = () => new Date(now().getTime() + 61_000);
+            try {
+                await Promise.all([first, pecEvents(event, testContext('pecEvents'))]);
+            } finally {
+                h.deps.now = now;
+            }
+
+            expect(h.bot.conversations).toHaveLength(2);
+            const request = await requestOf(h, seeded.pecId);
+            const kept = request.card?.conversationId;
+            const other = h.bot.conversations.map((c) => c.id).find((id) => id !== kept);
+            expect(isNote(kept)).toBe(false);
+            expect(isNote(other)).toBe(true);
+            expect(request.cardClaimedAt).toBeUndefined();
+            const trail = (await h.deps.audit.list(request.id)).map((e) => e.action);
+            expect(trail.filter((a) => a === 'card-duplicate')).toHaveLength(1);
+            // The card kept carries the link token whose hash the request holds.
+            const keptCard = JSON.stringify(h.bot.conversations.find((c) => c.id === kept)?.parameters ?? {});
+            const token = /token=([A-Za-z0-9_-]{43})/.exec(keptCard)?.[1];
+            expect(token).toBeDefined();
+            expect(checkLinkToken(request, token, new Date())).toEqual({ ok: true });
+        });
+        it('marks its card for the sweep when it cannot turn it into a note at once', async () => {
+            const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+            const post = { method: 'POST', pathIncludes: '/v3/conversations' };
+            h.bot.faults.add({ kind: 'slow', delayMs: 900 }, { times: 1, ...post });
+            // The Bot Connector refuses the edit that would turn the slow post's card into a note.
+            h.bot.faults.add({ kind: 'error', status: 403, code: 'BotNotInConversationRoster' }, { method: 'PUT' });
+            const event = resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent;
+            const first = pecEvents(event, testContext('pecEvents'));
+            for (let i = 0; i < 50 && h.bot.requests.filter((r) => r.method === 'POST').length === 0; i++) {
+                await new Promise((r) => setTimeout(r, 20));
+            }
+            const now = h.deps.now;
+            h.deps.now = () => new Date(now().getTime() + 61_000);
+            try {
+                await Promise.all([first, pecEvents(event, testContext('pecEvents'))]);
+            } finally {
+                h.deps.now = now;
+            }
+            let request = await requestOf(h, seeded.pecId);
+            expect(request.cardDuplicateCheckSince).toBeDefined();
+            const other = h.bot.conversations.map((c) => c.id).find((id) => id !== request.card?.conversationId);
+            expect(isNote(other)).toBe(false);
+
+            await sweepFunction({ isPastDue: false } as unknown as Timer, testContext('sweep'));
+            request = await requestOf(h, seeded.pecId);
+            expect(request.cardDuplicateCheckSince).toBeUndefined();
+            expect(isNote(other)).toBe(true);
+            expect(isNote(request.card?.conversationId)).toBe(false);
+        });
     });
 
     describe('a post whose answer was lost', () => {
