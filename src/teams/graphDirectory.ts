@@ -9,7 +9,9 @@ import {
     TransientError,
     ValidationError,
 } from '../domain/errors';
+import { sharedTimeoutHttpClient } from '../http/timeout';
 import { checkListLimit, compareDirectoryUsers, type ApproverDirectory, type DirectoryUser } from './directory';
+import { CoreHttpMessageHandler } from './graphHttp';
 
 export interface GraphRetryOptions {
     /** Retries of a 429/503/504 (the only statuses graph-client retries). Default 2. */
@@ -336,8 +338,11 @@ export class GraphDirectory implements ApproverDirectory {
         const authProvider = new auth.TokenCredentialAuthenticationProvider(this.credential, {
             scopes: [`${this.endpoint}/.default`],
         });
+        // graph-client's own chain, with its last link (the call to `fetch`) sending through the core HTTP client.
+        const middleware = module.MiddlewareFactory.getDefaultMiddlewareChain(authProvider);
+        middleware.splice(-1, 1, new CoreHttpMessageHandler(sharedTimeoutHttpClient(this.timeoutMs)));
         const client = module.Client.initWithMiddleware({
-            authProvider,
+            middleware,
             baseUrl: this.endpoint,
             defaultVersion: 'v1.0',
             // Host names only (no port): graph-client compares the request URL's host without its port.
