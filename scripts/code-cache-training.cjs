@@ -34,6 +34,7 @@ Object.assign(process.env, {
     PUBLIC_BASE_URL: 'https://pec-gate.invalid',
     SWEEP_SCHEDULE: '0 */15 * * * *',
     TEAMS_CHANNEL_ID: '19:training@thread.tacv2',
+    TEAMS_TEAM_ID: '19:training-team@thread.tacv2',
     ARM_ENDPOINT: `https://${closed}`,
     TEAMS_SERVICE_URL: `https://${closed}/teams/`,
     IDENTITY_ENDPOINT: `http://${closed}/msi/token`,

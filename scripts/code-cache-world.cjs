@@ -8,7 +8,7 @@
  *
  * Nothing here is a test double: it answers in the shapes of the published REST contracts (managed identity token,
  * Table service JSON with odata metadata, Blob service append blobs, ARM GETs of a Pending connection and its server,
- * Bot Connector's conversation create, Application Insights' track) only as far as the code needs to run, and keeps
+ * Bot Connector's conversation create and team roster, Graph's group members, Application Insights' track) only as far as the code needs to run, and keeps
  * no more state than that. A wrong answer costs no correctness, only cache coverage: the cache is compiled code, and V8
  * checks it against the source before use.
  *
@@ -25,6 +25,8 @@ const { URL } = require('node:url');
 const account = 'devstoreaccount1';
 /** The connection every server has (the training's events name it). */
 const trainingConnectionName = 'pe-training.00000000-0000-4000-8000-000000000007';
+/** The one member of the approver group and of the team. */
+const trainingApprover = '00000000-0000-4000-8000-000000000008';
 
 function readBody(req) {
     return new Promise((resolve) => {
@@ -215,6 +217,19 @@ function httpsHandler(counts) {
         if (url.pathname.endsWith('/v3/conversations')) {
             counts.cards++;
             return send(res, 201, { id: '19:training@thread.tacv2;messageid=1', activityId: '1' });
+        }
+        if (url.pathname.endsWith('/transitiveMembers/microsoft.graph.user')) {
+            // Graph: the approver group's users (one page).
+            return send(res, 200, {
+                '@odata.count': 1,
+                value: [{ id: trainingApprover, displayName: 'Training Approver', userPrincipalName: 'approver@training' }],
+            });
+        }
+        if (url.pathname.endsWith('/pagedmembers')) {
+            // Bot Connector: the team's roster, matched with the group's users for the card's refresh list.
+            return send(res, 200, {
+                members: [{ id: '29:training-approver', name: 'Training Approver', objectId: trainingApprover }],
+            });
         }
         if (url.pathname.endsWith('/track')) {
             counts.telemetry++;
