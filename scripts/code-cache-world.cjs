@@ -222,7 +222,9 @@ function httpsHandler(counts) {
             // Graph: the approver group's users (one page).
             return send(res, 200, {
                 '@odata.count': 1,
-                value: [{ id: trainingApprover, displayName: 'Training Approver', userPrincipalName: 'approver@training' }],
+                value: [
+                    { id: trainingApprover, displayName: 'Training Approver', userPrincipalName: 'approver@training' },
+                ],
             });
         }
         if (url.pathname.endsWith('/pagedmembers')) {
