@@ -16,7 +16,7 @@ import { TableConnectionMarks } from './storage/connectionMarks';
 import { indexTableName } from './storage/requestIndex';
 import { TableRequestStore } from './storage/requestStore';
 import { TableSweepCheckpoints } from './storage/sweepCheckpoint';
-import { lazy, openTable } from './storage/tables';
+import { lazy, openTable, storageTokenScope } from './storage/tables';
 import type { BotTokenVerifier } from './teams/botAuth';
 import { withApproverTeamsIds } from './teams/approverTeamsIds';
 import { BotConnectorChannel, WorkflowsWebhookChannel } from './teams/botConnector';
@@ -87,6 +87,10 @@ export function createDeps(config: Config): WorkflowDeps {
     const directory = new GraphDirectory({ endpoint: config.GRAPH_ENDPOINT, credential });
     prefetchTokens(credential, [
         armScope(config.ARM_ENDPOINT),
+        // Storage is the first call of nearly every invocation, and Graph answers every click (membership) and a new
+        // card's approvers: their tokens are asked for while the app loads, not when the first call needs them.
+        ...(config.storage.connectionString ? [] : [storageTokenScope]),
+        directory.tokenScope,
         ...(config.TEAMS_CHANNEL_ID ? [config.BOT_TOKEN_SCOPE] : []),
         ...(telemetrySharesCredential(config) ? [ingestionScope] : []),
     ]);

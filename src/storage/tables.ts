@@ -6,6 +6,9 @@ import { sharedTimeoutHttpClient } from '../http/timeout';
 import type { StorageSettings } from '../config';
 import { withoutFormData } from '../http/pipeline';
 
+/** The scope the table, queue and blob clients ask their TokenCredential for (the SDKs' own default). */
+export const storageTokenScope = 'https://storage.azure.com/.default';
+
 /**
  * Table clients for a connection string (Azurite, or a key where policy still allows one) or for identity-based
  * access. The table is created the first time a request finds it missing (see createTableOnFirstUse).

@@ -72,6 +72,8 @@ interface GraphHandle {
  */
 export class GraphDirectory implements ApproverDirectory {
     private readonly endpoint: string;
+    /** The scope of the app's Graph token (a process asks for it early: see runtime.ts). */
+    readonly tokenScope: string;
     private readonly host: string;
     private readonly credential: TokenCredential;
     private readonly cacheTtlMs: number;
@@ -96,6 +98,7 @@ export class GraphDirectory implements ApproverDirectory {
             throw new ConfigError(`Graph endpoint must be https: ${options.endpoint}`);
         }
         this.endpoint = url.href.replace(/\/+$/, '');
+        this.tokenScope = `${this.endpoint}/.default`;
         this.host = url.hostname;
         this.credential = options.credential;
         this.cacheTtlMs = options.cacheTtlMs ?? 5 * 60_000;
@@ -336,7 +339,7 @@ export class GraphDirectory implements ApproverDirectory {
             import('@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials'),
         ]);
         const authProvider = new auth.TokenCredentialAuthenticationProvider(this.credential, {
-            scopes: [`${this.endpoint}/.default`],
+            scopes: [this.tokenScope],
         });
         // graph-client's own chain, with its last link (the call to `fetch`) sending through the core HTTP client.
         const middleware = module.MiddlewareFactory.getDefaultMiddlewareChain(authProvider);
