@@ -30,6 +30,11 @@ export interface ConnectionMarks {
     get(pecId: string): Promise<ConnectionMark | undefined>;
     /** Removes the mark: the connection is no longer Approved, so a later approval is a new question. */
     remove(pecId: string): Promise<void>;
+    /**
+     * Removes the mark only while it still names this request (a conditional delete): an alert that no longer stands
+     * takes its own mark with it, never one a later report or apply wrote since. True when it was removed.
+     */
+    removeIfNamed(pecId: string, requestId: string): Promise<boolean>;
     /** Every mark, by `idKey` of its PEC id: one query, for the sweep. */
     listMarked(): Promise<Map<string, ConnectionMark>>;
     /** Whether the baseline of this subscription and server kind has been taken. */
@@ -102,6 +107,26 @@ export class TableConnectionMarks implements ConnectionMarks {
             if (statusCodeOf(err) !== 404) {
                 throw wrap(err, 'remove a connection mark');
             }
+        }
+    }
+
+    async removeIfNamed(pecId: string, requestId: string): Promise<boolean> {
+        const table = await this.table();
+        const partitionKey = partitionOf(pecId);
+        const rowKey = markRowOf(partitionKey);
+        try {
+            const entity = await table.getEntity<ConnectionMark>(partitionKey, rowKey);
+            if (entity.requestId !== requestId) {
+                return false;
+            }
+            await table.deleteEntity(partitionKey, rowKey, { etag: entity.etag });
+            return true;
+        } catch (err) {
+            // Gone already, or rewritten since it was read: either way no longer this request's mark to remove.
+            if (statusCodeOf(err) === 404 || statusCodeOf(err) === 412) {
+                return false;
+            }
+            throw wrap(err, 'remove a connection mark');
         }
     }
 

@@ -199,6 +199,18 @@ async function applyLeased(
         });
     }
 
+    if (after.status === 'Approved' && status !== 'Approved') {
+        // Read back Approved after a reject or revoke: someone approved the connection between ARM finishing ours and
+        // the read. That approval is not this decision's outcome: it is superseded as an outside change, so the
+        // approval is judged as a bypass, never marked as the gate's.
+        await supersede(
+            deps,
+            stored,
+            `the connection was set to Approved outside this app while it was being ${status.toLowerCase()} ("${after.description}")`,
+            log,
+        );
+        return 'superseded';
+    }
     // The gate's own approval (or Keep) is never reported as a bypass; a connection it revoked may be approved again
     // outside, and that is a new bypass.
     await noteAppliedState(deps, request, after);

@@ -235,20 +235,20 @@ async function report(
 
 /**
  * After an apply reached ARM: a connection the gate approved (or kept) is marked as the gate's, so it is never
- * reported; one it rejected or revoked loses its mark, so an approval outside later on is a new bypass.
+ * reported; one it rejected or revoked loses any mark, so an approval outside later on is a new bypass.
  */
 export async function noteAppliedState(deps: WorkflowDeps, request: ApprovalRequest, after: Pec): Promise<void> {
     if (!deps.marks) {
         return;
     }
-    if (after.status === 'Approved') {
+    if (after.status === 'Approved' && request.decision?.action === 'approve') {
         await deps.marks.put({
             pecId: request.pecId,
             source: 'gate',
             requestId: request.id,
             at: deps.now().toISOString(),
         });
-    } else if (request.bypass) {
+    } else if (after.status !== 'Approved') {
         await deps.marks.remove(request.pecId);
     }
 }
@@ -285,6 +285,8 @@ export interface WatchedScope {
     subscriptionId: string;
     kind: string;
     servers: { server: ServerRef; pecs: Pec[] }[];
+    /** When its listing began: a mark written after that may be newer than what the listing shows. */
+    listedAt?: string;
 }
 
 export interface ApprovedSweepReport {
@@ -325,12 +327,17 @@ export async function sweepApproved(
 
     const fresh: WatchedScope[] = [];
     const toJudge: { pec: Pec; context: () => Promise<ServerContext> }[] = [];
+    const left: { pec: Pec; listedAt: number }[] = [];
     for (const scope of scopes) {
         try {
             if (await marks.isBaselined(scope.subscriptionId, scope.kind)) {
                 for (const { server, pecs } of scope.servers) {
-                    for (const pec of pecs.filter((p) => p.status === 'Approved')) {
-                        toJudge.push({ pec, context: contextOf(server, pecs) });
+                    for (const pec of pecs) {
+                        if (pec.status === 'Approved') {
+                            toJudge.push({ pec, context: contextOf(server, pecs) });
+                        } else if (pec.status !== 'Pending' && scope.listedAt) {
+                            left.push({ pec, listedAt: Date.parse(scope.listedAt) });
+                        }
                     }
                 }
             } else {
@@ -355,13 +362,26 @@ export async function sweepApproved(
         });
     }
 
-    if (toJudge.length > 0) {
+    if (toJudge.length > 0 || left.length > 0) {
         let marked: Map<string, ConnectionMark>;
         try {
             marked = await marks.listMarked();
         } catch (err) {
             result.errors.push({ what: 'list the connection marks', error: err });
             return result;
+        }
+        // A mark stands for an approval. One whose connection the listing shows Rejected or Disconnected outlived it
+        // (the event that said so was lost): it goes, so approving the connection again is judged, not taken as
+        // accounted for. Only marks older than the listing: a newer one may be an approval the listing predates.
+        for (const { pec, listedAt } of left) {
+            const mark = marked.get(idKey(pec.id));
+            if (mark && Date.parse(mark.at) < listedAt) {
+                await marks.removeIfNamed(pec.id, mark.requestId).then(
+                    (removed) =>
+                        removed && log.info(`Sweep: ${pec.id} is ${pec.status}; its ${mark.source} mark is cleared`),
+                    (err: unknown) => result.errors.push({ what: `clear the mark of ${pec.id}`, error: err }),
+                );
+            }
         }
         // A bypass mark may stand for a report cut short before its alert: judgeApproved looks (unfinishedReport).
         const unmarked = toJudge.filter(({ pec }) => (marked.get(idKey(pec.id))?.source ?? 'bypass') === 'bypass');

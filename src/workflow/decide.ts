@@ -368,6 +368,13 @@ export async function supersede(
     log: Logger,
 ): Promise<StoredRequest> {
     const judged = stored.request.status;
+    if (stored.request.bypass && deps.marks && isOpen(judged)) {
+        // A bypass alert is superseded when its connection left Approved (or another endpoint or request took over):
+        // the mark its report took goes first, so approving the connection again is judged as a new bypass instead of
+        // passing as already reported. A failure after this leaves the alert open, which accounts for the connection
+        // until it is superseded again.
+        await deps.marks.removeIfNamed(stored.request.pecId, stored.request.id);
+    }
     let before = judged;
     const written = await updateRequest(deps.requests, stored, (request) => {
         before = request.status;

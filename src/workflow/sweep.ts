@@ -243,6 +243,7 @@ async function discover(
         kinds.map((kind): [string, ServerKind] => [subscriptionId, kind]),
     );
     const pass = await passStart(deps, all, report, failed, log);
+    const listedAt = deps.now().toISOString();
     const started = performance.now();
     const scopes: [string, ServerKind][] = [];
     const listed = await settleAll(all.slice(pass.from), armConcurrency, async (scope): Promise<ListedServer[]> => {
@@ -307,7 +308,12 @@ async function discover(
         }
         const complete = result.value.map(({ server }) => seen.servers.get(serverKey(server)));
         if (complete.every((entry) => entry !== undefined)) {
-            seen.scopes.push({ subscriptionId, kind, servers: complete.filter((entry) => entry !== undefined) });
+            seen.scopes.push({
+                subscriptionId,
+                kind,
+                servers: complete.filter((entry) => entry !== undefined),
+                listedAt,
+            });
         }
     });
     return seen;

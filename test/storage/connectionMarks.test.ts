@@ -38,6 +38,23 @@ describe('TableConnectionMarks on Azurite', () => {
         expect(await marks.get(pecId(3))).toBeUndefined();
     });
 
+    it('removes a mark only while it names the request asking, never one written since', async () => {
+        const marks = new TableConnectionMarks(table);
+        const at = new Date().toISOString();
+        await marks.put({ pecId: pecId(5), source: 'bypass', requestId: 'alert-1', at });
+        expect(await marks.removeIfNamed(pecId(5), 'someone-else')).toBe(false);
+        expect((await marks.get(pecId(5)))?.requestId).toBe('alert-1');
+        expect(await marks.removeIfNamed(pecId(5).toUpperCase(), 'alert-1')).toBe(true);
+        expect(await marks.get(pecId(5))).toBeUndefined();
+        expect(await marks.removeIfNamed(pecId(5), 'alert-1')).toBe(false);
+        // Two removers that read the same stale mark, with a new report's mark written in between: it stays.
+        await marks.put({ pecId: pecId(5), source: 'bypass', requestId: 'alert-1', at });
+        expect(await marks.removeIfNamed(pecId(5), 'alert-1')).toBe(true);
+        expect(await marks.insertIfNone({ pecId: pecId(5), source: 'bypass', requestId: 'alert-2', at })).toBe(true);
+        expect(await marks.removeIfNamed(pecId(5), 'alert-1')).toBe(false);
+        expect((await marks.get(pecId(5)))?.requestId).toBe('alert-2');
+    });
+
     it('records a baseline per subscription and kind, remembered across processes', async () => {
         const marks = new TableConnectionMarks(table);
         const sub = '0B1C2D3E-AAAA-4BBB-8CCC-000000000001';

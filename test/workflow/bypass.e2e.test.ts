@@ -103,6 +103,96 @@ describe('bypass: connections approved without the gate', () => {
             h = await startHarness({ settings: { TRUSTED_SUBSCRIPTION_IDS: ids.ours, WEBSITE_AUTH_ENABLED: 'true' } });
         });
 
+        it('reports a connection approved again after its alert was superseded by a reject', async () => {
+            const server = addServer(h, 'postgres-flexible');
+            await runSweep();
+            const pecId = addApproved(h, server, ids.second);
+            await deliver(pecId);
+            const first = await alertOf(h, pecId);
+            expect(first).toMatchObject({ status: 'pending', bypass: { action: 'alert' } });
+            // The insider rejects it (the alert goes away with the sweep), then approves it again.
+            h.arm.setPecStatus(pecId, 'Rejected', 'nothing to see');
+            await runSweep();
+            expect((await current(h, first.id)).status).toBe('superseded');
+            h.arm.setPecStatus(pecId, 'Approved', 'back again');
+            await deliver(pecId);
+            const second = await alertOf(h, pecId);
+            expect(second.id).not.toBe(first.id);
+            expect(second).toMatchObject({ status: 'pending', bypass: { action: 'alert' } });
+            expect(await actions(h, second.id)).toContain('bypassed');
+        });
+
+        it('revokes a foreign connection approved again after its revoke found it rejected', async () => {
+            const server = addServer(h, 'postgres-flexible');
+            await runSweep();
+            const pecId = addApproved(h, server, ids.foreign);
+            await deliver(pecId);
+            const first = await alertOf(h, pecId);
+            expect(first.status).toBe('decided');
+            // Rejected by the insider before the queued revoke runs: the revoke supersedes its alert.
+            h.arm.setPecStatus(pecId, 'Rejected', 'x');
+            await drainApplyQueue(h);
+            expect((await current(h, first.id)).status).toBe('superseded');
+            // Approved again: a new bypass, revoked again.
+            h.arm.setPecStatus(pecId, 'Approved', 'again');
+            await deliver(pecId);
+            await drainApplyQueue(h);
+            const second = await alertOf(h, pecId).catch(() => undefined);
+            expect(armState(h, pecId).status).toBe('Rejected');
+            expect(second?.id ?? '').not.toBe(first.id);
+        });
+
+        it('never takes an approval made while it revoked for its own outcome', async () => {
+            const server = addServer(h, 'postgres-flexible');
+            await runSweep();
+            const pecId = addApproved(h, server, ids.foreign);
+            await deliver(pecId);
+            const alert = await alertOf(h, pecId);
+            // The insider approves again between ARM finishing the revoke and the apply reading it back.
+            const arm = h.deps.arm;
+            const setPecState = arm.setPecState.bind(arm);
+            arm.setPecState = async (ref, status, description, known, options) => {
+                await setPecState(ref, status, description, known, options);
+                h.arm.setPecStatus(pecId, 'Approved', 'approved again, right after the revoke');
+                return (await arm.getPec(ref))!;
+            };
+            try {
+                await drainApplyQueue(h);
+            } finally {
+                arm.setPecState = setPecState;
+            }
+            expect((await current(h, alert.id)).status).toBe('superseded');
+            expect(await h.deps.marks?.get(pecId)).toBeUndefined();
+            // The approval is judged as a new bypass (the sweep here; its own event would do the same), and revoked.
+            await runSweep();
+            await drainApplyQueue(h);
+            expect(armState(h, pecId).status).toBe('Rejected');
+        });
+
+        it('clears the mark of a connection the sweep lists as rejected, so approving it again outside is reported', async () => {
+            const server = addServer(h, 'postgres-flexible');
+            await runSweep();
+            const pecId = h.arm.addPec(server, {
+                name: `pe-gate.${randomUUID()}`,
+                privateEndpointId: privateEndpointId(ids.second, 'pe-gate'),
+                status: 'Pending',
+                description: 'please',
+            });
+            await deliver(pecId);
+            const request = await requestOf(h, pecId);
+            await click(h, request, { verb: 'approve', text: 'ok', who: people.alice });
+            await drainApplyQueue(h);
+            expect(await h.deps.marks?.get(pecId)).toMatchObject({ source: 'gate', requestId: request.id });
+            // Rejected outside, and that event is lost: only the sweep's listing says so.
+            h.arm.setPecStatus(pecId, 'Rejected', 'quietly');
+            await runSweep();
+            expect(await h.deps.marks?.get(pecId)).toBeUndefined();
+            h.arm.setPecStatus(pecId, 'Approved', 'and back');
+            await deliver(pecId);
+            const alert = await alertOf(h, pecId);
+            expect(alert).toMatchObject({ status: 'pending', bypass: { action: 'alert', detectedBy: 'event' } });
+        });
+
         it('revokes a connection created already approved from a foreign tenant, within its event', async () => {
             const server = addServer(h, 'postgres-flexible');
             await runSweep();
