@@ -50,8 +50,8 @@ export function assessOrigin(privateEndpointId: string, trustedSubscriptionIds: 
 }
 
 /**
- * The origin from the trusted list and, for an endpoint not on it, the subscription's tenant as established (or
- * undefined when it could not be). `ourTenantId` only words the reason.
+ * The origin from the trusted list and the subscription's tenant as established (undefined when it could not be). A
+ * listed subscription stays trusted when its tenant is ours or unknown, and is not when it is known to be another's.
  */
 export function originFrom(
     privateEndpointId: string,
@@ -69,9 +69,21 @@ export function originFrom(
         };
     }
     if (isTrustedSubscription(subscriptionId, trustedSubscriptionIds)) {
+        if (tenant && tenant.tenantId.toLowerCase() !== ourTenantId.toLowerCase()) {
+            // On the list, but its home tenant is another (moved with "change directory", or a wrong id listed):
+            // whoever runs that tenant now is not who the list meant to trust.
+            return {
+                subscriptionId,
+                trusted: false,
+                tenantId: tenant.tenantId.toLowerCase(),
+                source: tenant.source,
+                reason: 'The private endpoint is in a subscription on the trusted list that belongs to ANOTHER tenant',
+            };
+        }
         return {
             subscriptionId,
             trusted: true,
+            ...(tenant ? { tenantId: tenant.tenantId.toLowerCase() } : {}),
             source: 'trusted-list',
             reason: 'The private endpoint is in a trusted subscription',
         };

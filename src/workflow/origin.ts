@@ -1,25 +1,18 @@
 import { ensureErrorType } from '../domain/errors';
-import {
-    endpointSubscriptionOf,
-    isTrustedSubscription,
-    originFrom,
-    type Origin,
-    type SubscriptionTenant,
-} from '../domain/origin';
+import { endpointSubscriptionOf, originFrom, type Origin, type SubscriptionTenant } from '../domain/origin';
 import type { Logger, WorkflowDeps } from './deps';
 
 /**
- * Where a private endpoint comes from, established in this order: the trusted list, the SUBSCRIPTION_TENANTS map,
- * ARM's answer about the subscription's home tenant. Nothing the caller of an event sent is used. A lookup that fails
+ * Where a private endpoint comes from: the trusted list, checked against the subscription's home tenant from the
+ * SUBSCRIPTION_TENANTS map or ARM's answer. Nothing the caller of an event sent is used. A lookup that fails
  * gives `unknown`, which no rule may auto-approve: failing safe costs a person's click, never a connection.
  */
 export async function resolveOrigin(deps: WorkflowDeps, privateEndpointId: string, log?: Logger): Promise<Origin> {
     const { trustedSubscriptionIds, tenantId: ourTenantId } = deps.settings;
     const subscriptionId = endpointSubscriptionOf(privateEndpointId);
-    let tenant: SubscriptionTenant | undefined;
-    if (subscriptionId !== undefined && !isTrustedSubscription(subscriptionId, trustedSubscriptionIds)) {
-        tenant = await tenantOf(deps, subscriptionId, log);
-    }
+    // Trusted subscriptions are looked up too (cached a day): a listed one that now belongs to another tenant is not
+    // trusted. A failed lookup leaves a listed subscription trusted and any other unknown.
+    const tenant = subscriptionId === undefined ? undefined : await tenantOf(deps, subscriptionId, log);
     return originFrom(privateEndpointId, trustedSubscriptionIds, tenant, ourTenantId);
 }
 

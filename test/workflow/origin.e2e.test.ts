@@ -63,6 +63,40 @@ describe('endpoint origin is looked up, not taken from the caller', () => {
         expect(card).toContain("looked up from the subscription's home tenant");
     });
 
+    it('does not trust a listed subscription whose home tenant is now another (moved, or listed by mistake)', async () => {
+        h = await startHarness({ settings: { POLICY: JSON.stringify(policy), TRUSTED_SUBSCRIPTION_IDS: ids.ours } });
+        // Our subscription, moved to another directory.
+        h.arm.setSubscriptionTenant(ids.ours, ids.foreignTenant);
+        const { request } = await open(ids.ours);
+        expect(request.status).toBe('pending');
+        expect(request.facts).toMatchObject({
+            privateEndpointTrusted: false,
+            privateEndpointTenantId: ids.foreignTenant,
+            originSource: 'looked-up',
+        });
+        expect(JSON.stringify(h.bot.cards()[0])).toContain(`belongs to ANOTHER tenant ${ids.foreignTenant}`);
+    });
+
+    it('keeps a listed subscription trusted when its tenant is ours or cannot be looked up', async () => {
+        h = await startHarness({
+            settings: {
+                POLICY: JSON.stringify(policy),
+                TRUSTED_SUBSCRIPTION_IDS: `${ids.ours},${unknownSubscription}`,
+            },
+        });
+        const ours = await open(ids.ours);
+        expect(ours.request).toMatchObject({ status: 'decided', policyRuleId: 'our-tenant' });
+        expect(ours.request.facts).toMatchObject({ privateEndpointTrusted: true, privateEndpointTenantId: ids.tenant });
+        const seeded = seedPendingPec(h.arm, 'postgres-flexible', { peSubscriptionId: unknownSubscription });
+        await pecEvents(
+            resourceWriteEvent(seeded.pecId, { claims: ourUserClaims }) as unknown as EventGridEvent,
+            testContext('pecEvents'),
+        );
+        const listed = await requestOf(h, seeded.pecId);
+        expect(listed).toMatchObject({ status: 'decided', policyRuleId: 'our-tenant' });
+        expect(listed.facts).toMatchObject({ privateEndpointTrusted: true, originSource: 'trusted-list' });
+    });
+
     it('auto-approves an untrusted subscription whose home tenant ARM says is ours', async () => {
         h = await startHarness({ settings: { POLICY: JSON.stringify(policy), TRUSTED_SUBSCRIPTION_IDS: ids.ours } });
         const { request } = await open(ids.second);
