@@ -1,4 +1,4 @@
-import { PermanentError, statusCodeOf } from '../domain/errors';
+import { ensureErrorType, PermanentError, statusCodeOf } from '../domain/errors';
 import {
     formatPecId,
     idKey,
@@ -123,7 +123,18 @@ export class ArmPecAdapter implements PecProvider {
         const pecs = new Map<string, Pec>();
         for (const raw of raws) {
             const name = raw.name || raw.id?.split('/').filter(Boolean).pop() || '';
-            const pec = this.toPec(server, raw, name);
+            let pec: Pec;
+            try {
+                pec = this.toPec(server, raw, name);
+            } catch (err) {
+                // One connection without a name or a status we know (a state added after our model) is left out and
+                // logged: failing the whole listing would drop the server, and with it its scope's bypass check.
+                this.warn(
+                    `${ensureErrorType(err).message}; left out of the listing (name ${JSON.stringify(name.slice(0, 100))}, ` +
+                        `status ${JSON.stringify(String(raw.privateLinkServiceConnectionState?.status ?? '').slice(0, 40))})`,
+                );
+                continue;
+            }
             const key = idKey(pec.ref.name);
             if (pecs.has(key)) {
                 this.warn(`ARM listed ${pec.id} twice on ${server.name}; the first entry counts`);

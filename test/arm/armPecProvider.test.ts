@@ -258,6 +258,56 @@ describe('ArmPecAdapter.listServers', () => {
     });
 });
 
+describe('a listing with one connection the model does not know', () => {
+    it('leaves that connection out with a warning and keeps the others', async () => {
+        const sub = crypto.randomUUID();
+        const serverId = `/subscriptions/${sub}/resourceGroups/rg-a/providers/Microsoft.DBforMySQL/flexibleServers/my-1`;
+        const server = parseServerId(serverId)!;
+        const connection = (name: string, status: string) => ({
+            id: `${serverId}/privateEndpointConnections/${name}`,
+            name,
+            privateEndpoint: {
+                id: `/subscriptions/${sub}/resourceGroups/rg-b/providers/Microsoft.Network/privateEndpoints/${name}`,
+            },
+            privateLinkServiceConnectionState: { status, description: '' },
+            provisioningState: 'Succeeded',
+        });
+        const unused = () => {
+            throw new Error('not used');
+        };
+        const ops: KindOperations = {
+            listServers: unused,
+            async *listPecs() {
+                yield connection('pe-a', 'Approved');
+                yield connection('pe-b', 'Quarantined');
+                yield { ...connection('', 'Pending'), id: undefined };
+                yield connection('pe-c', 'Pending');
+            },
+            getPec: unused,
+            getServer: unused,
+            putPecState: unused,
+        };
+        const warnings: string[] = [];
+        const adapter = new ArmPecAdapter(ops, {
+            endpoint: 'https://management.azure.com',
+            credential: { getToken: async () => null },
+            maxRetries: 0,
+            retryDelayInMs: 0,
+            lroDeadlineMs: 1000,
+            warn: (message) => warnings.push(message),
+        });
+
+        const pecs = await adapter.listPecs(server);
+
+        expect(pecs.map((p) => [p.ref.name, p.status])).toEqual([
+            ['pe-a', 'Approved'],
+            ['pe-c', 'Pending'],
+        ]);
+        expect(warnings).toHaveLength(2);
+        expect(warnings[0]).toMatch(/left out of the listing \(name "pe-b", status "Quarantined"\)/);
+    });
+});
+
 describe('ARM PecProvider against the ARM emulator', () => {
     let h: Harness;
     let arm: PecProvider;
