@@ -107,17 +107,28 @@ export async function ensureCard(
             // A post slower than the claim may find that another poster took the lapsed claim over, posted and
             // recorded its card first: that card stands and this one becomes a note. Otherwise this card is the
             // request's, with the link grant it carries (a later claim may have replaced it while this post ran).
-            updateRequest(deps.requests, claimed, (current) =>
-                current.card
-                    ? undefined
-                    : {
-                          ...withoutUnknownPost(withoutClaim(current)),
-                          card: ref,
-                          cardShows: cardStateOf(claimed.request),
-                          ...(claimed.request.link ? { link: claimed.request.link } : {}),
-                          ...(checkSince ? { cardDuplicateCheckSince: checkSince } : {}),
-                      },
-            ),
+            updateRequest(deps.requests, claimed, (current) => {
+                if (current.card) {
+                    return undefined;
+                }
+                // Another poster holds a claim taken since: its card may still land, so the channel is looked at
+                // again (by the sweep) from that claim on. Its own record would find this card and note its own.
+                const otherClaim =
+                    current.cardClaimedAt && current.cardClaimedAt !== claimed.request.cardClaimedAt
+                        ? current.cardClaimedAt
+                        : undefined;
+                const since = checkSince ?? otherClaim;
+                return {
+                    ...withoutUnknownPost(withoutClaim(current)),
+                    card: ref,
+                    cardShows: cardStateOf(claimed.request),
+                    // The grant this card carries; the stored one when it is the same (it may be spent meanwhile).
+                    ...(claimed.request.link && current.link?.tokenHash !== claimed.request.link.tokenHash
+                        ? { link: claimed.request.link }
+                        : {}),
+                    ...(since ? { cardDuplicateCheckSince: since } : {}),
+                };
+            }),
             deps.audit.append({
                 requestId: request.id,
                 action: ref.channel === 'bot' ? 'card-posted' : 'card-fallback',
@@ -223,6 +234,16 @@ export function withoutClaim(request: ApprovalRequest): ApprovalRequest {
     return rest;
 }
 
+function sameCard(a: CardRef, b: CardRef): boolean {
+    return (
+        a.channel === 'bot' &&
+        b.channel === 'bot' &&
+        a.conversationId === b.conversationId &&
+        a.activityId !== undefined &&
+        a.activityId === b.activityId
+    );
+}
+
 function withoutUnknownPost(request: ApprovalRequest): ApprovalRequest {
     const { cardPostUnknownAt: _resolved, ...rest } = request;
     return rest;
@@ -304,7 +325,8 @@ async function noteOwnDuplicate(
 ): Promise<void> {
     const { request } = stored;
     const card = request.card;
-    if (!card) {
+    if (!card || sameCard(card, own)) {
+        // Recorded already as the request's card (another invocation found it in the channel and adopted it).
         return;
     }
     let noted = false;

@@ -138,6 +138,46 @@ describe('ensureCard', () => {
             expect(token).toBeDefined();
             expect(checkLinkToken(request, token, new Date())).toEqual({ ok: true });
         });
+        it('leaves its card alone when another invocation found it in the channel and adopted it', async () => {
+            const seeded = seedPendingPec(h.arm, 'postgres-flexible');
+            // The first post lands at once, but its answer is held until the claim has lapsed and a redelivery has
+            // looked in the channel and adopted that very card.
+            const teams = h.deps.teams!;
+            const post = teams.postCard.bind(teams);
+            let answer!: () => void;
+            const held = new Promise<void>((resolve) => (answer = resolve));
+            let landed = false;
+            teams.postCard = async (card, summary) => {
+                const ref = await post(card, summary);
+                if (!landed) {
+                    landed = true;
+                    await held;
+                }
+                return ref;
+            };
+            const event = resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent;
+            const first = pecEvents(event, testContext('pecEvents'));
+            for (let i = 0; i < 200 && !landed; i++) {
+                await new Promise((r) => setTimeout(r, 20));
+            }
+            const now = h.deps.now;
+            h.deps.now = () => new Date(now().getTime() + 61_000);
+            try {
+                await pecEvents(event, testContext('pecEvents'));
+            } finally {
+                h.deps.now = now;
+                teams.postCard = post;
+            }
+            answer();
+            await first;
+
+            const request = await requestOf(h, seeded.pecId);
+            expect(h.bot.conversations).toHaveLength(1);
+            expect(request.card?.conversationId).toBe(h.bot.conversations[0]?.id);
+            expect(isNote(request.card?.conversationId)).toBe(false);
+            expect((await h.deps.audit.list(request.id)).map((e) => e.action)).not.toContain('card-duplicate');
+        });
+
         it('marks its card for the sweep when it cannot turn it into a note at once', async () => {
             const seeded = seedPendingPec(h.arm, 'postgres-flexible');
             const post = { method: 'POST', pathIncludes: '/v3/conversations' };
