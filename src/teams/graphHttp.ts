@@ -23,6 +23,10 @@ export class CoreHttpMessageHandler implements Middleware {
         const options = context.options ?? {};
         const headers = createHttpHeaders();
         forEachHeader(options.headers, (name, value) => headers.set(name, value));
+        if (!headers.has('accept-encoding')) {
+            // As fetch asks: a page of 999 members is much smaller compressed, and the core client inflates it.
+            headers.set('accept-encoding', 'gzip, deflate');
+        }
         const signal = options.signal ?? undefined;
         const answer = await this.client
             .sendRequest(
@@ -41,7 +45,12 @@ export class CoreHttpMessageHandler implements Middleware {
         const status = answer.status;
         // A Response may not carry a body with these statuses (the Fetch standard's null body statuses).
         const body = [101, 204, 205, 304].includes(status) ? null : (answer.bodyAsText ?? '');
-        context.response = new Response(body, { status, headers: answer.headers.toJSON() });
+        const response = new Response(body, { status, headers: answer.headers.toJSON() });
+        // A constructed Response has an empty `url`, and graph-client's RedirectHandler decides from it whether a
+        // redirect leaves the host: with it empty, the Authorization header would follow a redirect anywhere. fetch
+        // sets it to the URL answered; so does this.
+        Object.defineProperty(response, 'url', { value: request });
+        context.response = response;
     }
 }
 

@@ -1,5 +1,5 @@
 import { createHttpHeaders, type HttpClient, type PipelineRequest } from '@azure/core-rest-pipeline';
-import type { Context } from '@microsoft/microsoft-graph-client';
+import { Client, MiddlewareFactory, type Context } from '@microsoft/microsoft-graph-client';
 import { CoreHttpMessageHandler } from '../../src/teams/graphHttp';
 
 /** graph-client's last middleware on the core HTTP client: what it sends, and the Response it hands back. */
@@ -39,6 +39,7 @@ describe('CoreHttpMessageHandler', () => {
         expect(sent[0]).toMatchObject({ url: context.request, method: 'POST', body: '{"a":1}' });
         expect(sent[0]?.headers.get('authorization')).toBe('Bearer t');
         expect(context.response?.status).toBe(200);
+        expect(context.response?.url).toBe(context.request);
         expect(context.response?.headers.get('content-type')).toBe('application/json');
         expect(await context.response?.json()).toEqual({ value: [] });
 
@@ -49,6 +50,36 @@ describe('CoreHttpMessageHandler', () => {
         await handler.execute(withHeaders);
         expect(sent[1]?.method).toBe('GET');
         expect(sent[1]?.headers.get('consistencylevel')).toBe('eventual');
+    });
+
+    it('drops the token when graph-client follows a redirect to another host, as it does over fetch', async () => {
+        const sent: { url: string; auth: string | undefined }[] = [];
+        const http: HttpClient = {
+            sendRequest: async (request) => {
+                sent.push({ url: request.url, auth: request.headers.get('authorization') });
+                return sent.length === 1
+                    ? { request, status: 302, headers: createHttpHeaders({ location: 'https://elsewhere.example/x' }) }
+                    : {
+                          request,
+                          status: 200,
+                          headers: createHttpHeaders({ 'content-type': 'application/json' }),
+                          bodyAsText: '{"id":"x"}',
+                      };
+            },
+        };
+        const middleware = MiddlewareFactory.getDefaultMiddlewareChain({ getAccessToken: async () => 'SECRET' });
+        middleware.splice(-1, 1, new CoreHttpMessageHandler(http));
+        const client = Client.initWithMiddleware({
+            middleware,
+            baseUrl: 'https://graph.example',
+            defaultVersion: 'v1.0',
+            customHosts: new Set(['graph.example']),
+        });
+        await client.api('/users/abc').get();
+        expect(sent).toEqual([
+            { url: 'https://graph.example/v1.0/users/abc', auth: 'Bearer SECRET' },
+            { url: 'https://elsewhere.example/x', auth: undefined },
+        ]);
     });
 
     it('gives a 204 an empty body, as fetch would', async () => {
