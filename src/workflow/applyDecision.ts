@@ -165,13 +165,15 @@ async function applyLeased(
         after = before;
     } else if (
         resumed &&
+        before.status !== expectedPecStatus(request) &&
         isSettled(before.provisioningState) &&
         !outsideChange(before, status, request.facts.privateEndpointId)
     ) {
         // An earlier delivery held the lease and may have sent the PUT: ARM keeps the state asked for but may answer
         // and keep another description than the one sent (the official examples do, and the adapter accepts it once
-        // the PUT is taken). The decided state is there, so this is the gate's own change to finish, not an outside
-        // one to supersede and report as a bypass. Only a first delivery can tell someone else's change from ours.
+        // the PUT is taken). The connection moved from the state the request found to the decided one, so this is
+        // the gate's own change to finish, not an outside one to supersede and report as a bypass. A Keep (Approved
+        // to Approved) never takes this path: its PUT still writes who kept it.
         log.warn(`Apply: request ${request.id} found ${status} with the description "${before.description}"`);
         after = before;
     } else {

@@ -193,6 +193,33 @@ describe('bypass: connections approved without the gate', () => {
             expect(alert).toMatchObject({ status: 'pending', bypass: { action: 'alert', detectedBy: 'event' } });
         });
 
+        it('writes who kept it to ARM even when the first delivery of the Keep died before its PUT', async () => {
+            const server = addServer(h, 'postgres-flexible');
+            await runSweep();
+            const pecId = addApproved(h, server, ids.second);
+            await deliver(pecId);
+            const alert = await alertOf(h, pecId);
+            await click(h, alert, { who: people.alice, verb: 'approve', text: 'migration, CHG-1' });
+            const arm = h.deps.arm;
+            const getPec = arm.getPec.bind(arm);
+            let failed = false;
+            arm.getPec = async (ref) => {
+                if (!failed) {
+                    failed = true;
+                    throw new TransientError('ARM read: 503 after retries');
+                }
+                return getPec(ref);
+            };
+            try {
+                await drainApplyQueue(h);
+            } finally {
+                arm.getPec = getPec;
+            }
+            expect(failed).toBe(true);
+            expect(armState(h, pecId).description).toBe(`Kept by ${people.alice.upn}: migration, CHG-1`);
+            expect((await current(h, alert.id)).status).toBe('applied');
+        });
+
         it('revokes a connection created already approved from a foreign tenant, within its event', async () => {
             const server = addServer(h, 'postgres-flexible');
             await runSweep();
