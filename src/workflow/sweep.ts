@@ -5,7 +5,7 @@ import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors
 import { idKey, parsePecId, serverKey, type ServerKind, type ServerRef } from '../domain/ids';
 import { defaultWatchedKinds } from '../domain/resourceKinds';
 import type { ListedServer } from '../arm/pecProvider';
-import type { Pec, ServerContext } from '../domain/pec';
+import { isSettled, type Pec, type ServerContext } from '../domain/pec';
 import { dueAction, expire, expiryReason, recordReminder } from '../domain/reconcile';
 import {
     cardStateOf,
@@ -625,8 +625,9 @@ export const failedRecheckMs = 7 * 24 * 3_600_000;
 
 /**
  * A failed request may have failed only in its last step: the PUT worked (ARM shows the decision) but recording it did
- * not, or the last attempt ran out of time while ARM finished. The sweep reads the PEC and, when it shows exactly this
- * decision's state and description, makes the request applied with its audit entry and updates the card. A PEC that
+ * not, or the last attempt ran out of time while ARM finished. The sweep reads the PEC and, when it shows this
+ * decision's state (with its description, or moved there from the state the request found), makes the request applied
+ * with its audit entry and updates the card. A PEC that
  * shows something else, or is gone, or a failure older than the window, ends the re-check (the `ALERT` stands).
  * Resolves with the request once recovered.
  */
@@ -639,11 +640,17 @@ async function recheckFailed(
     const decision = request.decision;
     const now = deps.now();
     const pec = decision ? await deps.arm.getPec(parsePecId(request.pecId)) : undefined;
+    const target = decision ? targetStatus(decision.action) : undefined;
+    // This decision's state and text; or its state reached from another (ARM may keep another description than the
+    // one sent, as the official examples answer), settled, on the endpoint the request reviewed.
     const shows =
         decision !== undefined &&
         pec !== undefined &&
-        pec.status === targetStatus(decision.action) &&
-        pec.description === armDescription(decision);
+        pec.status === target &&
+        (pec.description === armDescription(decision) ||
+            (pec.status !== expectedPecStatus(request) &&
+                isSettled(pec.provisioningState) &&
+                !outsideChange(pec, target, request.facts.privateEndpointId)));
     if (!shows) {
         const failedAt = Date.parse(request.outcome?.at ?? request.updatedAt);
         // Still as the request found it (Pending, or Approved for a bypass alert): the PUT may yet show up.

@@ -105,6 +105,25 @@ describe('sweep: failed requests re-checked against ARM', () => {
         expect(h.bot.conversations).toHaveLength(cards);
     });
 
+    it('heals a failed approval whose connection ARM keeps under another description, and reports no bypass', async () => {
+        const { seeded, request } = await openCard(h, 'postgres-flexible');
+        await sweepFunction(timer, testContext('sweep'));
+        await click(h, request, { verb: 'approve', text: 'fine', who: people.alice });
+        const refusal = refuseAppliedMark();
+        await drainApplyQueue(h);
+        refusal.stop();
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('failed');
+        // ARM keeps its own text for the approval (as the official examples answer a PUT).
+        h.arm.setPecStatus(seeded.pecId, 'Approved', 'Approved');
+        const cards = h.bot.conversations.length;
+
+        await sweepFunction(timer, testContext('sweep'));
+
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('applied');
+        expect(await h.deps.marks?.get(seeded.pecId)).toMatchObject({ source: 'gate', requestId: request.id });
+        expect(h.bot.conversations).toHaveLength(cards);
+    });
+
     it('leaves a failed request failed while its PEC is Pending, and stops looking once ARM shows another state', async () => {
         const { seeded, request } = await openCard(h, 'mysql-single');
         await click(h, request, { verb: 'reject', text: 'not ours', who: people.bob });
