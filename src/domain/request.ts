@@ -141,6 +141,12 @@ export interface ApprovalRequest {
     /** Why the request reached a final state other than applied (superseded, expired, failed). */
     outcome?: { at: string; reason: string };
     link?: LinkGrant;
+    /**
+     * When an apply was about to send this decision's PUT (written just before it goes out, and kept when the apply
+     * fails): the evidence that a decided state found in ARM later may be the gate's own, under a description ARM
+     * rewrote. Without it, only the exact description the gate sends counts as its own.
+     */
+    putSentAt?: string;
     /** Held by the queue message that is applying the decision, so a duplicate message does not PUT twice. */
     applying?: {
         at: string;

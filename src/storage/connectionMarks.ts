@@ -20,6 +20,11 @@ export interface ConnectionMark {
     /** The request (or, for a baseline or accepted bypass, the audit chain) that accounts for the approval. */
     requestId: string;
     at: string;
+    /**
+     * The private endpoint whose approval the mark accounts for. A connection deleted and made again under the same
+     * name by another endpoint is another approval; marks written before this field name none.
+     */
+    privateEndpointId?: string;
 }
 
 export interface ConnectionMarks {
@@ -31,15 +36,28 @@ export interface ConnectionMarks {
     /** Removes the mark: the connection is no longer Approved, so a later approval is a new question. */
     remove(pecId: string): Promise<void>;
     /**
-     * Removes the mark only while it still names this request (a conditional delete): an alert that no longer stands
-     * takes its own mark with it, never one a later report or apply wrote since. True when it was removed.
+     * Removes the mark only while it is still the one expected (a conditional delete): the same request, and where
+     * given one of these sources and the same time. An alert that no longer stands takes its own mark with it, never
+     * one a later report or apply wrote since (a Keep's gate mark names the alert too). True when it was removed.
      */
-    removeIfNamed(pecId: string, requestId: string): Promise<boolean>;
+    removeIfNamed(pecId: string, expected: ExpectedMark): Promise<boolean>;
     /** Every mark, by `idKey` of its PEC id: one query, for the sweep. */
     listMarked(): Promise<Map<string, ConnectionMark>>;
     /** Whether the baseline of this subscription and server kind has been taken. */
     isBaselined(subscriptionId: string, kind: string): Promise<boolean>;
     markBaselined(subscriptionId: string, kind: string, at: string): Promise<void>;
+}
+
+/** What a conditional removal expects the stored mark to be. */
+export interface ExpectedMark {
+    requestId: string;
+    sources?: readonly MarkSource[];
+    at?: string;
+}
+
+function markOf(row: ConnectionMark): ConnectionMark {
+    const { pecId, source, requestId, at, privateEndpointId } = row;
+    return { pecId, source, requestId, at, ...(privateEndpointId ? { privateEndpointId } : {}) };
 }
 
 const markPrefix = 'approved-';
@@ -89,7 +107,7 @@ export class TableConnectionMarks implements ConnectionMarks {
         const partitionKey = partitionOf(pecId);
         try {
             const entity = await table.getEntity<ConnectionMark>(partitionKey, markRowOf(partitionKey));
-            return { pecId: entity.pecId, source: entity.source, requestId: entity.requestId, at: entity.at };
+            return markOf(entity);
         } catch (err) {
             if (statusCodeOf(err) === 404) {
                 return undefined;
@@ -110,13 +128,17 @@ export class TableConnectionMarks implements ConnectionMarks {
         }
     }
 
-    async removeIfNamed(pecId: string, requestId: string): Promise<boolean> {
+    async removeIfNamed(pecId: string, expected: ExpectedMark): Promise<boolean> {
         const table = await this.table();
         const partitionKey = partitionOf(pecId);
         const rowKey = markRowOf(partitionKey);
         try {
             const entity = await table.getEntity<ConnectionMark>(partitionKey, rowKey);
-            if (entity.requestId !== requestId) {
+            if (
+                entity.requestId !== expected.requestId ||
+                (expected.sources !== undefined && !expected.sources.includes(entity.source)) ||
+                (expected.at !== undefined && entity.at !== expected.at)
+            ) {
                 return false;
             }
             await table.deleteEntity(partitionKey, rowKey, { etag: entity.etag });
@@ -137,12 +159,11 @@ export class TableConnectionMarks implements ConnectionMarks {
             const rows = table.listEntities<ConnectionMark>({
                 queryOptions: {
                     filter: `RowKey ge '${markPrefix}' and RowKey lt 'approved.'`,
-                    select: ['pecId', 'source', 'requestId', 'at'],
+                    select: ['pecId', 'source', 'requestId', 'at', 'privateEndpointId'],
                 },
             });
             for await (const row of rows) {
-                const { pecId, source, requestId, at } = row;
-                marked.set(idKey(pecId), { pecId, source, requestId, at });
+                marked.set(idKey(row.pecId), markOf(row));
             }
         } catch (err) {
             throw wrap(err, 'list the connection marks');

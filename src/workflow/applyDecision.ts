@@ -56,10 +56,7 @@ export async function applyDecision(
     const now = deps.now();
     // Taking the lease survives losing a race to an unrelated write (a card sync, the sweep's re-queue mark): the
     // request is read again and the lease taken on top, unless another message now holds a live one.
-    // Whether an earlier delivery took the lease: it may have sent the PUT before it died.
-    let resumed = false;
     const leased = await updateRequest(deps.requests, stored, (current) => {
-        resumed = current.applying !== undefined;
         return current.status === 'decided' &&
             !heldElsewhere(current, delivery.messageId, now, deps.settings.lroDeadlineMs)
             ? {
@@ -91,7 +88,7 @@ export async function applyDecision(
     stored = leased.stored;
 
     try {
-        return await applyLeased(deps, stored, resumed, log);
+        return await applyLeased(deps, stored, log);
     } catch (err) {
         const e = ensureErrorType(err);
         const last = delivery.attempt >= delivery.maxAttempts;
@@ -108,12 +105,7 @@ export async function applyDecision(
     }
 }
 
-async function applyLeased(
-    deps: WorkflowDeps,
-    leased: StoredRequest,
-    resumed: boolean,
-    log: Logger,
-): Promise<ApplyOutcome> {
+async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logger): Promise<ApplyOutcome> {
     // Everyone's card stops offering the buttons first (the click answered only its own approver, to answer fast). It
     // runs before ARM's part, so the card's update to the outcome always comes after it; a failure leaves it to the
     // outcome's update or the sweep.
@@ -164,12 +156,12 @@ async function applyLeased(
         // An earlier attempt got through to ARM and died before recording it.
         after = before;
     } else if (
-        resumed &&
+        request.putSentAt !== undefined &&
         before.status !== expectedPecStatus(request) &&
         isSettled(before.provisioningState) &&
         !outsideChange(before, status, request.facts.privateEndpointId)
     ) {
-        // An earlier delivery held the lease and may have sent the PUT: ARM keeps the state asked for but may answer
+        // An earlier delivery sent the PUT (or was about to) and died: ARM keeps the state asked for but may answer
         // and keep another description than the one sent (the official examples do, and the adapter accepts it once
         // the PUT is taken). The connection moved from the state the request found to the decided one, so this is
         // the gate's own change to finish, not an outside one to supersede and report as a bypass. A Keep (Approved
@@ -183,6 +175,16 @@ async function applyLeased(
             return 'superseded';
         }
         const messageId = request.applying?.messageId;
+        // The evidence that a PUT of this decision may have reached ARM, written before it goes out (see putSentAt).
+        const marked = await updateRequest(deps.requests, stored, (current) =>
+            current.status === 'decided' && current.applying?.messageId === messageId
+                ? { ...current, putSentAt: deps.now().toISOString() }
+                : undefined,
+        );
+        if (!marked?.changed) {
+            // Decided no longer, or another message took the lease: this delivery sends nothing.
+            return 'busy';
+        }
         after = await deps.arm.setPecState(ref, status, description, before, {
             ...(request.applying?.operation ? { operation: request.applying.operation } : {}),
             onStarted: async (operation) => {
@@ -249,12 +251,19 @@ async function applyLeased(
 
 async function fail(deps: WorkflowDeps, requestId: string, error: Error, log: Logger): Promise<void> {
     const reason = error.message.slice(0, 400);
+    // A permanent error is a refusal (ARM answered 4xx, the connection is gone): the PUT changed nothing, so a decided
+    // state found later is not evidence of ours. After retries ran out the outcome is unknown, and the evidence stays.
+    const refused = !isRetryable(error);
     const stored = await deps.requests.get(requestId);
     const written =
         stored &&
         (await updateRequest(deps.requests, stored, (current) =>
             current.status === 'decided'
-                ? transition(withoutLease(current), { type: 'fail', reason }, deps.now())
+                ? transition(
+                      withoutLease(refused ? withoutPutSent(current) : current),
+                      { type: 'fail', reason },
+                      deps.now(),
+                  )
                 : undefined,
         ));
     if (!written?.changed) {
@@ -283,6 +292,11 @@ function heldElsewhere(request: ApprovalRequest, messageId: string, now: Date, l
         lease.messageId !== messageId &&
         now.getTime() - new Date(lease.at).getTime() < applyLeaseMs(lroDeadlineMs)
     );
+}
+
+function withoutPutSent(request: ApprovalRequest): ApprovalRequest {
+    const { putSentAt: _refused, ...rest } = request;
+    return rest;
 }
 
 /** The lease ends with the apply: a final request is never applied again. */

@@ -1,6 +1,6 @@
 import { ensureErrorType } from '../domain/errors';
 import { reviewUrl } from '../domain/card';
-import { idKey, serverKey, type ServerRef } from '../domain/ids';
+import { idKey, sameId, serverKey, type ServerRef } from '../domain/ids';
 import type { Pec, ServerContext } from '../domain/pec';
 import { evaluateBypass, policySubject, type BypassDecision } from '../domain/policy';
 import { openRequest, transition, type ApprovalRequest, type Decision, type Requester } from '../domain/request';
@@ -54,7 +54,13 @@ export async function judgeApproved(deps: WorkflowDeps, input: BypassInput, log:
     if (!(await marks.isBaselined(server.subscriptionId, server.kind))) {
         return { kind: 'accounted', reason: 'its subscription and kind have no baseline yet: the next sweep takes it' };
     }
-    const mark = input.marked ? input.marked.get(idKey(pec.id)) : await marks.get(pec.id);
+    let mark = input.marked ? input.marked.get(idKey(pec.id)) : await marks.get(pec.id);
+    if (mark && namesAnotherEndpoint(mark, pec)) {
+        // The connection was deleted and made again under the same name by another private endpoint: the mark
+        // accounted for the old one's approval. It goes (unless rewritten since), and this approval is judged.
+        await marks.removeIfNamed(pec.id, { requestId: mark.requestId, at: mark.at });
+        mark = undefined;
+    }
     const unfinished = mark ? await unfinishedReport(deps, mark) : undefined;
     if (mark && !unfinished) {
         return { kind: 'accounted', reason: 'the gate approved, kept or already reported it' };
@@ -90,6 +96,15 @@ export async function judgeApproved(deps: WorkflowDeps, input: BypassInput, log:
         }
     }
     return report(deps, { ...input, pec: current }, log, unfinished);
+}
+
+/** A mark accounts for the approval of the endpoint it names; marks from before the field name none. */
+export function namesAnotherEndpoint(mark: ConnectionMark, pec: Pec): boolean {
+    return (
+        mark.privateEndpointId !== undefined &&
+        pec.privateEndpointId !== '' &&
+        !sameId(mark.privateEndpointId, pec.privateEndpointId)
+    );
 }
 
 /** A report older than this whose alert is missing was cut short (a report takes seconds): it is finished again. */
@@ -146,7 +161,15 @@ async function report(
     const id = resume?.requestId ?? deps.newId();
     if (resume) {
         log.warn(`Finishing the report of bypass ${id} on ${pec.id}: its mark was taken, its alert never recorded`);
-    } else if (!(await marks.insertIfNone({ pecId: pec.id, source: 'bypass', requestId: id, at: now.toISOString() }))) {
+    } else if (
+        !(await marks.insertIfNone({
+            pecId: pec.id,
+            source: 'bypass',
+            requestId: id,
+            at: now.toISOString(),
+            ...endpointOf(pec),
+        }))
+    ) {
         return { kind: 'accounted', reason: 'another invocation reported it first' };
     }
     const correlationId = input.correlationId;
@@ -247,6 +270,7 @@ export async function noteAppliedState(deps: WorkflowDeps, request: ApprovalRequ
             source: 'gate',
             requestId: request.id,
             at: deps.now().toISOString(),
+            ...endpointOf(after),
         });
     } else if (after.status !== 'Approved') {
         await deps.marks.remove(request.pecId);
@@ -261,6 +285,10 @@ export async function forgetIfNotApproved(deps: WorkflowDeps, pec: Pec, log: Log
     await deps.marks.remove(pec.id).catch((err: unknown) => {
         log.warn(`Could not clear the mark of ${pec.id}: ${ensureErrorType(err).message}`);
     });
+}
+
+function endpointOf(pec: Pec): { privateEndpointId?: string } {
+    return pec.privateEndpointId ? { privateEndpointId: pec.privateEndpointId } : {};
 }
 
 export function originSummary(origin: Origin) {
@@ -376,7 +404,7 @@ export async function sweepApproved(
         for (const { pec, listedAt } of left) {
             const mark = marked.get(idKey(pec.id));
             if (mark && Date.parse(mark.at) < listedAt) {
-                await marks.removeIfNamed(pec.id, mark.requestId).then(
+                await marks.removeIfNamed(pec.id, { requestId: mark.requestId, at: mark.at }).then(
                     (removed) =>
                         removed && log.info(`Sweep: ${pec.id} is ${pec.status}; its ${mark.source} mark is cleared`),
                     (err: unknown) => result.errors.push({ what: `clear the mark of ${pec.id}`, error: err }),
@@ -384,7 +412,11 @@ export async function sweepApproved(
             }
         }
         // A bypass mark may stand for a report cut short before its alert: judgeApproved looks (unfinishedReport).
-        const unmarked = toJudge.filter(({ pec }) => (marked.get(idKey(pec.id))?.source ?? 'bypass') === 'bypass');
+        // So may a mark that names another endpoint (the connection was made again under the same name).
+        const unmarked = toJudge.filter(({ pec }) => {
+            const mark = marked.get(idKey(pec.id));
+            return !mark || mark.source === 'bypass' || namesAnotherEndpoint(mark, pec);
+        });
         const judged = await settleAll(unmarked, 4, ({ pec, context }) =>
             judgeApproved(
                 deps,
@@ -425,7 +457,13 @@ async function takeBaseline(
             const now = deps.now();
             const id = deps.newId();
             if (
-                !(await marks.insertIfNone({ pecId: pec.id, source: 'baseline', requestId: id, at: now.toISOString() }))
+                !(await marks.insertIfNone({
+                    pecId: pec.id,
+                    source: 'baseline',
+                    requestId: id,
+                    at: now.toISOString(),
+                    ...endpointOf(pec),
+                }))
             ) {
                 continue;
             }

@@ -373,7 +373,10 @@ export async function supersede(
         // the mark its report took goes first, so approving the connection again is judged as a new bypass instead of
         // passing as already reported. A failure after this leaves the alert open, which accounts for the connection
         // until it is superseded again.
-        await deps.marks.removeIfNamed(stored.request.pecId, stored.request.id);
+        await deps.marks.removeIfNamed(stored.request.pecId, {
+            requestId: stored.request.id,
+            sources: ['bypass', 'baseline'],
+        });
     }
     let before = judged;
     const written = await updateRequest(deps.requests, stored, (request) => {

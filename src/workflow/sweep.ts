@@ -641,14 +641,16 @@ async function recheckFailed(
     const now = deps.now();
     const pec = decision ? await deps.arm.getPec(parsePecId(request.pecId)) : undefined;
     const target = decision ? targetStatus(decision.action) : undefined;
-    // This decision's state and text; or its state reached from another (ARM may keep another description than the
-    // one sent, as the official examples answer), settled, on the endpoint the request reviewed.
+    // This decision's state and text; or, once a PUT of it was sent (putSentAt), its state reached from another (ARM
+    // may keep another description than the one sent, as the official examples answer), settled, on the endpoint the
+    // request reviewed. Without a PUT sent, another text there is someone else's approval, never the gate's.
     const shows =
         decision !== undefined &&
         pec !== undefined &&
         pec.status === target &&
         (pec.description === armDescription(decision) ||
-            (pec.status !== expectedPecStatus(request) &&
+            (request.putSentAt !== undefined &&
+                pec.status !== expectedPecStatus(request) &&
                 isSettled(pec.provisioningState) &&
                 !outsideChange(pec, target, request.facts.privateEndpointId)));
     if (!shows) {

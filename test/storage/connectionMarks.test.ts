@@ -42,17 +42,25 @@ describe('TableConnectionMarks on Azurite', () => {
         const marks = new TableConnectionMarks(table);
         const at = new Date().toISOString();
         await marks.put({ pecId: pecId(5), source: 'bypass', requestId: 'alert-1', at });
-        expect(await marks.removeIfNamed(pecId(5), 'someone-else')).toBe(false);
+        expect(await marks.removeIfNamed(pecId(5), { requestId: 'someone-else' })).toBe(false);
         expect((await marks.get(pecId(5)))?.requestId).toBe('alert-1');
-        expect(await marks.removeIfNamed(pecId(5).toUpperCase(), 'alert-1')).toBe(true);
+        expect(await marks.removeIfNamed(pecId(5).toUpperCase(), { requestId: 'alert-1' })).toBe(true);
         expect(await marks.get(pecId(5))).toBeUndefined();
-        expect(await marks.removeIfNamed(pecId(5), 'alert-1')).toBe(false);
+        expect(await marks.removeIfNamed(pecId(5), { requestId: 'alert-1' })).toBe(false);
         // Two removers that read the same stale mark, with a new report's mark written in between: it stays.
         await marks.put({ pecId: pecId(5), source: 'bypass', requestId: 'alert-1', at });
-        expect(await marks.removeIfNamed(pecId(5), 'alert-1')).toBe(true);
+        expect(await marks.removeIfNamed(pecId(5), { requestId: 'alert-1' })).toBe(true);
         expect(await marks.insertIfNone({ pecId: pecId(5), source: 'bypass', requestId: 'alert-2', at })).toBe(true);
-        expect(await marks.removeIfNamed(pecId(5), 'alert-1')).toBe(false);
+        expect(await marks.removeIfNamed(pecId(5), { requestId: 'alert-1' })).toBe(false);
         expect((await marks.get(pecId(5)))?.requestId).toBe('alert-2');
+        // A Keep's gate mark names the alert too: a removal that expects the alert's own bypass mark leaves it.
+        await marks.put({ pecId: pecId(5), source: 'gate', requestId: 'alert-2', at });
+        expect(await marks.removeIfNamed(pecId(5), { requestId: 'alert-2', sources: ['bypass'] })).toBe(false);
+        // And one that expects the mark as a listing saw it leaves a mark rewritten since.
+        const later = new Date(Date.parse(at) + 1000).toISOString();
+        await marks.put({ pecId: pecId(5), source: 'gate', requestId: 'alert-2', at: later });
+        expect(await marks.removeIfNamed(pecId(5), { requestId: 'alert-2', at })).toBe(false);
+        expect(await marks.removeIfNamed(pecId(5), { requestId: 'alert-2', at: later })).toBe(true);
     });
 
     it('records a baseline per subscription and kind, remembered across processes', async () => {
