@@ -111,7 +111,10 @@ export async function measureEventOverhead(
         const auditEntity = await first(audit, `PartitionKey eq '${stored.request.id}'`);
         await h.deps.settle?.();
         const indexEntity = await first(index, `PartitionKey eq '${openPartition}'`);
-        const gets = h.arm.requests.slice(armBefore).filter((r) => r.method === 'GET');
+        // Reads of the server and its connections; a subscription's home tenant is looked up once a day, not per event.
+        const gets = h.arm.requests
+            .slice(armBefore)
+            .filter((r) => r.method === 'GET' && r.path.toLowerCase().startsWith(seeded.serverId.toLowerCase()));
         const list = gets.find((r) => /\/privateEndpointConnections$/i.test(r.path));
         const server = gets.find((r) => r.path.toLowerCase() === seeded.serverId.toLowerCase());
         if (!list || !server) {

@@ -109,7 +109,7 @@ async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logge
     // Everyone's card stops offering the buttons first (the click answered only its own approver, to answer fast). It
     // runs before ARM's part, so the card's update to the outcome always comes after it; a failure leaves it to the
     // outcome's update or the sweep.
-    const stored = await syncPostedCard(deps, leased, log).catch((err: unknown) => {
+    let stored = await syncPostedCard(deps, leased, log).catch((err: unknown) => {
         log.warn(`Card of request ${leased.request.id} not updated to decided: ${ensureErrorType(err).message}`);
         return leased;
     });
@@ -185,6 +185,8 @@ async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logge
             // Decided no longer, or another message took the lease: this delivery sends nothing.
             return 'busy';
         }
+        // The writes below start from this version, so they do not each meet it as a conflict first.
+        stored = marked.stored;
         after = await deps.arm.setPecState(ref, status, description, before, {
             ...(request.applying?.operation ? { operation: request.applying.operation } : {}),
             onStarted: async (operation) => {
