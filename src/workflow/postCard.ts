@@ -312,9 +312,10 @@ async function adoptLostCard(
 }
 
 /**
- * This invocation's card went out after another was recorded as the request's: it becomes a note pointing there. When
- * it cannot be edited now, the request is marked for the duplicate check from this post's claim on, which the sweep repeats
- * until it succeeds. A webhook card cannot be edited; it is only recorded.
+ * This invocation's card went out after another was recorded as the request's: it becomes a note pointing there, and
+ * the trail says so. When it cannot be edited now, the request is marked for the duplicate check from this post's
+ * claim on, which the sweep repeats until it succeeds (and records then). A webhook card cannot be edited; it is only
+ * recorded.
  */
 async function noteOwnDuplicate(
     deps: WorkflowDeps,
@@ -329,35 +330,16 @@ async function noteOwnDuplicate(
         // Recorded already as the request's card (another invocation found it in the channel and adopted it).
         return;
     }
-    let noted = false;
-    if (own.channel === 'bot' && deps.teams) {
-        noted = await deps.teams
-            .updateCard(
-                own,
-                renderDuplicateNote({
-                    requestId: request.id,
-                    pecName: request.facts.pecName,
-                    originalPostedAt: formatUtc(card.postedAt),
-                }),
-            )
-            .then(
-                () => true,
-                (err: unknown) => {
-                    log.warn(
-                        `Card of request ${request.id}: could not turn its duplicate into a note yet: ${ensureErrorType(err).message}`,
-                    );
-                    return false;
-                },
-            );
-        if (!noted) {
-            await updateRequest(deps.requests, stored, (current) =>
-                current.cardDuplicateCheckSince ? undefined : { ...current, cardDuplicateCheckSince: postedSince },
-            ).catch((err: unknown) => {
-                log.warn(
-                    `Card of request ${request.id}: could not mark its duplicate: ${ensureErrorType(err).message}`,
-                );
-            });
-        }
+    log.warn(`Card of request ${request.id}: a second card was posted after the claim lapsed`);
+    const editable = own.channel === 'bot' && deps.teams !== undefined;
+    if (editable && !(await turnIntoNote(deps, request, own, card, log))) {
+        // The sweep's look finds it from this post's claim on, edits it and records it then.
+        await updateRequest(deps.requests, stored, (current) =>
+            current.cardDuplicateCheckSince ? undefined : { ...current, cardDuplicateCheckSince: postedSince },
+        ).catch((err: unknown) => {
+            log.warn(`Card of request ${request.id}: could not mark its duplicate: ${ensureErrorType(err).message}`);
+        });
+        return;
     }
     await deps.audit.append({
         requestId: request.id,
@@ -366,11 +348,36 @@ async function noteOwnDuplicate(
         correlationId: request.correlationId,
         before: own,
         after: card,
-        detail: noted
+        detail: editable
             ? 'a second card of this request, posted while another took over the lapsed claim, was turned into a note'
-            : 'a second card of this request was posted while another took over the lapsed claim; not yet a note',
+            : 'a second card of this request was posted (by the webhook, which cannot edit it) while another took over',
     });
-    log.warn(`Card of request ${request.id}: a second card was posted after the claim lapsed`);
+}
+
+/** Edits a card of this request into the note pointing to its card; false (logged) when the edit fails. */
+async function turnIntoNote(
+    deps: WorkflowDeps,
+    request: ApprovalRequest,
+    place: CardRef,
+    card: CardRef,
+    log: Logger,
+): Promise<boolean> {
+    try {
+        await deps.teams!.updateCard(
+            place,
+            renderDuplicateNote({
+                requestId: request.id,
+                pecName: request.facts.pecName,
+                originalPostedAt: formatUtc(card.postedAt),
+            }),
+        );
+        return true;
+    } catch (err) {
+        log.warn(
+            `Card of request ${request.id}: could not turn its duplicate into a note yet: ${ensureErrorType(err).message}`,
+        );
+        return false;
+    }
 }
 
 /**
@@ -402,19 +409,7 @@ export async function noteDuplicateCards(
         }
         for (const other of others) {
             const place: CardRef = { channel: 'bot', ...other, postedAt: since };
-            try {
-                await deps.teams.updateCard(
-                    place,
-                    renderDuplicateNote({
-                        requestId: request.id,
-                        pecName: request.facts.pecName,
-                        originalPostedAt: formatUtc(card.postedAt),
-                    }),
-                );
-            } catch (err) {
-                log.warn(
-                    `Card of request ${request.id}: could not turn its duplicate into a note yet: ${ensureErrorType(err).message}`,
-                );
+            if (!(await turnIntoNote(deps, request, place, card, log))) {
                 return stored;
             }
             await deps.audit.append({
