@@ -1,6 +1,6 @@
 import { approverLabel, armDescription, outsideChange, targetStatus } from '../domain/decision';
 import { isSettled } from '../domain/pec';
-import { ensureErrorType, isRetryable } from '../domain/errors';
+import { ensureErrorType, isRetryable, statusCodeOf } from '../domain/errors';
 import { parsePecId } from '../domain/ids';
 import type { Pec } from '../domain/pec';
 import { expectedPecStatus, transition, type ApprovalRequest } from '../domain/request';
@@ -156,7 +156,7 @@ async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logge
         // An earlier attempt got through to ARM and died before recording it.
         after = before;
     } else if (
-        request.putSentAt !== undefined &&
+        (request.putSentAt !== undefined || request.applying?.operation !== undefined) &&
         before.status !== expectedPecStatus(request) &&
         isSettled(before.provisioningState) &&
         !outsideChange(before, status, request.facts.privateEndpointId)
@@ -176,9 +176,10 @@ async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logge
         }
         const messageId = request.applying?.messageId;
         // The evidence that a PUT of this decision may have reached ARM, written before it goes out (see putSentAt).
+        const stamp = deps.now().toISOString();
         const marked = await updateRequest(deps.requests, stored, (current) =>
             current.status === 'decided' && current.applying?.messageId === messageId
-                ? { ...current, putSentAt: deps.now().toISOString() }
+                ? { ...current, putSentAt: current.putSentAt ?? stamp }
                 : undefined,
         );
         if (!marked?.changed) {
@@ -187,22 +188,37 @@ async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logge
         }
         // The writes below start from this version, so they do not each meet it as a conflict first.
         stored = marked.stored;
-        after = await deps.arm.setPecState(ref, status, description, before, {
-            ...(request.applying?.operation ? { operation: request.applying.operation } : {}),
-            onStarted: async (operation) => {
-                if (operation.length > maxOperationChars || !messageId) {
-                    return;
+        let accepted = false;
+        after = await deps.arm
+            .setPecState(ref, status, description, before, {
+                ...(request.applying?.operation ? { operation: request.applying.operation } : {}),
+                onStarted: async (operation) => {
+                    accepted = true;
+                    if (operation.length > maxOperationChars || !messageId) {
+                        return;
+                    }
+                    await updateRequest(deps.requests, stored, (current) =>
+                        current.status === 'decided' && current.applying?.messageId === messageId
+                            ? { ...current, applying: { ...current.applying, operation } }
+                            : undefined,
+                    ).catch((err: unknown) => {
+                        // Not fatal: a later delivery finds the operation in flight through ARM and waits for it.
+                        log.warn(
+                            `Apply: operation of request ${request.id} not stored: ${ensureErrorType(err).message}`,
+                        );
+                    });
+                },
+            })
+            .catch(async (err: unknown) => {
+                if (!accepted && isRefusal(err) && marked.stored.request.putSentAt === stamp) {
+                    // ARM refused this delivery's PUT (a 4xx, not a throttle or a conflict): nothing of ours reached the
+                    // connection, so its record goes and a decided state found later is not taken for the gate's.
+                    await updateRequest(deps.requests, stored, (current) =>
+                        current.putSentAt === stamp ? withoutPutSent(current) : undefined,
+                    ).catch(() => undefined);
                 }
-                await updateRequest(deps.requests, stored, (current) =>
-                    current.status === 'decided' && current.applying?.messageId === messageId
-                        ? { ...current, applying: { ...current.applying, operation } }
-                        : undefined,
-                ).catch((err: unknown) => {
-                    // Not fatal: a later delivery finds the operation in flight through ARM and waits for it.
-                    log.warn(`Apply: operation of request ${request.id} not stored: ${ensureErrorType(err).message}`);
-                });
-            },
-        });
+                throw err;
+            });
     }
 
     if (after.status === 'Approved' && status !== 'Approved') {
@@ -253,19 +269,12 @@ async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logge
 
 async function fail(deps: WorkflowDeps, requestId: string, error: Error, log: Logger): Promise<void> {
     const reason = error.message.slice(0, 400);
-    // A permanent error is a refusal (ARM answered 4xx, the connection is gone): the PUT changed nothing, so a decided
-    // state found later is not evidence of ours. After retries ran out the outcome is unknown, and the evidence stays.
-    const refused = !isRetryable(error);
     const stored = await deps.requests.get(requestId);
     const written =
         stored &&
         (await updateRequest(deps.requests, stored, (current) =>
             current.status === 'decided'
-                ? transition(
-                      withoutLease(refused ? withoutPutSent(current) : current),
-                      { type: 'fail', reason },
-                      deps.now(),
-                  )
+                ? transition(withoutLease(current), { type: 'fail', reason }, deps.now())
                 : undefined,
         ));
     if (!written?.changed) {
@@ -299,6 +308,12 @@ function heldElsewhere(request: ApprovalRequest, messageId: string, now: Date, l
 function withoutPutSent(request: ApprovalRequest): ApprovalRequest {
     const { putSentAt: _refused, ...rest } = request;
     return rest;
+}
+
+/** A 4xx that says the request itself was refused; a throttle, a conflict or a timeout says nothing of its fate. */
+function isRefusal(err: unknown): boolean {
+    const status = statusCodeOf(err) ?? statusCodeOf((err as { cause?: unknown } | undefined)?.cause);
+    return status !== undefined && status >= 400 && status < 500 && ![408, 409, 429].includes(status);
 }
 
 /** The lease ends with the apply: a final request is never applied again. */

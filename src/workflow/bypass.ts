@@ -57,9 +57,13 @@ export async function judgeApproved(deps: WorkflowDeps, input: BypassInput, log:
     let mark = input.marked ? input.marked.get(idKey(pec.id)) : await marks.get(pec.id);
     if (mark && namesAnotherEndpoint(mark, pec)) {
         // The connection was deleted and made again under the same name by another private endpoint: the mark
-        // accounted for the old one's approval. It goes (unless rewritten since), and this approval is judged.
-        await marks.removeIfNamed(pec.id, { requestId: mark.requestId, at: mark.at });
-        mark = undefined;
+        // accounted for the old one's approval. It goes (unless rewritten since), and this approval is judged. The
+        // sweep's listing may be older than the mark, so ARM says first which endpoint the connection has now.
+        const now = await deps.arm.getPec(pec.ref);
+        if (!now || namesAnotherEndpoint(mark, now)) {
+            await marks.removeIfNamed(pec.id, { requestId: mark.requestId, at: mark.at });
+            mark = undefined;
+        }
     }
     const unfinished = mark ? await unfinishedReport(deps, mark) : undefined;
     if (mark && !unfinished) {

@@ -2,12 +2,12 @@ import type { EventGridEvent, Timer } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { pecEvents } from '../../functions/pecEvents';
 import { sweepFunction } from '../../functions/sweep';
-import { PermanentError } from '../../src/domain/errors';
 import { kindInfo, type ServerKind } from '../../src/domain/ids';
 import type { ApprovalRequest } from '../../src/domain/request';
 import {
     click,
     drainApplyQueue,
+    openCard,
     ids,
     people,
     privateEndpointId,
@@ -234,15 +234,15 @@ describe('connection marks under interleavings', () => {
         await deliver(pecId);
         const request = await requestOf(h, pecId);
         await click(h, request, { who: people.alice, verb: 'approve', text: 'ok' });
-        const arm = h.deps.arm;
-        const setPecState = arm.setPecState.bind(arm);
-        arm.setPecState = async () => {
-            throw new PermanentError('ARM: 403 RequestDisallowedByPolicy');
-        };
+        // A deny policy refuses the gate's PUT (ARM answers 403 RequestDisallowedByPolicy).
+        h.arm.faults.add(
+            { kind: 'error', status: 403, code: 'RequestDisallowedByPolicy' },
+            { method: 'PUT', times: 10 },
+        );
         try {
             await drainApplyQueue(h);
         } finally {
-            arm.setPecState = setPecState;
+            h.arm.faults.clear();
         }
         expect((await current(h, request.id)).status).toBe('failed');
         // Nothing of ours reached ARM. Someone approves it in the portal.
@@ -251,5 +251,39 @@ describe('connection marks under interleavings', () => {
         expect((await current(h, request.id)).status).toBe('failed');
         expect(logs).toMatch(/bypasses 1/);
         expect(await h.deps.marks!.get(pecId)).toMatchObject({ source: 'bypass' });
+    });
+    it("keeps a gate mark newer than the sweep's listing of the connection's earlier endpoint", async () => {
+        const { seeded, request } = await openCard(h, 'postgres-flexible');
+        await runSweep();
+        await click(h, request, { verb: 'approve', text: 'fine', who: people.alice });
+        await drainApplyQueue(h);
+        const marks = h.deps.marks!;
+        const listMarked = marks.listMarked.bind(marks);
+        let second = '';
+        marks.listMarked = async () => {
+            marks.listMarked = listMarked;
+            // After the sweep listed the connection (endpoint 1): it is deleted, made again under the same name by
+            // endpoint 2, and the gate approves the new one.
+            h.arm.removePec(seeded.pecId);
+            h.arm.addPec(seeded.serverId, {
+                name: seeded.pecName,
+                privateEndpointId: privateEndpointId(ids.ours, 'pe-second'),
+                status: 'Pending',
+                description: 'again, please',
+            });
+            await deliver(seeded.pecId);
+            const again = await requestOf(h, seeded.pecId);
+            second = again.id;
+            await click(h, again, { verb: 'approve', text: 'fine again', who: people.alice });
+            await drainApplyQueue(h);
+            return listMarked();
+        };
+        try {
+            expect(await runSweep()).toMatch(/bypasses 0/);
+        } finally {
+            marks.listMarked = listMarked;
+        }
+        expect(await marks.get(seeded.pecId)).toMatchObject({ source: 'gate', requestId: second });
+        expect(await openOrNone(h, seeded.pecId)).toBeUndefined();
     });
 });

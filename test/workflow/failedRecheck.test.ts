@@ -1,6 +1,6 @@
 import type { Timer } from '@azure/functions';
 import { sweepFunction } from '../../functions/sweep';
-import { TransientError } from '../../src/domain/errors';
+import { PermanentError, TransientError } from '../../src/domain/errors';
 import type { RequestStore } from '../../src/storage/requestStore';
 import { verifyChain } from '../../src/storage/auditLog';
 import { sweepCompletedEvent } from '../../src/workflow/sweep';
@@ -121,6 +121,35 @@ describe('sweep: failed requests re-checked against ARM', () => {
 
         expect((await h.deps.requests.get(request.id))?.request.status).toBe('applied');
         expect(await h.deps.marks?.get(seeded.pecId)).toMatchObject({ source: 'gate', requestId: request.id });
+        expect(h.bot.conversations).toHaveLength(cards);
+    });
+
+    it('heals an apply that failed for good after its PUT landed, under the description ARM kept', async () => {
+        const { seeded, request } = await openCard(h, 'postgres-flexible');
+        await sweepFunction(timer, testContext('sweep'));
+        await click(h, request, { verb: 'approve', text: 'fine', who: people.alice });
+        // The PUT lands (ARM keeps its own text); then marking the connection is refused for good (a 403).
+        const marks = h.deps.marks!;
+        const refusing: typeof marks = Object.create(marks) as typeof marks;
+        refusing.put = () => {
+            h.arm.setPecStatus(seeded.pecId, 'Approved', 'Approved');
+            return Promise.reject(
+                new PermanentError('Storage: could not mark the connection: 403 AuthorizationFailure'),
+            );
+        };
+        h.deps.marks = refusing;
+        try {
+            await drainApplyQueue(h);
+        } finally {
+            h.deps.marks = marks;
+        }
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('failed');
+        const cards = h.bot.conversations.length;
+
+        await sweepFunction(timer, testContext('sweep'));
+
+        expect((await h.deps.requests.get(request.id))?.request.status).toBe('applied');
+        expect(await marks.get(seeded.pecId)).toMatchObject({ source: 'gate', requestId: request.id });
         expect(h.bot.conversations).toHaveLength(cards);
     });
 
