@@ -184,7 +184,8 @@ async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logge
         );
         if (!marked?.changed) {
             // Decided no longer, or another message took the lease: this delivery sends nothing.
-            return 'busy';
+            log.warn(`Apply: request ${request.id} changed hands before its PUT; this delivery sends nothing`);
+            return marked ? 'busy' : 'not-found';
         }
         // The writes below start from this version, so they do not each meet it as a conflict first.
         stored = marked.stored;
