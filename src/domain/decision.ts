@@ -1,8 +1,9 @@
 import { RESPONSE_TEXT_MAX_LENGTH, stripInvisible } from './card';
 import { sameId } from './ids';
-import type { DecisionStatus, Pec, PecStatus } from './pec';
+import { isSettled, type DecisionStatus, type Pec, type PecStatus } from './pec';
 import { autoApproveDescription, autoRejectDescription, bypassRevokeDescription } from './policy';
 import {
+    expectedPecStatus,
     requiredApprovalsOf,
     transition,
     type ApprovalRequest,
@@ -152,6 +153,34 @@ export function addApproval(request: ApprovalRequest, approval: Decision, now: D
     const text = approval.text || [...approvals].reverse().find((a) => a.text)?.text || '';
     const decision: Decision = { ...approval, text, approvers: approvals.map((a) => a.by) };
     return { ...transition(request, { type: 'decide', decision }, now), approvals };
+}
+
+/**
+ * Whether ARM shows the request's decision carried out by the gate: its state with the text the gate sends; or, once
+ * a PUT of it went out (`putSentAt`, or an operation ARM started for it), its state reached from the one the request
+ * found, settled, on the endpoint the request reviewed, since ARM may keep another description than the one sent (the
+ * official examples answer so). Anything else there is someone else's change. A Keep (Approved to Approved) is shown
+ * only by its text, so its PUT always goes out and names who kept it.
+ */
+export function showsOwnDecision(request: ApprovalRequest, pec: Pec): boolean {
+    const decision = request.decision;
+    if (!decision) {
+        return false;
+    }
+    const status = targetStatus(decision.action);
+    if (pec.status !== status) {
+        return false;
+    }
+    if (pec.description === armDescription(decision)) {
+        return true;
+    }
+    const sent = request.putSentAt !== undefined || request.applying?.operation !== undefined;
+    return (
+        sent &&
+        pec.status !== expectedPecStatus(request) &&
+        isSettled(pec.provisioningState) &&
+        !outsideChange(pec, status, request.facts.privateEndpointId)
+    );
 }
 
 /**

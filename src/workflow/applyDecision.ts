@@ -1,5 +1,4 @@
-import { approverLabel, armDescription, outsideChange, targetStatus } from '../domain/decision';
-import { isSettled } from '../domain/pec';
+import { approverLabel, armDescription, outsideChange, showsOwnDecision, targetStatus } from '../domain/decision';
 import { ensureErrorType, isRetryable, statusCodeOf } from '../domain/errors';
 import { parsePecId } from '../domain/ids';
 import type { Pec } from '../domain/pec';
@@ -56,9 +55,8 @@ export async function applyDecision(
     const now = deps.now();
     // Taking the lease survives losing a race to an unrelated write (a card sync, the sweep's re-queue mark): the
     // request is read again and the lease taken on top, unless another message now holds a live one.
-    const leased = await updateRequest(deps.requests, stored, (current) => {
-        return current.status === 'decided' &&
-            !heldElsewhere(current, delivery.messageId, now, deps.settings.lroDeadlineMs)
+    const leased = await updateRequest(deps.requests, stored, (current) =>
+        current.status === 'decided' && !heldElsewhere(current, delivery.messageId, now, deps.settings.lroDeadlineMs)
             ? {
                   ...current,
                   applying: {
@@ -68,8 +66,8 @@ export async function applyDecision(
                       ...(current.applying?.operation ? { operation: current.applying.operation } : {}),
                   },
               }
-            : undefined;
-    });
+            : undefined,
+    );
     if (!leased) {
         log.error(`Apply: request ${message.requestId} disappeared; message dropped`);
         return 'not-found';
@@ -152,21 +150,11 @@ async function applyLeased(deps: WorkflowDeps, leased: StoredRequest, log: Logge
         return 'superseded';
     }
     let after: Pec;
-    if (before.status === status && before.description === description) {
+    if (showsOwnDecision(request, before)) {
         // An earlier attempt got through to ARM and died before recording it.
-        after = before;
-    } else if (
-        (request.putSentAt !== undefined || request.applying?.operation !== undefined) &&
-        before.status !== expectedPecStatus(request) &&
-        isSettled(before.provisioningState) &&
-        !outsideChange(before, status, request.facts.privateEndpointId)
-    ) {
-        // An earlier delivery sent the PUT (or was about to) and died: ARM keeps the state asked for but may answer
-        // and keep another description than the one sent (the official examples do, and the adapter accepts it once
-        // the PUT is taken). The connection moved from the state the request found to the decided one, so this is
-        // the gate's own change to finish, not an outside one to supersede and report as a bypass. A Keep (Approved
-        // to Approved) never takes this path: its PUT still writes who kept it.
-        log.warn(`Apply: request ${request.id} found ${status} with the description "${before.description}"`);
+        if (before.description !== description) {
+            log.warn(`Apply: request ${request.id} found ${status} with the description "${before.description}"`);
+        }
         after = before;
     } else {
         const outside = outsideChange(before, expectedPecStatus(request), request.facts.privateEndpointId);

@@ -54,12 +54,15 @@ export async function judgeApproved(deps: WorkflowDeps, input: BypassInput, log:
     if (!(await marks.isBaselined(server.subscriptionId, server.kind))) {
         return { kind: 'accounted', reason: 'its subscription and kind have no baseline yet: the next sweep takes it' };
     }
+    // Nothing is trusted blindly: the listing or the event may be minutes old, so ARM is asked again, once.
+    let read: Promise<Pec | undefined> | undefined;
+    const readNow = () => (read ??= deps.arm.getPec(pec.ref));
     let mark = input.marked ? input.marked.get(idKey(pec.id)) : await marks.get(pec.id);
     if (mark && namesAnotherEndpoint(mark, pec)) {
         // The connection was deleted and made again under the same name by another private endpoint: the mark
         // accounted for the old one's approval. It goes (unless rewritten since), and this approval is judged. The
         // sweep's listing may be older than the mark, so ARM says first which endpoint the connection has now.
-        const now = await deps.arm.getPec(pec.ref);
+        const now = await readNow();
         if (!now || namesAnotherEndpoint(mark, now)) {
             await marks.removeIfNamed(pec.id, { requestId: mark.requestId, at: mark.at });
             mark = undefined;
@@ -80,8 +83,7 @@ export async function judgeApproved(deps: WorkflowDeps, input: BypassInput, log:
             return { kind: 'accounted', reason: `request ${request.id} is applying our approval` };
         }
     }
-    // Nothing is trusted blindly: the listing or the event may be minutes old, so ARM is asked again.
-    const current = await deps.arm.getPec(pec.ref);
+    const current = await readNow();
     if (current?.status !== 'Approved') {
         return { kind: 'accounted', reason: `the connection is ${current?.status ?? 'gone'} now, not Approved` };
     }

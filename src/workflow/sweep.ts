@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { formatUtc } from '../domain/card';
-import { armDescription, hasApproved, isSelfDecision, outsideChange, targetStatus } from '../domain/decision';
+import { hasApproved, isSelfDecision, outsideChange, showsOwnDecision } from '../domain/decision';
 import { ConcurrencyError, ensureErrorType, isRetryable } from '../domain/errors';
 import { idKey, parsePecId, serverKey, type ServerKind, type ServerRef } from '../domain/ids';
 import { defaultWatchedKinds } from '../domain/resourceKinds';
 import type { ListedServer } from '../arm/pecProvider';
-import { isSettled, type Pec, type ServerContext } from '../domain/pec';
+import type { Pec, ServerContext } from '../domain/pec';
 import { dueAction, expire, expiryReason, recordReminder } from '../domain/reconcile';
 import {
     cardStateOf,
@@ -640,20 +640,7 @@ async function recheckFailed(
     const decision = request.decision;
     const now = deps.now();
     const pec = decision ? await deps.arm.getPec(parsePecId(request.pecId)) : undefined;
-    const target = decision ? targetStatus(decision.action) : undefined;
-    // This decision's state and text; or, once a PUT of it was sent (putSentAt), its state reached from another (ARM
-    // may keep another description than the one sent, as the official examples answer), settled, on the endpoint the
-    // request reviewed. Without a PUT sent, another text there is someone else's approval, never the gate's.
-    const shows =
-        decision !== undefined &&
-        pec !== undefined &&
-        pec.status === target &&
-        (pec.description === armDescription(decision) ||
-            (request.putSentAt !== undefined &&
-                pec.status !== expectedPecStatus(request) &&
-                isSettled(pec.provisioningState) &&
-                !outsideChange(pec, target, request.facts.privateEndpointId)));
-    if (!shows) {
+    if (!decision || !pec || !showsOwnDecision(request, pec)) {
         const failedAt = Date.parse(request.outcome?.at ?? request.updatedAt);
         // Still as the request found it (Pending, or Approved for a bypass alert): the PUT may yet show up.
         if (pec?.status === expectedPecStatus(request) && now.getTime() - failedAt < failedRecheckMs) {

@@ -97,6 +97,22 @@ describe('ensureCard', () => {
             return JSON.stringify(root?.activity ?? {}).includes(`"id":"${DUPLICATE_NOTE_ID}"`);
         }
 
+        /** Delivers the event, and again once its first post is on its way and its claim has lapsed (61 s later). */
+        async function deliverAcrossLapsedClaim(pecId: string): Promise<void> {
+            const event = resourceWriteEvent(pecId) as unknown as EventGridEvent;
+            const first = pecEvents(event, testContext('pecEvents'));
+            for (let i = 0; i < 50 && h.bot.requests.filter((r) => r.method === 'POST').length === 0; i++) {
+                await new Promise((r) => setTimeout(r, 20));
+            }
+            const now = h.deps.now;
+            h.deps.now = () => new Date(now().getTime() + 61_000);
+            try {
+                await Promise.all([first, pecEvents(event, testContext('pecEvents'))]);
+            } finally {
+                h.deps.now = now;
+            }
+        }
+
         // The first post is still on its way when its claim lapses and a redelivery takes the claim over and posts
         // too. Whichever card is recorded first is the request's card; the other poster turns its own into a note.
         it.each([
@@ -109,19 +125,7 @@ describe('ensureCard', () => {
             if (secondDelayMs) {
                 h.bot.faults.add({ kind: 'slow', delayMs: secondDelayMs }, { times: 1, ...post });
             }
-            const event = resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent;
-            const first = pecEvents(event, testContext('pecEvents'));
-            // Wait until the first post is on its way, then let the claim lapse and redeliver.
-            for (let i = 0; i < 50 && h.bot.requests.filter((r) => r.method === 'POST').length === 0; i++) {
-                await new Promise((r) => setTimeout(r, 20));
-            }
-            const now = h.deps.now;
-            h.deps.now = () => new Date(now().getTime() + 61_000);
-            try {
-                await Promise.all([first, pecEvents(event, testContext('pecEvents'))]);
-            } finally {
-                h.deps.now = now;
-            }
+            await deliverAcrossLapsedClaim(seeded.pecId);
 
             expect(h.bot.conversations).toHaveLength(2);
             const request = await requestOf(h, seeded.pecId);
@@ -184,18 +188,7 @@ describe('ensureCard', () => {
             h.bot.faults.add({ kind: 'slow', delayMs: 900 }, { times: 1, ...post });
             // The Bot Connector refuses the edit that would turn the slow post's card into a note.
             h.bot.faults.add({ kind: 'error', status: 403, code: 'BotNotInConversationRoster' }, { method: 'PUT' });
-            const event = resourceWriteEvent(seeded.pecId) as unknown as EventGridEvent;
-            const first = pecEvents(event, testContext('pecEvents'));
-            for (let i = 0; i < 50 && h.bot.requests.filter((r) => r.method === 'POST').length === 0; i++) {
-                await new Promise((r) => setTimeout(r, 20));
-            }
-            const now = h.deps.now;
-            h.deps.now = () => new Date(now().getTime() + 61_000);
-            try {
-                await Promise.all([first, pecEvents(event, testContext('pecEvents'))]);
-            } finally {
-                h.deps.now = now;
-            }
+            await deliverAcrossLapsedClaim(seeded.pecId);
             let request = await requestOf(h, seeded.pecId);
             expect(request.cardDuplicateCheckSince).toBeDefined();
             const other = h.bot.conversations.map((c) => c.id).find((id) => id !== request.card?.conversationId);
