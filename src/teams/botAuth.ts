@@ -8,7 +8,9 @@ import {
     type JWTPayload,
     type KeyLike,
 } from 'jose';
+import { createHttpHeaders, createPipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
 import { ConfigError, ensureErrorType, UnauthorizedError } from '../domain/errors';
+import { sharedTimeoutHttpClient } from '../http/timeout';
 
 export interface BotAuthSettings {
     /** e.g. https://login.botframework.com/v1/.well-known/openidconfiguration */
@@ -399,27 +401,30 @@ function joseReason(err: unknown): string {
 }
 
 async function fetchJson(url: string, what: string): Promise<unknown> {
-    // Global fetch honours NODE_EXTRA_CA_CERTS like node:https does. No redirects: both endpoints answer directly, and
-    // following one could downgrade the key source to http.
-    let response: Response;
+    // Through the core HTTP client the app's other calls use, not the global fetch: the first use of a fetch global
+    // loads Node's fetch implementation (undici), about 40 ms of a cold start. It follows no redirects (that is a
+    // pipeline policy, and there is none here): both endpoints answer directly, and following one could downgrade the
+    // key source to http. It honours NODE_EXTRA_CA_CERTS, as node:https does.
+    let answer: PipelineResponse;
     try {
-        response = await fetch(url, {
-            headers: { accept: 'application/json' },
-            redirect: 'error',
-            signal: AbortSignal.timeout(fetchTimeoutMs),
-        });
+        answer = await sharedTimeoutHttpClient(fetchTimeoutMs).sendRequest(
+            createPipelineRequest({ url, headers: createHttpHeaders({ accept: 'application/json' }) }),
+        );
     } catch (err) {
-        // undici says only "fetch failed"; the reason (ECONNREFUSED, a certificate error...) is in the cause.
-        const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
-        const detail = typeof cause?.code === 'string' ? cause.code : ensureErrorType(err).message;
+        // The reason (ECONNREFUSED, a certificate error, the timeout's ETIMEDOUT...) is the error's code.
+        const code = (err as { code?: unknown }).code;
+        const detail = typeof code === 'string' && code ? code : ensureErrorType(err).message;
         throw new Error(`${what} unreachable (${detail})`, { cause: err });
     }
-    if (!response.ok) {
-        // Drain the body so undici can reuse or free the connection.
-        await response.arrayBuffer().catch(() => undefined);
-        throw new Error(`${what} answered HTTP ${response.status}`);
+    if (answer.status < 200 || answer.status > 299) {
+        throw new Error(`${what} answered HTTP ${answer.status}`);
     }
-    const body: unknown = await response.json();
+    let body: unknown;
+    try {
+        body = JSON.parse(answer.bodyAsText ?? '');
+    } catch (err) {
+        throw new Error(`${what} is not JSON`, { cause: err });
+    }
     if (typeof body !== 'object' || body === null) {
         throw new Error(`${what} is not a JSON object`);
     }

@@ -61,9 +61,9 @@ interface GraphHandle {
  * Why graph-client 3.0.7 and how it is tamed:
  * - It is loaded on the first call, not at import: most invocations (events, sweeps) never ask Graph, and the
  *   package with its middleware is a noticeable part of a cold start.
- * - Its AuthenticationHandler sends the token only to Graph's own hosts or `customHosts`, and never over http; for
- *   anything else it silently drops the header. So the endpoint's host is always a custom host, and an http endpoint
- *   is refused here rather than failing later as a puzzling 401.
+ * - Its authentication, telemetry and `fetch` handlers are left out: the last link of the chain (graphHttp.ts) adds
+ *   the token, for the configured endpoint's origin only, and sends through the core HTTP client, without loading
+ *   Node's fetch. The token never goes over http, so an http endpoint is refused here rather than failing later.
  * - Its RetryHandler retries 429/503/504 and honours Retry-After up to 180 s, which would outlive a Teams invoke. Each
  *   request therefore carries its own retry options (fewer retries, short waits, long Retry-Afters not slept through)
  *   and an abort deadline.
@@ -74,7 +74,7 @@ export class GraphDirectory implements ApproverDirectory {
     private readonly endpoint: string;
     /** The scope of the app's Graph token (a process asks for it early: see runtime.ts). */
     readonly tokenScope: string;
-    private readonly host: string;
+    private readonly origin: string;
     private readonly credential: TokenCredential;
     private readonly cacheTtlMs: number;
     private readonly negativeCacheTtlMs: number;
@@ -94,12 +94,12 @@ export class GraphDirectory implements ApproverDirectory {
             throw new ConfigError(`Graph endpoint is not a URL: ${options.endpoint}`, { cause: err });
         }
         if (url.protocol !== 'https:') {
-            // graph-client would send the request without the Authorization header (see above).
+            // The token is never sent over http (see above).
             throw new ConfigError(`Graph endpoint must be https: ${options.endpoint}`);
         }
         this.endpoint = url.href.replace(/\/+$/, '');
         this.tokenScope = `${this.endpoint}/.default`;
-        this.host = url.hostname;
+        this.origin = url.origin;
         this.credential = options.credential;
         this.cacheTtlMs = options.cacheTtlMs ?? 5 * 60_000;
         this.negativeCacheTtlMs = options.negativeCacheTtlMs ?? 60_000;
@@ -293,7 +293,7 @@ export class GraphDirectory implements ApproverDirectory {
                 `Microsoft Graph answered a nextLink that is not a URL: ${nextLink.slice(0, 200)}`,
             );
         }
-        if (url.origin !== new URL(this.endpoint).origin) {
+        if (url.origin !== this.origin) {
             throw new PermanentError(`Microsoft Graph answered a nextLink outside ${this.endpoint}: ${url.origin}`);
         }
         if (seen.has(nextLink)) {
@@ -334,22 +334,21 @@ export class GraphDirectory implements ApproverDirectory {
     }
 
     private async loadGraph(): Promise<GraphHandle> {
-        const [module, auth] = await Promise.all([
-            import('@microsoft/microsoft-graph-client'),
-            import('@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials'),
-        ]);
-        const authProvider = new auth.TokenCredentialAuthenticationProvider(this.credential, {
-            scopes: [this.tokenScope],
-        });
-        // graph-client's own chain, with its last link (the call to `fetch`) sending through the core HTTP client.
-        const middleware = module.MiddlewareFactory.getDefaultMiddlewareChain(authProvider);
-        middleware.splice(-1, 1, new CoreHttpMessageHandler(sharedTimeoutHttpClient(this.timeoutMs)));
+        const module = await import('@microsoft/microsoft-graph-client');
+        // graph-client's retry and redirect handlers; the token and the send are the last link's (see graphHttp.ts).
+        const middleware = [
+            new module.RetryHandler(new module.RetryHandlerOptions()),
+            new module.RedirectHandler(new module.RedirectHandlerOptions()),
+            new CoreHttpMessageHandler(sharedTimeoutHttpClient(this.timeoutMs), {
+                credential: this.credential,
+                scope: this.tokenScope,
+                origin: this.origin,
+            }),
+        ];
         const client = module.Client.initWithMiddleware({
             middleware,
             baseUrl: this.endpoint,
             defaultVersion: 'v1.0',
-            // Host names only (no port): graph-client compares the request URL's host without its port.
-            customHosts: new Set([this.host]),
         });
         return { client, module };
     }
@@ -366,7 +365,7 @@ export class GraphDirectory implements ApproverDirectory {
     private mapError(err: unknown, module: GraphModule, operation: string, permission: string): Error {
         const e = ensureErrorType(err);
         if (err instanceof module.GraphClientError) {
-            // Thrown for the client's own misconfiguration (no scopes, a bad custom host), never by the service.
+            // Thrown for the client's own misconfiguration (a bad base URL, say), never by the service.
             return new PermanentError(`Graph client refused ${operation}: ${e.message}`, { cause: e });
         }
         const status = graphStatus(err);

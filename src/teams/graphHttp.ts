@@ -1,18 +1,38 @@
-import { createHttpHeaders, createPipelineRequest, type HttpClient } from '@azure/core-rest-pipeline';
+import { randomUUID } from 'node:crypto';
+import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import { createHttpHeaders, createPipelineRequest, type HttpClient, type HttpHeaders } from '@azure/core-rest-pipeline';
 import type { Context, FetchOptions, Middleware } from '@microsoft/microsoft-graph-client';
 
+/** Where the app's Graph token may go, and how it is had. */
+export interface GraphTokenGrant {
+    credential: TokenCredential;
+    /** The token's scope, e.g. `https://graph.microsoft.com/.default`. */
+    scope: string;
+    /** The only origin the token is sent to (`https://graph.microsoft.com`): never a redirect's, never a nextLink's. */
+    origin: string;
+}
+
 /**
- * graph-client's last middleware, sending through the Azure core HTTP client the app's other clients use, in place of
- * graph-client's own, which calls the global `fetch`.
+ * graph-client's last middleware: the app's token, for Graph's origin only, and the send through the Azure core HTTP
+ * client the app's other clients use. graph-client's retry and redirect handlers run before it, unchanged.
  *
- * Why: `fetch` parses answers with a WebAssembly HTTP parser that V8 compiles once more, optimised, on a background
- * thread as soon as a few answers make it hot (about 260 ms of CPU on this machine's cold start, and node waits for
- * it before it exits); and it keeps a connection pool and TLS sessions of its own. Through the core client Graph
- * shares the app's one HTTP stack. The middlewares before it (auth, retry, redirect, telemetry) are graph-client's,
- * unchanged: they read and write `context.options` and `context.response` as they would around `fetch`.
+ * Why not graph-client's own authentication, telemetry and `fetch` handlers: each looks at the global `Request` to
+ * set a header (MiddlewareUtil), and in Node.js 20 the first look at any fetch global loads Node's whole fetch
+ * implementation (undici): about 40 ms of a cold start here, for one header. `fetch` itself then parses answers with a
+ * WebAssembly HTTP parser that V8 compiles once more, optimised, on a background thread once a few answers make it hot
+ * (about 260 ms of CPU on this machine, and node waits for it before it exits), and keeps a connection pool and TLS
+ * sessions of its own. So this sends over the shared core client, and answers graph-client with a `GraphAnswer`: the
+ * parts of a fetch Response that graph-client and the app read, without constructing one.
+ *
+ * The token follows graph-client's rule (only to Graph's host, only over https) more strictly: it is added here, at
+ * the last hop, only when the URL's origin (scheme, host and port) is the configured endpoint's, so no redirect and no
+ * nextLink can carry it elsewhere, and an Authorization header set before is dropped for any other origin.
  */
 export class CoreHttpMessageHandler implements Middleware {
-    constructor(private readonly client: HttpClient) {}
+    constructor(
+        private readonly client: HttpClient,
+        private readonly grant?: GraphTokenGrant,
+    ) {}
 
     async execute(context: Context): Promise<void> {
         const request = context.request;
@@ -28,6 +48,17 @@ export class CoreHttpMessageHandler implements Middleware {
             headers.set('accept-encoding', 'gzip, deflate');
         }
         const signal = options.signal ?? undefined;
+        if (this.grant) {
+            if (originOf(request) === this.grant.origin) {
+                headers.set('authorization', `Bearer ${await this.token(signal)}`);
+                // What graph-client's telemetry handler sent: the id Graph's support asks for.
+                if (!headers.has('client-request-id')) {
+                    headers.set('client-request-id', randomUUID());
+                }
+            } else {
+                headers.delete('authorization');
+            }
+        }
         const answer = await this.client
             .sendRequest(
                 createPipelineRequest({
@@ -42,15 +73,90 @@ export class CoreHttpMessageHandler implements Middleware {
                 // As `fetch` does: an aborted call fails with the signal's reason (a deadline's TimeoutError says so).
                 throw signal?.aborted && signal.reason !== undefined ? signal.reason : err;
             });
-        const status = answer.status;
-        // A Response may not carry a body with these statuses (the Fetch standard's null body statuses).
-        const body = [101, 204, 205, 304].includes(status) ? null : (answer.bodyAsText ?? '');
-        const response = new Response(body, { status, headers: answer.headers.toJSON() });
-        // A constructed Response has an empty `url`, and graph-client's RedirectHandler decides from it whether a
-        // redirect leaves the host: with it empty, the Authorization header would follow a redirect anywhere. fetch
-        // sets it to the URL answered; so does this.
-        Object.defineProperty(response, 'url', { value: request });
-        context.response = response;
+        // graph-client's RedirectHandler decides from `url` whether a redirect leaves the host, as fetch sets it.
+        context.response = new GraphAnswer(
+            request,
+            answer.status,
+            answer.headers,
+            answer.bodyAsText ?? '',
+        ) as unknown as Response;
+    }
+
+    private async token(signal: AbortSignal | undefined): Promise<string> {
+        const grant = this.grant!;
+        let token: AccessToken | null;
+        try {
+            token = await grant.credential.getToken(grant.scope, signal ? { abortSignal: signal } : {});
+        } catch (err) {
+            throw signal?.aborted && signal.reason !== undefined ? signal.reason : err;
+        }
+        if (!token?.token) {
+            throw new Error(`Graph request: the credential gave no token for ${grant.scope}`);
+        }
+        return token.token;
+    }
+}
+
+/**
+ * What graph-client reads of a fetch Response (status, ok, url, headers.get/has, json, text), over the core client's
+ * answer. The app asks Graph for JSON only; `body` is null, as a Response's is when there is none to stream.
+ */
+export class GraphAnswer {
+    readonly ok: boolean;
+    readonly statusText = '';
+    readonly redirected = false;
+    readonly type = 'basic';
+    readonly body = null;
+    readonly headers: GraphAnswerHeaders;
+
+    constructor(
+        readonly url: string,
+        readonly status: number,
+        headers: HttpHeaders,
+        private readonly bodyText: string,
+    ) {
+        this.ok = status >= 200 && status <= 299;
+        this.headers = new GraphAnswerHeaders(headers);
+    }
+
+    text(): Promise<string> {
+        return Promise.resolve(this.bodyText);
+    }
+
+    json(): Promise<unknown> {
+        // As fetch's json(): an empty or malformed body is a SyntaxError.
+        return Promise.resolve().then(() => JSON.parse(this.bodyText) as unknown);
+    }
+
+    arrayBuffer(): Promise<ArrayBuffer> {
+        return Promise.resolve(new TextEncoder().encode(this.bodyText).buffer);
+    }
+}
+
+/** The read side of fetch's Headers: `get` answers null for a header not sent, as graph-client expects. */
+export class GraphAnswerHeaders {
+    constructor(private readonly headers: HttpHeaders) {}
+
+    get(name: string): string | null {
+        return this.headers.get(name) ?? null;
+    }
+
+    has(name: string): boolean {
+        return this.headers.has(name);
+    }
+
+    forEach(callback: (value: string, name: string) => void): void {
+        for (const [name, value] of this.headers) {
+            callback(value, name);
+        }
+    }
+}
+
+function originOf(url: string): string | undefined {
+    try {
+        return new URL(url).origin;
+    } catch {
+        return undefined;
     }
 }
 
@@ -58,14 +164,17 @@ function forEachHeader(headers: FetchOptions['headers'], set: (name: string, val
     if (!headers) {
         return;
     }
-    if (headers instanceof Headers) {
-        headers.forEach((value, name) => set(name, value));
-    } else if (Array.isArray(headers)) {
+    if (Array.isArray(headers)) {
         for (const [name, value] of headers) {
             if (name !== undefined && value !== undefined) {
                 set(name, value);
             }
         }
+    } else if (typeof (headers as { forEach?: unknown }).forEach === 'function') {
+        // A Headers object. Told apart by shape, not `instanceof Headers`: that look would load undici (see above).
+        (headers as { forEach(cb: (value: string, name: string) => void): void }).forEach((value, name) =>
+            set(name, value),
+        );
     } else {
         for (const [name, value] of Object.entries(headers as Record<string, unknown>)) {
             if (typeof value === 'string') {
