@@ -325,6 +325,10 @@ var hostSettings = {
   AzureWebJobsStorage__tableServiceUri: 'https://${storage.outputs.name}.table.${storageSuffix}'
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+  // The host buffers a request body up to this before the app sees it (default 100 MB). /api/messages is anonymous
+  // at the platform, so anyone can post to it: 2 MB bounds what one request makes the host hold, and still takes the
+  // largest body the app accepts (an Event Grid delivery of one event, at most 1 MB; a Teams activity, 256 KB).
+  FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: '2097152'
 }
 
 // Every setting src/config.ts reads. test/infra/bicep.test.ts loads this block into loadConfig().

@@ -135,6 +135,7 @@ const hostOrPlatform: Record<string, string> = {
     AzureWebJobsStorage__blobServiceUri: 'the host: its leases, timers and secrets',
     WEBSITE_AUTH_AAD_ALLOWED_TENANTS: 'App Service Authentication',
     OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: 'App Service Authentication',
+    FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: 'the host: the largest request body it buffers',
 };
 
 /** Settings src/config.ts reads that the template leaves to their defaults, or to the platform, on purpose. */
@@ -216,6 +217,14 @@ describe('app settings (compiled) against src/config.ts', () => {
         expect(
             Object.keys(hostOrPlatform).filter((k) => k.startsWith('AzureWebJobs') && !deployed.includes(k)),
         ).toEqual([]);
+    });
+
+    it('bound the request body the host buffers well below its 100 MB default, above the largest body the app takes', () => {
+        // /api/messages is reachable without a signed-in user; the host reads a whole body before the app can refuse it.
+        const limit = Number(deployedSettings.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT);
+        expect(limit).toBeLessThanOrEqual(4 * 1024 * 1024);
+        // One Event Grid event is at most 1 MB (the subscription delivers one per request); a Teams activity 256 KB.
+        expect(limit).toBeGreaterThan(1024 * 1024);
     });
 
     it('use identity-based storage with the app identity, no keys or connection strings, Entra auth for telemetry', () => {
