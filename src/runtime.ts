@@ -85,6 +85,8 @@ export function createDeps(config: Config): WorkflowDeps {
         { indexBehind: true },
     );
     const directory = new GraphDirectory({ endpoint: config.GRAPH_ENDPOINT, credential });
+    const tenants = new ArmSubscriptionTenants({ endpoint: config.ARM_ENDPOINT, ...http });
+    prefetchTrustedTenants(tenants, config.TRUSTED_SUBSCRIPTION_IDS, config.SUBSCRIPTION_TENANTS);
     prefetchTokens(credential, [
         armScope(config.ARM_ENDPOINT),
         // Storage is the first call of nearly every invocation, and Graph answers every click (membership) and a new
@@ -128,7 +130,7 @@ export function createDeps(config: Config): WorkflowDeps {
             // Oddities in ARM's answers (a body id pointing elsewhere, a connection listed twice): logged, not followed.
             warn: (message) => console.warn(`${traceLabel()} ${safeLogText(message)}`),
         }),
-        tenants: new ArmSubscriptionTenants({ endpoint: config.ARM_ENDPOINT, ...http }),
+        tenants,
         requests,
         marks: new TableConnectionMarks(requestTable),
         sweepCheckpoints: new TableSweepCheckpoints(requestTable),
@@ -192,6 +194,28 @@ function prefetchTokens(credential: TokenCredential, scopes: string[]): void {
     }
     for (const scope of scopes) {
         credential.getToken(scope).catch(() => undefined);
+    }
+}
+
+/** The most trusted subscriptions whose tenants a new process asks ARM for ahead, one after another. */
+export const maxPrefetchedTenants = 5;
+
+/**
+ * Asks ARM for the home tenants of the trusted subscriptions (those SUBSCRIPTION_TENANTS does not map) as a process
+ * starts: judging an endpoint from a trusted subscription needs it (see workflow/origin.ts), and otherwise a new
+ * process's first such event waits for it after ARM's listing, one more round trip on its path. The answer is cached
+ * a day; a failure here is nobody's, since the judgement asks again and reports it.
+ */
+function prefetchTrustedTenants(
+    tenants: ArmSubscriptionTenants,
+    trusted: readonly string[],
+    mapped: Readonly<Record<string, string>> | undefined,
+): void {
+    // One after another, on one connection: the first also opens (and shakes hands on) the connection the event's ARM
+    // reads then take from the pool, while the first storage read is on the way.
+    let chain: Promise<unknown> = Promise.resolve();
+    for (const subscriptionId of trusted.filter((id) => !mapped?.[id.toLowerCase()]).slice(0, maxPrefetchedTenants)) {
+        chain = chain.then(() => tenants.tenantOf(subscriptionId).catch(() => undefined));
     }
 }
 

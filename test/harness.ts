@@ -164,6 +164,9 @@ export async function startHarness(
     const config = loadConfig(process.env);
     // The functions and the tests share the process's dependencies; only the queue is this harness's own.
     const deps = getDeps();
+    // A new process asks ARM for the trusted subscriptions' tenants as it starts (runtime.ts); those answers are in
+    // before a test counts ARM's calls (asking again joins the lookup under way, and then reads the cache).
+    await Promise.all(config.TRUSTED_SUBSCRIPTION_IDS.map((id) => deps.tenants?.tenantOf(id)));
     const queueName = `pec-apply-${suffix}`;
     deps.applyQueue = new StorageApplyQueue(config.storage, noCredential, queueName);
     const queue = new QueueClient(connectionString, queueName);

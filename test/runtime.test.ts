@@ -1,6 +1,7 @@
 import { loadConfig } from '../src/config';
-import { createDeps } from '../src/runtime';
+import { createDeps, maxPrefetchedTenants } from '../src/runtime';
 import { storageTokenScope } from '../src/storage/tables';
+import { ArmEmulator } from './emulators/arm';
 import { TokenEmulator } from './emulators/tokenEmulator';
 
 /** The composition root: what a new process starts before its first invocation needs it. */
@@ -62,5 +63,37 @@ describe('createDeps', () => {
         const resources = await scopesAskedFor(settings({ AzureWebJobsStorage: 'UseDevelopmentStorage=true' }));
         expect(resources).not.toContain('https://storage.azure.com');
         expect(resources).toContain('https://graph.example.net');
+    });
+
+    it("asks ARM for the trusted subscriptions' home tenants as it starts, except those mapped, at most five", async () => {
+        const arm = await ArmEmulator.start();
+        try {
+            const sub = (n: number) => `0b1c2d3e-aaaa-4bbb-8ccc-${String(n).padStart(12, '0')}`;
+            const trusted = Array.from({ length: maxPrefetchedTenants + 2 }, (_, i) => sub(i + 1));
+            for (const id of trusted) {
+                arm.setSubscriptionTenant(id, '00000000-0000-4000-8000-000000000002');
+            }
+            createDeps(
+                loadConfig(
+                    settings({
+                        AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+                        ARM_ENDPOINT: arm.url,
+                        TRUSTED_SUBSCRIPTION_IDS: trusted.join(','),
+                        // The first is mapped: it needs no lookup.
+                        SUBSCRIPTION_TENANTS: `${sub(1)}=00000000-0000-4000-8000-000000000002`,
+                    }),
+                ),
+            );
+            const asked = () => arm.requests.filter((r) => /^\/subscriptions\/[^/]+$/.test(r.path)).map((r) => r.path);
+            for (let i = 0; i < 200 && asked().length < maxPrefetchedTenants; i++) {
+                await new Promise((r) => setTimeout(r, 10));
+            }
+            await new Promise((r) => setTimeout(r, 50));
+            expect(asked().sort()).toEqual(
+                trusted.slice(1, 1 + maxPrefetchedTenants).map((id) => `/subscriptions/${id}`),
+            );
+        } finally {
+            await arm.close();
+        }
     });
 });
