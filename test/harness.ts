@@ -85,7 +85,12 @@ if (typeof afterAll === 'function') {
 }
 
 export async function startHarness(
-    options: { settings?: Record<string, string>; arm?: ArmEmulatorOptions } = {},
+    options: {
+        settings?: Record<string, string>;
+        arm?: ArmEmulatorOptions;
+        /** Home tenants ARM answers from the start, over the defaults below (a process asks as it starts). */
+        subscriptionTenants?: Record<string, string>;
+    } = {},
 ): Promise<Harness> {
     const token = await tokenEmulator();
     const arm = await ArmEmulator.start({ expectedAudience: 'self', ...options.arm });
@@ -93,6 +98,9 @@ export async function startHarness(
     arm.setSubscriptionTenant(ids.ours, ids.tenant);
     arm.setSubscriptionTenant(ids.second, ids.tenant);
     arm.setSubscriptionTenant(ids.foreign, ids.foreignTenant);
+    for (const [subscriptionId, tenantId] of Object.entries(options.subscriptionTenants ?? {})) {
+        arm.setSubscriptionTenant(subscriptionId, tenantId);
+    }
     const bot = await BotConnectorEmulator.start();
     const botIdentity = await BotIdentityEmulator.start();
     // Our tenant's own Entra metadata and keys, for the tokens a single-tenant bot receives from it.
@@ -165,8 +173,10 @@ export async function startHarness(
     // The functions and the tests share the process's dependencies; only the queue is this harness's own.
     const deps = getDeps();
     // A new process asks ARM for the trusted subscriptions' tenants as it starts (runtime.ts); those answers are in
-    // before a test counts ARM's calls (asking again joins the lookup under way, and then reads the cache).
+    // before a test makes its own (asking again joins the lookup under way, and then reads the cache).
     await Promise.all(config.TRUSTED_SUBSCRIPTION_IDS.map((id) => deps.tenants?.tenantOf(id)));
+    // A test's count of ARM calls starts with its own.
+    arm.requests.length = 0;
     const queueName = `pec-apply-${suffix}`;
     deps.applyQueue = new StorageApplyQueue(config.storage, noCredential, queueName);
     const queue = new QueueClient(connectionString, queueName);

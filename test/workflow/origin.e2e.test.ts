@@ -64,9 +64,12 @@ describe('endpoint origin is looked up, not taken from the caller', () => {
     });
 
     it('does not trust a listed subscription whose home tenant is now another (moved, or listed by mistake)', async () => {
-        h = await startHarness({ settings: { POLICY: JSON.stringify(policy), TRUSTED_SUBSCRIPTION_IDS: ids.ours } });
-        // Our subscription, moved to another directory.
-        h.arm.setSubscriptionTenant(ids.ours, ids.foreignTenant);
+        // Our subscription, moved to another directory (before this process started: a process asks as it starts,
+        // and keeps the answer a day).
+        h = await startHarness({
+            settings: { POLICY: JSON.stringify(policy), TRUSTED_SUBSCRIPTION_IDS: ids.ours },
+            subscriptionTenants: { [ids.ours]: ids.foreignTenant },
+        });
         const { request } = await open(ids.ours);
         expect(request.status).toBe('pending');
         expect(request.facts).toMatchObject({
@@ -87,6 +90,8 @@ describe('endpoint origin is looked up, not taken from the caller', () => {
         const ours = await open(ids.ours);
         expect(ours.request).toMatchObject({ status: 'decided', policyRuleId: 'our-tenant' });
         expect(ours.request.facts).toMatchObject({ privateEndpointTrusted: true, privateEndpointTenantId: ids.tenant });
+        // Asked as the process started (runtime.ts), so the event's own path made no lookup.
+        expect(h.arm.requests.filter((r) => r.path === `/subscriptions/${ids.ours}`)).toEqual([]);
         const seeded = seedPendingPec(h.arm, 'postgres-flexible', { peSubscriptionId: unknownSubscription });
         await pecEvents(
             resourceWriteEvent(seeded.pecId, { claims: ourUserClaims }) as unknown as EventGridEvent,
