@@ -72,6 +72,10 @@ export class TrackedAuditLog implements AuditLog {
     list(requestId: string): Promise<AuditEntry[]> {
         return this.inner.list(requestId);
     }
+
+    prepare(): void {
+        this.inner.prepare?.();
+    }
 }
 
 function milestoneProperties(entry: AuditEntry): Record<string, string> {

@@ -50,6 +50,8 @@ export interface AuditAnchors {
     listRequestIds(): Promise<string[]>;
     /** Appends a digest of all chains. */
     anchorDigest(digest: AnchorDigest): Promise<void>;
+    /** Starts loading the store's client (the blob SDK), for the first anchor; never fails. */
+    prepare?(): void;
     /** The digests written on one day (UTC, `yyyy-mm-dd`), in order. */
     digests(day: string): Promise<AnchorDigest[]>;
 }
@@ -91,6 +93,12 @@ export class BlobAuditAnchors implements AuditAnchors {
                 : new BlobServiceClient(requireUri(storage.blobServiceUri), credential(), options);
             return storageWithoutFormData(service.getContainerClient(containerName));
         });
+    }
+
+    prepare(): void {
+        // Later, not now: the caller's requests are still being sent, and loading the blob SDK takes the thread for
+        // several milliseconds; after a timer turn they are on the wire, and the load fills the wait for the answers.
+        setTimeout(() => void this.container().catch(() => undefined), 0);
     }
 
     anchor(head: AnchorHead): Promise<void> {
@@ -220,6 +228,12 @@ export class InMemoryAuditAnchors implements AuditAnchors {
     readonly digestLines: AnchorDigest[] = [];
     /** Set to make every write fail, as a storage outage would. */
     failWrites: Error | undefined;
+    /** How many times `prepare` was called: it has nothing to load. */
+    prepared = 0;
+
+    prepare(): void {
+        this.prepared += 1;
+    }
 
     anchor(head: AnchorHead): Promise<void> {
         if (this.failWrites) {
@@ -273,7 +287,7 @@ export class AnchoredAuditLog implements AuditLog {
 
     constructor(
         private readonly inner: AuditLog,
-        private readonly anchors: Pick<AuditAnchors, 'anchor'>,
+        private readonly anchors: Pick<AuditAnchors, 'anchor' | 'prepare'>,
         private readonly onFailure: AnchorFailureSink,
         private readonly options: AnchoredAuditOptions = {},
     ) {}
@@ -289,6 +303,11 @@ export class AnchoredAuditLog implements AuditLog {
 
     list(requestId: string): Promise<AuditEntry[]> {
         return this.inner.list(requestId);
+    }
+
+    prepare(): void {
+        this.inner.prepare?.();
+        this.anchors.prepare?.();
     }
 
     /** Resolves once every anchor write begun before the call has ended (see `WritesBehind`). */

@@ -11,6 +11,11 @@ export interface AppendOptions {
 export interface AuditLog {
     append(input: AuditInput, options?: AppendOptions): Promise<AuditEntry>;
     list(requestId: string): Promise<AuditEntry[]>;
+    /**
+     * Starts loading what an append will need beyond the trail (the anchor store's client), so the load overlaps the
+     * caller's other I/O instead of delaying its next step. Never fails: a load that fails is retried by the append.
+     */
+    prepare?(): void;
 }
 
 /** Read-only queries for operators (the `pec` CLI): the workflow only ever reads one request's trail. */

@@ -113,6 +113,8 @@ async function handleEvent(deps: WorkflowDeps, event: ResourceEvent, log: Logger
     // A card is this path's likely end: the approvers' Teams ids for it (cached; a Graph and a roster read when not)
     // are looked up while ARM answers, not after the request is written.
     deps.approverTeamsIds?.prefetch();
+    // And the audit anchor's client, which the request's first entry needs, loads while ARM answers.
+    deps.audit.prepare?.();
     let pecs: Pec[];
     try {
         pecs = await listing;

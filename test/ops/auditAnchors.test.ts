@@ -222,4 +222,21 @@ describe('the anchor blobs’ round trips', () => {
         expect(await blobCalls(container, () => anchors.anchor(another))).toEqual(['PUT 201', 'PUT 201']);
         expect(await anchors.heads('rt2')).toEqual([another]);
     });
+
+    it('prepare() loads the blob client without a call to storage, and the first anchor then costs what it did', async () => {
+        const container = `opsrt${randomBytes(6).toString('hex')}`;
+        const anchors = new BlobAuditAnchors({ connectionString: azuriteConnectionString() }, container, noCredential);
+        expect(
+            await blobCalls(container, async () => {
+                anchors.prepare();
+                await new Promise((resolve) => setTimeout(resolve, 50));
+            }),
+        ).toEqual([]);
+        expect(await blobCalls(container, () => anchors.anchor(head(1)))).toEqual([
+            'PUT 404',
+            'PUT 201',
+            'PUT 201',
+            'PUT 201',
+        ]);
+    });
 });

@@ -46,6 +46,14 @@ describe('AnchoredAuditLog', () => {
         expect(await anchors.heads('r2')).toEqual([]);
     });
 
+    it('prepare() has the anchor store load its client ahead, and writes nothing', async () => {
+        const anchors = new InMemoryAuditAnchors();
+        const log = new AnchoredAuditLog(new TableAuditLog(azuriteTable('anc').table), anchors, () => undefined);
+        log.prepare();
+        expect(anchors.prepared).toBe(1);
+        expect(await anchors.listRequestIds()).toEqual([]);
+    });
+
     it('does not anchor an entry that was never appended', async () => {
         const anchors = new InMemoryAuditAnchors();
         const log = new AnchoredAuditLog(
