@@ -11,7 +11,7 @@ import {
 } from '../domain/errors';
 import { sharedTimeoutHttpClient } from '../http/timeout';
 import { checkListLimit, compareDirectoryUsers, type ApproverDirectory, type DirectoryUser } from './directory';
-import { CoreHttpMessageHandler } from './graphHttp';
+import { graphMiddleware } from './graphHttp';
 
 export interface GraphRetryOptions {
     /** Retries of a 429/503/504 (the only statuses graph-client retries). Default 2. */
@@ -336,15 +336,11 @@ export class GraphDirectory implements ApproverDirectory {
     private async loadGraph(): Promise<GraphHandle> {
         const module = await import('@microsoft/microsoft-graph-client');
         // graph-client's retry and redirect handlers; the token and the send are the last link's (see graphHttp.ts).
-        const middleware = [
-            new module.RetryHandler(new module.RetryHandlerOptions()),
-            new module.RedirectHandler(new module.RedirectHandlerOptions()),
-            new CoreHttpMessageHandler(sharedTimeoutHttpClient(this.timeoutMs), {
-                credential: this.credential,
-                scope: this.tokenScope,
-                origin: this.origin,
-            }),
-        ];
+        const middleware = graphMiddleware(module, sharedTimeoutHttpClient(this.timeoutMs), {
+            credential: this.credential,
+            scope: this.tokenScope,
+            origin: this.origin,
+        });
         const client = module.Client.initWithMiddleware({
             middleware,
             baseUrl: this.endpoint,
@@ -365,7 +361,7 @@ export class GraphDirectory implements ApproverDirectory {
     private mapError(err: unknown, module: GraphModule, operation: string, permission: string): Error {
         const e = ensureErrorType(err);
         if (err instanceof module.GraphClientError) {
-            // Thrown for the client's own misconfiguration (a bad base URL, say), never by the service.
+            // Thrown for the client's own misconfiguration (a bad base URL, no token), never by the service.
             return new PermanentError(`Graph client refused ${operation}: ${e.message}`, { cause: e });
         }
         const status = graphStatus(err);

@@ -3,6 +3,8 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { createHttpHeaders, createPipelineRequest, type HttpClient, type HttpHeaders } from '@azure/core-rest-pipeline';
 import type { Context, FetchOptions, Middleware } from '@microsoft/microsoft-graph-client';
 
+type GraphModule = typeof import('@microsoft/microsoft-graph-client');
+
 /** Where the app's Graph token may go, and how it is had. */
 export interface GraphTokenGrant {
     credential: TokenCredential;
@@ -10,6 +12,26 @@ export interface GraphTokenGrant {
     scope: string;
     /** The only origin the token is sent to (`https://graph.microsoft.com`): never a redirect's, never a nextLink's. */
     origin: string;
+}
+
+/**
+ * The app's Graph middleware chain: graph-client's retry and redirect handlers, then the token and the send
+ * (`CoreHttpMessageHandler`). A redirect is followed only to an absolute URL on the Graph origin: an answer from
+ * anywhere else would be taken as Graph's, and a membership check's answer decides who may approve. A redirect
+ * elsewhere is returned as it came, so the call fails with its 3xx.
+ */
+export function graphMiddleware(module: GraphModule, client: HttpClient, grant: GraphTokenGrant): Middleware[] {
+    return [
+        new module.RetryHandler(new module.RetryHandlerOptions()),
+        new module.RedirectHandler(
+            new module.RedirectHandlerOptions(undefined, (response) => {
+                const location = response.headers.get('location');
+                return location !== null && originOf(location) === grant.origin;
+            }),
+        ),
+        // A credential that gives no token is a misconfiguration, refused as graph-client's own provider refuses it.
+        new CoreHttpMessageHandler(client, grant, (message) => new module.GraphClientError(message)),
+    ];
 }
 
 /**
@@ -32,6 +54,7 @@ export class CoreHttpMessageHandler implements Middleware {
     constructor(
         private readonly client: HttpClient,
         private readonly grant?: GraphTokenGrant,
+        private readonly noToken: (message: string) => Error = (message) => new Error(message),
     ) {}
 
     async execute(context: Context): Promise<void> {
@@ -84,14 +107,11 @@ export class CoreHttpMessageHandler implements Middleware {
 
     private async token(signal: AbortSignal | undefined): Promise<string> {
         const grant = this.grant!;
-        let token: AccessToken | null;
-        try {
-            token = await grant.credential.getToken(grant.scope, signal ? { abortSignal: signal } : {});
-        } catch (err) {
-            throw signal?.aborted && signal.reason !== undefined ? signal.reason : err;
-        }
+        // The call's deadline bounds its wait for the token, but is not handed to the credential: a token fetch is
+        // shared by every caller waiting for the same scope, and one call's deadline must not fail the others.
+        const token: AccessToken | null = await untilAborted(grant.credential.getToken(grant.scope), signal);
         if (!token?.token) {
-            throw new Error(`Graph request: the credential gave no token for ${grant.scope}`);
+            throw this.noToken(`Graph request: the credential gave no token for ${grant.scope}`);
         }
         return token.token;
     }
@@ -150,6 +170,31 @@ export class GraphAnswerHeaders {
             callback(value, name);
         }
     }
+}
+
+/** `work`'s outcome, or the signal's reason if it aborts first (the work itself goes on for whoever else waits). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    if (!signal) {
+        return work;
+    }
+    if (signal.aborted) {
+        work.catch(() => undefined);
+        return Promise.reject(signal.reason as Error);
+    }
+    return new Promise<T>((resolve, reject) => {
+        const abort = () => reject(signal.reason as Error);
+        signal.addEventListener('abort', abort, { once: true });
+        work.then(
+            (value) => {
+                signal.removeEventListener('abort', abort);
+                resolve(value);
+            },
+            (err: unknown) => {
+                signal.removeEventListener('abort', abort);
+                reject(err as Error);
+            },
+        );
+    });
 }
 
 function originOf(url: string): string | undefined {

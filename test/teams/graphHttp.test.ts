@@ -1,15 +1,10 @@
 import { createHttpHeaders, type HttpClient, type PipelineRequest } from '@azure/core-rest-pipeline';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import {
-    Client,
-    RedirectHandler,
-    RedirectHandlerOptions,
-    RetryHandler,
-    RetryHandlerOptions,
-    type Context,
-} from '@microsoft/microsoft-graph-client';
-import { CoreHttpMessageHandler } from '../../src/teams/graphHttp';
+import type { AccessToken } from '@azure/core-auth';
+import * as graphModule from '@microsoft/microsoft-graph-client';
+import { Client, type Context } from '@microsoft/microsoft-graph-client';
+import { CoreHttpMessageHandler, graphMiddleware, type GraphTokenGrant } from '../../src/teams/graphHttp';
 
 /** graph-client's last middleware on the core HTTP client: the token it adds, what it sends, what it answers. */
 describe('CoreHttpMessageHandler', () => {
@@ -62,19 +57,19 @@ describe('CoreHttpMessageHandler', () => {
     });
 
     /** graph-client's Client with the app's chain: its retry and redirect handlers, then this handler with a grant. */
-    function graphClient(http: HttpClient, origin = 'https://graph.example') {
-        const grant = {
-            credential: { getToken: async () => ({ token: 'SECRET', expiresOnTimestamp: Date.now() + 3_600_000 }) },
-            scope: `${origin}/.default`,
-            origin,
-        };
+    const grant = (origin = 'https://graph.example', credential?: GraphTokenGrant['credential']): GraphTokenGrant => ({
+        credential: credential ?? {
+            getToken: async () => ({ token: 'SECRET', expiresOnTimestamp: Date.now() + 3_600_000 }),
+        },
+        scope: `${origin}/.default`,
+        origin,
+    });
+
+    /** graph-client's Client with the app's chain (graphMiddleware), as GraphDirectory builds it. */
+    function graphClient(http: HttpClient, tokenGrant = grant()) {
         return Client.initWithMiddleware({
-            middleware: [
-                new RetryHandler(new RetryHandlerOptions()),
-                new RedirectHandler(new RedirectHandlerOptions()),
-                new CoreHttpMessageHandler(http, grant),
-            ],
-            baseUrl: origin,
+            middleware: graphMiddleware(graphModule, http, tokenGrant),
+            baseUrl: tokenGrant.origin,
             defaultVersion: 'v1.0',
         });
     }
@@ -110,9 +105,29 @@ describe('CoreHttpMessageHandler', () => {
         ['another host', 'https://elsewhere.example/x'],
         ['another port of the same host', 'https://graph.example:8443/x'],
         ['http on the same host', 'http://graph.example/x'],
-    ])('never sends the token on a redirect to %s', async (_what, location) => {
+    ])('never follows a redirect to %s, and fails the call with its 3xx', async (_what, location) => {
+        // An answer from there would be taken as Graph's (a membership check's answer decides who may approve).
         const { http, sent } = redirectingTo(location);
-        await graphClient(http).api('/users/abc').get();
+        await expect(graphClient(http).api('/users/abc').get()).rejects.toMatchObject({ statusCode: 302 });
+        expect(sent).toEqual([{ url: 'https://graph.example/v1.0/users/abc', auth: 'Bearer SECRET' }]);
+    });
+
+    it.each([
+        ['another host', 'https://elsewhere.example/x'],
+        ['another port of the same host', 'https://graph.example:8443/x'],
+        ['http on the same host', 'http://graph.example/x'],
+    ])('never sends the token to %s, even where a redirect handler follows it', async (_what, location) => {
+        // graph-client's own redirect options follow any redirect: the last link still keeps the token at home.
+        const { http, sent } = redirectingTo(location);
+        const client = Client.initWithMiddleware({
+            middleware: [
+                new graphModule.RedirectHandler(new graphModule.RedirectHandlerOptions()),
+                new CoreHttpMessageHandler(http, grant()),
+            ],
+            baseUrl: 'https://graph.example',
+            defaultVersion: 'v1.0',
+        });
+        await client.api('/users/abc').get();
         expect(sent).toEqual([
             { url: 'https://graph.example/v1.0/users/abc', auth: 'Bearer SECRET' },
             { url: location, auth: undefined },
@@ -134,15 +149,35 @@ describe('CoreHttpMessageHandler', () => {
         expect(sent[0]?.headers.get('client-request-id')).toBeUndefined();
     });
 
-    it('fails the call when the credential gives no token, and sends nothing', async () => {
+    it("refuses the call as graph-client's own provider does when the credential gives no token, and sends nothing", async () => {
         const { http, sent } = client({ status: 200, body: '{}' });
-        const handler = new CoreHttpMessageHandler(http, {
-            credential: { getToken: async () => null },
-            scope: 'https://graph.example/.default',
-            origin: 'https://graph.example',
-        });
-        await expect(handler.execute({ request: 'https://graph.example/v1.0/x' })).rejects.toThrow(/no token/);
+        const refused = graphClient(http, grant(undefined, { getToken: async () => null }))
+            .api('/users/abc')
+            .get();
+        await expect(refused).rejects.toBeInstanceOf(graphModule.GraphClientError);
+        await expect(refused).rejects.toThrow(/no token/);
         expect(sent).toHaveLength(0);
+    });
+
+    it("bounds the wait for the token by the call's deadline, without cancelling the fetch other calls share", async () => {
+        const asked: unknown[] = [];
+        let release: (token: AccessToken) => void = () => undefined;
+        const shared = new Promise<AccessToken>((resolve) => (release = resolve));
+        const credential = {
+            getToken: (_scope: string | string[], options?: unknown) => (asked.push(options), shared),
+        };
+        const { http, sent } = client({ status: 200, body: '{}', headers: { 'content-type': 'application/json' } });
+        const handler = new CoreHttpMessageHandler(http, grant(undefined, credential));
+        const late = handler.execute({
+            request: 'https://graph.example/v1.0/a',
+            options: { signal: AbortSignal.timeout(10) },
+        });
+        const patient = handler.execute({ request: 'https://graph.example/v1.0/b' });
+        await expect(late).rejects.toMatchObject({ name: 'TimeoutError' });
+        release({ token: 'SECRET', expiresOnTimestamp: Date.now() + 60_000 });
+        await patient;
+        expect(asked).toEqual([undefined, undefined]);
+        expect(sent.map((r) => r.url)).toEqual(['https://graph.example/v1.0/b']);
     });
 
     it("answers as fetch's Response does where graph-client reads it: null for a header not sent, JSON errors", async () => {
@@ -162,9 +197,9 @@ describe('CoreHttpMessageHandler', () => {
         // and the first look loads undici (about 40 ms of a cold start). Checked in a fresh process.
         const script = `
             const http = require('node:http');
-            const { Client, RetryHandler, RetryHandlerOptions, RedirectHandler, RedirectHandlerOptions } = require('@microsoft/microsoft-graph-client');
+            const graph = require('@microsoft/microsoft-graph-client');
             const { createDefaultHttpClient } = require('@azure/core-rest-pipeline');
-            const { CoreHttpMessageHandler } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'src', 'teams', 'graphHttp.ts'))});
+            const { graphMiddleware } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'src', 'teams', 'graphHttp.ts'))});
             const server = http.createServer((req, res) => {
                 res.setHeader('content-type', 'application/json');
                 res.end(JSON.stringify({ auth: req.headers.authorization }));
@@ -174,12 +209,8 @@ describe('CoreHttpMessageHandler', () => {
                 const base = createDefaultHttpClient();
                 const httpClient = { sendRequest: (r) => ((r.allowInsecureConnection = true), base.sendRequest(r)) };
                 const credential = { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 60000 }) };
-                const client = Client.initWithMiddleware({
-                    middleware: [
-                        new RetryHandler(new RetryHandlerOptions()),
-                        new RedirectHandler(new RedirectHandlerOptions()),
-                        new CoreHttpMessageHandler(httpClient, { credential, scope: origin + '/.default', origin }),
-                    ],
+                const client = graph.Client.initWithMiddleware({
+                    middleware: graphMiddleware(graph, httpClient, { credential, scope: origin + '/.default', origin }),
                     baseUrl: origin,
                     defaultVersion: 'v1.0',
                 });
