@@ -204,7 +204,7 @@ export const maxPrefetchedTenants = 5;
  * Asks ARM for the home tenants of the trusted subscriptions (those SUBSCRIPTION_TENANTS does not map) as a process
  * starts: judging an endpoint from a trusted subscription needs it (see workflow/origin.ts), and otherwise a new
  * process's first such event waits for it after ARM's listing, one more round trip on its path. The answer is cached
- * a day; a failure here is nobody's, since the judgement asks again and reports it.
+ * a day; a failure is not kept (`warm`), so the judgement that needs the tenant asks again and reports its own.
  */
 function prefetchTrustedTenants(
     tenants: ArmSubscriptionTenants,
@@ -215,7 +215,7 @@ function prefetchTrustedTenants(
     // reads then take from the pool, while the first storage read is on the way.
     let chain: Promise<unknown> = Promise.resolve();
     for (const subscriptionId of trusted.filter((id) => !mapped?.[id.toLowerCase()]).slice(0, maxPrefetchedTenants)) {
-        chain = chain.then(() => tenants.tenantOf(subscriptionId).catch(() => undefined));
+        chain = chain.then(() => tenants.warm(subscriptionId));
     }
 }
 

@@ -1,5 +1,5 @@
 import { tenantFromWwwAuthenticate } from '../domain/origin';
-import { ensureErrorType } from '../domain/errors';
+import { ensureErrorType, TransientError } from '../domain/errors';
 
 /**
  * The home tenant of a subscription, as ARM states it. One question, so one small port: the real adapter asks ARM
@@ -32,7 +32,8 @@ export interface ArmSubscriptionTenantsOptions {
  * timeout), with no credential: the question needs none, and the answer is the 401 itself. Cached per process.
  */
 export class ArmSubscriptionTenants implements SubscriptionTenantLookup {
-    private readonly cache = new Map<string, { tenantId: string | undefined; until: number }>();
+    /** An answer (a tenant, or ARM's "no such subscription"), or a failure to get one, each kept until `until`. */
+    private readonly cache = new Map<string, { tenantId: string | undefined; error?: Error; until: number }>();
     private readonly inFlight = new Map<string, Promise<string | undefined>>();
     private pipeline?: Promise<{ send(url: string): Promise<{ status: number; header?: string }> }>;
 
@@ -43,6 +44,11 @@ export class ArmSubscriptionTenants implements SubscriptionTenantLookup {
         const now = (this.options.now ?? Date.now)();
         const hit = this.cache.get(key);
         if (hit && hit.until > now) {
+            if (hit.error) {
+                // A failure is kept as one, so each caller within the short while logs it and judges the origin as
+                // it would have on a failure of its own, rather than reading an answer ARM never gave.
+                throw hit.error;
+            }
             return hit.tenantId;
         }
         let pending = this.inFlight.get(key);
@@ -51,6 +57,22 @@ export class ArmSubscriptionTenants implements SubscriptionTenantLookup {
             this.inFlight.set(key, pending);
         }
         return pending;
+    }
+
+    /**
+     * Looks the tenant up ahead of need (a process starting). Leaves no failure behind: the first judgement that
+     * needs the tenant then asks again and reports its own failure, instead of inheriting one from start-up.
+     */
+    warm(subscriptionId: string): Promise<void> {
+        const key = subscriptionId.toLowerCase();
+        return this.tenantOf(key).then(
+            () => undefined,
+            () => {
+                if (this.cache.get(key)?.error) {
+                    this.cache.delete(key);
+                }
+            },
+        );
     }
 
     private async ask(subscriptionId: string): Promise<string | undefined> {
@@ -62,12 +84,21 @@ export class ArmSubscriptionTenants implements SubscriptionTenantLookup {
                 `${this.options.endpoint.replace(/\/+$/, '')}/subscriptions/${encodeURIComponent(subscriptionId)}` +
                 `?api-version=${subscriptionLookupApiVersion}`;
             const answer = await client.send(url);
-            tenantId = answer.status === 401 ? tenantFromWwwAuthenticate(answer.header) : undefined;
+            if (answer.status === 401) {
+                tenantId = tenantFromWwwAuthenticate(answer.header);
+            } else if (answer.status !== 404) {
+                // Still throttled or failing after the pipeline's retries (or an answer ARM does not give without a
+                // token): no answer at all, not "no tenant".
+                throw new TransientError(
+                    `ARM answered ${answer.status} to the lookup of subscription ${subscriptionId}`,
+                );
+            }
         } catch (err) {
-            // Unknown is the safe answer (no rule may auto-approve it); the cause is kept for the caller's log only
-            // through the short miss cache, so a broken network does not hammer ARM.
-            this.cache.set(subscriptionId, { tenantId: undefined, until: now() + missTtlMs });
-            throw ensureErrorType(err);
+            // Unknown is the safe answer (no rule may auto-approve it). The failure is kept a short while, so a broken
+            // network does not hammer ARM, and every caller meanwhile sees it as a failure.
+            const error = ensureErrorType(err);
+            this.cache.set(subscriptionId, { tenantId: undefined, error, until: now() + missTtlMs });
+            throw error;
         }
         this.cache.set(subscriptionId, { tenantId, until: now() + (tenantId ? foundTtlMs : missTtlMs) });
         return tenantId;

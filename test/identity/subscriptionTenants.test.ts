@@ -73,6 +73,30 @@ describe('ArmSubscriptionTenants against the ARM emulator', () => {
         expect(await lookup().tenantOf(sub)).toBe(tenant);
     });
 
+    it('fails a lookup still throttled after its retries, and every caller within a short while sees the failure', async () => {
+        let clock = 0;
+        const tenants = lookup(() => clock);
+        arm.faults.add({ kind: 'error', status: 503 }, { times: 3, pathIncludes: `/subscriptions/${sub}` });
+        await expect(tenants.tenantOf(sub)).rejects.toThrow(/ARM answered 503/);
+        // Kept as a failure, not as "no tenant": the next caller logs it too, and ARM is not asked again meanwhile.
+        await expect(tenants.tenantOf(sub)).rejects.toThrow(/ARM answered 503/);
+        expect(arm.requests.filter((r) => r.path === `/subscriptions/${sub}`)).toHaveLength(3);
+        clock += missTtlMs + 1;
+        expect(await tenants.tenantOf(sub)).toBe(tenant);
+    });
+
+    it('warm() looks the tenant up ahead, and leaves no failure behind for the first judgement to inherit', async () => {
+        const tenants = lookup(() => 0);
+        arm.faults.add({ kind: 'error', status: 503 }, { times: 3, pathIncludes: `/subscriptions/${sub}` });
+        await tenants.warm(sub);
+        // The judgement asks again at once (and would report its own failure).
+        expect(await tenants.tenantOf(sub)).toBe(tenant);
+        expect(arm.requests.filter((r) => r.path === `/subscriptions/${sub}`)).toHaveLength(4);
+        // A found tenant is kept: warming again asks nothing.
+        await tenants.warm(sub.toUpperCase());
+        expect(arm.requests.filter((r) => r.path === `/subscriptions/${sub}`)).toHaveLength(4);
+    });
+
     it('throws when ARM cannot be reached, so the caller records the origin as unknown', async () => {
         const tenants = new ArmSubscriptionTenants({
             endpoint: 'https://127.0.0.1:9',
