@@ -9,7 +9,11 @@ import { runModel } from './model';
 
 const seed = Number(process.env.MODEL_SEED ?? 20261204);
 const steps = Number(process.env.MODEL_STEPS ?? 240);
-const perRun = 24;
+const perRun = Number(process.env.MODEL_MAX_COMMANDS ?? 24);
+// MODEL_PATH replays one counterexample from a report ("path" there, and the sequences before it: its number less one).
+const replay = process.env.MODEL_PATH
+    ? { path: process.env.MODEL_PATH, sequencesBefore: Number(process.env.MODEL_SEQUENCES_BEFORE ?? 0) }
+    : undefined;
 
 describe('model-based: random orders of everything that can happen to a request', () => {
     let h: Harness;
@@ -22,7 +26,7 @@ describe('model-based: random orders of everything that can happen to a request'
     });
 
     it(`${steps} steps (seed ${seed}): one card per request, one decision per PEC, ARM and requests agree, chains verify`, async () => {
-        const report = await runModel(h, { seed, steps, maxCommands: perRun });
+        const report = await runModel(h, { seed, steps, maxCommands: perRun, ...(replay ? { replay } : {}) });
         console.log(JSON.stringify(report));
         if (report.modelViolations > 0) {
             throw new Error(`model violation (seed ${seed}):\n${report.counterexample}`);
